@@ -1,0 +1,1 @@
+//! pppd-format secrets (`pap-secrets`/`chap-secrets`) and credential checks.

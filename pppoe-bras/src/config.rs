@@ -1,0 +1,1 @@
+//! Configuration: TOML file plus pppoe-server-style flags.

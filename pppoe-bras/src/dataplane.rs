@@ -1,0 +1,1 @@
+//! The only module that touches aya: load, attach, pin, fill and delete map rows, read counters.

@@ -1,0 +1,1 @@
+//! PPPoE discovery, server side (RFC 2516): PADI/PADO/PADR/PADS/PADT.

@@ -1,0 +1,1 @@
+//! Subscriber emulator: PPPoE clients built on the same wire/ppp code in the peer role.

@@ -1,0 +1,16 @@
+//! pppoe-bras: a PPPoE BRAS whose session data path runs in XDP.
+//!
+//! Everything except `driver`, `rawsock`, `dataplane` and `emulate`'s I/O shell
+//! is sans-IO: events and `now` in, frames, timers and events out.
+
+pub mod auth;
+pub mod config;
+pub mod dataplane;
+pub mod discovery;
+pub mod driver;
+pub mod emulate;
+pub mod pool;
+pub mod ppp;
+pub mod rawsock;
+pub mod session;
+pub mod wire;

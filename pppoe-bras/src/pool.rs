@@ -1,0 +1,1 @@
+//! IPv4 address leases: static per user, dynamic ranges.

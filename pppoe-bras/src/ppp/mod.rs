@@ -1,0 +1,83 @@
+//! Sans-IO PPP machines: the RFC 1661 automaton shared by LCP and IPCP, the
+//! authentication protocols, and the link that ties them into phases.
+
+use std::net::Ipv4Addr;
+
+/// PPP protocol numbers.
+pub mod proto {
+    pub const IPV4: u16 = 0x0021;
+    pub const IPV6: u16 = 0x0057;
+    pub const IPCP: u16 = 0x8021;
+    pub const IPV6CP: u16 = 0x8057;
+    pub const CCP: u16 = 0x80fd;
+    pub const LCP: u16 = 0xc021;
+    pub const PAP: u16 = 0xc023;
+    pub const CHAP: u16 = 0xc223;
+}
+
+/// What the peer presented to authenticate. Verified outside the machine
+/// (see `auth`), so RADIUS can slot in later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// PAP: the password in clear (never log it).
+    Pap { password: Vec<u8> },
+    /// CHAP-MD5: MD5(identifier ‖ secret ‖ challenge) must equal `response`.
+    ChapMd5 {
+        identifier: u8,
+        challenge: Vec<u8>,
+        response: Vec<u8>,
+    },
+}
+
+/// The verdict on a [`Credential`], fed back into the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthResult {
+    /// Accepted; the subscriber gets this IPv4 address.
+    Accept { address: Ipv4Addr },
+    /// Refused; `message` goes to the peer (short, e.g. "authentication failed").
+    Reject { message: String },
+}
+
+/// Authentication protocols we can offer, in order of preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthProto {
+    Chap,
+    Pap,
+}
+
+/// Why a link (the whole PPP session) went down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownReason {
+    /// The peer sent LCP Terminate-Request.
+    PeerTerminate,
+    /// We closed it (admin kill, daemon stop).
+    AdminClose,
+    /// `lcp_echo_failure` Echo-Requests went unanswered.
+    EchoTimeout,
+    /// Authentication refused (wrong password, unknown user).
+    AuthFailed,
+    /// The peer never finished authenticating in time.
+    AuthTimeout,
+    /// LCP (or a required NCP) could not converge: Max-Configure/Max-Failure.
+    NegotiationFailed(&'static str),
+    /// Our own Magic-Number came back: the line is looped.
+    LoopedBack,
+    /// PPPoE PADT from the peer.
+    Padt,
+}
+
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownReason::PeerTerminate => f.write_str("peer-terminate"),
+            DownReason::AdminClose => f.write_str("admin-close"),
+            DownReason::EchoTimeout => f.write_str("echo-timeout"),
+            DownReason::AuthFailed => f.write_str("auth-failed"),
+            DownReason::AuthTimeout => f.write_str("auth-timeout"),
+            DownReason::NegotiationFailed(what) => write!(f, "negotiation-failed({what})"),
+            DownReason::LoopedBack => f.write_str("looped-back"),
+            DownReason::Padt => f.write_str("padt"),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! AF_PACKET sockets, interface facts (ifindex, MAC), network-namespace entry.

@@ -1,0 +1,1 @@
+//! One subscriber session tied together, and the manager that demultiplexes them.

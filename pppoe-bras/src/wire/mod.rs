@@ -1,0 +1,27 @@
+//! Frame views and builders: Ethernet (+802.1Q/QinQ), PPPoE (header + tags),
+//! PPP (protocol field, LCP/NCP packets and options).
+//!
+//! Contract: parsing peer bytes never panics; it returns a typed [`Error`].
+//! Builders append to a caller's `Vec<u8>`.
+
+pub mod eth;
+pub mod ppp;
+pub mod pppoe;
+
+/// Why a frame could not be parsed. Small and `Copy`, so hot paths can count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Fewer bytes than the header needs.
+    #[error("truncated: need {need} bytes, have {have}")]
+    Truncated { need: usize, have: usize },
+    /// A length field points past the end of the frame.
+    #[error("length {claimed} exceeds the {available} bytes available")]
+    BadLength { claimed: usize, available: usize },
+    /// PPPoE VER/TYPE not 1/1.
+    #[error("unsupported PPPoE version/type {0:#04x}")]
+    BadVersion(u8),
+    /// Anything else malformed, named.
+    #[error("malformed: {0}")]
+    Malformed(&'static str),
+}

@@ -1,0 +1,1 @@
+//! PPP control packets (code, identifier, length, data) and their options.
