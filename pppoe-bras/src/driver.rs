@@ -1,1 +1,143 @@
-//! The tokio shell: AF_PACKET socket on the access NIC, timers, signals.
+//! The tokio shell of the daemon: the AF_PACKET socket on the access NIC, one
+//! timer, signals, and the data plane's map changes. All protocol decisions
+//! are in [`crate::session::Manager`]; this file only moves bytes and time.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{signal, SignalKind},
+};
+
+use crate::{
+    config::Config,
+    dataplane::{Dataplane, DataplaneConfig, SessionRow},
+    rawsock::{if_mac, PacketSocket},
+    session::{DataplaneOp, Manager},
+};
+
+/// How often idle NAT mappings are expired.
+const NAT_EXPIRY_PERIOD: Duration = Duration::from_secs(10);
+
+/// Run the daemon until SIGTERM/SIGINT. Everything it installed (map rows,
+/// pins, XDP programs) is removed before it returns, also on error paths.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let access_mac = if_mac(&cfg.access_interface)
+        .with_context(|| format!("access interface {:?}", cfg.access_interface))?;
+    let secrets = cfg.secrets()?;
+    let pool = cfg.pool()?;
+    let mut dataplane = Dataplane::start(&cfg.dataplane_config())?;
+    let result = serve(&cfg, access_mac, secrets, pool, &mut dataplane).await;
+    let stopped = dataplane.shutdown();
+    result.and(stopped)
+}
+
+async fn serve(
+    cfg: &Config,
+    access_mac: [u8; 6],
+    secrets: crate::auth::Secrets,
+    pool: crate::pool::Pool,
+    dataplane: &mut Dataplane,
+) -> anyhow::Result<()> {
+    let sock = AsyncFd::new(PacketSocket::open(&cfg.access_interface)?)
+        .context("register the packet socket with tokio")?;
+    let mut manager = Manager::new(
+        cfg.manager_config(access_mac),
+        secrets,
+        pool,
+        rand::random(),
+    );
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut expiry = tokio::time::interval(NAT_EXPIRY_PERIOD);
+    log::info!(
+        "ready access={} uplink={} xdp={}",
+        cfg.access_interface,
+        cfg.uplink_interface,
+        dataplane.mode()
+    );
+    let mut buf = Vec::with_capacity(65536);
+    loop {
+        flush(&mut manager, sock.get_ref(), dataplane, access_mac);
+        let deadline = manager.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            guard = sock.readable() => {
+                let mut guard = guard?;
+                // Bounded batch so timers and signals are never starved.
+                for _ in 0..256 {
+                    match sock.get_ref().recv(&mut buf) {
+                        Ok(()) => manager.handle_frame(Instant::now(), &buf),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            guard.clear_ready();
+                            break;
+                        }
+                        Err(e) => {
+                            log::warn!("access socket: {e}");
+                            guard.clear_ready();
+                            break;
+                        }
+                    }
+                }
+            }
+            () = sleep => manager.handle_timeout(Instant::now()),
+            _ = expiry.tick() => {
+                let n = dataplane.expire_idle();
+                if n > 0 {
+                    log::debug!("expired {n} idle NAT mappings");
+                }
+            }
+            _ = sigterm.recv() => { log::info!("SIGTERM: stopping"); break; }
+            _ = sigint.recv() => { log::info!("SIGINT: stopping"); break; }
+        }
+    }
+    manager.shutdown(Instant::now());
+    flush(&mut manager, sock.get_ref(), dataplane, access_mac);
+    log::info!("stopped");
+    Ok(())
+}
+
+/// Send queued frames and apply queued map changes.
+fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, mac: [u8; 6]) {
+    while let Some(frame) = manager.poll_transmit() {
+        if let Err(e) = sock.send(&frame) {
+            log::warn!("send on access interface: {e}");
+        }
+    }
+    while let Some(op) = manager.poll_dataplane() {
+        apply(dataplane, op, mac);
+    }
+}
+
+fn apply(dataplane: &mut Dataplane, op: DataplaneOp, bras_mac: [u8; 6]) {
+    match op {
+        DataplaneOp::Install { key, address, mtu } => {
+            let row = SessionRow::new(&key, bras_mac, address, mtu);
+            if let Err(e) = dataplane.install(&row) {
+                log::error!("session {:#06x}: install map rows: {e:#}", key.session_id);
+            }
+        }
+        DataplaneOp::Remove { key, address, down } => {
+            let row = SessionRow::new(&key, bras_mac, address, 0);
+            let bytes = match dataplane.remove(&row) {
+                Ok(c) => format!(
+                    "packets={}/{} bytes={}/{}",
+                    c.up_packets, c.down_packets, c.up_bytes, c.down_bytes
+                ),
+                Err(e) => {
+                    log::error!("session {:#06x}: remove map rows: {e:#}", key.session_id);
+                    "bytes=?".to_owned()
+                }
+            };
+            if let Some(down) = down {
+                log::info!("{}", down.log_line(&key, Some(address), &bytes));
+            }
+        }
+    }
+}

@@ -1,1 +1,703 @@
-//! Subscriber emulator: PPPoE clients built on the same wire/ppp code in the peer role.
+//! Subscriber emulator: PPPoE clients built on the same `wire` and `ppp` code
+//! as the BRAS, in the peer role. This kernel has no pppd, so the lab and the
+//! tests use this as the CPE.
+//!
+//! [`Client`] is sans-IO (frames and `now` in; frames, timers and events out);
+//! [`main`] is its tokio shell: an AF_PACKET socket on the CPE interface and,
+//! for one session, a TUN device carrying the session's IPv4 so ordinary
+//! `ping` and sockets in the CPE namespace go through the PPPoE session.
+
+use std::{
+    collections::VecDeque,
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+
+use crate::{
+    ppp::{
+        peer::{Peer, PeerConfig, PeerEvent},
+        proto, AuthProto,
+    },
+    wire::{
+        eth::{fmt_mac, is_multicast, EthHeader, Vlans, BROADCAST},
+        pppoe::{self, Code, DiscoveryTags, TagType},
+    },
+};
+
+/// One emulated subscriber's settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub mac: [u8; 6],
+    pub vlans: Vlans,
+    /// Service-Name to ask for (empty: any).
+    pub service_name: String,
+    pub host_uniq: Vec<u8>,
+    /// RFC 4638 PPP-Max-Payload to ask for.
+    pub max_payload: Option<u16>,
+    /// PADI/PADR retransmission interval (doubles each time, as pppd does).
+    pub discovery_timeout: Duration,
+    pub discovery_attempts: u32,
+    pub peer: PeerConfig,
+}
+
+/// What happened to a client, for the shell to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    SessionStarted {
+        session_id: u16,
+        ac_mac: [u8; 6],
+        ac_name: String,
+    },
+    AuthFailed {
+        message: String,
+    },
+    Up {
+        address: Ipv4Addr,
+        peer_address: Ipv4Addr,
+        dns: [Option<Ipv4Addr>; 2],
+        mru: u16,
+    },
+    Down {
+        reason: String,
+    },
+}
+
+enum State {
+    Discovering {
+        attempts: u32,
+        next_at: Instant,
+    },
+    Requesting {
+        ac_mac: [u8; 6],
+        cookie: Option<Vec<u8>>,
+        relay: Option<Vec<u8>>,
+        attempts: u32,
+        next_at: Instant,
+    },
+    Session {
+        ac_mac: [u8; 6],
+        session_id: u16,
+        peer: Box<Peer>,
+    },
+    Finished,
+}
+
+/// One PPPoE client: discovery, then a PPP [`Peer`] on the session.
+pub struct Client {
+    cfg: ClientConfig,
+    state: State,
+    seed: u64,
+    transmit: VecDeque<Vec<u8>>,
+    events: VecDeque<ClientEvent>,
+    up: bool,
+}
+
+impl Client {
+    /// A client that sends its first PADI right away.
+    pub fn new(cfg: ClientConfig, now: Instant, seed: u64) -> Self {
+        let mut c = Client {
+            cfg,
+            state: State::Finished,
+            seed,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            up: false,
+        };
+        c.send_padi();
+        c.state = State::Discovering {
+            attempts: 1,
+            next_at: now + c.cfg.discovery_timeout,
+        };
+        c
+    }
+
+    /// True once IPCP has opened (and stays true after it went down).
+    pub fn was_up(&self) -> bool {
+        self.up
+    }
+
+    /// True when the client has nothing more to do.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Finished)
+    }
+
+    /// The session id, once PADS arrived.
+    pub fn session_id(&self) -> Option<u16> {
+        match self.state {
+            State::Session { session_id, .. } => Some(session_id),
+            _ => None,
+        }
+    }
+
+    fn eth(&self, dst: [u8; 6], ethertype: u16) -> EthHeader {
+        EthHeader {
+            dst,
+            src: self.cfg.mac,
+            vlans: self.cfg.vlans,
+            ethertype,
+        }
+    }
+
+    fn discovery_tags(&self) -> Vec<(TagType, Vec<u8>)> {
+        let mut tags = vec![(TagType::ServiceName, self.cfg.service_name.as_bytes().to_vec())];
+        if !self.cfg.host_uniq.is_empty() {
+            tags.push((TagType::HostUniq, self.cfg.host_uniq.clone()));
+        }
+        if let Some(mp) = self.cfg.max_payload {
+            tags.push((TagType::PppMaxPayload, mp.to_be_bytes().to_vec()));
+        }
+        tags
+    }
+
+    fn send_padi(&mut self) {
+        let tags = self.discovery_tags();
+        let refs: Vec<(TagType, &[u8])> = tags.iter().map(|(t, v)| (*t, v.as_slice())).collect();
+        let eth = self.eth(BROADCAST, pppoe_bras_common::proto::ETH_P_PPP_DISC);
+        self.transmit
+            .push_back(pppoe::discovery_frame(&eth, Code::Padi, 0, &refs));
+    }
+
+    fn send_padr(&mut self, ac_mac: [u8; 6], cookie: Option<&[u8]>, relay: Option<&[u8]>) {
+        let mut tags = self.discovery_tags();
+        if let Some(c) = cookie {
+            tags.push((TagType::AcCookie, c.to_vec()));
+        }
+        if let Some(r) = relay {
+            tags.push((TagType::RelaySessionId, r.to_vec()));
+        }
+        let refs: Vec<(TagType, &[u8])> = tags.iter().map(|(t, v)| (*t, v.as_slice())).collect();
+        let eth = self.eth(ac_mac, pppoe_bras_common::proto::ETH_P_PPP_DISC);
+        self.transmit
+            .push_back(pppoe::discovery_frame(&eth, Code::Padr, 0, &refs));
+    }
+
+    /// A frame from the wire. Returns the IPv4 packet when it is session data.
+    pub fn handle_frame<'a>(&mut self, now: Instant, frame: &'a [u8]) -> Option<&'a [u8]> {
+        let (eth, payload) = EthHeader::parse(frame).ok()?;
+        if eth.dst != self.cfg.mac || eth.vlans != self.cfg.vlans || is_multicast(&eth.src) {
+            return None;
+        }
+        match eth.ethertype {
+            pppoe_bras_common::proto::ETH_P_PPP_DISC => {
+                self.handle_discovery(now, &eth, payload);
+                None
+            }
+            pppoe_bras_common::proto::ETH_P_PPP_SES => self.handle_session(now, &eth, payload),
+            _ => None,
+        }
+    }
+
+    fn handle_discovery(&mut self, now: Instant, eth: &EthHeader, payload: &[u8]) {
+        let Ok((hdr, body)) = pppoe::Header::parse(payload) else {
+            return;
+        };
+        let Ok(tags) = DiscoveryTags::parse(body) else {
+            return;
+        };
+        if !self.cfg.host_uniq.is_empty() && tags.host_uniq != Some(self.cfg.host_uniq.as_slice())
+        {
+            return;
+        }
+        match (&self.state, hdr.code) {
+            (State::Discovering { .. }, Code::Pado) => {
+                let cookie = tags.ac_cookie.map(<[u8]>::to_vec);
+                let relay = tags.relay_session_id.map(<[u8]>::to_vec);
+                self.send_padr(eth.src, cookie.as_deref(), relay.as_deref());
+                self.state = State::Requesting {
+                    ac_mac: eth.src,
+                    cookie,
+                    relay,
+                    attempts: 1,
+                    next_at: now + self.cfg.discovery_timeout,
+                };
+            }
+            (State::Requesting { ac_mac, .. }, Code::Pads) if *ac_mac == eth.src => {
+                let ac_mac = *ac_mac;
+                if hdr.session_id == 0 {
+                    let why = tags
+                        .service_name_error
+                        .or(tags.ac_system_error)
+                        .or(tags.generic_error)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .unwrap_or_default();
+                    self.finish(format!("PADS refused: {why}"));
+                    return;
+                }
+                let mut peer_cfg = self.cfg.peer.clone();
+                if let Some(mp) = tags.ppp_max_payload.filter(|_| self.cfg.max_payload.is_some()) {
+                    peer_cfg.mru = peer_cfg.mru.max(mp);
+                }
+                let peer = Peer::new(peer_cfg, now, self.seed);
+                self.events.push_back(ClientEvent::SessionStarted {
+                    session_id: hdr.session_id,
+                    ac_mac,
+                    ac_name: tags
+                        .ac_name
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .unwrap_or_default(),
+                });
+                self.state = State::Session {
+                    ac_mac,
+                    session_id: hdr.session_id,
+                    peer: Box::new(peer),
+                };
+                self.drive_peer();
+            }
+            (State::Session { ac_mac, session_id, .. }, Code::Padt)
+                if *ac_mac == eth.src && *session_id == hdr.session_id =>
+            {
+                self.finish("PADT from the BRAS".to_owned());
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_session<'a>(
+        &mut self,
+        now: Instant,
+        eth: &EthHeader,
+        payload: &'a [u8],
+    ) -> Option<&'a [u8]> {
+        let State::Session {
+            ac_mac,
+            session_id,
+            peer,
+        } = &mut self.state
+        else {
+            return None;
+        };
+        let (sid, protocol, info) = pppoe::parse_session(payload).ok()?;
+        if sid != *session_id || eth.src != *ac_mac {
+            return None;
+        }
+        if protocol == proto::IPV4 {
+            return Some(info);
+        }
+        peer.handle_frame(now, protocol, info);
+        self.drive_peer();
+        None
+    }
+
+    /// Run expired timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &mut self.state {
+            State::Discovering { attempts, next_at } if *next_at <= now => {
+                if *attempts >= self.cfg.discovery_attempts {
+                    self.finish("no PADO".to_owned());
+                    return;
+                }
+                *attempts += 1;
+                *next_at = now + self.cfg.discovery_timeout * (1 << (*attempts - 1).min(4));
+                self.send_padi();
+            }
+            State::Requesting {
+                ac_mac,
+                cookie,
+                relay,
+                attempts,
+                next_at,
+            } if *next_at <= now => {
+                if *attempts >= self.cfg.discovery_attempts {
+                    self.finish("no PADS".to_owned());
+                    return;
+                }
+                *attempts += 1;
+                *next_at = now + self.cfg.discovery_timeout * (1 << (*attempts - 1).min(4));
+                let (ac_mac, cookie, relay) = (*ac_mac, cookie.clone(), relay.clone());
+                self.send_padr(ac_mac, cookie.as_deref(), relay.as_deref());
+            }
+            State::Session { peer, .. } => {
+                if peer.poll_timeout().is_some_and(|t| t <= now) {
+                    peer.handle_timeout(now);
+                    self.drive_peer();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The next instant `handle_timeout` has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Discovering { next_at, .. } | State::Requesting { next_at, .. } => Some(*next_at),
+            State::Session { peer, .. } => peer.poll_timeout(),
+            State::Finished => None,
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmit.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// Wrap an IPv4 packet for the session; `None` before the session exists.
+    pub fn encap_ipv4(&self, packet: &[u8]) -> Option<Vec<u8>> {
+        let State::Session {
+            ac_mac, session_id, ..
+        } = &self.state
+        else {
+            return None;
+        };
+        let eth = self.eth(*ac_mac, pppoe_bras_common::proto::ETH_P_PPP_SES);
+        Some(pppoe::session_frame(&eth, *session_id, proto::IPV4, packet))
+    }
+
+    /// Hang up: LCP Terminate-Request, then PADT right away (as pppd does on
+    /// SIGTERM).
+    pub fn close(&mut self, now: Instant) {
+        if let State::Session {
+            ac_mac,
+            session_id,
+            peer,
+        } = &mut self.state
+        {
+            peer.close(now, crate::ppp::DownReason::AdminClose);
+            let (ac_mac, session_id) = (*ac_mac, *session_id);
+            self.drive_peer();
+            let eth = self.eth(ac_mac, pppoe_bras_common::proto::ETH_P_PPP_DISC);
+            self.transmit
+                .push_back(pppoe::discovery_frame(&eth, Code::Padt, session_id, &[]));
+            self.events.push_back(ClientEvent::Down {
+                reason: "closed".to_owned(),
+            });
+            self.state = State::Finished;
+        } else if !self.is_finished() {
+            self.finish("closed before the session started".to_owned());
+        }
+    }
+
+    fn finish(&mut self, reason: String) {
+        self.events.push_back(ClientEvent::Down { reason });
+        self.state = State::Finished;
+    }
+
+    fn drive_peer(&mut self) {
+        loop {
+            let State::Session {
+                ac_mac,
+                session_id,
+                peer,
+            } = &mut self.state
+            else {
+                return;
+            };
+            let (ac_mac, session_id) = (*ac_mac, *session_id);
+            if let Some((protocol, info)) = peer.poll_transmit() {
+                let eth = self.eth(ac_mac, pppoe_bras_common::proto::ETH_P_PPP_SES);
+                self.transmit
+                    .push_back(pppoe::session_frame(&eth, session_id, protocol, &info));
+                continue;
+            }
+            let Some(ev) = peer.poll_event() else {
+                return;
+            };
+            match ev {
+                PeerEvent::Authenticated => {}
+                PeerEvent::AuthFailed { message } => {
+                    self.events.push_back(ClientEvent::AuthFailed { message });
+                }
+                PeerEvent::Up {
+                    address,
+                    peer_address,
+                    dns,
+                    mru,
+                } => {
+                    self.up = true;
+                    self.events.push_back(ClientEvent::Up {
+                        address,
+                        peer_address,
+                        dns,
+                        mru,
+                    });
+                }
+                PeerEvent::Down { reason } => {
+                    // Drain the peer's last frames (Terminate-Ack) first.
+                    while let Some((protocol, info)) = peer.poll_transmit() {
+                        let eth = self.eth(ac_mac, pppoe_bras_common::proto::ETH_P_PPP_SES);
+                        self.transmit
+                            .push_back(pppoe::session_frame(&eth, session_id, protocol, &info));
+                    }
+                    let eth = self.eth(ac_mac, pppoe_bras_common::proto::ETH_P_PPP_DISC);
+                    self.transmit
+                        .push_back(pppoe::discovery_frame(&eth, Code::Padt, session_id, &[]));
+                    self.finish(reason.to_string());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// `pppoe-bras emulate` flags.
+#[derive(Debug, clap::Args)]
+pub struct EmulateArgs {
+    /// Enter network namespace /run/netns/NAME first.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Interface facing the BRAS.
+    #[arg(short = 'I', long = "interface", value_name = "IF")]
+    pub interface: String,
+    #[arg(long, default_value = "testuser1")]
+    pub user: String,
+    #[arg(long, default_value = "password")]
+    pub password: String,
+    /// Authentication we accept when the BRAS asks: chap, pap or any.
+    #[arg(long, default_value = "any")]
+    pub auth: String,
+    /// Number of sessions (distinct MACs; the interface is put in promiscuous mode when > 1).
+    #[arg(long, default_value_t = 1)]
+    pub sessions: u32,
+    /// Carry session 1's IPv4 over this TUN device (address and default route set).
+    #[arg(long, value_name = "NAME")]
+    pub tun: Option<String>,
+    /// LCP MRU to ask for.
+    #[arg(long, default_value_t = 1492)]
+    pub mru: u16,
+    /// Ask for RFC 4638 PPP-Max-Payload.
+    #[arg(long, value_name = "BYTES")]
+    pub max_payload: Option<u16>,
+    /// Service-Name to ask for.
+    #[arg(long, default_value = "")]
+    pub service_name: String,
+    /// Don't ask for DNS servers in IPCP.
+    #[arg(long)]
+    pub no_dns: bool,
+    /// Give up when a session is not up after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Seconds between our LCP Echo-Requests (0: never send any).
+    #[arg(long, default_value_t = 0)]
+    pub lcp_echo_interval: u64,
+}
+
+impl EmulateArgs {
+    fn peer_config(&self) -> anyhow::Result<PeerConfig> {
+        let auth_accept = match self.auth.as_str() {
+            "chap" => vec![AuthProto::Chap],
+            "pap" => vec![AuthProto::Pap],
+            "any" => vec![AuthProto::Chap, AuthProto::Pap],
+            other => anyhow::bail!("--auth {other:?}: use chap, pap or any"),
+        };
+        Ok(PeerConfig {
+            user: self.user.clone(),
+            password: self.password.as_bytes().to_vec(),
+            mru: self.mru,
+            auth_accept,
+            request_dns: !self.no_dns,
+            echo_interval: Duration::from_secs(self.lcp_echo_interval),
+            ..PeerConfig::default()
+        })
+    }
+}
+
+/// Run `pppoe-bras emulate`.
+pub fn main(args: EmulateArgs) -> anyhow::Result<()> {
+    if let Some(ns) = &args.netns {
+        crate::rawsock::enter_netns(ns)?;
+    }
+    let code = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(shell(args))?;
+    std::process::exit(code);
+}
+
+fn print_event(i: usize, client: &Client, ev: &ClientEvent) {
+    let sid = client.session_id().unwrap_or(0);
+    match ev {
+        ClientEvent::SessionStarted {
+            session_id,
+            ac_mac,
+            ac_name,
+        } => println!(
+            "PADS session={session_id:#06x} ac={} ac_name={ac_name:?} client={i}",
+            fmt_mac(ac_mac)
+        ),
+        ClientEvent::AuthFailed { message } => {
+            println!("AUTHFAIL session={sid:#06x} message={message:?} client={i}");
+        }
+        ClientEvent::Up {
+            address,
+            peer_address,
+            dns,
+            mru,
+        } => {
+            let dns: Vec<String> = dns.iter().flatten().map(ToString::to_string).collect();
+            println!(
+                "UP session={sid:#06x} address={address} peer={peer_address} dns={} mru={mru} client={i}",
+                dns.join(",")
+            );
+        }
+        ClientEvent::Down { reason } => println!("DOWN session={sid:#06x} reason={reason} client={i}"),
+    }
+}
+
+async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
+    use std::io::ErrorKind::WouldBlock;
+    use tokio::{
+        io::unix::AsyncFd,
+        signal::unix::{signal, SignalKind},
+    };
+
+    let sock = AsyncFd::new(crate::rawsock::PacketSocket::open(&args.interface)?)?;
+    let base_mac = crate::rawsock::if_mac(&args.interface)?;
+    if args.sessions > 1 {
+        run_ip(&["link", "set", &args.interface, "promisc", "on"])?;
+    }
+    let peer_cfg = args.peer_config()?;
+    let now = Instant::now();
+    let mut clients: Vec<Client> = (0..args.sessions)
+        .map(|i| {
+            let mut mac = base_mac;
+            if i > 0 {
+                mac = [0x02, 0xe0, (i >> 24) as u8, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+            }
+            let cfg = ClientConfig {
+                mac,
+                vlans: Vlans::NONE,
+                service_name: args.service_name.clone(),
+                host_uniq: i.to_be_bytes().to_vec(),
+                max_payload: args.max_payload,
+                discovery_timeout: Duration::from_secs(2),
+                discovery_attempts: 5,
+                peer: peer_cfg.clone(),
+            };
+            Client::new(cfg, now, rand::random())
+        })
+        .collect();
+    let tun = match &args.tun {
+        Some(name) if args.sessions == 1 => Some(AsyncFd::new(crate::rawsock::Tun::create(name)?)?),
+        Some(_) => anyhow::bail!("--tun works with --sessions 1 only"),
+        None => None,
+    };
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    let mut buf = Vec::with_capacity(65536);
+    let mut tun_buf = vec![0u8; 65536];
+    let mut stopping = false;
+    loop {
+        for (i, c) in clients.iter_mut().enumerate() {
+            while let Some(frame) = c.poll_transmit() {
+                if let Err(e) = sock.get_ref().send(&frame) {
+                    log::warn!("send: {e}");
+                }
+            }
+            while let Some(ev) = c.poll_event() {
+                print_event(i, c, &ev);
+                if let (ClientEvent::Up { address, .. }, Some(t)) = (&ev, &tun) {
+                    let name = t.get_ref().name().to_owned();
+                    configure_tun(&name, *address, c.session_mtu())
+                        .context("configure the TUN device")?;
+                }
+            }
+        }
+        if stopping || clients.iter().all(Client::is_finished) {
+            break;
+        }
+        let deadline = clients.iter().filter_map(Client::poll_timeout).min();
+        let all_up = clients.iter().all(Client::was_up);
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let tun_readable = async {
+            match &tun {
+                Some(t) => t.readable().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            guard = sock.readable() => {
+                let mut guard = guard?;
+                loop {
+                    match sock.get_ref().recv(&mut buf) {
+                        Ok(()) => {
+                            let now = Instant::now();
+                            for c in clients.iter_mut() {
+                                if let Some(ip) = c.handle_frame(now, &buf) {
+                                    if let Some(t) = &tun {
+                                        let _ = t.get_ref().send(ip);
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == WouldBlock => { guard.clear_ready(); break; }
+                        Err(e) => return Err(e).context("recv"),
+                    }
+                }
+            }
+            guard = tun_readable => {
+                let mut guard = guard?;
+                let t = tun.as_ref().map(AsyncFd::get_ref);
+                loop {
+                    let Some(t) = t else { break };
+                    match t.recv(&mut tun_buf) {
+                        Ok(n) => {
+                            if let Some(frame) = clients[0].encap_ipv4(&tun_buf[..n]) {
+                                let _ = sock.get_ref().send(&frame);
+                            }
+                        }
+                        Err(e) if e.kind() == WouldBlock => { guard.clear_ready(); break; }
+                        Err(e) => return Err(e).context("tun read"),
+                    }
+                }
+            }
+            () = sleep => {
+                let now = Instant::now();
+                for c in clients.iter_mut() {
+                    c.handle_timeout(now);
+                }
+            }
+            () = tokio::time::sleep_until(give_up), if !all_up => {
+                eprintln!("emulate: not every session came up within {} s", args.timeout);
+                close_all(&mut clients);
+                stopping = true;
+            }
+            _ = sigterm.recv() => { close_all(&mut clients); stopping = true; }
+            _ = sigint.recv() => { close_all(&mut clients); stopping = true; }
+        }
+    }
+    let all_up = clients.iter().all(Client::was_up);
+    Ok(if all_up { 0 } else { 1 })
+}
+
+impl Client {
+    /// MTU for the session's IPv4: what the BRAS accepts from us (our MRU
+    /// view is the peer's; keep the PPPoE default when unknown).
+    fn session_mtu(&self) -> u16 {
+        self.cfg.peer.mru.min(1492)
+    }
+}
+
+fn close_all(clients: &mut [Client]) {
+    let now = Instant::now();
+    for c in clients.iter_mut() {
+        c.close(now);
+    }
+}
+
+fn configure_tun(name: &str, address: Ipv4Addr, mtu: u16) -> anyhow::Result<()> {
+    let addr = format!("{address}/32");
+    let mtu = mtu.to_string();
+    run_ip(&["addr", "add", &addr, "dev", name])?;
+    run_ip(&["link", "set", name, "mtu", &mtu, "up"])?;
+    run_ip(&["route", "replace", "default", "dev", name])?;
+    Ok(())
+}
+
+fn run_ip(args: &[&str]) -> anyhow::Result<()> {
+    let status = std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .context("run ip(8)")?;
+    anyhow::ensure!(status.success(), "ip {} failed", args.join(" "));
+    Ok(())
+}

@@ -1,1 +1,127 @@
-fn main() {}
+//! `pppoe-bras`: the daemon (`run`), the subscriber emulator (`emulate`) and
+//! the netns demo lab (`lab`).
+
+use std::{net::Ipv4Addr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use pppoe_bras::{config, emulate, lab, rawsock};
+
+#[derive(Parser)]
+#[command(version, about = "PPPoE BRAS with an XDP data plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the BRAS (root). Flags override the config file.
+    Run(RunArgs),
+    /// Run PPPoE subscriber(s) against a BRAS (the lab's CPE).
+    Emulate(emulate::EmulateArgs),
+    /// Build a network-namespace lab, bring up a CHAP session through the BRAS
+    /// and ping/UDP/TCP a host behind its NAT, then tear everything down.
+    Lab(lab::LabArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// TOML configuration file (see config/bras.toml).
+    #[arg(short = 'c', long)]
+    config: Option<PathBuf>,
+    /// Enter network namespace /run/netns/NAME first.
+    #[arg(long, value_name = "NAME")]
+    netns: Option<String>,
+    /// Access interface, where the PPPoE clients are (pppoe-server -I).
+    #[arg(short = 'I', long = "interface", value_name = "IF")]
+    access_interface: Option<String>,
+    /// Uplink interface, towards the internet.
+    #[arg(short = 'U', long = "uplink", value_name = "IF")]
+    uplink_interface: Option<String>,
+    /// Our IPCP address (pppoe-server -L).
+    #[arg(short = 'L', long = "local-ip", value_name = "ADDR")]
+    local_address: Option<Ipv4Addr>,
+    /// AC-Name in PADO (pppoe-server -C).
+    #[arg(short = 'C', long)]
+    ac_name: Option<String>,
+    /// Service-Name to offer (repeatable; none = accept any).
+    #[arg(short = 'S', long = "service-name", value_name = "NAME")]
+    service_names: Vec<String>,
+    /// pppd-format secrets file (repeatable).
+    #[arg(long, value_name = "FILE")]
+    secrets: Vec<PathBuf>,
+    /// Address pool, e.g. 172.16.0.100-172.16.0.199 or 172.16.0.0/24 (repeatable).
+    #[arg(long, value_name = "RANGE")]
+    pool: Vec<String>,
+    /// DNS server handed out in IPCP (repeatable, at most 2).
+    #[arg(long, value_name = "ADDR")]
+    dns: Vec<Ipv4Addr>,
+    /// Authentication protocols in order of preference: chap, pap.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    auth: Vec<String>,
+    /// Seconds between LCP Echo-Requests (0 disables).
+    #[arg(long, value_name = "SECS")]
+    lcp_echo_interval: Option<u64>,
+    /// Unanswered echoes before the session is torn down.
+    #[arg(long, value_name = "N")]
+    lcp_echo_failure: Option<u32>,
+    /// Where the maps are pinned.
+    #[arg(long, value_name = "DIR")]
+    pin_dir: Option<PathBuf>,
+    /// XDP attach mode: auto, native or generic.
+    #[arg(long, value_name = "MODE")]
+    xdp_mode: Option<String>,
+}
+
+impl RunArgs {
+    fn overrides(self) -> config::Overrides {
+        config::Overrides {
+            access_interface: self.access_interface,
+            uplink_interface: self.uplink_interface,
+            local_address: self.local_address,
+            ac_name: self.ac_name,
+            service_names: non_empty(self.service_names),
+            secrets: non_empty(self.secrets),
+            pool: non_empty(self.pool),
+            dns: non_empty(self.dns),
+            auth: non_empty(self.auth),
+            lcp_echo_interval: self.lcp_echo_interval,
+            lcp_echo_failure: self.lcp_echo_failure,
+            pin_dir: self.pin_dir,
+            xdp_mode: self.xdp_mode,
+            ..Default::default()
+        }
+    }
+}
+
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Emulate(args) => emulate::main(args),
+        Command::Lab(args) => lab::run_demo(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    if let Some(ns) = &args.netns {
+        rawsock::enter_netns(ns)?;
+    }
+    let file = args.config.clone();
+    let cfg = config::Config::resolve(file.as_deref(), args.overrides())?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(pppoe_bras::driver::run(cfg))
+}

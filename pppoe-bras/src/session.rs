@@ -1,1 +1,451 @@
-//! One subscriber session tied together, and the manager that demultiplexes them.
+//! One subscriber session tied together, and the [`Manager`] that
+//! demultiplexes frames to them (quinn's `Endpoint` role).
+//!
+//! Sans-IO. Call order for the shell (see `driver`):
+//! 1. feed input: [`Manager::handle_frame`], [`Manager::handle_timeout`],
+//!    admin calls ([`Manager::kill`], [`Manager::shutdown`]);
+//! 2. drain [`Manager::poll_transmit`] (Ethernet frames for the access NIC)
+//!    and [`Manager::poll_dataplane`] (map rows to install/remove);
+//! 3. sleep until [`Manager::poll_timeout`].
+//!
+//! Time is passed in and must be monotonic.
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, VecDeque},
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    auth::{Secrets, Verdict},
+    discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, SessionKey},
+    pool::Pool,
+    ppp::{
+        link::{Link, LinkConfig, LinkEvent},
+        AuthResult, DownReason,
+    },
+    wire::{
+        eth::{fmt_mac, EthHeader},
+        pppoe,
+    },
+};
+
+/// A change the data plane must apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataplaneOp {
+    /// IPCP opened: install the session's rows.
+    Install {
+        key: SessionKey,
+        address: Ipv4Addr,
+        mtu: u16,
+    },
+    /// Remove the session's rows (IPCP closed or the session ended). When the
+    /// session ended, `down` carries what the shell logs with the final byte
+    /// counts it reads while removing.
+    Remove {
+        key: SessionKey,
+        address: Ipv4Addr,
+        down: Option<DownInfo>,
+    },
+}
+
+/// What the end-of-session log line says besides the byte counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownInfo {
+    pub user: Option<String>,
+    pub reason: DownReason,
+    pub duration: Duration,
+}
+
+impl DownInfo {
+    /// The one log line for a session's end.
+    pub fn log_line(&self, key: &SessionKey, address: Option<Ipv4Addr>, bytes: &str) -> String {
+        format!(
+            "session {:#06x} {} down reason={} user={} address={} duration={:.1}s {}",
+            key.session_id,
+            fmt_mac(&key.peer_mac),
+            self.reason,
+            self.user.as_deref().unwrap_or("-"),
+            address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+            self.duration.as_secs_f64(),
+            bytes
+        )
+    }
+}
+
+/// Everything the manager needs besides the discovery settings.
+pub struct ManagerConfig {
+    pub discovery: DiscoveryConfig,
+    /// Template for every session's link; `mru` is the cap without RFC 4638.
+    pub link: LinkConfig,
+    /// Highest MRU when the peer asked for PPP-Max-Payload (RFC 4638).
+    pub max_payload: u16,
+}
+
+struct Session {
+    link: Link,
+    started: Instant,
+    user: Option<String>,
+    address: Option<Ipv4Addr>,
+    installed: bool,
+}
+
+/// All sessions on one access interface.
+pub struct Manager {
+    cfg: ManagerConfig,
+    discovery: Discovery,
+    sessions: HashMap<SessionKey, Session>,
+    /// Deadlines per session, possibly stale: an entry is checked against the
+    /// session's own `poll_timeout` when it comes due.
+    timers: BinaryHeap<Reverse<(Instant, SessionKey)>>,
+    secrets: Secrets,
+    pool: Pool,
+    transmit: VecDeque<Vec<u8>>,
+    dataplane: VecDeque<DataplaneOp>,
+    seed: u64,
+}
+
+impl Manager {
+    pub fn new(cfg: ManagerConfig, secrets: Secrets, pool: Pool, seed: u64) -> Self {
+        let discovery = Discovery::new(cfg.discovery.clone());
+        Manager {
+            cfg,
+            discovery,
+            sessions: HashMap::new(),
+            timers: BinaryHeap::new(),
+            secrets,
+            pool,
+            transmit: VecDeque::new(),
+            dataplane: VecDeque::new(),
+            seed,
+        }
+    }
+
+    /// Number of live sessions (any phase).
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// True when no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Discovery counters.
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// Live sessions with their user and address, for `sessions` listings.
+    pub fn sessions(&self) -> impl Iterator<Item = (&SessionKey, Option<&str>, Option<Ipv4Addr>)> {
+        self.sessions
+            .iter()
+            .map(|(k, s)| (k, s.user.as_deref(), s.address))
+    }
+
+    /// A frame from the access NIC (PPPoE discovery or session).
+    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+        let (eth, payload) = match EthHeader::parse(frame) {
+            Ok(v) => v,
+            Err(e) => {
+                log::debug!("drop frame: ethernet: {e}");
+                return;
+            }
+        };
+        match eth.ethertype {
+            pppoe_bras_common::proto::ETH_P_PPP_DISC => {
+                self.discovery.handle_frame(now, &eth, payload);
+                self.drain_discovery(now);
+            }
+            pppoe_bras_common::proto::ETH_P_PPP_SES => self.handle_session_frame(now, &eth, payload),
+            _ => {}
+        }
+    }
+
+    fn handle_session_frame(&mut self, now: Instant, eth: &EthHeader, payload: &[u8]) {
+        if eth.dst != self.cfg.discovery.local_mac {
+            return;
+        }
+        let (session_id, protocol, info) = match pppoe::parse_session(payload) {
+            Ok(v) => v,
+            Err(e) => {
+                log::debug!("drop session frame from {}: {e}", fmt_mac(&eth.src));
+                return;
+            }
+        };
+        let key = SessionKey {
+            vlans: eth.vlans,
+            peer_mac: eth.src,
+            session_id,
+        };
+        let Some(session) = self.sessions.get_mut(&key) else {
+            log::debug!(
+                "drop session frame for unknown session {session_id:#06x} from {}",
+                fmt_mac(&eth.src)
+            );
+            return;
+        };
+        session.link.handle_frame(now, protocol, info);
+        self.drive(now, key);
+    }
+
+    /// Run every timer that is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(session) = self.sessions.get_mut(&key) else {
+                continue;
+            };
+            match session.link.poll_timeout() {
+                Some(due) if due <= now => {
+                    session.link.handle_timeout(now);
+                    self.drive(now, key);
+                }
+                Some(later) if later != at => {
+                    // Rescheduled since this entry was pushed; the newer
+                    // entry is in the heap already, unless it was equal.
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The earliest instant `handle_timeout` has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Next frame to send on the access NIC.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if let Some(f) = self.discovery.poll_transmit() {
+            return Some(f);
+        }
+        self.transmit.pop_front()
+    }
+
+    /// Next map change for the data plane.
+    pub fn poll_dataplane(&mut self) -> Option<DataplaneOp> {
+        self.dataplane.pop_front()
+    }
+
+    /// Terminate one session (admin): LCP Terminate-Request, then PADT.
+    pub fn kill(&mut self, now: Instant, key: &SessionKey) -> bool {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return false;
+        };
+        session.link.close(now, DownReason::AdminClose);
+        self.drive(now, *key);
+        true
+    }
+
+    /// Daemon stop: PADT to every live session right away (no waiting for
+    /// Terminate-Acks), every row removed.
+    pub fn shutdown(&mut self, now: Instant) {
+        let keys: Vec<SessionKey> = self.sessions.keys().copied().collect();
+        for key in keys {
+            self.end_session(now, key, DownReason::AdminClose, true);
+        }
+    }
+
+    fn drain_discovery(&mut self, now: Instant) {
+        while let Some(ev) = self.discovery.poll_event() {
+            match ev {
+                DiscoveryEvent::SessionStarted {
+                    key, max_payload, ..
+                } => self.start_session(now, key, max_payload),
+                DiscoveryEvent::PeerTerminated { key } => {
+                    if self.sessions.contains_key(&key) {
+                        self.end_session(now, key, DownReason::Padt, false);
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_session(&mut self, now: Instant, key: SessionKey, max_payload: Option<u16>) {
+        let mut link_cfg = self.cfg.link.clone();
+        if let Some(mp) = max_payload {
+            link_cfg.mru = mp.min(self.cfg.max_payload).max(link_cfg.mru);
+        }
+        self.seed = self
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let link = Link::new(link_cfg, now, self.seed ^ u64::from(key.session_id));
+        self.sessions.insert(
+            key,
+            Session {
+                link,
+                started: now,
+                user: None,
+                address: None,
+                installed: false,
+            },
+        );
+        self.drive(now, key);
+    }
+
+    /// Drain one session's link: frames, events, its next deadline.
+    fn drive(&mut self, now: Instant, key: SessionKey) {
+        loop {
+            let Some(session) = self.sessions.get_mut(&key) else {
+                return;
+            };
+            let mut progressed = false;
+            while let Some((protocol, info)) = session.link.poll_transmit() {
+                let frame = self.session_frame(&key, protocol, &info);
+                self.transmit.push_back(frame);
+                progressed = true;
+            }
+            let Some(session) = self.sessions.get_mut(&key) else {
+                return;
+            };
+            if let Some(ev) = session.link.poll_event() {
+                self.handle_link_event(now, key, ev);
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if let Some(at) = self.sessions.get(&key).and_then(|s| s.link.poll_timeout()) {
+            self.timers.push(Reverse((at, key)));
+        }
+    }
+
+    fn handle_link_event(&mut self, now: Instant, key: SessionKey, ev: LinkEvent) {
+        let sid = key.session_id;
+        let mac = fmt_mac(&key.peer_mac);
+        match ev {
+            LinkEvent::Authenticate { user, credential } => {
+                let result = self.authenticate(&key, &user, &credential);
+                if let Some(s) = self.sessions.get_mut(&key) {
+                    s.user = Some(user);
+                    if let AuthResult::Accept { address } = result {
+                        s.address = Some(address);
+                    }
+                    s.link.handle_auth_result(now, result);
+                }
+            }
+            LinkEvent::AuthSucceeded { user, proto } => {
+                log::info!("session {sid:#06x} {mac} auth ok user={user} proto={proto:?}");
+            }
+            LinkEvent::AuthFailed { user, message } => {
+                log::info!("session {sid:#06x} {mac} auth failed user={user} message={message:?}");
+            }
+            LinkEvent::NetworkUp { peer_address } => {
+                let Some(s) = self.sessions.get_mut(&key) else {
+                    return;
+                };
+                let mtu = s.link.peer_mru();
+                s.installed = true;
+                log::info!(
+                    "session {sid:#06x} {mac} up user={} address={peer_address} mtu={mtu}",
+                    s.user.as_deref().unwrap_or("-")
+                );
+                self.dataplane.push_back(DataplaneOp::Install {
+                    key,
+                    address: peer_address,
+                    mtu,
+                });
+            }
+            LinkEvent::NetworkDown => {
+                let Some(s) = self.sessions.get_mut(&key) else {
+                    return;
+                };
+                log::info!("session {sid:#06x} {mac} ipcp down (link stays up)");
+                if s.installed {
+                    s.installed = false;
+                    if let Some(address) = s.address {
+                        self.dataplane.push_back(DataplaneOp::Remove {
+                            key,
+                            address,
+                            down: None,
+                        });
+                    }
+                }
+            }
+            LinkEvent::Down { reason } => {
+                let send_padt = reason != DownReason::Padt;
+                self.end_session(now, key, reason, send_padt);
+            }
+        }
+    }
+
+    /// Verify a credential and lease an address. Never logs secrets.
+    fn authenticate(
+        &mut self,
+        key: &SessionKey,
+        user: &str,
+        credential: &crate::ppp::Credential,
+    ) -> AuthResult {
+        let sid = key.session_id;
+        let mac = fmt_mac(&key.peer_mac);
+        let reject = |why: &str| {
+            log::warn!("session {sid:#06x} {mac} auth failed user={user} reason={why}");
+            AuthResult::Reject {
+                message: "authentication failed".to_owned(),
+            }
+        };
+        match self
+            .secrets
+            .verify(user, &self.cfg.discovery.ac_name, credential)
+        {
+            Verdict::Accept { static_address } => match self.pool.allocate(user, static_address) {
+                Ok(address) => AuthResult::Accept { address },
+                Err(e) => {
+                    log::warn!("session {sid:#06x} {mac} user={user}: no address: {e}");
+                    AuthResult::Reject {
+                        message: "no address available".to_owned(),
+                    }
+                }
+            },
+            Verdict::UnknownUser => reject("unknown-user"),
+            Verdict::BadSecret => reject("bad-secret"),
+        }
+    }
+
+    /// Remove a session from every table; PADT unless the peer sent one.
+    fn end_session(&mut self, now: Instant, key: SessionKey, reason: DownReason, send_padt: bool) {
+        let Some(s) = self.sessions.remove(&key) else {
+            return;
+        };
+        if send_padt {
+            self.transmit.push_back(self.discovery.padt(&key));
+        }
+        self.discovery.release(&key);
+        if let Some(address) = s.address {
+            self.pool.release(address);
+        }
+        let down = DownInfo {
+            user: s.user,
+            reason,
+            duration: now.saturating_duration_since(s.started),
+        };
+        match (s.installed, s.address) {
+            (true, Some(address)) => self.dataplane.push_back(DataplaneOp::Remove {
+                key,
+                address,
+                down: Some(down),
+            }),
+            _ => log::info!("{}", down.log_line(&key, s.address, "bytes=0/0")),
+        }
+    }
+
+    fn session_frame(&self, key: &SessionKey, protocol: u16, info: &[u8]) -> Vec<u8> {
+        let eth = EthHeader {
+            dst: key.peer_mac,
+            src: self.cfg.discovery.local_mac,
+            vlans: key.vlans,
+            ethertype: pppoe_bras_common::proto::ETH_P_PPP_SES,
+        };
+        let mut frame = Vec::with_capacity(eth.header_len() + 8 + info.len());
+        eth.emit(&mut frame);
+        pppoe::emit_session(&mut frame, key.session_id, protocol, info);
+        frame
+    }
+}
