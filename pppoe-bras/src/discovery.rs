@@ -61,8 +61,8 @@ impl std::fmt::Display for SessionKey {
     }
 }
 
-/// Discovery policy.
-#[derive(Debug, Clone)]
+/// Discovery policy. `Debug` hides the cookie key.
+#[derive(Clone)]
 pub struct DiscoveryConfig {
     /// Sent in AC-Name.
     pub ac_name: String,
@@ -80,6 +80,20 @@ pub struct DiscoveryConfig {
     pub max_payload: bool,
     /// The access NIC's MAC (AC MAC).
     pub local_mac: [u8; 6],
+}
+
+impl std::fmt::Debug for DiscoveryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscoveryConfig")
+            .field("ac_name", &self.ac_name)
+            .field("service_names", &self.service_names)
+            .field("cookie_key", &"<hidden>")
+            .field("max_sessions", &self.max_sessions)
+            .field("max_sessions_per_mac", &self.max_sessions_per_mac)
+            .field("max_payload", &self.max_payload)
+            .field("local_mac", &fmt_mac(&self.local_mac))
+            .finish()
+    }
 }
 
 /// What the session manager must act on.
@@ -138,6 +152,34 @@ pub struct DiscoveryStats {
     pub drop_too_big: u64,
     /// PADT for no live session.
     pub drop_unknown_session: u64,
+}
+
+impl DiscoveryStats {
+    /// Every counter with its name (for metrics and `stats` output).
+    pub fn counters(&self) -> [(&'static str, u64); 20] {
+        [
+            ("padi_rx", self.padi_rx),
+            ("pado_tx", self.pado_tx),
+            ("padr_rx", self.padr_rx),
+            ("pads_tx", self.pads_tx),
+            ("pads_retransmit", self.pads_retransmit),
+            ("pads_error_tx", self.pads_error_tx),
+            ("padt_rx", self.padt_rx),
+            ("drop_ethertype", self.drop_ethertype),
+            ("drop_bad_src_mac", self.drop_bad_src_mac),
+            ("drop_bad_dst_mac", self.drop_bad_dst_mac),
+            ("drop_bad_version", self.drop_bad_version),
+            ("drop_malformed", self.drop_malformed),
+            ("drop_bad_session_id", self.drop_bad_session_id),
+            ("drop_unexpected_code", self.drop_unexpected_code),
+            ("drop_no_service_name", self.drop_no_service_name),
+            ("drop_unknown_service", self.drop_unknown_service),
+            ("drop_bad_cookie", self.drop_bad_cookie),
+            ("drop_limit", self.drop_limit),
+            ("drop_too_big", self.drop_too_big),
+            ("drop_unknown_session", self.drop_unknown_session),
+        ]
+    }
 }
 
 #[derive(Debug)]
@@ -812,6 +854,59 @@ mod test {
         assert_eq!(d.stats().padi_rx, 1);
         assert_eq!(d.stats().pado_tx, 1);
         assert_eq!(d.live_sessions(), 0, "PADO keeps no state");
+    }
+
+    /// PADI as in tcpdump's `tests/pppoe.pcap` (printed as `PADI [Service-Name]
+    /// [PPP-Max-Payload 0x05DC] [Host-Uniq 0x16372C16]`), padded to 60 bytes.
+    const TCPDUMP_PADI: [u8; 60] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x88, 0x63, //
+        0x11, 0x09, 0x00, 0x00, 0x00, 0x12, // PADI, sid 0, len 18
+        0x01, 0x01, 0x00, 0x00, // Service-Name ""
+        0x01, 0x20, 0x00, 0x02, 0x05, 0xdc, // PPP-Max-Payload 1500
+        0x01, 0x03, 0x00, 0x04, 0x16, 0x37, 0x2c, 0x16, // Host-Uniq
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+    ];
+
+    #[test]
+    fn tcpdump_padi_gets_rfc4638_pado() {
+        let mut d = Discovery::new(cfg());
+        let t0 = Instant::now();
+        feed(&mut d, t0, &TCPDUMP_PADI);
+        let pado = d.poll_transmit().unwrap();
+        let cookie = d.cookie(0, &eth(BROADCAST, CPE, Vlans::NONE));
+        let mut expect = vec![
+            0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0xfe, 0x88, 0x63, //
+            0x11, 0x07, 0x00, 0x00, 0x00, 0x2e, // PADO, len 8+4+20+8+6 = 46
+            0x01, 0x02, 0x00, 0x04, b'b', b'r', b'a', b's', //
+            0x01, 0x01, 0x00, 0x00, //
+            0x01, 0x04, 0x00, 0x10,
+        ];
+        expect.extend_from_slice(&cookie);
+        expect.extend_from_slice(&[0x01, 0x03, 0x00, 0x04, 0x16, 0x37, 0x2c, 0x16]);
+        expect.extend_from_slice(&[0x01, 0x20, 0x00, 0x02, 0x05, 0xdc]);
+        assert_eq!(pado, expect);
+    }
+
+    #[test]
+    fn config_debug_hides_key_and_stats_are_named() {
+        let c = DiscoveryConfig {
+            cookie_key: [0x5a; 16],
+            ..cfg()
+        };
+        let s = format!("{c:?}");
+        assert!(s.contains("<hidden>") && !s.contains("90"), "{s}");
+        let mut d = Discovery::new(c);
+        assert!(padi(
+            &mut d,
+            Instant::now(),
+            CPE,
+            Vlans::NONE,
+            &[(TagType::ServiceName, b"")]
+        )
+        .is_some());
+        let counters = d.stats().counters();
+        assert!(counters.contains(&("padi_rx", 1)) && counters.contains(&("pado_tx", 1)));
+        assert_eq!(counters.iter().map(|c| c.1).sum::<u64>(), 2);
     }
 
     #[test]
