@@ -13,6 +13,7 @@ use tokio::{
 use crate::{
     config::Config,
     dataplane::{Dataplane, DataplaneConfig, SessionRow},
+    control::{self, Command},
     rawsock::{if_mac, PacketSocket},
     session::{DataplaneOp, Manager},
 };
@@ -22,19 +23,20 @@ const NAT_EXPIRY_PERIOD: Duration = Duration::from_secs(10);
 
 /// Run the daemon until SIGTERM/SIGINT. Everything it installed (map rows,
 /// pins, XDP programs) is removed before it returns, also on error paths.
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, control_socket: &std::path::Path) -> anyhow::Result<()> {
     let access_mac = if_mac(&cfg.access_interface)
         .with_context(|| format!("access interface {:?}", cfg.access_interface))?;
     let secrets = cfg.secrets()?;
     let pool = cfg.pool()?;
     let mut dataplane = Dataplane::start(&cfg.dataplane_config())?;
-    let result = serve(&cfg, access_mac, secrets, pool, &mut dataplane).await;
+    let result = serve(&cfg, control_socket, access_mac, secrets, pool, &mut dataplane).await;
     let stopped = dataplane.shutdown();
     result.and(stopped)
 }
 
 async fn serve(
     cfg: &Config,
+    control_socket: &std::path::Path,
     access_mac: [u8; 6],
     secrets: crate::auth::Secrets,
     pool: crate::pool::Pool,
@@ -51,6 +53,7 @@ async fn serve(
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut expiry = tokio::time::interval(NAT_EXPIRY_PERIOD);
+    let (mut control, _socket_guard) = control::listen(control_socket)?;
     log::info!(
         "ready access={} uplink={} xdp={}",
         cfg.access_interface,
@@ -93,6 +96,10 @@ async fn serve(
                     log::debug!("expired {n} idle NAT mappings");
                 }
             }
+            Some((cmd, reply)) = control.recv() => {
+                let text = answer(cmd, &mut manager, dataplane, access_mac);
+                let _ = reply.send(text);
+            }
             _ = sigterm.recv() => { log::info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { log::info!("SIGINT: stopping"); break; }
         }
@@ -101,6 +108,61 @@ async fn serve(
     flush(&mut manager, sock.get_ref(), dataplane, access_mac);
     log::info!("stopped");
     Ok(())
+}
+
+/// Answer a control-socket command.
+fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 6]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    match cmd {
+        Command::Sessions => {
+            let mut rows: Vec<_> = manager.sessions().collect();
+            rows.sort_by_key(|(k, _)| k.session_id);
+            for (key, info) in rows {
+                let c = info
+                    .address
+                    .filter(|_| info.installed)
+                    .map(|a| dataplane.counters(&SessionRow::new(key, mac, a, 0)))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{:#06x} {} {} user={} address={} mtu={} age={}s up={}p/{}B down={}p/{}B",
+                    key.session_id,
+                    crate::wire::eth::fmt_mac(&key.peer_mac),
+                    key.vlans,
+                    info.user.unwrap_or("-"),
+                    info.address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+                    info.mtu,
+                    info.age.as_secs(),
+                    c.up_packets,
+                    c.up_bytes,
+                    c.down_packets,
+                    c.down_bytes,
+                );
+            }
+        }
+        Command::Stats => {
+            let _ = writeln!(out, "sessions {}", manager.len());
+            for (name, v) in manager.discovery().stats().counters() {
+                let _ = writeln!(out, "discovery.{name} {v}");
+            }
+            for (name, v) in dataplane.stats() {
+                let _ = writeln!(out, "xdp.{name} {v}");
+            }
+        }
+        Command::Kill(id) => {
+            let now = Instant::now();
+            match manager.key_by_id(id) {
+                Some(key) if manager.kill(now, &key) => {
+                    let _ = writeln!(out, "terminating session {id:#06x}");
+                }
+                _ => {
+                    let _ = writeln!(out, "error: no session {id:#06x}");
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Send queued frames and apply queued map changes.

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod control;
 pub mod dataplane;
 pub mod discovery;
 pub mod driver;

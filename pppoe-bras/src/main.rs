@@ -4,7 +4,7 @@
 use std::{net::Ipv4Addr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use pppoe_bras::{config, emulate, lab, rawsock};
+use pppoe_bras::{config, control, emulate, lab, rawsock};
 
 #[derive(Parser)]
 #[command(version, about = "PPPoE BRAS with an XDP data plane")]
@@ -19,9 +19,27 @@ enum Command {
     Run(RunArgs),
     /// Run PPPoE subscriber(s) against a BRAS (the lab's CPE).
     Emulate(emulate::EmulateArgs),
+    /// List live sessions of a running daemon.
+    Sessions(ControlArgs),
+    /// Show discovery and data-plane counters of a running daemon.
+    Stats(ControlArgs),
+    /// Terminate a session (LCP Terminate-Request, then PADT).
+    Kill {
+        /// Session id, e.g. 0x0001.
+        id: String,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
     /// Build a network-namespace lab, bring up a CHAP session through the BRAS
     /// and ping/UDP/TCP a host behind its NAT, then tear everything down.
     Lab(lab::LabArgs),
+}
+
+#[derive(Args)]
+struct ControlArgs {
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH", default_value = control::DEFAULT_SOCKET)]
+    control_socket: PathBuf,
 }
 
 #[derive(Args)]
@@ -71,6 +89,9 @@ struct RunArgs {
     /// XDP attach mode: auto, native or generic.
     #[arg(long, value_name = "MODE")]
     xdp_mode: Option<String>,
+    /// Control socket for `sessions`, `stats` and `kill`.
+    #[arg(long, value_name = "PATH", default_value = control::DEFAULT_SOCKET)]
+    control_socket: PathBuf,
 }
 
 impl RunArgs {
@@ -107,6 +128,9 @@ fn main() {
         Command::Run(args) => run(args),
         Command::Emulate(args) => emulate::main(args),
         Command::Lab(args) => lab::run_demo(args),
+        Command::Sessions(c) => print_reply(&c, "sessions"),
+        Command::Stats(c) => print_reply(&c, "stats"),
+        Command::Kill { id, control } => print_reply(&control, &format!("kill {id}")),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -114,14 +138,24 @@ fn main() {
     }
 }
 
+fn print_reply(c: &ControlArgs, line: &str) -> anyhow::Result<()> {
+    let reply = control::request(&c.control_socket, line)?;
+    print!("{reply}");
+    if reply.starts_with("error:") {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(ns) = &args.netns {
         rawsock::enter_netns(ns)?;
     }
     let file = args.config.clone();
+    let control_socket = args.control_socket.clone();
     let cfg = config::Config::resolve(file.as_deref(), args.overrides())?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(pppoe_bras::driver::run(cfg))
+        .block_on(pppoe_bras::driver::run(cfg, &control_socket))
 }

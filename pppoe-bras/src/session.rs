@@ -83,8 +83,22 @@ pub struct ManagerConfig {
     pub max_payload: u16,
 }
 
+/// A live session as `sessions` lists it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo<'a> {
+    pub user: Option<&'a str>,
+    pub address: Option<Ipv4Addr>,
+    /// Map rows installed (IPCP open).
+    pub installed: bool,
+    pub mtu: u16,
+    /// Time since PADS, as of the last event the manager saw.
+    pub age: Duration,
+}
+
 struct Session {
     link: Link,
+    /// Latest `now` seen for this session (for ages in listings).
+    last_now: Instant,
     started: Instant,
     user: Option<String>,
     address: Option<Ipv4Addr>,
@@ -137,11 +151,28 @@ impl Manager {
         &self.discovery
     }
 
-    /// Live sessions with their user and address, for `sessions` listings.
-    pub fn sessions(&self) -> impl Iterator<Item = (&SessionKey, Option<&str>, Option<Ipv4Addr>)> {
+    /// Live sessions, for `sessions` listings.
+    pub fn sessions(&self) -> impl Iterator<Item = (&SessionKey, SessionInfo<'_>)> {
+        self.sessions.iter().map(|(k, s)| {
+            (
+                k,
+                SessionInfo {
+                    user: s.user.as_deref(),
+                    address: s.address,
+                    installed: s.installed,
+                    mtu: s.link.peer_mru(),
+                    age: s.last_now.saturating_duration_since(s.started),
+                },
+            )
+        })
+    }
+
+    /// The session with this id (ids are unique on the interface).
+    pub fn key_by_id(&self, session_id: u16) -> Option<SessionKey> {
         self.sessions
-            .iter()
-            .map(|(k, s)| (k, s.user.as_deref(), s.address))
+            .keys()
+            .find(|k| k.session_id == session_id)
+            .copied()
     }
 
     /// A frame from the access NIC (PPPoE discovery or session).
@@ -280,6 +311,7 @@ impl Manager {
             key,
             Session {
                 link,
+                last_now: now,
                 started: now,
                 user: None,
                 address: None,
@@ -295,6 +327,7 @@ impl Manager {
             let Some(session) = self.sessions.get_mut(&key) else {
                 return;
             };
+            session.last_now = now;
             let mut progressed = false;
             while let Some((protocol, info)) = session.link.poll_transmit() {
                 let frame = self.session_frame(&key, protocol, &info);
