@@ -253,7 +253,11 @@ impl Pool {
     /// Leases an address to `user`: `wanted` (its static address) if free,
     /// else the address it last held if free, else the next free one
     /// round-robin. Errors only when no dynamic address is left.
-    pub fn allocate(&mut self, user: &str, wanted: Option<Ipv4Addr>) -> Result<Ipv4Addr, PoolError> {
+    pub fn allocate(
+        &mut self,
+        user: &str,
+        wanted: Option<Ipv4Addr>,
+    ) -> Result<Ipv4Addr, PoolError> {
         if let Some(addr) = wanted {
             if usable(addr) && !self.excluded.contains(&addr) && !self.leases.contains_key(&addr) {
                 self.lease(addr, user);
@@ -372,7 +376,10 @@ mod tests {
     #[test]
     fn parses_ranges_cidrs_and_single_addresses() {
         let x = r("172.16.0.100-172.16.0.199");
-        assert_eq!((x.first(), x.last(), x.len()), (a("172.16.0.100"), a("172.16.0.199"), 100));
+        assert_eq!(
+            (x.first(), x.last(), x.len()),
+            (a("172.16.0.100"), a("172.16.0.199"), 100)
+        );
         assert_eq!(r(" 10.0.0.1 - 10.0.0.2 ").len(), 2);
         let c = r("172.16.0.0/24");
         assert_eq!((c.first(), c.last()), (a("172.16.0.1"), a("172.16.0.254")));
@@ -389,7 +396,9 @@ mod tests {
 
     #[test]
     fn refuses_bad_ranges_with_a_fix() {
-        let e = "172.16.0.200-172.16.0.100".parse::<PoolRange>().unwrap_err();
+        let e = "172.16.0.200-172.16.0.100"
+            .parse::<PoolRange>()
+            .unwrap_err();
         assert_eq!(e, PoolRangeError::Reversed);
         assert!(e.to_string().contains("lower address first"));
         let e = "172.16.0.5/24".parse::<PoolRange>().unwrap_err();
@@ -403,11 +412,22 @@ mod tests {
             PoolRangeError::BadAddress("10.0.0.x".into())
         );
         assert_eq!("".parse::<PoolRange>().unwrap_err(), PoolRangeError::Format);
-        assert_eq!("10.0.0.1 10.0.0.2".parse::<PoolRange>().unwrap_err(), PoolRangeError::Format);
-        assert_eq!("0.0.0.0/0".parse::<PoolRange>().unwrap_err(), PoolRangeError::Unusable);
-        assert_eq!("127.0.0.1".parse::<PoolRange>().unwrap_err(), PoolRangeError::Unusable);
         assert_eq!(
-            "223.255.255.250-224.0.0.3".parse::<PoolRange>().unwrap_err(),
+            "10.0.0.1 10.0.0.2".parse::<PoolRange>().unwrap_err(),
+            PoolRangeError::Format
+        );
+        assert_eq!(
+            "0.0.0.0/0".parse::<PoolRange>().unwrap_err(),
+            PoolRangeError::Unusable
+        );
+        assert_eq!(
+            "127.0.0.1".parse::<PoolRange>().unwrap_err(),
+            PoolRangeError::Unusable
+        );
+        assert_eq!(
+            "223.255.255.250-224.0.0.3"
+                .parse::<PoolRange>()
+                .unwrap_err(),
             PoolRangeError::Unusable
         );
     }
@@ -415,7 +435,10 @@ mod tests {
     #[test]
     fn static_address_is_granted_even_outside_the_ranges() {
         let mut p = Pool::new(&[r("172.16.0.100-172.16.0.101")], &[]);
-        assert_eq!(p.allocate("u1", Some(a("172.16.0.101"))), Ok(a("172.16.0.101")));
+        assert_eq!(
+            p.allocate("u1", Some(a("172.16.0.101"))),
+            Ok(a("172.16.0.101"))
+        );
         assert_eq!(p.allocate("u2", Some(a("10.9.9.9"))), Ok(a("10.9.9.9")));
         assert_eq!(p.in_use(), 2);
         assert_eq!(p.holder(a("10.9.9.9")), Some("u2"));
@@ -431,7 +454,11 @@ mod tests {
         assert_eq!(p.allocate("b", None), Ok(a("10.0.0.2")));
         assert_eq!(p.allocate("c", None), Ok(a("10.0.0.3")));
         assert_eq!(p.allocate("d", None), Err(PoolError::Exhausted { size: 3 }));
-        assert!(p.allocate("d", None).unwrap_err().to_string().contains("widen `pool`"));
+        assert!(p
+            .allocate("d", None)
+            .unwrap_err()
+            .to_string()
+            .contains("widen `pool`"));
         assert_eq!(p.in_use(), 3);
     }
 
@@ -510,9 +537,19 @@ mod tests {
 
     #[test]
     fn overlapping_ranges_are_merged() {
-        let p = Pool::new(&[r("10.0.0.5-10.0.0.9"), r("10.0.0.1-10.0.0.6"), r("10.0.0.10")], &[]);
+        let p = Pool::new(
+            &[
+                r("10.0.0.5-10.0.0.9"),
+                r("10.0.0.1-10.0.0.6"),
+                r("10.0.0.10"),
+            ],
+            &[],
+        );
         assert_eq!(p.size(), 10);
-        assert_eq!(p.ranges, vec![(u32::from(a("10.0.0.1")), u32::from(a("10.0.0.10")))]);
+        assert_eq!(
+            p.ranges,
+            vec![(u32::from(a("10.0.0.1")), u32::from(a("10.0.0.10")))]
+        );
     }
 
     #[test]
@@ -528,7 +565,10 @@ mod tests {
         assert_eq!(q.allocate("b", None), Ok(a("10.0.1.1")));
         assert!(q.allocate("c", None).is_err());
         let empty = &mut Pool::new(&[], &[]);
-        assert_eq!(empty.allocate("x", None), Err(PoolError::Exhausted { size: 0 }));
+        assert_eq!(
+            empty.allocate("x", None),
+            Err(PoolError::Exhausted { size: 0 })
+        );
         assert_eq!(empty.allocate("x", Some(a("10.1.1.1"))), Ok(a("10.1.1.1")));
     }
 }
