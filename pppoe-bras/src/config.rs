@@ -402,6 +402,9 @@ fn flag_name(key: &'static str) -> &'static str {
     }
 }
 
+/// List items, each with where it was written.
+type Placed<'a> = Vec<(String, Place<'a>)>;
+
 /// Checks and builds one value from the flag (wins) or the file.
 struct Resolver<'a> {
     src: Option<&'a Source>,
@@ -424,13 +427,12 @@ impl<'a> Resolver<'a> {
 
     /// A list from the flag or the file; every item with its place. The
     /// list's own place too (for "too many entries").
-    #[allow(clippy::type_complexity)]
     fn list(
         &self,
         key: &'static str,
         flag: Option<Vec<String>>,
         file: SList,
-    ) -> Option<(Vec<(String, Place<'a>)>, Place<'a>)> {
+    ) -> Option<(Placed<'a>, Place<'a>)> {
         if let Some(v) = flag {
             let p = Place::Flag(flag_name(key));
             return Some((v.into_iter().map(|s| (s, p.clone())).collect(), p));
