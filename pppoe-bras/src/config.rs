@@ -1097,6 +1097,46 @@ impl Config {
         Ok(all)
     }
 
+    /// Legal but questionable settings, for the daemon to log at startup:
+    /// NAT timers below the RFC minimums (fine in a lab, not in service).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.nat {
+            for (key, value, min, rfc) in [
+                (
+                    "nat_udp_timeout",
+                    self.nat_udp_timeout,
+                    120,
+                    "RFC 4787 REQ-5",
+                ),
+                (
+                    "nat_tcp_timeout",
+                    self.nat_tcp_timeout,
+                    7440,
+                    "RFC 5382 REQ-5",
+                ),
+                (
+                    "nat_icmp_timeout",
+                    self.nat_icmp_timeout,
+                    60,
+                    "RFC 5508 REQ-1",
+                ),
+            ] {
+                if value < min {
+                    out.push(format!(
+                        "{key} = {value} is below the {min} s minimum of {rfc}; idle flows will break"
+                    ));
+                }
+            }
+        }
+        if self.lcp_echo_interval == 0 {
+            out.push(
+                "lcp_echo_interval = 0: dead CPEs are only noticed when they send PADT".to_string(),
+            );
+        }
+        out
+    }
+
     /// The address pool: `pool` ranges minus `local_address`, with every
     /// static address of `secrets` reserved.
     pub fn build_pool(&self, secrets: &Secrets) -> Pool {
@@ -1569,6 +1609,61 @@ address = "*"
         assert_eq!(cfg.xdp_mode, XdpMode::Generic);
         // Flag paths are taken as given (relative to the working directory).
         assert_eq!(cfg.secrets, vec![PathBuf::from("rel/secrets")]);
+    }
+
+    #[test]
+    fn every_flag_wins() {
+        let text = format!("{IFACES}max_sessions = 10\npublic_address = \"198.51.100.1\"\n");
+        let o = Overrides {
+            access_interface: Some("a0".into()),
+            uplink_interface: Some("u0".into()),
+            local_address: Some("10.0.0.254".into()),
+            ac_name: Some("flag-ac".into()),
+            service_names: Some(vec!["isp".into()]),
+            secrets: Some(vec![PathBuf::from("/s")]),
+            pool: Some(vec!["10.0.0.0/24".into()]),
+            dns: Some(vec!["192.0.2.1".into(), "192.0.2.2".into()]),
+            auth: Some(vec!["pap".into(), "chap".into()]),
+            lcp_echo_interval: Some(1),
+            lcp_echo_failure: Some(9),
+            max_sessions: Some(20),
+            nat: Some(false),
+            pin_dir: Some(PathBuf::from("/sys/fs/bpf/x")),
+            xdp_mode: Some("native".into()),
+            public_address: Some("198.51.100.2".into()),
+        };
+        let c = Config::parse(&text, ORIGIN, Path::new("/"), o).unwrap();
+        assert_eq!(
+            (c.access_interface.as_str(), c.uplink_interface.as_str()),
+            ("a0", "u0")
+        );
+        assert_eq!(c.local_address, a("10.0.0.254"));
+        assert_eq!(c.ac_name, "flag-ac");
+        assert_eq!(c.service_names, vec!["isp".to_string()]);
+        assert_eq!(c.secrets, vec![PathBuf::from("/s")]);
+        assert_eq!(c.pool, vec!["10.0.0.1-10.0.0.254".parse().unwrap()]);
+        assert_eq!(c.dns, vec![a("192.0.2.1"), a("192.0.2.2")]);
+        assert_eq!(c.auth, vec![AuthProto::Pap, AuthProto::Chap]);
+        assert_eq!(
+            (c.lcp_echo_interval, c.lcp_echo_failure, c.max_sessions),
+            (1, 9, 20)
+        );
+        assert!(!c.nat);
+        assert_eq!(c.pin_dir, PathBuf::from("/sys/fs/bpf/x"));
+        assert_eq!(c.xdp_mode, XdpMode::Native);
+        assert_eq!(c.public_address, Some(a("198.51.100.2")));
+    }
+
+    #[test]
+    fn warnings_for_lab_only_settings() {
+        assert!(parse(IFACES).unwrap().warnings().is_empty());
+        let c = parse(&format!(
+            "{IFACES}nat_udp_timeout = 30\nlcp_echo_interval = 0\n"
+        ))
+        .unwrap();
+        let w = c.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("nat_udp_timeout = 30 is below the 120 s minimum of RFC 4787"));
     }
 
     #[test]
