@@ -1,1 +1,1834 @@
 //! Configuration: TOML file plus pppoe-server-style flags.
+//!
+//! [`Config::resolve`] reads the file (if any), lays the command-line
+//! [`Overrides`] on top (flags win), fills defaults and validates
+//! everything before returning: nothing starts half-configured. Every error
+//! names where the bad value was written (`file:line`, or the flag) and what
+//! to write instead, e.g.
+//!
+//! ```text
+//! config/bras.toml:7: pool "172.16.0.200-172.16.0.100": range end is before its start; write the lower address first
+//! ```
+//!
+//! Defaults reproduce the classic pppoe-server + pppd bench: server address
+//! 172.16.0.254, pool 172.16.0.100–199, CHAP then PAP, secrets in
+//! `/etc/ppp/chap-secrets`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::auth::{parse_address_word, Entry, Secret, Secrets};
+use crate::pool::{Pool, PoolRange};
+use crate::ppp::AuthProto;
+
+/// A configuration (or secrets) error. `Display` gives the place first:
+/// `file:line[:column]: what is wrong; how to fix it`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("{}: cannot read {what}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        /// "config file", "secrets file".
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something at a known line of a file is wrong.
+    #[error("{origin}:{line}{}: {message}", column_suffix(.column))]
+    At {
+        origin: String,
+        line: usize,
+        column: Option<usize>,
+        message: String,
+    },
+    /// Something without a line: a command-line value, a missing setting.
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+fn column_suffix(column: &Option<usize>) -> String {
+    column.map(|c| format!(":{c}")).unwrap_or_default()
+}
+
+/// How the XDP programs are attached (`xdp_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XdpMode {
+    /// Native if the driver supports it, else generic.
+    #[default]
+    Auto,
+    /// Driver (native) mode only; fail if unsupported.
+    Native,
+    /// Generic (skb) mode: works everywhere, slower.
+    Generic,
+}
+
+impl FromStr for XdpMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(XdpMode::Auto),
+            "native" | "driver" | "drv" => Ok(XdpMode::Native),
+            "generic" | "skb" => Ok(XdpMode::Generic),
+            _ => Err(r#"unknown XDP mode; use "auto", "native" or "generic""#.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            XdpMode::Auto => "auto",
+            XdpMode::Native => "native",
+            XdpMode::Generic => "generic",
+        })
+    }
+}
+
+/// Parses an `auth` word: `"chap"` (CHAP with MD5, RFC 1994) or `"pap"` (RFC 1334).
+pub fn parse_auth_proto(s: &str) -> Result<AuthProto, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "chap" | "chap-md5" => Ok(AuthProto::Chap),
+        "pap" => Ok(AuthProto::Pap),
+        _ => Err(
+            r#"unknown auth method; use "chap" or "pap" (MS-CHAP is not supported)"#.to_string(),
+        ),
+    }
+}
+
+/// An inline user (`[[users]]` table): same meaning as a secrets line
+/// `name * "password" address`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The PAP Peer-ID / CHAP Name.
+    pub name: String,
+    /// Used for both PAP and CHAP. `Debug` prints `***`.
+    pub password: Secret,
+    /// Static address; `None` (key missing or `"*"`) → from the pool.
+    pub address: Option<Ipv4Addr>,
+    /// Line of the `name` key in the config file, for error messages.
+    pub line: usize,
+}
+
+/// The whole daemon configuration. Field docs double as the README's
+/// configuration reference; the TOML key is the field name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Subscriber-facing NIC, where PPPoE runs (pppoe-server `-I`).
+    /// Required. Flag `--access-interface`.
+    pub access_interface: String,
+    /// Upstream NIC towards the Internet. Required. Flag `--uplink-interface`.
+    pub uplink_interface: String,
+    /// Our address in IPCP, the subscribers' peer address (pppoe-server `-L`).
+    /// Never leased. Default `172.16.0.254`. Flag `--local-address`.
+    pub local_address: Ipv4Addr,
+    /// AC-Name tag in PADO/PADS (RFC 2516 §5.2) and the server name matched
+    /// against the secrets' server field (pppoe-server `-C`). Default
+    /// `"pppoe-bras"`. Flag `--ac-name`.
+    pub ac_name: String,
+    /// Service-Names offered (pppoe-server `-S`); empty → accept any
+    /// requested service. Default `[]`. Flag `--service-name` (repeatable).
+    pub service_names: Vec<String>,
+    /// pppd-format secrets files, used by both PAP and CHAP. Relative paths
+    /// in the config file are relative to the file's directory. Default
+    /// `["/etc/ppp/chap-secrets"]`. Flag `--secrets` (repeatable).
+    pub secrets: Vec<PathBuf>,
+    /// Authentication protocols offered in LCP, in order of preference
+    /// (`"chap"` = CHAP-MD5, `"pap"`); a peer that Naks the first gets the
+    /// next. Default `["chap", "pap"]`. Flag `--auth` (repeatable).
+    pub auth: Vec<AuthProto>,
+    /// Dynamic address ranges: `"FIRST-LAST"`, CIDR (network and broadcast
+    /// left out) or single addresses; must not overlap. May be empty when
+    /// every user has a static address. Default
+    /// `["172.16.0.100-172.16.0.199"]`. Flag `--pool` (repeatable).
+    pub pool: Vec<PoolRange>,
+    /// DNS servers given in IPCP (RFC 1877: primary, secondary), 0 to 2;
+    /// empty → the DNS options are rejected. Default `["192.0.2.53"]`.
+    /// Flag `--dns` (repeatable).
+    pub dns: Vec<Ipv4Addr>,
+    /// NBNS (WINS) servers for IPCP (RFC 1877), 0 to 2. Default `[]`.
+    pub nbns: Vec<Ipv4Addr>,
+    /// MRU we ask for in LCP (RFC 1661 §6.1), 64–1500. Default 1492
+    /// (1500 − 8 bytes of PPPoE, RFC 2516 §7).
+    pub mru: u16,
+    /// Largest PPP-Max-Payload we accept (RFC 4638), 1492–9000; 0 disables
+    /// RFC 4638 (the MRU then stays at most 1492). Default 1500.
+    pub max_payload: u16,
+    /// Seconds between LCP Echo-Requests (RFC 1661 §5.8); 0 disables.
+    /// Default 10. Flag `--lcp-echo-interval` (pppd `lcp-echo-interval`).
+    pub lcp_echo_interval: u32,
+    /// Unanswered Echo-Requests before the link is declared dead, ≥ 1.
+    /// Default 3. Flag `--lcp-echo-failure` (pppd `lcp-echo-failure`).
+    pub lcp_echo_failure: u32,
+    /// Seconds the peer has to authenticate after LCP opens. Default 30.
+    pub auth_timeout: u32,
+    /// Restart timer in seconds (RFC 1661 §4.6). Default 3.
+    pub restart_timer: u32,
+    /// Max-Configure (RFC 1661 §4.6). Default 10.
+    pub max_configure: u32,
+    /// Max-Failure (RFC 1661 §4.6). Default 5.
+    pub max_failure: u32,
+    /// Max-Terminate (RFC 1661 §4.6). Default 2.
+    pub max_terminate: u32,
+    /// Most concurrent sessions, 1–65534 (PPPoE session ids 1–0xFFFE).
+    /// Default 65534. Flag `--max-sessions` (pppoe-server `-N`).
+    pub max_sessions: u32,
+    /// Most concurrent sessions from one client MAC. Default 16.
+    pub max_sessions_per_mac: u32,
+    /// Translate subscriber addresses to `public_address` (NAPT). `false`
+    /// routes subscriber addresses as they are. Default `true`. Flag `--no-nat`.
+    pub nat: bool,
+    /// Public IPv4 used for NAT; `None` → the uplink's first IPv4 address.
+    /// Flag `--public-address`.
+    pub public_address: Option<Ipv4Addr>,
+    /// Public ports per subscriber block (RFC 6888 per-subscriber limit;
+    /// RFC 7422-style blocks). Default 512. With one public address,
+    /// `(65536 − first_port) / port_block_size` subscribers fit.
+    pub port_block_size: u16,
+    /// First public port used for NAT blocks, ≥ 1024. Default 1024.
+    pub first_port: u16,
+    /// Idle seconds before a UDP mapping expires (RFC 4787 REQ-5: ≥ 120,
+    /// 300 recommended). Default 300.
+    pub nat_udp_timeout: u32,
+    /// Idle seconds before an established TCP mapping expires (RFC 5382:
+    /// ≥ 7440). Default 7440.
+    pub nat_tcp_timeout: u32,
+    /// Idle seconds before an ICMP query mapping expires (RFC 5508: ≥ 60).
+    /// Default 60.
+    pub nat_icmp_timeout: u32,
+    /// bpffs directory where maps are pinned (absolute). Default
+    /// `/sys/fs/bpf/pppoe-bras`. Flag `--pin-dir`.
+    pub pin_dir: PathBuf,
+    /// XDP attach mode: `"auto"`, `"native"` or `"generic"`. Default
+    /// `"auto"`. Flag `--xdp-mode`.
+    pub xdp_mode: XdpMode,
+    /// Inline users (`[[users]]` tables with `name`, `password`, optional
+    /// `address`), checked before the secrets files. Handy for labs.
+    pub users: Vec<User>,
+    /// The file this came from, if any (not a TOML key).
+    pub source: Option<PathBuf>,
+}
+
+impl Default for Config {
+    /// The defaults, with empty interface names (a [`Config::resolve`]d
+    /// config always has both). Meant for tests of other modules.
+    fn default() -> Config {
+        Config {
+            access_interface: String::new(),
+            uplink_interface: String::new(),
+            local_address: Ipv4Addr::new(172, 16, 0, 254),
+            ac_name: "pppoe-bras".to_string(),
+            service_names: Vec::new(),
+            secrets: vec![PathBuf::from("/etc/ppp/chap-secrets")],
+            auth: vec![AuthProto::Chap, AuthProto::Pap],
+            pool: vec![PoolRange::new(
+                Ipv4Addr::new(172, 16, 0, 100),
+                Ipv4Addr::new(172, 16, 0, 199),
+            )
+            .unwrap_or_else(|_| unreachable!("constant range is valid"))],
+            dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
+            nbns: Vec::new(),
+            mru: 1492,
+            max_payload: 1500,
+            lcp_echo_interval: 10,
+            lcp_echo_failure: 3,
+            auth_timeout: 30,
+            restart_timer: 3,
+            max_configure: 10,
+            max_failure: 5,
+            max_terminate: 2,
+            max_sessions: 65534,
+            max_sessions_per_mac: 16,
+            nat: true,
+            public_address: None,
+            port_block_size: 512,
+            first_port: 1024,
+            nat_udp_timeout: 300,
+            nat_tcp_timeout: 7440,
+            nat_icmp_timeout: 60,
+            pin_dir: PathBuf::from("/sys/fs/bpf/pppoe-bras"),
+            xdp_mode: XdpMode::Auto,
+            users: Vec::new(),
+            source: None,
+        }
+    }
+}
+
+/// Values set on the command line; each wins over the file. Text values
+/// are checked by [`Config::resolve`] with the same rules (and messages) as
+/// the file, so the CLI can pass them through as strings. The flag names in
+/// messages are the field names in kebab case (`--access-interface`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub access_interface: Option<String>,
+    pub uplink_interface: Option<String>,
+    pub local_address: Option<String>,
+    pub ac_name: Option<String>,
+    pub service_names: Option<Vec<String>>,
+    pub secrets: Option<Vec<PathBuf>>,
+    pub pool: Option<Vec<String>>,
+    pub dns: Option<Vec<String>>,
+    pub auth: Option<Vec<String>>,
+    pub lcp_echo_interval: Option<u32>,
+    pub lcp_echo_failure: Option<u32>,
+    pub max_sessions: Option<u32>,
+    pub nat: Option<bool>,
+    pub pin_dir: Option<PathBuf>,
+    pub xdp_mode: Option<String>,
+    pub public_address: Option<String>,
+}
+
+type S<T> = Option<Spanned<T>>;
+type SList = Option<Spanned<Vec<Spanned<String>>>>;
+
+/// The file as written, with spans for error messages.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    access_interface: S<String>,
+    uplink_interface: S<String>,
+    local_address: S<String>,
+    ac_name: S<String>,
+    service_names: SList,
+    secrets: SList,
+    auth: SList,
+    pool: SList,
+    dns: SList,
+    nbns: SList,
+    mru: S<i64>,
+    max_payload: S<i64>,
+    lcp_echo_interval: S<i64>,
+    lcp_echo_failure: S<i64>,
+    auth_timeout: S<i64>,
+    restart_timer: S<i64>,
+    max_configure: S<i64>,
+    max_failure: S<i64>,
+    max_terminate: S<i64>,
+    max_sessions: S<i64>,
+    max_sessions_per_mac: S<i64>,
+    nat: S<bool>,
+    public_address: S<String>,
+    port_block_size: S<i64>,
+    first_port: S<i64>,
+    nat_udp_timeout: S<i64>,
+    nat_tcp_timeout: S<i64>,
+    nat_icmp_timeout: S<i64>,
+    pin_dir: S<String>,
+    xdp_mode: S<String>,
+    users: Option<Vec<RawUser>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: Spanned<String>,
+    password: Spanned<String>,
+    address: S<String>,
+}
+
+/// The config file's text, for turning spans into lines.
+struct Source {
+    origin: String,
+    text: String,
+    dir: PathBuf,
+}
+
+impl Source {
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = self.text.get(..offset).unwrap_or(&self.text);
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+}
+
+/// Where a value came from, to blame it.
+#[derive(Clone)]
+enum Place<'a> {
+    File {
+        src: &'a Source,
+        span: Range<usize>,
+        key: &'static str,
+    },
+    Flag(&'static str),
+}
+
+impl Place<'_> {
+    /// `"{key} {value}: {problem}"` at the value's line, or on the flag.
+    fn bad(&self, value: impl fmt::Debug, problem: impl fmt::Display) -> ConfigError {
+        match self {
+            Place::File { src, span, key } => ConfigError::At {
+                origin: src.origin.clone(),
+                line: src.line_col(span.start).0,
+                column: None,
+                message: format!("{key} {value:?}: {problem}"),
+            },
+            Place::Flag(flag) => ConfigError::Invalid {
+                origin: "command line".to_string(),
+                message: format!("{flag} {value:?}: {problem}"),
+            },
+        }
+    }
+}
+
+/// `--flag` naming of a key.
+fn flag_name(key: &'static str) -> &'static str {
+    match key {
+        "access_interface" => "--access-interface",
+        "uplink_interface" => "--uplink-interface",
+        "local_address" => "--local-address",
+        "ac_name" => "--ac-name",
+        "service_names" => "--service-name",
+        "secrets" => "--secrets",
+        "pool" => "--pool",
+        "dns" => "--dns",
+        "auth" => "--auth",
+        "lcp_echo_interval" => "--lcp-echo-interval",
+        "lcp_echo_failure" => "--lcp-echo-failure",
+        "max_sessions" => "--max-sessions",
+        "nat" => "--no-nat",
+        "pin_dir" => "--pin-dir",
+        "xdp_mode" => "--xdp-mode",
+        "public_address" => "--public-address",
+        _ => "(no flag)",
+    }
+}
+
+/// List items, each with where it was written.
+type Placed<'a> = Vec<(String, Place<'a>)>;
+
+/// Checks and builds one value from the flag (wins) or the file.
+struct Resolver<'a> {
+    src: Option<&'a Source>,
+}
+
+impl<'a> Resolver<'a> {
+    fn file_place(&self, span: Range<usize>, key: &'static str) -> Option<Place<'a>> {
+        self.src.map(|src| Place::File { src, span, key })
+    }
+
+    /// A scalar from the flag or the file, with its place.
+    fn scalar<T>(&self, key: &'static str, flag: Option<T>, file: S<T>) -> Option<(T, Place<'a>)> {
+        if let Some(v) = flag {
+            return Some((v, Place::Flag(flag_name(key))));
+        }
+        let file = file?;
+        let place = self.file_place(file.span(), key)?;
+        Some((file.into_inner(), place))
+    }
+
+    /// A list from the flag or the file; every item with its place. The
+    /// list's own place too (for "too many entries").
+    fn list(
+        &self,
+        key: &'static str,
+        flag: Option<Vec<String>>,
+        file: SList,
+    ) -> Option<(Placed<'a>, Place<'a>)> {
+        if let Some(v) = flag {
+            let p = Place::Flag(flag_name(key));
+            return Some((v.into_iter().map(|s| (s, p.clone())).collect(), p));
+        }
+        let file = file?;
+        let whole = self.file_place(file.span(), key)?;
+        let items = file
+            .into_inner()
+            .into_iter()
+            .filter_map(|s| {
+                let place = self.file_place(s.span(), key)?;
+                Some((s.into_inner(), place))
+            })
+            .collect();
+        Some((items, whole))
+    }
+
+    fn int<T: TryFrom<i64>>(
+        &self,
+        key: &'static str,
+        flag: Option<u32>,
+        file: S<i64>,
+        default: T,
+        range: RangeInclusive<i64>,
+        hint: &str,
+    ) -> Result<T, ConfigError> {
+        let Some((v, place)) = self.scalar(key, flag.map(i64::from), file) else {
+            return Ok(default);
+        };
+        if !range.contains(&v) {
+            return Err(place.bad(
+                v,
+                format!("must be from {} to {}{hint}", range.start(), range.end()),
+            ));
+        }
+        T::try_from(v).map_err(|_| place.bad(v, "out of range"))
+    }
+
+    fn string(
+        &self,
+        key: &'static str,
+        flag: Option<String>,
+        file: S<String>,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Result<Option<(String, Place<'a>)>, ConfigError> {
+        let Some((v, place)) = self.scalar(key, flag, file) else {
+            return Ok(None);
+        };
+        check(&v).map_err(|e| place.bad(&v, e))?;
+        Ok(Some((v, place)))
+    }
+
+    fn addr(
+        &self,
+        key: &'static str,
+        flag: Option<String>,
+        file: S<String>,
+    ) -> Result<Option<Ipv4Addr>, ConfigError> {
+        let Some((v, place)) = self.scalar(key, flag, file) else {
+            return Ok(None);
+        };
+        unicast(&v).map(Some).map_err(|e| place.bad(&v, e))
+    }
+
+    fn addr_list(
+        &self,
+        key: &'static str,
+        flag: Option<Vec<String>>,
+        file: SList,
+        default: Vec<Ipv4Addr>,
+        max: usize,
+    ) -> Result<Vec<Ipv4Addr>, ConfigError> {
+        let Some((items, whole)) = self.list(key, flag, file) else {
+            return Ok(default);
+        };
+        if items.len() > max {
+            let shown: Vec<&str> = items.iter().map(|(s, _)| s.as_str()).collect();
+            return Err(whole.bad(
+                shown,
+                format!("at most {max} servers (primary and secondary, RFC 1877); remove the rest"),
+            ));
+        }
+        items
+            .into_iter()
+            .map(|(s, place)| unicast(&s).map_err(|e| place.bad(&s, e)))
+            .collect()
+    }
+}
+
+fn unicast(s: &str) -> Result<Ipv4Addr, String> {
+    let a: Ipv4Addr = s
+        .trim()
+        .parse()
+        .map_err(|_| "not an IPv4 address; write it like 172.16.0.254".to_string())?;
+    if a.is_unspecified()
+        || a.is_loopback()
+        || a.is_multicast()
+        || a.is_broadcast()
+        || a.octets()[0] >= 240
+    {
+        return Err("not a unicast address; write a host address like 172.16.0.254".to_string());
+    }
+    Ok(a)
+}
+
+fn check_ifname(s: &str) -> Result<(), String> {
+    // IFNAMSIZ is 16 with the NUL; the kernel also refuses "/", ":" and blanks.
+    if s.is_empty()
+        || s.len() > 15
+        || s == "."
+        || s == ".."
+        || s.contains(['/', ':'])
+        || s.contains(char::is_whitespace)
+    {
+        return Err("not a network interface name; write one like \"eth1\" (1 to 15 characters, no /, : or blanks)".to_string());
+    }
+    Ok(())
+}
+
+fn check_tag_text(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 255 {
+        return Err("must be 1 to 255 bytes long".to_string());
+    }
+    Ok(())
+}
+
+/// Known keys, for the unknown-key message.
+const KEYS: &[&str] = &[
+    "access_interface",
+    "uplink_interface",
+    "local_address",
+    "ac_name",
+    "service_names",
+    "secrets",
+    "auth",
+    "pool",
+    "dns",
+    "nbns",
+    "mru",
+    "max_payload",
+    "lcp_echo_interval",
+    "lcp_echo_failure",
+    "auth_timeout",
+    "restart_timer",
+    "max_configure",
+    "max_failure",
+    "max_terminate",
+    "max_sessions",
+    "max_sessions_per_mac",
+    "nat",
+    "public_address",
+    "port_block_size",
+    "first_port",
+    "nat_udp_timeout",
+    "nat_tcp_timeout",
+    "nat_icmp_timeout",
+    "pin_dir",
+    "xdp_mode",
+    "users",
+];
+
+/// Rewrites serde's phrasing into ours ("unknown key", "known keys are").
+fn rewrite_toml_message(msg: &str) -> String {
+    let msg = msg.trim_end();
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        let known = if rest.contains("`password`") {
+            "name, password, address".to_string()
+        } else {
+            KEYS.join(", ")
+        };
+        return format!("unknown key {name:?}; known keys are {known}");
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return format!("missing key {name:?}; every [[users]] table needs name and password");
+    }
+    msg.replace("invalid type:", "wrong type:")
+        .replace("expected i64", "expected a whole number")
+        .replace('\n', "; ")
+}
+
+impl Config {
+    /// Reads, checks and returns the config file (no command-line flags).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::resolve(Some(path), Overrides::default())
+    }
+
+    /// Parses config text; `origin` names it in errors, relative secrets
+    /// paths are taken relative to `dir`.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        dir: &Path,
+        overrides: Overrides,
+    ) -> Result<Config, ConfigError> {
+        let src = Source {
+            origin: origin.to_string(),
+            text: text.to_string(),
+            dir: dir.to_path_buf(),
+        };
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| src.line_col(s.start));
+            ConfigError::At {
+                origin: origin.to_string(),
+                line,
+                column: Some(column),
+                message: rewrite_toml_message(e.message()),
+            }
+        })?;
+        Config::build(Some(&src), raw, overrides)
+    }
+
+    /// The file (if any) with the flags on top; defaults for the rest; all
+    /// checked. Missing interfaces → an error naming the key and the flag.
+    pub fn resolve(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+        let Some(path) = file else {
+            return Config::build(None, Raw::default(), overrides);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            what: "config file",
+            source,
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut cfg = Config::parse(&text, &path.display().to_string(), dir, overrides)?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    fn build(src: Option<&Source>, raw: Raw, o: Overrides) -> Result<Config, ConfigError> {
+        let r = Resolver { src };
+        let d = Config::default();
+        let origin = src.map_or("command line".to_string(), |s| s.origin.clone());
+        let missing = |key: &'static str, example: &str| {
+            ConfigError::Invalid {
+            origin: origin.clone(),
+            message: format!(
+                "{key} is not set; add `{key} = \"{example}\"` to the config file or pass {} {example}",
+                flag_name(key)
+            ),
+        }
+        };
+
+        let access = r.string(
+            "access_interface",
+            o.access_interface,
+            raw.access_interface,
+            check_ifname,
+        )?;
+        let uplink = r.string(
+            "uplink_interface",
+            o.uplink_interface,
+            raw.uplink_interface,
+            check_ifname,
+        )?;
+        let (access_interface, _) = access.ok_or_else(|| missing("access_interface", "eth1"))?;
+        let (uplink_interface, uplink_place) =
+            uplink.ok_or_else(|| missing("uplink_interface", "eth0"))?;
+        if access_interface == uplink_interface {
+            return Err(uplink_place.bad(
+                &uplink_interface,
+                "is also the access_interface; the BRAS needs two different NICs",
+            ));
+        }
+
+        let local_address = r
+            .addr("local_address", o.local_address, raw.local_address)?
+            .unwrap_or(d.local_address);
+        let ac_name = r
+            .string("ac_name", o.ac_name, raw.ac_name, check_tag_text)?
+            .map_or(d.ac_name, |(v, _)| v);
+
+        let service_names = match r.list("service_names", o.service_names, raw.service_names) {
+            None => d.service_names,
+            Some((items, _)) => {
+                let mut seen = HashSet::new();
+                let mut out = Vec::new();
+                for (s, place) in items {
+                    if s.is_empty() {
+                        return Err(place.bad(
+                            &s,
+                            "empty service name; write service_names = [] to accept any service",
+                        ));
+                    }
+                    check_tag_text(&s).map_err(|e| place.bad(&s, e))?;
+                    if !seen.insert(s.clone()) {
+                        return Err(place.bad(&s, "listed twice; remove one"));
+                    }
+                    out.push(s);
+                }
+                out
+            }
+        };
+
+        let secrets = match (o.secrets, raw.secrets) {
+            (Some(v), _) => v,
+            (None, Some(list)) => list
+                .into_inner()
+                .into_iter()
+                .map(|s| {
+                    let p = PathBuf::from(s.get_ref());
+                    match src {
+                        Some(src) if p.is_relative() => src.dir.join(p),
+                        _ => p,
+                    }
+                })
+                .collect(),
+            (None, None) => d.secrets,
+        };
+
+        let auth = match r.list("auth", o.auth, raw.auth) {
+            None => d.auth,
+            Some((items, whole)) => {
+                if items.is_empty() {
+                    return Err(whole.bad(
+                        Vec::<String>::new(),
+                        r#"offer at least one method; write ["chap", "pap"]"#,
+                    ));
+                }
+                let mut out = Vec::new();
+                for (s, place) in items {
+                    let proto = parse_auth_proto(&s).map_err(|e| place.bad(&s, e))?;
+                    if out.contains(&proto) {
+                        return Err(place.bad(&s, "listed twice; remove one"));
+                    }
+                    out.push(proto);
+                }
+                out
+            }
+        };
+
+        let pool = match r.list("pool", o.pool, raw.pool) {
+            None => d.pool,
+            Some((items, _)) => {
+                let mut out: Vec<(PoolRange, String)> = Vec::new();
+                for (s, place) in items {
+                    let range: PoolRange = s.parse().map_err(|e| place.bad(&s, e))?;
+                    if let Some((_, other)) = out.iter().find(|(r, _)| r.overlaps(&range)) {
+                        return Err(place.bad(
+                            &s,
+                            format!("overlaps {other:?}; remove or shrink one of them"),
+                        ));
+                    }
+                    out.push((range, s));
+                }
+                out.into_iter().map(|(r, _)| r).collect()
+            }
+        };
+
+        let dns = r.addr_list("dns", o.dns, raw.dns, d.dns, 2)?;
+        let nbns = r.addr_list("nbns", None, raw.nbns, d.nbns, 2)?;
+
+        let mru = r.int(
+            "mru",
+            None,
+            raw.mru,
+            d.mru,
+            64..=1500,
+            " (RFC 1661 MRU; 1492 suits PPPoE)",
+        )?;
+        let max_payload = match raw.max_payload {
+            Some(v) if *v.get_ref() == 0 => 0,
+            v => r.int(
+                "max_payload",
+                None,
+                v,
+                d.max_payload,
+                1492..=9000,
+                ", or 0 to disable RFC 4638",
+            )?,
+        };
+        let lcp_echo_interval = r.int(
+            "lcp_echo_interval",
+            o.lcp_echo_interval,
+            raw.lcp_echo_interval,
+            d.lcp_echo_interval,
+            0..=3600,
+            " seconds (0 disables keepalives)",
+        )?;
+        let lcp_echo_failure = r.int(
+            "lcp_echo_failure",
+            o.lcp_echo_failure,
+            raw.lcp_echo_failure,
+            d.lcp_echo_failure,
+            1..=1000,
+            "; to disable keepalives set lcp_echo_interval = 0",
+        )?;
+        let auth_timeout = r.int(
+            "auth_timeout",
+            None,
+            raw.auth_timeout,
+            d.auth_timeout,
+            1..=3600,
+            " seconds",
+        )?;
+        let restart_timer = r.int(
+            "restart_timer",
+            None,
+            raw.restart_timer,
+            d.restart_timer,
+            1..=60,
+            " seconds (RFC 1661 default 3)",
+        )?;
+        let max_configure = r.int(
+            "max_configure",
+            None,
+            raw.max_configure,
+            d.max_configure,
+            1..=255,
+            " (RFC 1661 default 10)",
+        )?;
+        let max_failure = r.int(
+            "max_failure",
+            None,
+            raw.max_failure,
+            d.max_failure,
+            1..=255,
+            " (RFC 1661 default 5)",
+        )?;
+        let max_terminate = r.int(
+            "max_terminate",
+            None,
+            raw.max_terminate,
+            d.max_terminate,
+            1..=255,
+            " (RFC 1661 default 2)",
+        )?;
+        let max_sessions = r.int(
+            "max_sessions",
+            o.max_sessions,
+            raw.max_sessions,
+            d.max_sessions,
+            1..=65534,
+            " (PPPoE session ids are 1 to 0xFFFE)",
+        )?;
+        let max_sessions_per_mac = r.int(
+            "max_sessions_per_mac",
+            None,
+            raw.max_sessions_per_mac,
+            d.max_sessions_per_mac,
+            1..=65534,
+            "",
+        )?;
+        let nat = r.scalar("nat", o.nat, raw.nat).map_or(d.nat, |(v, _)| v);
+        let public_address = r.addr("public_address", o.public_address, raw.public_address)?;
+        let blame = [
+            ("port_block_size", raw.port_block_size.clone()),
+            ("first_port", raw.first_port.clone()),
+        ]
+        .into_iter()
+        .find_map(|(key, v)| r.file_place(v?.span(), key));
+        let port_block_size = r.int(
+            "port_block_size",
+            None,
+            raw.port_block_size,
+            d.port_block_size,
+            1..=64512,
+            "",
+        )?;
+        let first_port: u16 = r.int(
+            "first_port",
+            None,
+            raw.first_port,
+            d.first_port,
+            1024..=65535,
+            " (ports below 1024 stay with the host)",
+        )?;
+        if u32::from(first_port) + u32::from(port_block_size) > 65536 {
+            let message = format!(
+                "first_port {first_port} leaves no room for one block of {port_block_size} ports; \
+                 lower first_port or port_block_size"
+            );
+            return Err(match blame {
+                Some(Place::File { src, span, .. }) => ConfigError::At {
+                    origin: src.origin.clone(),
+                    line: src.line_col(span.start).0,
+                    column: None,
+                    message,
+                },
+                _ => ConfigError::Invalid { origin, message },
+            });
+        }
+        let nat_udp_timeout = r.int(
+            "nat_udp_timeout",
+            None,
+            raw.nat_udp_timeout,
+            d.nat_udp_timeout,
+            1..=604800,
+            " seconds (RFC 4787: at least 120)",
+        )?;
+        let nat_tcp_timeout = r.int(
+            "nat_tcp_timeout",
+            None,
+            raw.nat_tcp_timeout,
+            d.nat_tcp_timeout,
+            1..=604800,
+            " seconds (RFC 5382: at least 7440)",
+        )?;
+        let nat_icmp_timeout = r.int(
+            "nat_icmp_timeout",
+            None,
+            raw.nat_icmp_timeout,
+            d.nat_icmp_timeout,
+            1..=604800,
+            " seconds (RFC 5508: at least 60)",
+        )?;
+
+        let pin_dir = match r.scalar(
+            "pin_dir",
+            o.pin_dir.map(|p| p.display().to_string()),
+            raw.pin_dir,
+        ) {
+            None => d.pin_dir,
+            Some((v, place)) => {
+                if !v.starts_with('/') {
+                    return Err(place.bad(
+                        &v,
+                        "must be an absolute path on a bpffs, like /sys/fs/bpf/pppoe-bras",
+                    ));
+                }
+                PathBuf::from(v)
+            }
+        };
+        let xdp_mode = match r.scalar("xdp_mode", o.xdp_mode, raw.xdp_mode) {
+            None => d.xdp_mode,
+            Some((v, place)) => v.parse().map_err(|e: String| place.bad(&v, e))?,
+        };
+
+        let mut users = Vec::new();
+        let mut names = HashSet::new();
+        for u in raw.users.unwrap_or_default() {
+            let name_place = r.file_place(u.name.span(), "name");
+            let line = src.map_or(0, |s| s.line_col(u.name.span().start).0);
+            let name = u.name.into_inner();
+            if let Some(place) = &name_place {
+                if name.is_empty() {
+                    return Err(place.bad(
+                        &name,
+                        "empty user name; write the PAP/CHAP name the CPE sends",
+                    ));
+                }
+                if !names.insert(name.clone()) {
+                    return Err(place.bad(
+                        &name,
+                        "a [[users]] table with this name already exists; remove one",
+                    ));
+                }
+            }
+            let address = match u.address {
+                None => None,
+                Some(a) => {
+                    let text = a.get_ref().clone();
+                    match (parse_address_word(&text), r.file_place(a.span(), "address")) {
+                        (Ok(v), _) => v,
+                        (Err(e), Some(place)) => return Err(place.bad(&text, e)),
+                        (Err(e), None) => return Err(Place::Flag("address").bad(&text, e)),
+                    }
+                }
+            };
+            users.push(User {
+                name,
+                password: Secret::new(u.password.into_inner()),
+                address,
+                line,
+            });
+        }
+
+        Ok(Config {
+            access_interface,
+            uplink_interface,
+            local_address,
+            ac_name,
+            service_names,
+            secrets,
+            auth,
+            pool,
+            dns,
+            nbns,
+            mru,
+            max_payload,
+            lcp_echo_interval,
+            lcp_echo_failure,
+            auth_timeout,
+            restart_timer,
+            max_configure,
+            max_failure,
+            max_terminate,
+            max_sessions,
+            max_sessions_per_mac,
+            nat,
+            public_address,
+            port_block_size,
+            first_port,
+            nat_udp_timeout,
+            nat_tcp_timeout,
+            nat_icmp_timeout,
+            pin_dir,
+            xdp_mode,
+            users,
+            source: None,
+        })
+    }
+
+    /// Inline users first, then every secrets file in order. Refuses a
+    /// static address equal to `local_address`, and an empty result (nobody
+    /// could log in).
+    pub fn secrets(&self) -> Result<Secrets, ConfigError> {
+        let origin = self
+            .source
+            .as_ref()
+            .map_or("config".to_string(), |p| p.display().to_string());
+        let mut all = Secrets::new();
+        for u in &self.users {
+            all.push(Entry::new(
+                Some(&u.name),
+                None,
+                u.password.clone(),
+                u.address,
+                &origin,
+                u.line,
+            ));
+        }
+        for path in &self.secrets {
+            all.merge(Secrets::load(path).map_err(|e| match e {
+                ConfigError::Read { path, what, source }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    ConfigError::Invalid {
+                        origin: path.display().to_string(),
+                        message: format!(
+                            "cannot read {what}: {source}; create it, or change `secrets` \
+                             (write secrets = [] if you only use [[users]])"
+                        ),
+                    }
+                }
+                e => e,
+            })?);
+        }
+        for e in all.entries() {
+            if e.static_address() == Some(self.local_address) {
+                let (origin, line) = e.origin();
+                return Err(ConfigError::At {
+                    origin: origin.to_string(),
+                    line,
+                    column: None,
+                    message: format!(
+                        "address {} is the BRAS's own local_address; give the user another address or *",
+                        self.local_address
+                    ),
+                });
+            }
+        }
+        if all.is_empty() {
+            return Err(ConfigError::Invalid {
+                origin,
+                message: "no users: every secrets file is empty and there is no [[users]] table; \
+                          add a line like `testuser1 * \"password\" *` to a secrets file"
+                    .to_string(),
+            });
+        }
+        Ok(all)
+    }
+
+    /// Legal but questionable settings, for the daemon to log at startup:
+    /// NAT timers below the RFC minimums (fine in a lab, not in service).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.nat {
+            for (key, value, min, rfc) in [
+                (
+                    "nat_udp_timeout",
+                    self.nat_udp_timeout,
+                    120,
+                    "RFC 4787 REQ-5",
+                ),
+                (
+                    "nat_tcp_timeout",
+                    self.nat_tcp_timeout,
+                    7440,
+                    "RFC 5382 REQ-5",
+                ),
+                (
+                    "nat_icmp_timeout",
+                    self.nat_icmp_timeout,
+                    60,
+                    "RFC 5508 REQ-1",
+                ),
+            ] {
+                if value < min {
+                    out.push(format!(
+                        "{key} = {value} is below the {min} s minimum of {rfc}; idle flows will break"
+                    ));
+                }
+            }
+        }
+        if self.lcp_echo_interval == 0 {
+            out.push(
+                "lcp_echo_interval = 0: dead CPEs are only noticed when they send PADT".to_string(),
+            );
+        }
+        out
+    }
+
+    /// The address pool: `pool` ranges minus `local_address`, with every
+    /// static address of `secrets` reserved.
+    pub fn build_pool(&self, secrets: &Secrets) -> Pool {
+        let mut pool = Pool::new(&self.pool, &[self.local_address]);
+        pool.reserve_static(secrets.static_addresses());
+        pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Verdict;
+    use crate::ppp::Credential;
+
+    const ORIGIN: &str = "config/bras.toml";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(
+            text,
+            ORIGIN,
+            Path::new("/etc/pppoe-bras"),
+            Overrides::default(),
+        )
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    const IFACES: &str = "access_interface = \"eth1\"\nuplink_interface = \"eth0\"\n";
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    /// A scratch directory for file-based tests.
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pppoe-bras-cfg-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn example_files_load_and_match_the_classic_bench() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/bras.toml");
+        let cfg = Config::load(&path).unwrap();
+        assert_eq!(cfg.access_interface, "eth1");
+        assert_eq!(cfg.uplink_interface, "eth0");
+        assert_eq!(cfg.local_address, a("172.16.0.254"));
+        assert_eq!(cfg.auth, vec![AuthProto::Chap, AuthProto::Pap]);
+        assert_eq!(cfg.pool, vec!["172.16.0.100-172.16.0.199".parse().unwrap()]);
+        assert_eq!(cfg.dns, vec![a("192.0.2.53"), a("192.0.2.54")]);
+        assert_eq!((cfg.lcp_echo_interval, cfg.lcp_echo_failure), (10, 2));
+        assert_eq!(
+            cfg.secrets,
+            vec![path.parent().unwrap().join("chap-secrets")]
+        );
+        assert_eq!(cfg.source.as_deref(), Some(path.as_path()));
+        let secrets = cfg.secrets().unwrap();
+        assert_eq!(secrets.len(), 2);
+        let pap = Credential::Pap {
+            password: b"password".to_vec(),
+        };
+        assert_eq!(
+            secrets.verify("testuser1", &cfg.ac_name, &pap),
+            Verdict::Accept {
+                static_address: Some(a("172.16.0.101"))
+            }
+        );
+        let mut pool = cfg.build_pool(&secrets);
+        assert_eq!(
+            pool.allocate("testuser2", Some(a("172.16.0.102"))),
+            Ok(a("172.16.0.102"))
+        );
+        // Dynamic users skip the testusers' reserved addresses.
+        let mut got = Vec::new();
+        while let Ok(x) = pool.allocate("guest", None) {
+            got.push(x);
+        }
+        assert_eq!(got.len(), 98);
+        assert!(!got.contains(&a("172.16.0.101")) && !got.contains(&a("172.16.0.254")));
+    }
+
+    #[test]
+    fn minimal_file_gets_the_defaults() {
+        let cfg = parse(IFACES).unwrap();
+        let expected = Config {
+            access_interface: "eth1".into(),
+            uplink_interface: "eth0".into(),
+            ..Config::default()
+        };
+        assert_eq!(cfg, expected);
+        assert_eq!(cfg.secrets, vec![PathBuf::from("/etc/ppp/chap-secrets")]);
+        assert_eq!(cfg.mru, 1492);
+        assert_eq!(cfg.xdp_mode, XdpMode::Auto);
+    }
+
+    #[test]
+    fn every_key_round_trips() {
+        let text = r#"
+access_interface = "ens1f0"
+uplink_interface = "ens1f1"
+local_address = "10.255.255.1"
+ac_name = "BRAS-1"
+service_names = ["internet", "voip"]
+secrets = ["/etc/ppp/chap-secrets", "pap-secrets"]
+auth = ["pap"]
+pool = ["10.0.0.0/22", "10.1.0.10-10.1.0.20"]
+dns = ["198.51.100.53"]
+nbns = ["198.51.100.137", "198.51.100.138"]
+mru = 1480
+max_payload = 0
+lcp_echo_interval = 0
+lcp_echo_failure = 7
+auth_timeout = 20
+restart_timer = 2
+max_configure = 9
+max_failure = 4
+max_terminate = 3
+max_sessions = 1000
+max_sessions_per_mac = 1
+nat = false
+public_address = "198.51.100.1"
+port_block_size = 256
+first_port = 2048
+nat_udp_timeout = 120
+nat_tcp_timeout = 86400
+nat_icmp_timeout = 30
+pin_dir = "/sys/fs/bpf/bras2"
+xdp_mode = "generic"
+
+[[users]]
+name = "lab1"
+password = "secret one"
+address = "10.9.0.1"
+
+[[users]]
+name = "lab2"
+password = ""
+address = "*"
+"#;
+        let cfg = parse(text).unwrap();
+        let expected = Config {
+            access_interface: "ens1f0".into(),
+            uplink_interface: "ens1f1".into(),
+            local_address: a("10.255.255.1"),
+            ac_name: "BRAS-1".into(),
+            service_names: vec!["internet".into(), "voip".into()],
+            secrets: vec![
+                PathBuf::from("/etc/ppp/chap-secrets"),
+                PathBuf::from("/etc/pppoe-bras/pap-secrets"),
+            ],
+            auth: vec![AuthProto::Pap],
+            pool: vec![
+                "10.0.0.1-10.0.3.254".parse().unwrap(),
+                "10.1.0.10-10.1.0.20".parse().unwrap(),
+            ],
+            dns: vec![a("198.51.100.53")],
+            nbns: vec![a("198.51.100.137"), a("198.51.100.138")],
+            mru: 1480,
+            max_payload: 0,
+            lcp_echo_interval: 0,
+            lcp_echo_failure: 7,
+            auth_timeout: 20,
+            restart_timer: 2,
+            max_configure: 9,
+            max_failure: 4,
+            max_terminate: 3,
+            max_sessions: 1000,
+            max_sessions_per_mac: 1,
+            nat: false,
+            public_address: Some(a("198.51.100.1")),
+            port_block_size: 256,
+            first_port: 2048,
+            nat_udp_timeout: 120,
+            nat_tcp_timeout: 86400,
+            nat_icmp_timeout: 30,
+            pin_dir: PathBuf::from("/sys/fs/bpf/bras2"),
+            xdp_mode: XdpMode::Generic,
+            users: vec![
+                User {
+                    name: "lab1".into(),
+                    password: Secret::new("secret one"),
+                    address: Some(a("10.9.0.1")),
+                    line: 34,
+                },
+                User {
+                    name: "lab2".into(),
+                    password: Secret::new(""),
+                    address: None,
+                    line: 39,
+                },
+            ],
+            source: None,
+        };
+        assert_eq!(cfg, expected);
+        // Inline passwords stay out of Debug output.
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("secret one") && dbg.contains("***"), "{dbg}");
+    }
+
+    #[test]
+    fn toml_syntax_error_names_line_and_column() {
+        let e = err("access_interface = \"eth1\"\nuplink_interface = \"eth0\"\nmru = = 3\n");
+        assert!(e.starts_with("config/bras.toml:3:7: "), "{e}");
+        let e = err("access_interface = \"eth1\nuplink_interface = \"eth0\"\n");
+        assert!(e.starts_with("config/bras.toml:1:"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_known_ones() {
+        let e = err(&format!("{IFACES}\n# comment\nlcp_echo_intervall = 5\n"));
+        assert!(
+            e.starts_with(
+                "config/bras.toml:5:1: unknown key \"lcp_echo_intervall\"; known keys are "
+            ),
+            "{e}"
+        );
+        assert!(e.contains("lcp_echo_interval, lcp_echo_failure"), "{e}");
+        let e = err(&format!(
+            "{IFACES}[[users]]\nname = \"u\"\npassword = \"p\"\nadress = \"10.0.0.1\"\n"
+        ));
+        assert!(e.starts_with("config/bras.toml:6:1: unknown key \"adress\"; known keys are name, password, address"), "{e}");
+        let e = err(&format!("{IFACES}[[users]]\nname = \"u\"\n"));
+        assert!(
+            e.contains(":3:") && e.contains("missing key \"password\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_line() {
+        let e = err(&format!("{IFACES}mru = \"big\"\n"));
+        assert!(
+            e.starts_with(
+                "config/bras.toml:3:7: wrong type: string \"big\", expected a whole number"
+            ),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}nat = \"yes\"\n"));
+        assert!(e.starts_with("config/bras.toml:3:7: wrong type"), "{e}");
+        let e = err(&format!("{IFACES}pool = [\n  \"10.0.0.1\",\n  42,\n]\n"));
+        assert!(e.starts_with("config/bras.toml:5:3: wrong type"), "{e}");
+    }
+
+    #[test]
+    fn reversed_pool_range_message_is_exact() {
+        let text = format!("{IFACES}\n\n# pools\n\npool = [\"172.16.0.200-172.16.0.100\"]\n");
+        assert_eq!(
+            err(&text),
+            "config/bras.toml:7: pool \"172.16.0.200-172.16.0.100\": range end is before its start; \
+             write the lower address first"
+        );
+    }
+
+    #[test]
+    fn pool_errors_point_at_the_element_line() {
+        let e = err(&format!(
+            "{IFACES}pool = [\n  \"10.0.0.0/24\",\n  \"10.0.0.128/25\",\n]\n"
+        ));
+        assert!(
+            e.starts_with("config/bras.toml:5: pool \"10.0.0.128/25\": overlaps \"10.0.0.0/24\""),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}pool = [\"10.0.0.5/24\"]\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: pool \"10.0.0.5/24\": ")
+                && e.contains("write 10.0.0.0/24"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}pool = [\"10.0.0.1..10.0.0.9\"]\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: pool") && e.contains("not an IPv4 address"),
+            "{e}"
+        );
+        assert_eq!(
+            parse(&format!("{IFACES}pool = []\n")).unwrap().pool,
+            Vec::<PoolRange>::new()
+        );
+    }
+
+    #[test]
+    fn bad_addresses_name_the_key_and_line() {
+        let e = err(&format!("{IFACES}local_address = \"172.16.0.2544\"\n"));
+        assert_eq!(
+            e,
+            "config/bras.toml:3: local_address \"172.16.0.2544\": not an IPv4 address; write it like 172.16.0.254"
+        );
+        let e = err(&format!("{IFACES}\npublic_address = \"224.0.0.1\"\n"));
+        assert!(
+            e.starts_with("config/bras.toml:4: public_address \"224.0.0.1\": not a unicast"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}dns = [\"192.0.2.53\", \"192.0.2.x\"]\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: dns \"192.0.2.x\": not an IPv4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn too_many_dns_servers() {
+        let e = err(&format!(
+            "{IFACES}dns = [\n \"192.0.2.1\",\n \"192.0.2.2\",\n \"192.0.2.3\"]\n"
+        ));
+        assert!(
+            e.starts_with(
+                "config/bras.toml:3: dns [\"192.0.2.1\", \"192.0.2.2\", \"192.0.2.3\"]: at most 2"
+            ),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{IFACES}nbns = [\"192.0.2.1\", \"192.0.2.2\", \"192.0.2.3\"]\n"
+        ));
+        assert!(e.starts_with("config/bras.toml:3: nbns"), "{e}");
+        assert_eq!(
+            parse(&format!("{IFACES}dns = []\n")).unwrap().dns,
+            Vec::<Ipv4Addr>::new()
+        );
+    }
+
+    #[test]
+    fn numbers_out_of_range() {
+        let e = err(&format!("{IFACES}mru = 9000\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: mru 9000: must be from 64 to 1500"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}\n\nlcp_echo_failure = 0\n"));
+        assert!(
+            e.starts_with("config/bras.toml:5: lcp_echo_failure 0: must be from 1 to 1000"),
+            "{e}"
+        );
+        assert!(e.contains("set lcp_echo_interval = 0"), "{e}");
+        let e = err(&format!("{IFACES}max_sessions = 65535\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: max_sessions 65535"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}max_payload = 1000\n"));
+        assert!(
+            e.contains(":3: max_payload 1000: must be from 1492 to 9000, or 0 to disable"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}restart_timer = -1\n"));
+        assert!(e.starts_with("config/bras.toml:3: restart_timer -1"), "{e}");
+        let e = err(&format!("{IFACES}first_port = 65200\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: first_port 65200 leaves no room"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{IFACES}port_block_size = 64512\nfirst_port = 2000\n"
+        ));
+        assert!(
+            e.starts_with("config/bras.toml:3: first_port 2000 leaves no room"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn auth_and_xdp_mode_words() {
+        let e = err(&format!("{IFACES}auth = [\"chap\", \"mschap\"]\n"));
+        assert!(
+            e.starts_with(
+                "config/bras.toml:3: auth \"mschap\": unknown auth method; use \"chap\" or \"pap\""
+            ),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}auth = []\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: auth []: offer at least one"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}auth = [\"pap\", \"PAP\"]\n"));
+        assert!(e.contains(":3: auth \"PAP\": listed twice"), "{e}");
+        let e = err(&format!("{IFACES}xdp_mode = \"fast\"\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: xdp_mode \"fast\": unknown XDP mode"),
+            "{e}"
+        );
+        assert_eq!(
+            parse(&format!("{IFACES}xdp_mode = \"native\"\n"))
+                .unwrap()
+                .xdp_mode,
+            XdpMode::Native
+        );
+    }
+
+    #[test]
+    fn interfaces_required_valid_and_distinct() {
+        let e = err("uplink_interface = \"eth0\"\n");
+        assert_eq!(
+            e,
+            "config/bras.toml: access_interface is not set; add `access_interface = \"eth1\"` \
+             to the config file or pass --access-interface eth1"
+        );
+        let e = err("access_interface = \"eth1\"\n");
+        assert!(
+            e.contains("uplink_interface is not set") && e.contains("--uplink-interface"),
+            "{e}"
+        );
+        let e = err("access_interface = \"eth1\"\nuplink_interface = \"eth1\"\n");
+        assert!(
+            e.starts_with(
+                "config/bras.toml:2: uplink_interface \"eth1\": is also the access_interface"
+            ),
+            "{e}"
+        );
+        let e =
+            err("access_interface = \"a-very-long-interface-name\"\nuplink_interface = \"eth1\"\n");
+        assert!(
+            e.starts_with("config/bras.toml:1: access_interface") && e.contains("1 to 15"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn other_validation_errors() {
+        let e = err(&format!("{IFACES}service_names = [\"a\", \"\"]\n"));
+        assert!(
+            e.contains(":3: service_names \"\": empty service name"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}pin_dir = \"bpf/x\"\n"));
+        assert!(
+            e.contains(":3: pin_dir \"bpf/x\": must be an absolute path"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{IFACES}[[users]]\nname = \"u\"\npassword = \"p\"\naddress = \"-\"\n"
+        ));
+        assert!(e.starts_with("config/bras.toml:6: address \"-\": "), "{e}");
+        let e = err(&format!(
+            "{IFACES}[[users]]\nname = \"u\"\npassword = \"p\"\n[[users]]\nname = \"u\"\npassword = \"q\"\n"
+        ));
+        assert!(
+            e.starts_with("config/bras.toml:7: name \"u\": a [[users]] table with this name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let text = format!(
+            "{IFACES}pool = [\"10.0.0.0/24\"]\nlcp_echo_interval = 30\nac_name = \"file\"\n"
+        );
+        let o = Overrides {
+            access_interface: Some("veth-acc".into()),
+            pool: Some(vec!["10.9.0.1-10.9.0.9".into()]),
+            lcp_echo_interval: Some(5),
+            dns: Some(vec![]),
+            auth: Some(vec!["pap".into()]),
+            nat: Some(false),
+            xdp_mode: Some("skb".into()),
+            secrets: Some(vec![PathBuf::from("rel/secrets")]),
+            ..Overrides::default()
+        };
+        let cfg = Config::parse(&text, ORIGIN, Path::new("/etc/pppoe-bras"), o).unwrap();
+        assert_eq!(cfg.access_interface, "veth-acc");
+        assert_eq!(cfg.uplink_interface, "eth0");
+        assert_eq!(cfg.pool, vec!["10.9.0.1-10.9.0.9".parse().unwrap()]);
+        assert_eq!(cfg.lcp_echo_interval, 5);
+        assert_eq!(cfg.ac_name, "file");
+        assert_eq!(cfg.dns, Vec::<Ipv4Addr>::new());
+        assert_eq!(cfg.auth, vec![AuthProto::Pap]);
+        assert!(!cfg.nat);
+        assert_eq!(cfg.xdp_mode, XdpMode::Generic);
+        // Flag paths are taken as given (relative to the working directory).
+        assert_eq!(cfg.secrets, vec![PathBuf::from("rel/secrets")]);
+    }
+
+    #[test]
+    fn every_flag_wins() {
+        let text = format!("{IFACES}max_sessions = 10\npublic_address = \"198.51.100.1\"\n");
+        let o = Overrides {
+            access_interface: Some("a0".into()),
+            uplink_interface: Some("u0".into()),
+            local_address: Some("10.0.0.254".into()),
+            ac_name: Some("flag-ac".into()),
+            service_names: Some(vec!["isp".into()]),
+            secrets: Some(vec![PathBuf::from("/s")]),
+            pool: Some(vec!["10.0.0.0/24".into()]),
+            dns: Some(vec!["192.0.2.1".into(), "192.0.2.2".into()]),
+            auth: Some(vec!["pap".into(), "chap".into()]),
+            lcp_echo_interval: Some(1),
+            lcp_echo_failure: Some(9),
+            max_sessions: Some(20),
+            nat: Some(false),
+            pin_dir: Some(PathBuf::from("/sys/fs/bpf/x")),
+            xdp_mode: Some("native".into()),
+            public_address: Some("198.51.100.2".into()),
+        };
+        let c = Config::parse(&text, ORIGIN, Path::new("/"), o).unwrap();
+        assert_eq!(
+            (c.access_interface.as_str(), c.uplink_interface.as_str()),
+            ("a0", "u0")
+        );
+        assert_eq!(c.local_address, a("10.0.0.254"));
+        assert_eq!(c.ac_name, "flag-ac");
+        assert_eq!(c.service_names, vec!["isp".to_string()]);
+        assert_eq!(c.secrets, vec![PathBuf::from("/s")]);
+        assert_eq!(c.pool, vec!["10.0.0.1-10.0.0.254".parse().unwrap()]);
+        assert_eq!(c.dns, vec![a("192.0.2.1"), a("192.0.2.2")]);
+        assert_eq!(c.auth, vec![AuthProto::Pap, AuthProto::Chap]);
+        assert_eq!(
+            (c.lcp_echo_interval, c.lcp_echo_failure, c.max_sessions),
+            (1, 9, 20)
+        );
+        assert!(!c.nat);
+        assert_eq!(c.pin_dir, PathBuf::from("/sys/fs/bpf/x"));
+        assert_eq!(c.xdp_mode, XdpMode::Native);
+        assert_eq!(c.public_address, Some(a("198.51.100.2")));
+    }
+
+    #[test]
+    fn warnings_for_lab_only_settings() {
+        assert!(parse(IFACES).unwrap().warnings().is_empty());
+        let c = parse(&format!(
+            "{IFACES}nat_udp_timeout = 30\nlcp_echo_interval = 0\n"
+        ))
+        .unwrap();
+        let w = c.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("nat_udp_timeout = 30 is below the 120 s minimum of RFC 4787"));
+    }
+
+    #[test]
+    fn flags_alone_make_a_config_and_bad_flags_are_named() {
+        let o = Overrides {
+            access_interface: Some("eth1".into()),
+            uplink_interface: Some("eth0".into()),
+            ..Overrides::default()
+        };
+        let cfg = Config::resolve(None, o.clone()).unwrap();
+        assert_eq!(cfg.access_interface, "eth1");
+        assert_eq!(cfg.source, None);
+        let e = Config::resolve(
+            None,
+            Overrides {
+                pool: Some(vec!["10.0.0.9-10.0.0.1".into()]),
+                ..o.clone()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "command line: --pool \"10.0.0.9-10.0.0.1\": range end is before its start; write the lower address first"
+        );
+        let e = Config::resolve(
+            None,
+            Overrides {
+                lcp_echo_failure: Some(0),
+                ..o.clone()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("command line: --lcp-echo-failure 0: must be from 1"),
+            "{e}"
+        );
+        let e = Config::resolve(None, Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("command line: access_interface is not set"),
+            "{e}"
+        );
+        // A bad file value that a flag replaces is never looked at.
+        let text = format!("{IFACES}local_address = \"nonsense\"\n");
+        let fixed = Overrides {
+            local_address: Some("10.0.0.1".into()),
+            ..Overrides::default()
+        };
+        let cfg = Config::parse(&text, ORIGIN, Path::new("."), fixed).unwrap();
+        assert_eq!(cfg.local_address, a("10.0.0.1"));
+    }
+
+    #[test]
+    fn load_reports_a_missing_file() {
+        let e = Config::load(Path::new("/nonexistent/bras.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/nonexistent/bras.toml: cannot read config file: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secrets_merge_inline_users_and_files() {
+        let dir = scratch("merge");
+        std::fs::write(
+            dir.join("chap-secrets"),
+            "u1 * filepw 10.0.0.1\nshared * fromfile\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("pap-secrets"), "u2 * pw2\n").unwrap();
+        let text = format!(
+            "{IFACES}secrets = [\"chap-secrets\", \"pap-secrets\"]\n\
+             [[users]]\nname = \"shared\"\npassword = \"inline\"\naddress = \"10.0.0.7\"\n"
+        );
+        std::fs::write(dir.join("bras.toml"), text).unwrap();
+        let cfg = Config::load(&dir.join("bras.toml")).unwrap();
+        let s = cfg.secrets().unwrap();
+        assert_eq!(s.len(), 4);
+        let pap = |p: &str| Credential::Pap {
+            password: p.as_bytes().to_vec(),
+        };
+        // The inline user comes first and wins.
+        assert_eq!(
+            s.verify("shared", "pppoe-bras", &pap("inline")),
+            Verdict::Accept {
+                static_address: Some(a("10.0.0.7"))
+            }
+        );
+        assert_eq!(
+            s.verify("shared", "pppoe-bras", &pap("fromfile")),
+            Verdict::BadSecret
+        );
+        assert!(matches!(
+            s.verify("u2", "x", &pap("pw2")),
+            Verdict::Accept { .. }
+        ));
+        let inline = s.entries()[0].origin();
+        assert_eq!(
+            inline,
+            (dir.join("bras.toml").display().to_string().as_str(), 5)
+        );
+        let pool = cfg.build_pool(&s);
+        assert_eq!(pool.in_use(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_errors_name_the_file_and_line() {
+        let dir = scratch("errors");
+        let secrets = dir.join("chap-secrets");
+        std::fs::write(&secrets, "# header\nu1 * pw 172.16.0.254\n").unwrap();
+        let cfg = Config {
+            access_interface: "eth1".into(),
+            uplink_interface: "eth0".into(),
+            secrets: vec![secrets.clone()],
+            ..Config::default()
+        };
+        let e = cfg.secrets().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2: address 172.16.0.254 is the BRAS's own local_address; give the user another address or *",
+                secrets.display()
+            )
+        );
+        std::fs::write(&secrets, "# nobody here\n").unwrap();
+        let e = cfg.secrets().unwrap_err().to_string();
+        assert!(e.starts_with("config: no users"), "{e}");
+        std::fs::write(&secrets, "u1 * 'pw\n").unwrap();
+        let e = cfg.secrets().unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}:1: unterminated", secrets.display())),
+            "{e}"
+        );
+        let missing = Config {
+            secrets: vec![dir.join("nope")],
+            ..cfg.clone()
+        };
+        let e = missing.secrets().unwrap_err().to_string();
+        assert!(
+            e.contains("nope: cannot read secrets file") && e.contains("secrets = []"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn overrides_cannot_panic_on_odd_text() {
+        for s in [
+            "", " ", "\u{0}", "é", "1.2.3.4/", "-", "/", "1.2.3.4-", "--",
+        ] {
+            let o = Overrides {
+                access_interface: Some(s.into()),
+                uplink_interface: Some("eth0".into()),
+                pool: Some(vec![s.into()]),
+                dns: Some(vec![s.into()]),
+                local_address: Some(s.into()),
+                ..Overrides::default()
+            };
+            let _ = Config::resolve(None, o);
+        }
+    }
+}
