@@ -12,10 +12,12 @@ use tokio::{
 
 use crate::{
     config::Config,
-    dataplane::{Dataplane, DataplaneConfig, SessionRow},
+    dataplane::{Dataplane, DataplaneConfig, NatTimeouts, SessionRow},
+    discovery::DiscoveryConfig,
+    ppp::{fsm::FsmConfig, link::LinkConfig},
     control::{self, Command},
     rawsock::{if_mac, PacketSocket},
-    session::{DataplaneOp, Manager},
+    session::{DataplaneOp, Manager, ManagerConfig},
 };
 
 /// How often idle NAT mappings are expired.
@@ -27,8 +29,11 @@ pub async fn run(cfg: Config, control_socket: &std::path::Path) -> anyhow::Resul
     let access_mac = if_mac(&cfg.access_interface)
         .with_context(|| format!("access interface {:?}", cfg.access_interface))?;
     let secrets = cfg.secrets()?;
-    let pool = cfg.pool()?;
-    let mut dataplane = Dataplane::start(&cfg.dataplane_config())?;
+    let pool = cfg.build_pool(&secrets);
+    for w in cfg.warnings() {
+        log::warn!("{w}");
+    }
+    let mut dataplane = Dataplane::start(&dataplane_config(&cfg))?;
     let result = serve(&cfg, control_socket, access_mac, secrets, pool, &mut dataplane).await;
     let stopped = dataplane.shutdown();
     result.and(stopped)
@@ -45,7 +50,7 @@ async fn serve(
     let sock = AsyncFd::new(PacketSocket::open(&cfg.access_interface)?)
         .context("register the packet socket with tokio")?;
     let mut manager = Manager::new(
-        cfg.manager_config(access_mac),
+        manager_config(cfg, access_mac),
         secrets,
         pool,
         rand::random(),
@@ -108,6 +113,60 @@ async fn serve(
     flush(&mut manager, sock.get_ref(), dataplane, access_mac);
     log::info!("stopped");
     Ok(())
+}
+
+/// The session layer's settings, from the config.
+pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    let pair = |v: &[std::net::Ipv4Addr]| [v.first().copied(), v.get(1).copied()];
+    ManagerConfig {
+        discovery: DiscoveryConfig {
+            ac_name: cfg.ac_name.clone(),
+            service_names: cfg.service_names.clone(),
+            cookie_key: rand::random(),
+            max_sessions: cfg.max_sessions as usize,
+            max_sessions_per_mac: cfg.max_sessions_per_mac as usize,
+            max_payload: cfg.max_payload > 0,
+            local_mac: access_mac,
+        },
+        link: LinkConfig {
+            mru: cfg.mru,
+            auth: cfg.auth.clone(),
+            local_address: cfg.local_address,
+            dns: pair(&cfg.dns),
+            nbns: pair(&cfg.nbns),
+            echo_interval: secs(cfg.lcp_echo_interval),
+            echo_failure: cfg.lcp_echo_failure,
+            auth_timeout: secs(cfg.auth_timeout),
+            auth_name: cfg.ac_name.clone(),
+            fsm: FsmConfig {
+                restart: secs(cfg.restart_timer),
+                max_configure: cfg.max_configure,
+                max_failure: cfg.max_failure,
+                max_terminate: cfg.max_terminate,
+            },
+        },
+        max_payload: cfg.max_payload,
+    }
+}
+
+/// The data plane's settings, from the config.
+pub fn dataplane_config(cfg: &Config) -> DataplaneConfig {
+    DataplaneConfig {
+        access_if: cfg.access_interface.clone(),
+        uplink_if: cfg.uplink_interface.clone(),
+        pin_dir: cfg.pin_dir.clone(),
+        public_ip: cfg.public_address,
+        nat: cfg.nat,
+        port_block_size: cfg.port_block_size,
+        first_port: cfg.first_port,
+        xdp_mode: cfg.xdp_mode,
+        timeouts: NatTimeouts {
+            udp: Duration::from_secs(u64::from(cfg.nat_udp_timeout)),
+            tcp: Duration::from_secs(u64::from(cfg.nat_tcp_timeout)),
+            icmp: Duration::from_secs(u64::from(cfg.nat_icmp_timeout)),
+        },
+    }
 }
 
 /// Answer a control-socket command.

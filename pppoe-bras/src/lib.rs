@@ -15,3 +15,6 @@ pub mod ppp;
 pub mod rawsock;
 pub mod session;
 pub mod wire;
+
+#[cfg(test)]
+mod sim_tests;

@@ -1,7 +1,7 @@
 //! `pppoe-bras`: the daemon (`run`), the subscriber emulator (`emulate`) and
 //! the netns demo lab (`lab`).
 
-use std::{net::Ipv4Addr, path::PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use pppoe_bras::{config, control, emulate, lab, rawsock};
@@ -51,14 +51,14 @@ struct RunArgs {
     #[arg(long, value_name = "NAME")]
     netns: Option<String>,
     /// Access interface, where the PPPoE clients are (pppoe-server -I).
-    #[arg(short = 'I', long = "interface", value_name = "IF")]
+    #[arg(short = 'I', long = "access-interface", visible_alias = "interface", value_name = "IF")]
     access_interface: Option<String>,
     /// Uplink interface, towards the internet.
-    #[arg(short = 'U', long = "uplink", value_name = "IF")]
+    #[arg(short = 'U', long = "uplink-interface", visible_alias = "uplink", value_name = "IF")]
     uplink_interface: Option<String>,
     /// Our IPCP address (pppoe-server -L).
-    #[arg(short = 'L', long = "local-ip", value_name = "ADDR")]
-    local_address: Option<Ipv4Addr>,
+    #[arg(short = 'L', long = "local-address", visible_alias = "local-ip", value_name = "ADDR")]
+    local_address: Option<String>,
     /// AC-Name in PADO (pppoe-server -C).
     #[arg(short = 'C', long)]
     ac_name: Option<String>,
@@ -73,16 +73,25 @@ struct RunArgs {
     pool: Vec<String>,
     /// DNS server handed out in IPCP (repeatable, at most 2).
     #[arg(long, value_name = "ADDR")]
-    dns: Vec<Ipv4Addr>,
+    dns: Vec<String>,
     /// Authentication protocols in order of preference: chap, pap.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     auth: Vec<String>,
     /// Seconds between LCP Echo-Requests (0 disables).
     #[arg(long, value_name = "SECS")]
-    lcp_echo_interval: Option<u64>,
+    lcp_echo_interval: Option<u32>,
     /// Unanswered echoes before the session is torn down.
     #[arg(long, value_name = "N")]
     lcp_echo_failure: Option<u32>,
+    /// Maximum number of sessions.
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<u32>,
+    /// Routed mode: no NAT (subscribers have routable addresses).
+    #[arg(long)]
+    no_nat: bool,
+    /// Public NAT address (default: the uplink's first IPv4 address).
+    #[arg(long, value_name = "ADDR")]
+    public_address: Option<String>,
     /// Where the maps are pinned.
     #[arg(long, value_name = "DIR")]
     pin_dir: Option<PathBuf>,
@@ -108,9 +117,11 @@ impl RunArgs {
             auth: non_empty(self.auth),
             lcp_echo_interval: self.lcp_echo_interval,
             lcp_echo_failure: self.lcp_echo_failure,
+            max_sessions: self.max_sessions,
+            nat: self.no_nat.then_some(false),
             pin_dir: self.pin_dir,
             xdp_mode: self.xdp_mode,
-            ..Default::default()
+            public_address: self.public_address,
         }
     }
 }
