@@ -3,6 +3,8 @@
 
 use std::net::Ipv4Addr;
 
+pub mod fsm;
+
 /// PPP protocol numbers.
 pub mod proto {
     pub const IPV4: u16 = 0x0021;
