@@ -99,6 +99,10 @@ pub trait Protocol {
     /// Judge one option of the peer's Configure-Request. For [`Verdict::Nak`]
     /// write the suggested option into `nak`.
     fn check_option(&mut self, kind: u8, value: &[u8], nak: &mut OptionWriter<'_>) -> Verdict;
+    /// After all options were judged (and none rejected): Nak options the
+    /// peer did not include but must (e.g. IPCP IP-Address). Not called once
+    /// Max-Failure is reached.
+    fn check_missing(&mut self, _options: &[u8], _nak: &mut OptionWriter<'_>) {}
     /// We acknowledge the peer's request: these options are now in force.
     fn peer_acked(&mut self, options: &[u8]);
     /// The peer acknowledged our request (`options` equals what we sent).
@@ -681,6 +685,10 @@ impl<P: Protocol> Fsm<P> {
                     rej.extend_from_slice(opt.raw);
                 }
             }
+        }
+        if rej.is_empty() && !over {
+            self.proto
+                .check_missing(data, &mut OptionWriter::new(&mut nak));
         }
         if !rej.is_empty() {
             self.scn(id, Code::ConfRej, &rej);
