@@ -3,6 +3,22 @@
 
 use std::net::Ipv4Addr;
 
+pub mod chap;
+pub mod fsm;
+pub mod ipcp;
+pub mod lcp;
+pub mod link;
+pub mod pap;
+pub mod peer;
+pub mod rng;
+
+#[cfg(test)]
+mod pair_tests;
+
+pub use fsm::{FsmConfig, State};
+pub use link::{Link, LinkConfig, LinkEvent, Phase};
+pub use peer::{Peer, PeerConfig, PeerEvent};
+
 /// PPP protocol numbers.
 pub mod proto {
     pub const IPV4: u16 = 0x0021;

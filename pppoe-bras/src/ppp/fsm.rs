@@ -1,0 +1,794 @@
+//! The RFC 1661 §4 option-negotiation automaton, written once and shared by
+//! LCP, IPCP (and later IPv6CP).
+//!
+//! The automaton knows states, events, actions, counters, identifiers and the
+//! restart timer; everything protocol specific (which options to request, how
+//! to judge the peer's) comes from a [`Protocol`] implementation. It is
+//! sans-IO: call [`Fsm::up`]/[`Fsm::open`]/[`Fsm::handle_packet`]/
+//! [`Fsm::handle_timeout`] with the current time, then drain
+//! [`Fsm::poll_transmit`] (control packets of protocol [`Protocol::PROTOCOL`]),
+//! [`Fsm::poll_event`] and re-arm on [`Fsm::poll_timeout`].
+//!
+//! Names follow the RFC: events `up`, `down`, `open`, `close`, TO+/TO-,
+//! RCR+/RCR-, RCA, RCN, RTR, RTA, RUC, RXJ+/RXJ-, RXR; actions `tlu`, `tld`,
+//! `tls`, `tlf`, `irc`, `zrc`, `scr`, `sca`, `scn`, `str`, `sta`, `scj`, `ser`.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::wire::ppp::{self as wire, Code, OptionWriter};
+
+/// The ten states of RFC 1661 §4.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Lower layer down, no Open.
+    Initial,
+    /// Open issued, lower layer still down.
+    Starting,
+    /// Lower layer up, no Open (we answer with Terminate-Ack).
+    Closed,
+    /// Negotiation gave up (tlf) or the peer terminated; waiting passively.
+    Stopped,
+    /// We sent Terminate-Request after a Close.
+    Closing,
+    /// We sent Terminate-Request (or Ack) without a Close.
+    Stopping,
+    /// Configure-Request sent, nothing acknowledged yet.
+    ReqSent,
+    /// Our Configure-Request was acknowledged.
+    AckRcvd,
+    /// We acknowledged the peer's Configure-Request.
+    AckSent,
+    /// Both directions acknowledged.
+    Opened,
+}
+
+/// Counters and timer of the automaton (RFC 1661 §4.6). Defaults are the RFC's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsmConfig {
+    /// Restart timer.
+    pub restart: Duration,
+    /// Configure-Requests sent without an answer before giving up.
+    pub max_configure: u32,
+    /// Configure-Naks sent without an Ack before Naks become Rejects.
+    pub max_failure: u32,
+    /// Terminate-Requests sent without an Ack before giving up.
+    pub max_terminate: u32,
+}
+
+impl Default for FsmConfig {
+    fn default() -> Self {
+        FsmConfig {
+            restart: Duration::from_secs(3),
+            max_configure: 10,
+            max_failure: 5,
+            max_terminate: 2,
+        }
+    }
+}
+
+/// A protocol's judgement of one option of the peer's Configure-Request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Acceptable as is.
+    Ack,
+    /// Acceptable with another value: the protocol wrote the option it wants
+    /// into the Nak writer. Turned into a Reject after Max-Failure Naks.
+    Nak,
+    /// Not negotiable: the option is echoed in a Configure-Reject.
+    Reject,
+}
+
+/// What a control protocol plugs into the automaton: its number and its
+/// option policy.
+pub trait Protocol {
+    /// PPP protocol number of the control packets (e.g. 0xc021).
+    const PROTOCOL: u16;
+    /// Short name for diagnostics ("lcp", "ipcp").
+    const NAME: &'static str;
+    /// LCP only: codes 8–13 (Protocol-Reject, Echo, Discard, Identification,
+    /// Time-Remaining) belong to the protocol; otherwise they are unknown
+    /// codes and get a Code-Reject.
+    const LCP_CODES: bool = false;
+
+    /// A fresh negotiation starts (scr from a state that was not
+    /// negotiating): go back to the configured request.
+    fn reset(&mut self);
+    /// Write the options of our next Configure-Request.
+    fn build_request(&mut self, w: &mut OptionWriter<'_>);
+    /// Judge one option of the peer's Configure-Request. For [`Verdict::Nak`]
+    /// write the suggested option into `nak`.
+    fn check_option(&mut self, kind: u8, value: &[u8], nak: &mut OptionWriter<'_>) -> Verdict;
+    /// After all options were judged (and none rejected): Nak options the
+    /// peer did not include but must (e.g. IPCP IP-Address). Not called once
+    /// Max-Failure is reached.
+    fn check_missing(&mut self, _options: &[u8], _nak: &mut OptionWriter<'_>) {}
+    /// We acknowledge the peer's request: these options are now in force.
+    fn peer_acked(&mut self, options: &[u8]);
+    /// The peer acknowledged our request (`options` equals what we sent).
+    fn acked(&mut self, _options: &[u8]) {}
+    /// The peer sent Configure-Nak for our request.
+    fn nak_received(&mut self, options: &[u8]);
+    /// The peer sent Configure-Reject for our request.
+    fn reject_received(&mut self, options: &[u8]);
+    /// Our Magic-Number for Echo-Reply (LCP only).
+    fn magic(&self) -> u32 {
+        0
+    }
+    /// Largest control packet (header included) the peer accepts: Echo-Reply
+    /// and Code-Reject are truncated to it.
+    fn max_packet(&self) -> usize {
+        1500
+    }
+}
+
+/// What the automaton reports to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// This-Layer-Up: entered Opened.
+    Up,
+    /// This-Layer-Down: left Opened.
+    Down,
+    /// This-Layer-Started: the lower layer is needed.
+    Started,
+    /// This-Layer-Finished: the lower layer is no longer needed (negotiation
+    /// failed, terminated, or closed).
+    Finished,
+    /// LCP Echo-Reply received in Opened.
+    EchoReply { identifier: u8, magic: u32 },
+    /// LCP Echo-Request received (and answered) in Opened.
+    EchoRequest,
+    /// LCP Protocol-Reject for another protocol: stop using it.
+    ProtocolRejected { protocol: u16 },
+}
+
+/// The RFC 1661 automaton around a [`Protocol`].
+#[derive(Debug)]
+pub struct Fsm<P> {
+    proto: P,
+    cfg: FsmConfig,
+    state: State,
+    /// Restart counter (§4.6): Configure- or Terminate-Requests still allowed.
+    restart_count: u32,
+    /// Configure-Naks sent since our last Configure-Ack (Max-Failure).
+    failures: u32,
+    /// Restart timer deadline; `Some` only in Closing..AckSent.
+    timer: Option<Instant>,
+    /// Last identifier we used.
+    last_id: u8,
+    /// Identifier and options of our outstanding Configure-Request.
+    req_id: u8,
+    req: Vec<u8>,
+    /// A valid reply to `req_id` was processed: further ones are duplicates.
+    reply_seen: bool,
+    /// Configure-Request retransmits keep the identifier until a reply arrives.
+    transmit: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+}
+
+impl<P: Protocol> Fsm<P> {
+    /// A new automaton in Initial. `first_id` seeds the identifier sequence.
+    pub fn new(proto: P, cfg: FsmConfig, first_id: u8) -> Self {
+        Fsm {
+            proto,
+            cfg,
+            state: State::Initial,
+            restart_count: 0,
+            failures: 0,
+            timer: None,
+            last_id: first_id.wrapping_sub(1),
+            req_id: 0,
+            req: Vec::new(),
+            reply_seen: true,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn is_opened(&self) -> bool {
+        self.state == State::Opened
+    }
+
+    pub fn proto(&self) -> &P {
+        &self.proto
+    }
+
+    pub fn proto_mut(&mut self) -> &mut P {
+        &mut self.proto
+    }
+
+    pub fn config(&self) -> &FsmConfig {
+        &self.cfg
+    }
+
+    /// Current restart counter (diagnostics and tests).
+    pub fn restart_count(&self) -> u32 {
+        self.restart_count
+    }
+
+    /// Next control packet (without the PPP protocol field) to send.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmit.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Fsm::handle_timeout`] must be called (restart timer).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timer
+    }
+
+    // ---- administrative and lower-layer events (§4.3) ----
+
+    /// Up: the lower layer is ready.
+    pub fn up(&mut self, now: Instant) {
+        match self.state {
+            State::Initial => self.set_state(State::Closed),
+            State::Starting => {
+                self.failures = 0;
+                self.start_negotiation();
+                self.scr(now);
+                self.set_state(State::ReqSent);
+            }
+            _ => {}
+        }
+    }
+
+    /// Down: the lower layer went away.
+    pub fn down(&mut self, _now: Instant) {
+        match self.state {
+            State::Closed | State::Closing => self.set_state(State::Initial),
+            State::Stopped => {
+                self.tls();
+                self.set_state(State::Starting);
+            }
+            State::Stopping | State::ReqSent | State::AckRcvd | State::AckSent => {
+                self.set_state(State::Starting)
+            }
+            State::Opened => {
+                self.tld();
+                self.set_state(State::Starting);
+            }
+            State::Initial | State::Starting => {}
+        }
+    }
+
+    /// Open: the administrator allows the link. No restart option: in
+    /// Stopped/Closing/Stopping/Opened it only records the intent.
+    pub fn open(&mut self, now: Instant) {
+        match self.state {
+            State::Initial => {
+                self.tls();
+                self.set_state(State::Starting);
+            }
+            State::Closed => {
+                self.failures = 0;
+                self.start_negotiation();
+                self.scr(now);
+                self.set_state(State::ReqSent);
+            }
+            State::Closing => self.set_state(State::Stopping),
+            _ => {}
+        }
+    }
+
+    /// Close: the administrator wants the link down.
+    pub fn close(&mut self, now: Instant) {
+        match self.state {
+            State::Starting => {
+                self.tlf();
+                self.set_state(State::Initial);
+            }
+            State::Stopped => self.set_state(State::Closed),
+            State::Stopping => self.set_state(State::Closing),
+            State::ReqSent | State::AckRcvd | State::AckSent => {
+                self.irc_terminate();
+                self.str(now);
+                self.set_state(State::Closing);
+            }
+            State::Opened => {
+                self.tld();
+                self.irc_terminate();
+                self.str(now);
+                self.set_state(State::Closing);
+            }
+            State::Initial | State::Closed | State::Closing => {}
+        }
+    }
+
+    /// Restart timer expiry (TO+ / TO-). Does nothing before the deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.timer {
+            Some(t) if now >= t => {}
+            _ => return,
+        }
+        self.timer = None;
+        let good = self.restart_count > 0;
+        match (self.state, good) {
+            (State::Closing, true) | (State::Stopping, true) => self.str(now),
+            (State::Closing, false) => {
+                self.tlf();
+                self.set_state(State::Closed);
+            }
+            (State::Stopping, false) => {
+                self.tlf();
+                self.set_state(State::Stopped);
+            }
+            (State::ReqSent, true) | (State::AckRcvd, true) => {
+                self.scr_retransmit(now);
+                self.set_state(State::ReqSent);
+            }
+            (State::AckSent, true) => self.scr_retransmit(now),
+            (State::ReqSent | State::AckRcvd | State::AckSent, false) => {
+                self.tlf();
+                self.set_state(State::Stopped);
+            }
+            _ => {}
+        }
+    }
+
+    /// RXJ- from outside: the peer Protocol-Rejected this protocol (an NCP).
+    pub fn protocol_rejected(&mut self, now: Instant) {
+        self.rxj_bad(now);
+    }
+
+    /// A control packet of this protocol arrived (information field, i.e.
+    /// without the PPP protocol number). Malformed packets are discarded.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        let Ok((h, data)) = wire::parse(packet) else {
+            return;
+        };
+        if matches!(self.state, State::Initial | State::Starting) {
+            // The lower layer is down: nothing can arrive (§4.1 "-").
+            return;
+        }
+        match h.code {
+            Code::ConfReq => self.rcr(now, h.identifier, data),
+            Code::ConfAck => self.rca(now, h.identifier, data),
+            Code::ConfNak | Code::ConfRej => self.rcn(now, h.code, h.identifier, data),
+            Code::TermReq => self.rtr(now, h.identifier),
+            Code::TermAck => self.rta(now),
+            Code::CodeRej => match data.first() {
+                // Rejecting any of codes 1..=7 makes the protocol unusable.
+                Some(1..=7) => self.rxj_bad(now),
+                Some(_) => self.rxj_good(),
+                None => {}
+            },
+            Code::ProtRej if P::LCP_CODES => {
+                let Some(protocol) = wire::value_u16(data.get(..2).unwrap_or(&[])) else {
+                    return;
+                };
+                if protocol == P::PROTOCOL {
+                    self.rxj_bad(now);
+                } else {
+                    // RXJ+; the owner stops the rejected protocol.
+                    self.rxj_good();
+                    self.events.push_back(Event::ProtocolRejected { protocol });
+                }
+            }
+            Code::EchoReq if P::LCP_CODES => {
+                // RXR; only Opened answers (ser).
+                if self.state == State::Opened && data.len() >= 4 {
+                    self.ser(h.identifier, &data[4..]);
+                    self.events.push_back(Event::EchoRequest);
+                }
+            }
+            Code::EchoRep if P::LCP_CODES => {
+                if self.state == State::Opened {
+                    if let Some(magic) = wire::value_u32(data.get(..4).unwrap_or(&[])) {
+                        self.events.push_back(Event::EchoReply {
+                            identifier: h.identifier,
+                            magic,
+                        });
+                    }
+                }
+            }
+            Code::DiscardReq | Code::Identification | Code::TimeRemaining if P::LCP_CODES => {}
+            _ => self.scj(packet.get(..usize::from(h.length)).unwrap_or(packet)),
+        }
+    }
+
+    /// Send an arbitrary packet of this protocol with a fresh identifier
+    /// (LCP Echo-Request, Protocol-Reject). Data is truncated to the peer's
+    /// limit. Returns the identifier used.
+    pub fn send_packet(&mut self, code: Code, data: &[u8]) -> u8 {
+        let id = self.new_id();
+        let max = self.proto.max_packet().saturating_sub(wire::HEADER_LEN);
+        let data = &data[..data.len().min(max)];
+        self.transmit.push_back(wire::packet(code, id, data));
+        id
+    }
+
+    // ---- receive events (§4.3) ----
+
+    fn rcr(&mut self, now: Instant, id: u8, data: &[u8]) {
+        match self.state {
+            State::Closed => self.sta(id),
+            State::Stopped => {
+                if wire::validate_options(data).is_err() {
+                    return;
+                }
+                self.start_negotiation();
+                self.scr(now);
+                let good = self.judge_and_reply(id, data);
+                self.set_state(if good { State::AckSent } else { State::ReqSent });
+            }
+            State::Closing | State::Stopping => {}
+            State::ReqSent | State::AckSent => {
+                if wire::validate_options(data).is_err() {
+                    return;
+                }
+                let good = self.judge_and_reply(id, data);
+                self.set_state(if good { State::AckSent } else { State::ReqSent });
+            }
+            State::AckRcvd => {
+                if wire::validate_options(data).is_err() {
+                    return;
+                }
+                if self.judge_and_reply(id, data) {
+                    self.set_state(State::Opened);
+                    self.tlu();
+                }
+            }
+            State::Opened => {
+                if wire::validate_options(data).is_err() {
+                    return;
+                }
+                self.tld();
+                self.start_negotiation();
+                self.scr(now);
+                let good = self.judge_and_reply(id, data);
+                self.set_state(if good { State::AckSent } else { State::ReqSent });
+            }
+            State::Initial | State::Starting => {}
+        }
+    }
+
+    fn rca(&mut self, now: Instant, id: u8, data: &[u8]) {
+        match self.state {
+            State::Closed | State::Stopped => self.sta(id),
+            State::Closing | State::Stopping => {}
+            State::ReqSent | State::AckRcvd | State::AckSent | State::Opened => {
+                // The Ack must answer our current request, byte for byte.
+                if !self.is_reply(id) || data != self.req.as_slice() {
+                    return;
+                }
+                self.reply_seen = true;
+                match self.state {
+                    State::ReqSent => {
+                        self.proto.acked(data);
+                        self.irc();
+                        self.set_state(State::AckRcvd);
+                    }
+                    State::AckRcvd => {
+                        // Crossed connection (x): start over.
+                        self.scr(now);
+                        self.set_state(State::ReqSent);
+                    }
+                    State::AckSent => {
+                        self.proto.acked(data);
+                        self.irc();
+                        self.set_state(State::Opened);
+                        self.tlu();
+                    }
+                    _ => {
+                        self.tld();
+                        self.start_negotiation();
+                        self.scr(now);
+                        self.set_state(State::ReqSent);
+                    }
+                }
+            }
+            State::Initial | State::Starting => {}
+        }
+    }
+
+    fn rcn(&mut self, now: Instant, code: Code, id: u8, data: &[u8]) {
+        match self.state {
+            State::Closed | State::Stopped => self.sta(id),
+            State::Closing | State::Stopping => {}
+            State::ReqSent | State::AckRcvd | State::AckSent | State::Opened => {
+                if !self.is_reply(id) || wire::validate_options(data).is_err() {
+                    return;
+                }
+                self.reply_seen = true;
+                let apply = |p: &mut P| {
+                    if code == Code::ConfNak {
+                        p.nak_received(data)
+                    } else {
+                        p.reject_received(data)
+                    }
+                };
+                match self.state {
+                    State::ReqSent => {
+                        apply(&mut self.proto);
+                        self.irc();
+                        self.scr(now);
+                    }
+                    State::AckRcvd => {
+                        apply(&mut self.proto);
+                        self.scr(now);
+                        self.set_state(State::ReqSent);
+                    }
+                    State::AckSent => {
+                        apply(&mut self.proto);
+                        self.irc();
+                        self.scr(now);
+                    }
+                    _ => {
+                        self.tld();
+                        self.start_negotiation();
+                        apply(&mut self.proto);
+                        self.scr(now);
+                        self.set_state(State::ReqSent);
+                    }
+                }
+            }
+            State::Initial | State::Starting => {}
+        }
+    }
+
+    fn rtr(&mut self, now: Instant, id: u8) {
+        match self.state {
+            State::Closed | State::Stopped | State::Closing | State::Stopping => self.sta(id),
+            State::ReqSent | State::AckRcvd | State::AckSent => {
+                self.sta(id);
+                self.set_state(State::ReqSent);
+            }
+            State::Opened => {
+                self.tld();
+                self.zrc(now);
+                self.sta(id);
+                self.set_state(State::Stopping);
+            }
+            State::Initial | State::Starting => {}
+        }
+    }
+
+    fn rta(&mut self, now: Instant) {
+        match self.state {
+            State::Closing => {
+                self.tlf();
+                self.set_state(State::Closed);
+            }
+            State::Stopping => {
+                self.tlf();
+                self.set_state(State::Stopped);
+            }
+            State::AckRcvd => self.set_state(State::ReqSent),
+            State::Opened => {
+                self.tld();
+                self.start_negotiation();
+                self.scr(now);
+                self.set_state(State::ReqSent);
+            }
+            _ => {}
+        }
+    }
+
+    /// RXJ+: a tolerable reject. The table sends Ack-Rcvd back to Req-Sent.
+    fn rxj_good(&mut self) {
+        if self.state == State::AckRcvd {
+            self.set_state(State::ReqSent);
+        }
+    }
+
+    fn rxj_bad(&mut self, now: Instant) {
+        match self.state {
+            State::Closed | State::Closing => {
+                self.tlf();
+                self.set_state(State::Closed);
+            }
+            State::Stopped | State::Stopping | State::ReqSent | State::AckRcvd | State::AckSent => {
+                self.tlf();
+                self.set_state(State::Stopped);
+            }
+            State::Opened => {
+                self.tld();
+                self.irc_terminate();
+                self.str(now);
+                self.set_state(State::Stopping);
+            }
+            State::Initial | State::Starting => {}
+        }
+    }
+
+    // ---- actions (§4.4) ----
+
+    fn tlu(&mut self) {
+        self.events.push_back(Event::Up);
+    }
+
+    fn tld(&mut self) {
+        self.events.push_back(Event::Down);
+    }
+
+    fn tls(&mut self) {
+        self.events.push_back(Event::Started);
+    }
+
+    fn tlf(&mut self) {
+        self.events.push_back(Event::Finished);
+    }
+
+    /// Initialize-Restart-Count for Configure-Requests.
+    fn irc(&mut self) {
+        self.restart_count = self.cfg.max_configure;
+    }
+
+    /// Initialize-Restart-Count for Terminate-Requests.
+    fn irc_terminate(&mut self) {
+        self.restart_count = self.cfg.max_terminate;
+    }
+
+    /// Zero-Restart-Count: wait one restart period (Stopping after RTR).
+    fn zrc(&mut self, now: Instant) {
+        self.restart_count = 0;
+        self.timer = Some(now + self.cfg.restart);
+    }
+
+    /// A negotiation starts from a non-negotiating state: fresh request
+    /// and counter (the implicit irc of scr in pppd's fsm_sconfreq).
+    fn start_negotiation(&mut self) {
+        self.proto.reset();
+        self.irc();
+    }
+
+    /// Send-Configure-Request with a new identifier and freshly built options.
+    fn scr(&mut self, now: Instant) {
+        self.req.clear();
+        self.proto
+            .build_request(&mut OptionWriter::new(&mut self.req));
+        self.req_id = self.new_id();
+        self.reply_seen = false;
+        self.transmit
+            .push_back(wire::packet(Code::ConfReq, self.req_id, &self.req));
+        self.restart_count = self.restart_count.saturating_sub(1);
+        self.timer = Some(now + self.cfg.restart);
+    }
+
+    /// TO+ retransmission: identical bytes and identifier while no reply has
+    /// been seen (RFC 1661 §5.1 allows it), else a new request.
+    fn scr_retransmit(&mut self, now: Instant) {
+        if self.reply_seen {
+            self.scr(now);
+            return;
+        }
+        self.transmit
+            .push_back(wire::packet(Code::ConfReq, self.req_id, &self.req));
+        self.restart_count = self.restart_count.saturating_sub(1);
+        self.timer = Some(now + self.cfg.restart);
+    }
+
+    /// Judge the peer's request and send Ack, Nak or Reject; true for RCR+.
+    fn judge_and_reply(&mut self, id: u8, data: &[u8]) -> bool {
+        let mut rej = Vec::new();
+        let mut nak = Vec::new();
+        let over = self.failures >= self.cfg.max_failure;
+        for opt in wire::options(data) {
+            let Ok(opt) = opt else { break };
+            let mark = nak.len();
+            let verdict =
+                self.proto
+                    .check_option(opt.kind, opt.value, &mut OptionWriter::new(&mut nak));
+            match verdict {
+                Verdict::Ack => nak.truncate(mark),
+                Verdict::Nak if !over && nak.len() > mark => {}
+                Verdict::Nak | Verdict::Reject => {
+                    nak.truncate(mark);
+                    rej.extend_from_slice(opt.raw);
+                }
+            }
+        }
+        if rej.is_empty() && !over {
+            self.proto
+                .check_missing(data, &mut OptionWriter::new(&mut nak));
+        }
+        if !rej.is_empty() {
+            self.scn(id, Code::ConfRej, &rej);
+            false
+        } else if !nak.is_empty() {
+            self.scn(id, Code::ConfNak, &nak);
+            false
+        } else {
+            self.sca(id, data);
+            true
+        }
+    }
+
+    fn sca(&mut self, id: u8, data: &[u8]) {
+        self.failures = 0;
+        self.proto.peer_acked(data);
+        self.transmit
+            .push_back(wire::packet(Code::ConfAck, id, data));
+    }
+
+    fn scn(&mut self, id: u8, code: Code, data: &[u8]) {
+        if code == Code::ConfNak {
+            self.failures = self.failures.saturating_add(1);
+        }
+        self.transmit.push_back(wire::packet(code, id, data));
+    }
+
+    /// Send-Terminate-Request (new identifier each time).
+    fn str(&mut self, now: Instant) {
+        let id = self.new_id();
+        self.transmit
+            .push_back(wire::packet(Code::TermReq, id, &[]));
+        self.restart_count = self.restart_count.saturating_sub(1);
+        self.timer = Some(now + self.cfg.restart);
+    }
+
+    fn sta(&mut self, id: u8) {
+        self.transmit
+            .push_back(wire::packet(Code::TermAck, id, &[]));
+    }
+
+    /// Send-Code-Reject echoing the packet (truncated to the peer's limit).
+    fn scj(&mut self, packet: &[u8]) {
+        self.send_packet(Code::CodeRej, packet);
+    }
+
+    /// Send-Echo-Reply: our magic and the request's data, never larger than
+    /// the peer's MRU.
+    fn ser(&mut self, id: u8, data: &[u8]) {
+        let max = self.proto.max_packet().saturating_sub(wire::HEADER_LEN + 4);
+        let mut body = Vec::with_capacity(4 + data.len().min(max));
+        body.extend_from_slice(&self.proto.magic().to_be_bytes());
+        body.extend_from_slice(&data[..data.len().min(max)]);
+        self.transmit
+            .push_back(wire::packet(Code::EchoRep, id, &body));
+    }
+
+    // ---- helpers ----
+
+    fn new_id(&mut self) -> u8 {
+        self.last_id = self.last_id.wrapping_add(1);
+        self.last_id
+    }
+
+    fn is_reply(&self, id: u8) -> bool {
+        id == self.req_id && !self.reply_seen
+    }
+
+    fn set_state(&mut self, state: State) {
+        if !matches!(
+            state,
+            State::Closing | State::Stopping | State::ReqSent | State::AckRcvd | State::AckSent
+        ) {
+            self.timer = None;
+        }
+        self.state = state;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn force(&mut self, state: State, restart_count: u32, now: Instant) {
+        self.state = state;
+        self.restart_count = restart_count;
+        self.timer = match state {
+            State::Closing | State::Stopping | State::ReqSent | State::AckRcvd | State::AckSent => {
+                Some(now + self.cfg.restart)
+            }
+            _ => None,
+        };
+        self.req.clear();
+        self.proto
+            .build_request(&mut OptionWriter::new(&mut self.req));
+        self.req_id = self.new_id();
+        self.reply_seen = false;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn last_request(&self) -> (u8, &[u8]) {
+        (self.req_id, &self.req)
+    }
+}
+
+#[cfg(test)]
+mod tests;
