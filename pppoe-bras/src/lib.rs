@@ -10,6 +10,7 @@ pub mod dataplane;
 pub mod discovery;
 pub mod driver;
 pub mod emulate;
+pub mod lab;
 pub mod pool;
 pub mod ppp;
 pub mod rawsock;

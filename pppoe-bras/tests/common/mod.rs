@@ -1,0 +1,136 @@
+//! Shared by the `netns_*` integration tests: root check, the binary, a lab
+//! per test, daemon/emulator start-up with the classic settings, map checks.
+//!
+//! Every test builds its own [`Lab`] (unique namespaces, interfaces and pin
+//! dir), so tests may run in parallel; `cargo xtask test` still runs them
+//! with `--test-threads=1` to keep the 2-core machines unhurried.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Once,
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context as _};
+pub use pppoe_bras::lab::{self, BrasOptions, EmuOptions, Lab, LabProcess, UpLine};
+
+/// Prefix of the test labs' namespaces (`pbt-<pid>-<n>-cpe`, …).
+pub const PREFIX: &str = "pbt";
+
+/// Name of the session map under the pin dir.
+// TODO(lead): use `pppoe_bras_common::maps::SESSIONS` once the data plane defines it.
+pub const SESSIONS_MAP: &str = "SESSIONS";
+
+/// How long to wait for a session to come up.
+pub const UP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// True when the test may run; prints why it is skipped otherwise.
+///
+/// Skipping is only for a plain `cargo test` as a normal user: under
+/// `cargo xtask test` (which sets `PPPOE_BRAS_NETNS_TESTS=1`) not being root
+/// is a failure.
+pub fn root_or_skip(test: &str) -> bool {
+    if lab::is_root() {
+        return true;
+    }
+    if std::env::var_os("PPPOE_BRAS_NETNS_TESTS").is_some() {
+        panic!("{test}: netns tests need root; run `sudo -E cargo xtask test`");
+    }
+    eprintln!("skipping {test}: needs root (run `cargo xtask test` as root)");
+    false
+}
+
+/// The daemon binary cargo built for this test run.
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_pppoe-bras"))
+}
+
+static STALE: Once = Once::new();
+
+/// A fresh lab for one test (removes leftovers of killed runs first).
+pub fn new_lab() -> Lab {
+    STALE.call_once(|| {
+        if let Err(e) = Lab::cleanup_stale(PREFIX) {
+            eprintln!("cleanup_stale: {e:#}");
+        }
+    });
+    Lab::new(PREFIX).expect("build the netns lab")
+}
+
+/// Classic daemon options in this lab, with `extra_secrets` appended to the
+/// classic secrets file and the lab's own pin dir.
+pub fn classic(lab: &Lab, extra_secrets: &str) -> BrasOptions {
+    let secrets = lab.write_secrets(extra_secrets).expect("write secrets");
+    BrasOptions::classic(lab.pin_dir(), &secrets)
+}
+
+/// Start the daemon and wait until it logs `ready`.
+pub fn start_bras(lab: &Lab, opts: &BrasOptions) -> LabProcess {
+    lab.start_bras(bin(), opts).expect("daemon ready")
+}
+
+/// Start the emulator for `opts` (with `--timeout` defaulting to 20 s).
+pub fn start_emu(lab: &Lab, opts: &EmuOptions) -> LabProcess {
+    let mut opts = opts.clone();
+    opts.timeout_secs.get_or_insert(20);
+    lab.start_emulator(bin(), &opts).expect("start emulator")
+}
+
+/// Start the emulator and wait for `UP`.
+pub fn bring_up(lab: &Lab, opts: &EmuOptions) -> (LabProcess, UpLine) {
+    let emu = start_emu(lab, opts);
+    let up = emu.wait_up(UP_TIMEOUT).expect("session up");
+    (emu, up)
+}
+
+/// Rows of a pinned map, from `bpftool -j map dump pinned <pin_dir>/<name>`.
+pub fn map_rows(pin_dir: &Path, name: &str) -> anyhow::Result<usize> {
+    let path = pin_dir.join(name);
+    let out = Command::new("bpftool")
+        .args(["-j", "map", "dump", "pinned"])
+        .arg(&path)
+        .output()
+        .context("run bpftool")?;
+    if !out.status.success() {
+        bail!(
+            "bpftool map dump pinned {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("bpftool -j output is not JSON")?;
+    v.as_array()
+        .map(Vec::len)
+        .ok_or_else(|| anyhow!("bpftool -j map dump did not print an array: {v}"))
+}
+
+/// Poll `f` every 100 ms until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A path in the lab's scratch dir.
+pub fn scratch(lab: &Lab, file: &str) -> PathBuf {
+    lab.tmp_dir().join(file)
+}
+
+/// Namespaces whose name starts with `id` (the lab's stem).
+pub fn namespaces_of(id: &str) -> Vec<String> {
+    let stem = format!("{id}-");
+    lab::list_netns()
+        .into_iter()
+        .filter(|n| n.starts_with(&stem))
+        .collect()
+}
