@@ -58,17 +58,8 @@ fn column_suffix(column: &Option<usize>) -> String {
     column.map(|c| format!(":{c}")).unwrap_or_default()
 }
 
-/// How the XDP programs are attached (`xdp_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum XdpMode {
-    /// Native if the driver supports it, else generic.
-    #[default]
-    Auto,
-    /// Driver (native) mode only; fail if unsupported.
-    Native,
-    /// Generic (skb) mode: works everywhere, slower.
-    Generic,
-}
+/// How the XDP programs are attached (`xdp_mode`); defined by the data plane.
+pub use crate::dataplane::XdpMode;
 
 impl FromStr for XdpMode {
     type Err = String;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
     sync::{mpsc, oneshot},
 };
@@ -83,7 +83,7 @@ pub fn listen(path: &Path) -> anyhow::Result<(mpsc::Receiver<Request>, SocketGua
 async fn serve_client(stream: UnixStream, tx: mpsc::Sender<Request>) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    let mut reader = BufReader::new(read).take(1024);
+    let mut reader = BufReader::new(read.take(1024));
     tokio::time::timeout(
         std::time::Duration::from_secs(5),
         reader.read_line(&mut line),

@@ -2,21 +2,21 @@
 //! timer, signals, and the data plane's map changes. All protocol decisions
 //! are in [`crate::session::Manager`]; this file only moves bytes and time.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
-use tokio::{
-    io::unix::AsyncFd,
-    signal::unix::{signal, SignalKind},
-};
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
     config::Config,
     dataplane::{Dataplane, DataplaneConfig, NatTimeouts, SessionRow},
-    discovery::DiscoveryConfig,
+    discovery::{DiscoveryConfig, SessionKey},
     ppp::{fsm::FsmConfig, link::LinkConfig},
     control::{self, Command},
-    rawsock::{if_mac, PacketSocket},
+    rawsock::{if_mac, OwnsFd as _, PacketSocket},
     session::{DataplaneOp, Manager, ManagerConfig},
 };
 
@@ -47,7 +47,8 @@ async fn serve(
     pool: crate::pool::Pool,
     dataplane: &mut Dataplane,
 ) -> anyhow::Result<()> {
-    let sock = AsyncFd::new(PacketSocket::open(&cfg.access_interface)?)
+    let sock = PacketSocket::open(&cfg.access_interface)?
+        .into_async()
         .context("register the packet socket with tokio")?;
     let mut manager = Manager::new(
         manager_config(cfg, access_mac),
@@ -63,7 +64,7 @@ async fn serve(
         "ready access={} uplink={} xdp={}",
         cfg.access_interface,
         cfg.uplink_interface,
-        dataplane.mode()
+        cfg.xdp_mode
     );
     let mut buf = Vec::with_capacity(65536);
     loop {
@@ -181,7 +182,7 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
                 let c = info
                     .address
                     .filter(|_| info.installed)
-                    .map(|a| dataplane.counters(&SessionRow::new(key, mac, a, 0)))
+                    .map(|a| dataplane.counters(&session_row(key, mac, a, 0)))
                     .unwrap_or_default();
                 let _ = writeln!(
                     out,
@@ -224,6 +225,19 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
     out
 }
 
+/// The data plane's view of a session.
+fn session_row(key: &SessionKey, bras_mac: [u8; 6], address: Ipv4Addr, mtu: u16) -> SessionRow {
+    SessionRow {
+        vlans: (key.vlans.outer_vid(), key.vlans.inner_vid()),
+        outer_tpid: key.vlans.outer.map_or(0, |t| t.tpid),
+        client_mac: key.peer_mac,
+        bras_mac,
+        session_id: key.session_id,
+        address,
+        mtu,
+    }
+}
+
 /// Send queued frames and apply queued map changes.
 fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, mac: [u8; 6]) {
     while let Some(frame) = manager.poll_transmit() {
@@ -239,13 +253,13 @@ fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, 
 fn apply(dataplane: &mut Dataplane, op: DataplaneOp, bras_mac: [u8; 6]) {
     match op {
         DataplaneOp::Install { key, address, mtu } => {
-            let row = SessionRow::new(&key, bras_mac, address, mtu);
+            let row = session_row(&key, bras_mac, address, mtu);
             if let Err(e) = dataplane.install(&row) {
                 log::error!("session {:#06x}: install map rows: {e:#}", key.session_id);
             }
         }
         DataplaneOp::Remove { key, address, down } => {
-            let row = SessionRow::new(&key, bras_mac, address, 0);
+            let row = session_row(&key, bras_mac, address, 0);
             let bytes = match dataplane.remove(&row) {
                 Ok(c) => format!(
                     "packets={}/{} bytes={}/{}",

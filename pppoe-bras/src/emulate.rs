@@ -15,6 +15,7 @@ use std::{
 
 use anyhow::Context as _;
 
+use crate::rawsock::OwnsFd as _;
 use crate::{
     ppp::{
         peer::{Peer, PeerConfig, PeerEvent},
@@ -59,6 +60,8 @@ pub enum ClientEvent {
         dns: [Option<Ipv4Addr>; 2],
         mru: u16,
     },
+    /// IPCP closed; LCP (the session) stays up.
+    NetworkDown,
     Down {
         reason: String,
     },
@@ -398,6 +401,9 @@ impl Client {
             };
             match ev {
                 PeerEvent::Authenticated => {}
+                PeerEvent::NetworkDown => {
+                    self.events.push_back(ClientEvent::NetworkDown);
+                }
                 PeerEvent::AuthFailed { message } => {
                     self.events.push_back(ClientEvent::AuthFailed { message });
                 }
@@ -418,7 +424,12 @@ impl Client {
                 PeerEvent::Down { reason } => {
                     // Drain the peer's last frames (Terminate-Ack) first.
                     while let Some((protocol, info)) = peer.poll_transmit() {
-                        let eth = self.eth(ac_mac, pppoe_bras_common::proto::ETH_P_PPP_SES);
+                        let eth = EthHeader {
+                            dst: ac_mac,
+                            src: self.cfg.mac,
+                            vlans: self.cfg.vlans,
+                            ethertype: pppoe_bras_common::proto::ETH_P_PPP_SES,
+                        };
                         self.transmit
                             .push_back(pppoe::session_frame(&eth, session_id, protocol, &info));
                     }
@@ -533,6 +544,7 @@ fn print_event(i: usize, client: &Client, ev: &ClientEvent) {
                 dns.join(",")
             );
         }
+        ClientEvent::NetworkDown => println!("NETDOWN session={sid:#06x} client={i}"),
         ClientEvent::Down { reason } => println!("DOWN session={sid:#06x} reason={reason} client={i}"),
     }
 }
@@ -544,7 +556,7 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
         signal::unix::{signal, SignalKind},
     };
 
-    let sock = AsyncFd::new(crate::rawsock::PacketSocket::open(&args.interface)?)?;
+    let sock = crate::rawsock::PacketSocket::open(&args.interface)?.into_async()?;
     let base_mac = crate::rawsock::if_mac(&args.interface)?;
     if args.sessions > 1 {
         run_ip(&["link", "set", &args.interface, "promisc", "on"])?;
@@ -571,7 +583,7 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
         })
         .collect();
     let tun = match &args.tun {
-        Some(name) if args.sessions == 1 => Some(AsyncFd::new(crate::rawsock::Tun::create(name)?)?),
+        Some(name) if args.sessions == 1 => Some(crate::rawsock::Tun::create(name)?.into_async()?),
         Some(_) => anyhow::bail!("--tun works with --sessions 1 only"),
         None => None,
     };

@@ -32,7 +32,7 @@ enum Command {
     },
     /// Build a network-namespace lab, bring up a CHAP session through the BRAS
     /// and ping/UDP/TCP a host behind its NAT, then tear everything down.
-    Lab(lab::LabArgs),
+    Lab(lab::DemoOptions),
 }
 
 #[derive(Args)]
@@ -138,7 +138,7 @@ fn main() {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Emulate(args) => emulate::main(args),
-        Command::Lab(args) => lab::run_demo(args),
+        Command::Lab(args) => lab::run_demo(&args),
         Command::Sessions(c) => print_reply(&c, "sessions"),
         Command::Stats(c) => print_reply(&c, "stats"),
         Command::Kill { id, control } => print_reply(&control, &format!("kill {id}")),

@@ -310,6 +310,22 @@ fn vlan_from_cmsgs(msg: &libc::msghdr) -> Option<(u16, u16)> {
     None
 }
 
+/// Register an fd-owning socket or device with tokio.
+///
+/// `T` must own its fd for its whole life and always return the same one
+/// (true of [`PacketSocket`] and [`Tun`], which hold an `OwnedFd`/`File`).
+pub trait OwnsFd: AsRawFd + Sized {
+    /// Wrap in a tokio `AsyncFd`.
+    fn into_async(self) -> io::Result<tokio::io::unix::AsyncFd<Self>> {
+        // Safety: implementors own their fd until dropped (see trait doc),
+        // and the AsyncFd owns the implementor.
+        unsafe { tokio::io::unix::AsyncFd::register(self) }.map_err(io::Error::from)
+    }
+}
+
+impl OwnsFd for PacketSocket {}
+impl OwnsFd for Tun {}
+
 impl AsRawFd for PacketSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()

@@ -330,7 +330,7 @@ impl Manager {
             session.last_now = now;
             let mut progressed = false;
             while let Some((protocol, info)) = session.link.poll_transmit() {
-                let frame = self.session_frame(&key, protocol, &info);
+                let frame = session_frame(&self.cfg.discovery.local_mac, &key, protocol, &info);
                 self.transmit.push_back(frame);
                 progressed = true;
             }
@@ -469,16 +469,15 @@ impl Manager {
         }
     }
 
-    fn session_frame(&self, key: &SessionKey, protocol: u16, info: &[u8]) -> Vec<u8> {
-        let eth = EthHeader {
-            dst: key.peer_mac,
-            src: self.cfg.discovery.local_mac,
-            vlans: key.vlans,
-            ethertype: pppoe_bras_common::proto::ETH_P_PPP_SES,
-        };
-        let mut frame = Vec::with_capacity(eth.header_len() + 8 + info.len());
-        eth.emit(&mut frame);
-        pppoe::emit_session(&mut frame, key.session_id, protocol, info);
-        frame
-    }
+}
+
+/// A PPP frame for a session, in Ethernet + PPPoE.
+fn session_frame(local_mac: &[u8; 6], key: &SessionKey, protocol: u16, info: &[u8]) -> Vec<u8> {
+    let eth = EthHeader {
+        dst: key.peer_mac,
+        src: *local_mac,
+        vlans: key.vlans,
+        ethertype: pppoe_bras_common::proto::ETH_P_PPP_SES,
+    };
+    pppoe::session_frame(&eth, key.session_id, protocol, info)
 }
