@@ -34,6 +34,7 @@ pub struct IpcpServer {
     nbns: [Option<Ipv4Addr>; 2],
     send_local: bool,
     peer_address: Option<Ipv4Addr>,
+    max_packet: usize,
 }
 
 impl IpcpServer {
@@ -45,7 +46,13 @@ impl IpcpServer {
             nbns,
             send_local: true,
             peer_address: None,
+            max_packet: 1500,
         }
+    }
+
+    /// Largest control packet the peer takes (its LCP MRU): bounds Code-Reject.
+    pub fn set_max_packet(&mut self, max: usize) {
+        self.max_packet = max;
     }
 
     /// The address the peer must take (from the authenticator's verdict).
@@ -146,6 +153,10 @@ impl Protocol for IpcpServer {
         {
             self.send_local = false;
         }
+    }
+
+    fn max_packet(&self) -> usize {
+        self.max_packet
     }
 }
 

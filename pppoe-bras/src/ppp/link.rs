@@ -253,6 +253,8 @@ impl Link {
                     .push_back(LinkEvent::AuthSucceeded { user, proto });
                 self.phase = Phase::Network;
                 self.ipcp.proto_mut().set_assigned(address);
+                let mru = usize::from(self.peer_mru());
+                self.ipcp.proto_mut().set_max_packet(mru);
                 self.pump(now);
                 self.ipcp.open(now);
                 self.ipcp.up(now);
@@ -285,6 +287,15 @@ impl Link {
         self.echo_at = None;
         self.lcp.close(now);
         self.pump(now);
+    }
+
+    /// End the link at once, without any PPP frame: e.g. on PADT
+    /// ([`DownReason::Padt`]), after which RFC 2516 §5.5 forbids PPP traffic.
+    /// Pending frames are discarded; `Down { reason }` follows (once).
+    pub fn kill(&mut self, reason: DownReason) {
+        self.transmit.clear();
+        while self.lcp.poll_transmit().is_some() {}
+        self.die(reason);
     }
 
     /// Next frame to send: (PPP protocol, information field).

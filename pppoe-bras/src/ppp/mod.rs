@@ -1,5 +1,16 @@
 //! Sans-IO PPP machines: the RFC 1661 automaton shared by LCP and IPCP, the
 //! authentication protocols, and the link that ties them into phases.
+//!
+//! - [`fsm`]: the §4 option-negotiation automaton, generic over a
+//!   [`fsm::Protocol`] (option policy as data).
+//! - [`lcp`], [`ipcp`]: the option policies (server and client roles).
+//! - [`pap`], [`chap`]: authentication packets and both roles.
+//! - [`link`]: the BRAS side of a session ([`Link`]); the session layer's API.
+//! - [`peer`]: the subscriber side ([`Peer`]), for the emulator.
+//!
+//! No clocks, sockets or channels inside: every input carries `now`, every
+//! output is polled. Randomness (Magic-Numbers, CHAP challenges) comes from
+//! a caller-provided seed.
 
 use std::net::Ipv4Addr;
 

@@ -945,3 +945,172 @@ fn garbage_in_every_state_never_panics() {
         }
     }
 }
+
+#[test]
+fn lcp_renegotiation_reauthenticates() {
+    let mut p = Pair::default();
+    p.drive_for(Duration::from_secs(1));
+    assert_up(&p, AuthProto::Chap);
+    // The peer restarts LCP while Opened (RFC 1661: tld, scr, sca).
+    p.server.handle_frame(
+        p.now,
+        proto::LCP,
+        &wire::packet(Code::ConfReq, 0x99, &[1, 4, 0x05, 0xd4, 5, 6, 9, 9, 9, 9]),
+    );
+    p.drive_for(Duration::from_secs(5));
+    let s = p.server_evs();
+    assert_eq!(s[3], LinkEvent::NetworkDown);
+    assert!(matches!(&s[4], LinkEvent::Authenticate { user, .. } if user == "alice"));
+    assert_eq!(
+        &s[5..],
+        [
+            LinkEvent::AuthSucceeded {
+                user: "alice".into(),
+                proto: AuthProto::Chap
+            },
+            LinkEvent::NetworkUp {
+                peer_address: ASSIGNED
+            }
+        ]
+    );
+    assert_eq!(p.server.phase(), Phase::Network);
+    assert!(p.client.is_up());
+}
+
+#[test]
+fn duplicate_auth_after_verdict_gets_same_verdict() {
+    // CHAP: replay the client's Response.
+    let mut p = Pair::default();
+    p.drive_for(Duration::from_secs(1));
+    let resp = p.frames(Dir::ToServer, proto::CHAP, Code::from(2))[0]
+        .info
+        .clone();
+    let out = p.inject(proto::CHAP, &resp);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, proto::CHAP);
+    assert_eq!(out[0].1[0], 3, "Success again");
+    assert_eq!(out[0].1[1], resp[1], "same identifier");
+    assert!(p.server.poll_event().is_none(), "not re-asked");
+    // A Response with another identifier is ignored.
+    let mut other = resp.clone();
+    other[1] = other[1].wrapping_add(1);
+    assert!(p.inject(proto::CHAP, &other).is_empty());
+
+    // PAP: replay the Authenticate-Request.
+    let mut p = Pair::new(
+        LinkConfig {
+            auth: vec![AuthProto::Pap],
+            ..server_cfg()
+        },
+        client_cfg(),
+    );
+    p.drive_for(Duration::from_secs(1));
+    let req = p.frames(Dir::ToServer, proto::PAP, Code::from(1))[0]
+        .info
+        .clone();
+    let out = p.inject(proto::PAP, &req);
+    assert_eq!(
+        out,
+        [(
+            proto::PAP,
+            super::pap::reply_packet(true, req[1], "Login ok")
+        )]
+    );
+    assert!(p.server.poll_event().is_none());
+}
+
+#[test]
+fn lost_pap_ack_is_recovered_by_client_retransmission() {
+    let mut p = Pair::new(
+        LinkConfig {
+            auth: vec![AuthProto::Pap],
+            ..server_cfg()
+        },
+        client_cfg(),
+    );
+    let mut dropped = false;
+    p.pass = Box::new(move |dir, protocol, info| {
+        if dir == Dir::ToClient && protocol == proto::PAP && info[0] == 2 && !dropped {
+            dropped = true;
+            return false;
+        }
+        true
+    });
+    p.drive_for(Duration::from_secs(10));
+    assert_eq!(p.frames(Dir::ToServer, proto::PAP, Code::from(1)).len(), 2);
+    assert_eq!(
+        p.server_evs()
+            .iter()
+            .filter(|e| matches!(e, LinkEvent::Authenticate { .. }))
+            .count(),
+        1
+    );
+    assert!(p.client.is_up());
+    assert_eq!(p.server.phase(), Phase::Network);
+}
+
+#[test]
+fn client_loopback_detected() {
+    let t0 = Instant::now();
+    let mut peer = Peer::new(client_cfg(), t0, 5);
+    let mut events = Vec::new();
+    for _ in 0..200 {
+        let Some((protocol, info)) = peer.poll_transmit() else {
+            break;
+        };
+        peer.handle_frame(t0, protocol, &info);
+        events.extend(std::iter::from_fn(|| peer.poll_event()));
+    }
+    assert!(
+        matches!(
+            events.last(),
+            Some(PeerEvent::Down {
+                reason: DownReason::LoopedBack
+            })
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn kill_on_padt_sends_nothing() {
+    let mut p = Pair::default();
+    p.drive_for(Duration::from_secs(11));
+    // An Echo-Request is due now-ish; queue something, then PADT arrives.
+    p.server
+        .handle_frame(p.now, proto::LCP, &wire::packet(Code::EchoReq, 1, &[0; 4]));
+    p.server.kill(DownReason::Padt);
+    p.server.kill(DownReason::AdminClose);
+    assert_eq!(p.server.poll_transmit(), None);
+    let evs: Vec<_> = std::iter::from_fn(|| p.server.poll_event()).collect();
+    assert_eq!(
+        evs,
+        [
+            LinkEvent::NetworkDown,
+            LinkEvent::Down {
+                reason: DownReason::Padt
+            }
+        ]
+    );
+    assert_eq!(p.server.poll_timeout(), None);
+}
+
+#[test]
+fn protocol_reject_of_ipcp_tears_down_only_ipcp() {
+    let mut p = Pair::default();
+    p.drive_for(Duration::from_secs(1));
+    let out = p.inject(
+        proto::LCP,
+        &wire::packet(Code::ProtRej, 7, &[0x80, 0x21, 1, 1, 0, 4]),
+    );
+    // RXJ- in Opened: tld, irc, str (IPCP Terminate-Request).
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].0, out[0].1[0]), (proto::IPCP, 5));
+    assert_eq!(p.server.poll_event(), Some(LinkEvent::NetworkDown));
+    assert_eq!(p.server.lcp_state(), State::Opened);
+    p.pass = Box::new(|_, protocol, _| protocol != proto::IPCP);
+    p.drive_for(Duration::from_secs(30));
+    assert!(!p.server.is_down());
+    assert_eq!(p.server.lcp_state(), State::Opened);
+    assert_eq!(p.server.ipcp_state(), State::Stopped);
+}

@@ -243,6 +243,13 @@ impl Peer {
         self.pump(now);
     }
 
+    /// End at once without any PPP frame (PADT from the server).
+    pub fn kill(&mut self, reason: DownReason) {
+        self.transmit.clear();
+        while self.lcp.poll_transmit().is_some() {}
+        self.die(reason);
+    }
+
     pub fn poll_transmit(&mut self) -> Option<(u16, Vec<u8>)> {
         self.transmit.pop_front()
     }
