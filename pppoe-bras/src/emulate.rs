@@ -199,8 +199,11 @@ impl Client {
         let Ok(tags) = DiscoveryTags::parse(body) else {
             return;
         };
-        if !self.cfg.host_uniq.is_empty() && tags.host_uniq != Some(self.cfg.host_uniq.as_slice())
-        {
+        // Host-Uniq tells our PADO/PADS from other clients' on a shared
+        // segment; PADT needs no Host-Uniq (RFC 2516 §5.5).
+        let ours = self.cfg.host_uniq.is_empty()
+            || tags.host_uniq == Some(self.cfg.host_uniq.as_slice());
+        if !ours && hdr.code != Code::Padt {
             return;
         }
         match (&self.state, hdr.code) {

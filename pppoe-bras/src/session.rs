@@ -337,7 +337,20 @@ impl Manager {
             let Some(session) = self.sessions.get_mut(&key) else {
                 return;
             };
-            if let Some(ev) = session.link.poll_event() {
+            if let Some(mut ev) = session.link.poll_event() {
+                if ev == LinkEvent::NetworkDown {
+                    // The link reports NetworkDown right before Down; then
+                    // the rows go with the session's final Remove, which
+                    // carries the end-of-session log line.
+                    match session.link.poll_event() {
+                        Some(next @ LinkEvent::Down { .. }) => ev = next,
+                        Some(next) => {
+                            self.handle_link_event(now, key, ev);
+                            ev = next;
+                        }
+                        None => {}
+                    }
+                }
                 self.handle_link_event(now, key, ev);
                 progressed = true;
             }

@@ -279,7 +279,12 @@ fn dead_cpe_is_torn_down_after_echo_failures_and_its_address_freed() {
     sim.run_for(Duration::from_secs(15));
     assert!(sim.removal_reasons().is_empty(), "torn down too early");
     sim.run_for(Duration::from_secs(20));
-    assert_eq!(sim.removal_reasons(), vec![DownReason::EchoTimeout]);
+    assert_eq!(
+        sim.removal_reasons(),
+        vec![DownReason::EchoTimeout],
+        "{:?}",
+        sim.ops
+    );
     assert!(sim.bras.is_empty());
     // The address is free again: the same user comes back and gets it.
     let again = sim.add(client_cfg(2, "testuser1", "password", &[AuthProto::Chap]));
@@ -298,7 +303,7 @@ fn padt_from_the_cpe_removes_the_session() {
     sim.run_for(Duration::from_secs(5));
     assert!(sim.bras.is_empty());
     let reasons = sim.removal_reasons();
-    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert_eq!(reasons.len(), 1, "{reasons:?} {:?}", sim.ops);
     assert!(
         matches!(reasons[0], DownReason::Padt | DownReason::PeerTerminate),
         "{reasons:?}"
