@@ -20,6 +20,9 @@ use crate::{
     session::{DataplaneOp, Manager, ManagerConfig},
 };
 
+/// How often the data plane's missing next-hop neighbours are resolved.
+const NEIGHBOUR_PERIOD: Duration = Duration::from_millis(200);
+
 /// How often idle NAT mappings are expired.
 const NAT_EXPIRY_PERIOD: Duration = Duration::from_secs(10);
 
@@ -59,6 +62,7 @@ async fn serve(
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut expiry = tokio::time::interval(NAT_EXPIRY_PERIOD);
+    let mut neighbours = tokio::time::interval(NEIGHBOUR_PERIOD);
     let (mut control, _socket_guard) = control::listen(control_socket)?;
     log::info!(
         "ready access={} uplink={} xdp={}",
@@ -96,6 +100,7 @@ async fn serve(
                 }
             }
             () = sleep => manager.handle_timeout(Instant::now()),
+            _ = neighbours.tick() => dataplane.resolve_neighbours(),
             _ = expiry.tick() => {
                 let n = dataplane.expire_idle();
                 if n > 0 {

@@ -95,6 +95,10 @@ pub struct Client {
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
     up: bool,
+    /// The last session id PADS gave us (kept after the session ends).
+    last_session_id: Option<u16>,
+    /// AC-Name from the PADO we answered.
+    ac_name: String,
 }
 
 impl Client {
@@ -107,6 +111,8 @@ impl Client {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             up: false,
+            last_session_id: None,
+            ac_name: String::new(),
         };
         c.send_padi();
         c.state = State::Discovering {
@@ -126,12 +132,9 @@ impl Client {
         matches!(self.state, State::Finished)
     }
 
-    /// The session id, once PADS arrived.
+    /// The session id, once PADS arrived (also after the session ended).
     pub fn session_id(&self) -> Option<u16> {
-        match self.state {
-            State::Session { session_id, .. } => Some(session_id),
-            _ => None,
-        }
+        self.last_session_id
     }
 
     fn eth(&self, dst: [u8; 6], ethertype: u16) -> EthHeader {
@@ -208,6 +211,10 @@ impl Client {
         }
         match (&self.state, hdr.code) {
             (State::Discovering { .. }, Code::Pado) => {
+                self.ac_name = tags
+                    .ac_name
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default();
                 let cookie = tags.ac_cookie.map(<[u8]>::to_vec);
                 let relay = tags.relay_session_id.map(<[u8]>::to_vec);
                 self.send_padr(eth.src, cookie.as_deref(), relay.as_deref());
@@ -239,11 +246,9 @@ impl Client {
                 self.events.push_back(ClientEvent::SessionStarted {
                     session_id: hdr.session_id,
                     ac_mac,
-                    ac_name: tags
-                        .ac_name
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                        .unwrap_or_default(),
+                    ac_name: self.ac_name.clone(),
                 });
+                self.last_session_id = Some(hdr.session_id);
                 self.state = State::Session {
                     ac_mac,
                     session_id: hdr.session_id,
@@ -604,12 +609,13 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                 }
             }
             while let Some(ev) = c.poll_event() {
-                print_event(i, c, &ev);
-                if let (ClientEvent::Up { address, .. }, Some(t)) = (&ev, &tun) {
+                // Configure the TUN before saying UP, so whoever waits for
+                // the line can use the session at once.
+                if let (ClientEvent::Up { address, mru, .. }, Some(t)) = (&ev, &tun) {
                     let name = t.get_ref().name().to_owned();
-                    configure_tun(&name, *address, c.session_mtu())
-                        .context("configure the TUN device")?;
+                    configure_tun(&name, *address, *mru).context("configure the TUN device")?;
                 }
+                print_event(i, c, &ev);
             }
         }
         if stopping || clients.iter().all(Client::is_finished) {
@@ -682,14 +688,6 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
     }
     let all_up = clients.iter().all(Client::was_up);
     Ok(if all_up { 0 } else { 1 })
-}
-
-impl Client {
-    /// MTU for the session's IPv4: what the BRAS accepts from us (our MRU
-    /// view is the peer's; keep the PPPoE default when unknown).
-    fn session_mtu(&self) -> u16 {
-        self.cfg.peer.mru.min(1492)
-    }
 }
 
 fn close_all(clients: &mut [Client]) {
