@@ -119,9 +119,13 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     let sess = unsafe { *sess };
 
     let ip_off = off + PPPOE_PPP_LEN;
-    // PPPoE LENGTH covers the PPP protocol field and the datagram (RFC 2516 §4).
-    let ip = ipv4::parse(ctx, ip_off, len.saturating_sub(PPP_PROTO_LEN as u16))
-        .ok_or(drop(Stat::DropMalformed))?;
+    // PPPoE LENGTH covers the PPP protocol field and the datagram (RFC 2516 §4)
+    // and must lie inside the frame (the rest is Ethernet padding).
+    let payload_len = len.saturating_sub(PPP_PROTO_LEN as u16);
+    if ctx.data() + ip_off + payload_len as usize > ctx.data_end() {
+        return Err(drop(Stat::DropMalformed));
+    }
+    let ip = ipv4::parse(ctx, ip_off, payload_len).ok_or(drop(Stat::DropMalformed))?;
     if ip.src != sess.addr {
         return Err(drop(Stat::DropSpoofedSource));
     }
@@ -151,12 +155,9 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     let hop = fib::lookup(ctx, ifindex, fib_src, ip.dst, ip.tos, ip.proto, ip.tot_len)?;
 
     // ---- from here on the frame is being rewritten: failures DROP ----
-    // Safety: no adjust_head since parsing; ip/l4 pointers are still valid.
-    unsafe {
-        ipv4::dec_ttl(&ip);
-        if let Some((l4, paddr, pport)) = &snat {
-            ipv4::translate(&ip, l4, Dir::Out, *paddr, *pport);
-        }
+    ipv4::dec_ttl(ctx, &ip).ok_or(drop(Stat::Aborted))?;
+    if let Some((l4, paddr, pport)) = &snat {
+        ipv4::translate(ctx, &ip, l4, Dir::Out, *paddr, *pport).ok_or(drop(Stat::Aborted))?;
     }
     counters::up(sess.slot, ip.tot_len);
 

@@ -6,8 +6,13 @@ use pppoe_bras_common::{csum, proto::*};
 use crate::hdr::{be16, ptr_at, Ipv4Hdr};
 
 /// A validated IPv4 header.
+///
+/// Verifier trap: holds offsets, not packet pointers. LLVM knows `data` is a
+/// zero-extended u32 and, under register pressure, spilled a packet pointer
+/// kept across helper calls as a 32-bit store, which the verifier rejects
+/// ("invalid size of register spill"). Pointers are re-derived (and
+/// re-checked) right where they are written.
 pub struct Ip {
-    pub hdr: *mut Ipv4Hdr,
     /// Offset of the IPv4 header from `data`.
     pub off: usize,
     /// Offset of the L4 header from `data` (bounded: IP offset + 20..60).
@@ -45,7 +50,6 @@ pub fn parse(ctx: &XdpContext, off: usize, limit: u16) -> Option<Ip> {
         return None;
     }
     Some(Ip {
-        hdr,
         off,
         l4_off: off + hlen,
         tot_len,
@@ -67,13 +71,14 @@ pub enum L4Kind {
     IcmpEcho,
 }
 
-/// The translatable part of an L4 header.
+/// The translatable part of an L4 header (offsets from `data`, see [`Ip`]).
 pub struct L4 {
     pub kind: L4Kind,
-    /// The port (or ICMP id) NAT rewrites: source upstream, destination downstream.
-    pub port_ptr: *mut [u8; 2],
+    /// Offset of the port (or ICMP id) NAT rewrites: source upstream, destination downstream.
+    pub port_off: usize,
     pub port: u16,
-    pub csum_ptr: *mut [u8; 2],
+    /// Offset of the L4 checksum.
+    pub csum_off: usize,
 }
 
 /// Direction of translation, chooses which port is rewritten.
@@ -103,15 +108,13 @@ pub fn l4(ctx: &XdpContext, ip: &Ip, dir: Dir) -> Option<L4> {
             let p: *mut [u8; 20] = ptr_at(ctx, ip.l4_off)?;
             let base = p as *mut u8;
             // Safety: 20 bytes checked above.
-            unsafe {
-                let port_ptr = base.add(port_off) as *mut [u8; 2];
-                Some(L4 {
-                    kind: L4Kind::Tcp,
-                    port_ptr,
-                    port: be16(*port_ptr),
-                    csum_ptr: base.add(16) as *mut [u8; 2],
-                })
-            }
+            let port = unsafe { be16(*(base.add(port_off) as *const [u8; 2])) };
+            Some(L4 {
+                kind: L4Kind::Tcp,
+                port_off: ip.l4_off + port_off,
+                port,
+                csum_off: ip.l4_off + 16,
+            })
         }
         IPPROTO_UDP => {
             if !fits(8) {
@@ -120,15 +123,13 @@ pub fn l4(ctx: &XdpContext, ip: &Ip, dir: Dir) -> Option<L4> {
             let p: *mut [u8; 8] = ptr_at(ctx, ip.l4_off)?;
             let base = p as *mut u8;
             // Safety: 8 bytes checked above.
-            unsafe {
-                let port_ptr = base.add(port_off) as *mut [u8; 2];
-                Some(L4 {
-                    kind: L4Kind::Udp,
-                    port_ptr,
-                    port: be16(*port_ptr),
-                    csum_ptr: base.add(6) as *mut [u8; 2],
-                })
-            }
+            let port = unsafe { be16(*(base.add(port_off) as *const [u8; 2])) };
+            Some(L4 {
+                kind: L4Kind::Udp,
+                port_off: ip.l4_off + port_off,
+                port,
+                csum_off: ip.l4_off + 6,
+            })
         }
         IPPROTO_ICMP => {
             if !fits(8) {
@@ -142,46 +143,53 @@ pub fn l4(ctx: &XdpContext, ip: &Ip, dir: Dir) -> Option<L4> {
                 ICMP_ECHO_REPLY
             };
             // Safety: 8 bytes checked above.
-            unsafe {
-                if *base != want || *base.add(1) != 0 {
-                    return None;
-                }
-                let port_ptr = base.add(4) as *mut [u8; 2];
-                Some(L4 {
-                    kind: L4Kind::IcmpEcho,
-                    port_ptr,
-                    port: be16(*port_ptr),
-                    csum_ptr: base.add(2) as *mut [u8; 2],
-                })
+            let (ty, code, port) =
+                unsafe { (*base, *base.add(1), be16(*(base.add(4) as *const [u8; 2]))) };
+            if ty != want || code != 0 {
+                return None;
             }
+            Some(L4 {
+                kind: L4Kind::IcmpEcho,
+                port_off: ip.l4_off + 4,
+                port,
+                csum_off: ip.l4_off + 2,
+            })
         }
         _ => None,
     }
 }
 
 /// Decrement the TTL and patch the header checksum. The caller checked TTL > 1.
-///
-/// # Safety
-/// `ip.hdr` must still be valid (no `adjust_head` since `parse`).
+/// `None` when the header is no longer in the frame (the caller drops).
 #[inline(always)]
-pub unsafe fn dec_ttl(ip: &Ip) {
-    // Safety: per the function contract.
-    let h = unsafe { &mut *ip.hdr };
+pub fn dec_ttl(ctx: &XdpContext, ip: &Ip) -> Option<()> {
+    let hdr: *mut Ipv4Hdr = ptr_at(ctx, ip.off)?;
+    // Safety: bounds-checked above.
+    let h = unsafe { &mut *hdr };
     let old = u16::from_be_bytes([h.ttl, h.proto]);
     h.ttl = h.ttl.wrapping_sub(1);
     let new = u16::from_be_bytes([h.ttl, h.proto]);
     h.csum = csum::replace2(be16(h.csum), old, new).to_be_bytes();
+    Some(())
 }
 
 /// Rewrite the source (`Dir::Out`) or destination (`Dir::In`) address and
-/// the L4 port/identifier, patching the IP and L4 checksums.
-///
-/// # Safety
-/// `ip.hdr` and the `l4` pointers must still be valid (no `adjust_head` since parsing).
+/// the L4 port/identifier, patching the IP and L4 checksums. `None` when a
+/// header is no longer in the frame (the caller drops).
 #[inline(always)]
-pub unsafe fn translate(ip: &Ip, l4: &L4, dir: Dir, addr: [u8; 4], port: u16) {
-    // Safety: per the function contract.
-    let h = unsafe { &mut *ip.hdr };
+pub fn translate(
+    ctx: &XdpContext,
+    ip: &Ip,
+    l4: &L4,
+    dir: Dir,
+    addr: [u8; 4],
+    port: u16,
+) -> Option<()> {
+    let hdr: *mut Ipv4Hdr = ptr_at(ctx, ip.off)?;
+    let port_ptr: *mut [u8; 2] = ptr_at(ctx, l4.port_off)?;
+    let csum_ptr: *mut [u8; 2] = ptr_at(ctx, l4.csum_off)?;
+    // Safety: bounds-checked above.
+    let h = unsafe { &mut *hdr };
     let old_addr = if dir == Dir::Out { h.src } else { h.dst };
     h.csum = csum::replace4(be16(h.csum), old_addr, addr).to_be_bytes();
     if dir == Dir::Out {
@@ -189,8 +197,8 @@ pub unsafe fn translate(ip: &Ip, l4: &L4, dir: Dir, addr: [u8; 4], port: u16) {
     } else {
         h.dst = addr;
     }
-    // Safety: per the function contract.
-    let c = unsafe { be16(*l4.csum_ptr) };
+    // Safety: bounds-checked above.
+    let c = unsafe { be16(*csum_ptr) };
     let c = match l4.kind {
         // The TCP/UDP checksum covers the pseudo-header (addresses) and the port.
         L4Kind::Tcp => csum::replace2(csum::replace4(c, old_addr, addr), l4.port, port),
@@ -198,9 +206,10 @@ pub unsafe fn translate(ip: &Ip, l4: &L4, dir: Dir, addr: [u8; 4], port: u16) {
         // ICMP has no pseudo-header: only the identifier changes.
         L4Kind::IcmpEcho => csum::replace2(c, l4.port, port),
     };
-    // Safety: per the function contract.
+    // Safety: bounds-checked above.
     unsafe {
-        *l4.csum_ptr = c.to_be_bytes();
-        *l4.port_ptr = port.to_be_bytes();
+        *csum_ptr = c.to_be_bytes();
+        *port_ptr = port.to_be_bytes();
     }
+    Some(())
 }

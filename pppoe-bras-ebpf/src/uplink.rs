@@ -1,4 +1,5 @@
-//! `bras_uplink`: IPv4 to a NAT public address → de-NAT → PPPoE encapsulation
+//! `bras_uplink`: IPv4 to a NAT public address (or to a routed subscriber)
+//! → de-NAT → PPPoE encapsulation
 //! → access NIC. Everything it does not own passes to the host untouched (the
 //! host's own SSH, ARP, fragments, …).
 use aya_ebpf::{
@@ -6,7 +7,11 @@ use aya_ebpf::{
     helpers::{bpf_redirect, bpf_xdp_adjust_head},
     programs::XdpContext,
 };
-use pppoe_bras_common::{maps::Subscriber, proto::*, stats::Stat};
+use pppoe_bras_common::{
+    maps::{Subscriber, SESSION_F_NAT},
+    proto::*,
+    stats::Stat,
+};
 
 use crate::{
     config, counters,
@@ -25,17 +30,25 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         return Ok(pass(Stat::UplinkPassOther));
     }
     let ip = ipv4::parse(ctx, ETH_HLEN, u16::MAX).ok_or(pass(Stat::UplinkPassOther))?;
-    if ip.fragment {
-        return Ok(pass(Stat::UplinkPassFragment));
-    }
-    let l4 = ipv4::l4(ctx, &ip, Dir::In).ok_or(pass(Stat::UplinkPassOther))?;
-    let (sub_addr, sub_port) =
-        nat::inbound(ip.proto, ip.dst, l4.port).ok_or(pass(Stat::UplinkPassNoMapping))?;
-    let sub = SUBSCRIBERS
-        .get_ptr(&sub_addr)
-        .ok_or(drop(Stat::DropNoSubscriber))?;
-    // Safety: live map value, copied.
-    let sub = unsafe { *sub };
+
+    // Routed session (no NAT): the destination is the subscriber itself; any
+    // protocol, fragments included.
+    let (sub, snat) = match routed(&ip.dst) {
+        Some(sub) => (sub, None),
+        None => {
+            if ip.fragment {
+                return Ok(pass(Stat::UplinkPassFragment));
+            }
+            let l4 = ipv4::l4(ctx, &ip, Dir::In).ok_or(pass(Stat::UplinkPassOther))?;
+            let (sub_addr, sub_port) =
+                nat::inbound(ip.proto, ip.dst, l4.port).ok_or(pass(Stat::UplinkPassNoMapping))?;
+            let sub = SUBSCRIBERS
+                .get_ptr(&sub_addr)
+                .ok_or(drop(Stat::DropNoSubscriber))?;
+            // Safety: live map value, copied.
+            (unsafe { *sub }, Some((l4, sub_addr, sub_port)))
+        }
+    };
     if ip.ttl <= 1 {
         return Err(drop(Stat::DropTtlExpired));
     }
@@ -45,10 +58,9 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     }
 
     // ---- rewrite: failures DROP ----
-    // Safety: no adjust_head since parsing.
-    unsafe {
-        ipv4::dec_ttl(&ip);
-        ipv4::translate(&ip, &l4, Dir::In, sub_addr, sub_port);
+    ipv4::dec_ttl(ctx, &ip).ok_or(drop(Stat::Aborted))?;
+    if let Some((l4, sub_addr, sub_port)) = &snat {
+        ipv4::translate(ctx, &ip, l4, Dir::In, *sub_addr, *sub_port).ok_or(drop(Stat::Aborted))?;
     }
     encap(ctx, &sub, ip.tot_len)?;
     counters::down(sub.slot, ip.tot_len);
@@ -61,6 +73,15 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         action,
         stat: Stat::DownForwarded,
     })
+}
+
+/// The subscriber row of `dst` when it is a routed (non-NAT) session.
+#[inline(always)]
+fn routed(dst: &[u8; 4]) -> Option<Subscriber> {
+    let sub = SUBSCRIBERS.get_ptr(dst)?;
+    // Safety: live map value, copied.
+    let sub = unsafe { *sub };
+    (sub.flags & SESSION_F_NAT == 0).then_some(sub)
 }
 
 /// Header bytes in front of the IPv4 packet, for the largest case (two tags).
