@@ -12,10 +12,10 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
     config::Config,
+    control::{self, Command},
     dataplane::{Dataplane, DataplaneConfig, NatTimeouts, SessionRow},
     discovery::{DiscoveryConfig, SessionKey},
     ppp::{fsm::FsmConfig, link::LinkConfig},
-    control::{self, Command},
     rawsock::{if_mac, OwnsFd as _, PacketSocket},
     session::{DataplaneOp, Manager, ManagerConfig},
 };
@@ -37,7 +37,15 @@ pub async fn run(cfg: Config, control_socket: &std::path::Path) -> anyhow::Resul
         log::warn!("{w}");
     }
     let mut dataplane = Dataplane::start(&dataplane_config(&cfg))?;
-    let result = serve(&cfg, control_socket, access_mac, secrets, pool, &mut dataplane).await;
+    let result = serve(
+        &cfg,
+        control_socket,
+        access_mac,
+        secrets,
+        pool,
+        &mut dataplane,
+    )
+    .await;
     let stopped = dataplane.shutdown();
     result.and(stopped)
 }
@@ -196,7 +204,8 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
                     crate::wire::eth::fmt_mac(&key.peer_mac),
                     key.vlans,
                     info.user.unwrap_or("-"),
-                    info.address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+                    info.address
+                        .map_or_else(|| "-".to_owned(), |a| a.to_string()),
                     info.mtu,
                     info.age.as_secs(),
                     c.up_packets,

@@ -147,7 +147,10 @@ impl Client {
     }
 
     fn discovery_tags(&self) -> Vec<(TagType, Vec<u8>)> {
-        let mut tags = vec![(TagType::ServiceName, self.cfg.service_name.as_bytes().to_vec())];
+        let mut tags = vec![(
+            TagType::ServiceName,
+            self.cfg.service_name.as_bytes().to_vec(),
+        )];
         if !self.cfg.host_uniq.is_empty() {
             tags.push((TagType::HostUniq, self.cfg.host_uniq.clone()));
         }
@@ -204,8 +207,8 @@ impl Client {
         };
         // Host-Uniq tells our PADO/PADS from other clients' on a shared
         // segment; PADT needs no Host-Uniq (RFC 2516 §5.5).
-        let ours = self.cfg.host_uniq.is_empty()
-            || tags.host_uniq == Some(self.cfg.host_uniq.as_slice());
+        let ours =
+            self.cfg.host_uniq.is_empty() || tags.host_uniq == Some(self.cfg.host_uniq.as_slice());
         if !ours && hdr.code != Code::Padt {
             return;
         }
@@ -239,7 +242,10 @@ impl Client {
                     return;
                 }
                 let mut peer_cfg = self.cfg.peer.clone();
-                if let Some(mp) = tags.ppp_max_payload.filter(|_| self.cfg.max_payload.is_some()) {
+                if let Some(mp) = tags
+                    .ppp_max_payload
+                    .filter(|_| self.cfg.max_payload.is_some())
+                {
                     peer_cfg.mru = peer_cfg.mru.max(mp);
                 }
                 let peer = Peer::new(peer_cfg, now, self.seed);
@@ -256,9 +262,12 @@ impl Client {
                 };
                 self.drive_peer();
             }
-            (State::Session { ac_mac, session_id, .. }, Code::Padt)
-                if *ac_mac == eth.src && *session_id == hdr.session_id =>
-            {
+            (
+                State::Session {
+                    ac_mac, session_id, ..
+                },
+                Code::Padt,
+            ) if *ac_mac == eth.src && *session_id == hdr.session_id => {
                 self.finish("PADT from the BRAS".to_owned());
             }
             _ => {}
@@ -319,11 +328,9 @@ impl Client {
                 let (ac_mac, cookie, relay) = (*ac_mac, cookie.clone(), relay.clone());
                 self.send_padr(ac_mac, cookie.as_deref(), relay.as_deref());
             }
-            State::Session { peer, .. } => {
-                if peer.poll_timeout().is_some_and(|t| t <= now) {
-                    peer.handle_timeout(now);
-                    self.drive_peer();
-                }
+            State::Session { peer, .. } if peer.poll_timeout().is_some_and(|t| t <= now) => {
+                peer.handle_timeout(now);
+                self.drive_peer();
             }
             _ => {}
         }
@@ -332,7 +339,9 @@ impl Client {
     /// The next instant `handle_timeout` has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
-            State::Discovering { next_at, .. } | State::Requesting { next_at, .. } => Some(*next_at),
+            State::Discovering { next_at, .. } | State::Requesting { next_at, .. } => {
+                Some(*next_at)
+            }
             State::Session { peer, .. } => peer.poll_timeout(),
             State::Finished => None,
         }
@@ -442,8 +451,12 @@ impl Client {
                             .push_back(pppoe::session_frame(&eth, session_id, protocol, &info));
                     }
                     let eth = self.eth(ac_mac, pppoe_bras_common::proto::ETH_P_PPP_DISC);
-                    self.transmit
-                        .push_back(pppoe::discovery_frame(&eth, Code::Padt, session_id, &[]));
+                    self.transmit.push_back(pppoe::discovery_frame(
+                        &eth,
+                        Code::Padt,
+                        session_id,
+                        &[],
+                    ));
                     self.finish(reason.to_string());
                     return;
                 }
@@ -553,7 +566,9 @@ fn print_event(i: usize, client: &Client, ev: &ClientEvent) {
             );
         }
         ClientEvent::NetworkDown => println!("NETDOWN session={sid:#06x} client={i}"),
-        ClientEvent::Down { reason } => println!("DOWN session={sid:#06x} reason={reason} client={i}"),
+        ClientEvent::Down { reason } => {
+            println!("DOWN session={sid:#06x} reason={reason} client={i}")
+        }
     }
 }
 
@@ -575,7 +590,14 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
         .map(|i| {
             let mut mac = base_mac;
             if i > 0 {
-                mac = [0x02, 0xe0, (i >> 24) as u8, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+                mac = [
+                    0x02,
+                    0xe0,
+                    (i >> 24) as u8,
+                    (i >> 16) as u8,
+                    (i >> 8) as u8,
+                    i as u8,
+                ];
             }
             let cfg = ClientConfig {
                 mac,
@@ -658,8 +680,7 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
             guard = tun_readable => {
                 let mut guard = guard?;
                 let t = tun.as_ref().map(AsyncFd::get_ref);
-                loop {
-                    let Some(t) = t else { break };
+                while let Some(t) = t {
                     match t.recv(&mut tun_buf) {
                         Ok(n) => {
                             if let Some(frame) = clients[0].encap_ipv4(&tun_buf[..n]) {

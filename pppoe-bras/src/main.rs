@@ -51,13 +51,28 @@ struct RunArgs {
     #[arg(long, value_name = "NAME")]
     netns: Option<String>,
     /// Access interface, where the PPPoE clients are (pppoe-server -I).
-    #[arg(short = 'I', long = "access-interface", visible_alias = "interface", value_name = "IF")]
+    #[arg(
+        short = 'I',
+        long = "access-interface",
+        visible_alias = "interface",
+        value_name = "IF"
+    )]
     access_interface: Option<String>,
     /// Uplink interface, towards the internet.
-    #[arg(short = 'U', long = "uplink-interface", visible_alias = "uplink", value_name = "IF")]
+    #[arg(
+        short = 'U',
+        long = "uplink-interface",
+        visible_alias = "uplink",
+        value_name = "IF"
+    )]
     uplink_interface: Option<String>,
     /// Our IPCP address (pppoe-server -L).
-    #[arg(short = 'L', long = "local-address", visible_alias = "local-ip", value_name = "ADDR")]
+    #[arg(
+        short = 'L',
+        long = "local-address",
+        visible_alias = "local-ip",
+        value_name = "ADDR"
+    )]
     local_address: Option<String>,
     /// AC-Name in PADO (pppoe-server -C).
     #[arg(short = 'C', long)]

@@ -256,7 +256,7 @@ impl PacketSocket {
             }
             let n = (n as usize).min(buf.len());
             buf.truncate(n);
-            if sll.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             if let Some((tpid, tci)) = vlan_from_cmsgs(&msg) {
@@ -294,7 +294,8 @@ fn vlan_from_cmsgs(msg: &libc::msghdr) -> Option<(u16, u16)> {
         while !cmsg.is_null() {
             let hdr = &*cmsg;
             if hdr.cmsg_level == libc::SOL_PACKET && hdr.cmsg_type == libc::PACKET_AUXDATA {
-                let aux = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::tpacket_auxdata);
+                let aux =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::tpacket_auxdata);
                 if aux.tp_status & TP_STATUS_VLAN_VALID != 0 || aux.tp_vlan_tci != 0 {
                     let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
                         aux.tp_vlan_tpid

@@ -189,7 +189,9 @@ impl Manager {
                 self.discovery.handle_frame(now, &eth, payload);
                 self.drain_discovery(now);
             }
-            pppoe_bras_common::proto::ETH_P_PPP_SES => self.handle_session_frame(now, &eth, payload),
+            pppoe_bras_common::proto::ETH_P_PPP_SES => {
+                self.handle_session_frame(now, &eth, payload)
+            }
             _ => {}
         }
     }
@@ -481,7 +483,6 @@ impl Manager {
             _ => log::info!("{}", down.log_line(&key, s.address, "bytes=0/0")),
         }
     }
-
 }
 
 /// A PPP frame for a session, in Ethernet + PPPoE.

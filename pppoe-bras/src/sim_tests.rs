@@ -12,12 +12,7 @@ use crate::{
     discovery::DiscoveryConfig,
     emulate::{Client, ClientConfig, ClientEvent},
     pool::{Pool, PoolRange},
-    ppp::{
-        fsm::FsmConfig,
-        link::LinkConfig,
-        peer::PeerConfig,
-        AuthProto, DownReason,
-    },
+    ppp::{fsm::FsmConfig, link::LinkConfig, peer::PeerConfig, AuthProto, DownReason},
     session::{DataplaneOp, Manager, ManagerConfig},
     wire::eth::Vlans,
 };
@@ -235,8 +230,16 @@ fn user_without_static_address_gets_one_from_the_pool() {
     let (addr, _, _) = sim.up(c).expect("session up");
     let range: PoolRange = "172.16.0.100-172.16.0.199".parse().unwrap();
     assert!(range.contains(addr), "{addr} outside the pool");
-    assert_ne!(addr, Ipv4Addr::new(172, 16, 0, 101), "static address of testuser1 handed out");
-    assert_ne!(addr, Ipv4Addr::new(172, 16, 0, 102), "static address of testuser2 handed out");
+    assert_ne!(
+        addr,
+        Ipv4Addr::new(172, 16, 0, 101),
+        "static address of testuser1 handed out"
+    );
+    assert_ne!(
+        addr,
+        Ipv4Addr::new(172, 16, 0, 102),
+        "static address of testuser2 handed out"
+    );
 }
 
 #[test]
@@ -245,7 +248,10 @@ fn wrong_password_fails_auth_and_ends_with_padt() {
         let mut sim = Sim::new(manager(10, 2));
         let c = sim.add(client_cfg(1, "testuser1", "wrong", &[auth]));
         sim.run_for(Duration::from_secs(10));
-        assert!(sim.up(c).is_none(), "{auth:?}: came up with a wrong password");
+        assert!(
+            sim.up(c).is_none(),
+            "{auth:?}: came up with a wrong password"
+        );
         assert!(
             sim.events[c]
                 .iter()
@@ -253,7 +259,10 @@ fn wrong_password_fails_auth_and_ends_with_padt() {
             "{auth:?}: no auth failure seen: {:?}",
             sim.events[c]
         );
-        assert!(sim.clients[c].is_finished(), "{auth:?}: client still running");
+        assert!(
+            sim.clients[c].is_finished(),
+            "{auth:?}: client still running"
+        );
         assert!(sim.bras.is_empty(), "{auth:?}: session left behind");
         assert!(sim.installs().is_empty());
     }
@@ -289,7 +298,10 @@ fn dead_cpe_is_torn_down_after_echo_failures_and_its_address_freed() {
     // The address is free again: the same user comes back and gets it.
     let again = sim.add(client_cfg(2, "testuser1", "password", &[AuthProto::Chap]));
     sim.run_for(Duration::from_secs(5));
-    assert_eq!(sim.up(again).map(|u| u.0), Some(Ipv4Addr::new(172, 16, 0, 101)));
+    assert_eq!(
+        sim.up(again).map(|u| u.0),
+        Some(Ipv4Addr::new(172, 16, 0, 101))
+    );
 }
 
 #[test]
@@ -323,7 +335,10 @@ fn shutdown_sends_padt_to_every_session() {
     assert!(sim.bras.is_empty());
     assert_eq!(sim.removal_reasons().len(), 2);
     for i in [a, b] {
-        assert!(sim.clients[i].is_finished(), "client {i} did not see the PADT");
+        assert!(
+            sim.clients[i].is_finished(),
+            "client {i} did not see the PADT"
+        );
     }
 }
 
@@ -331,7 +346,12 @@ fn shutdown_sends_padt_to_every_session() {
 fn hundred_clients_come_up_with_distinct_sessions_and_addresses() {
     let mut sim = Sim::new(manager(10, 2));
     for i in 0..100 {
-        sim.add(client_cfg(10 + i, "testuser3", "password", &[AuthProto::Chap]));
+        sim.add(client_cfg(
+            10 + i,
+            "testuser3",
+            "password",
+            &[AuthProto::Chap],
+        ));
     }
     sim.run_for(Duration::from_secs(10));
     let mut addrs: Vec<Ipv4Addr> = (0..100).filter_map(|i| sim.up(i).map(|u| u.0)).collect();
@@ -342,5 +362,8 @@ fn hundred_clients_come_up_with_distinct_sessions_and_addresses() {
     let mut sids: Vec<u16> = sim.clients.iter().filter_map(Client::session_id).collect();
     sids.sort_unstable();
     sids.dedup();
-    assert_eq!(sids.len(), sim.clients.iter().filter_map(Client::session_id).count());
+    assert_eq!(
+        sids.len(),
+        sim.clients.iter().filter_map(Client::session_id).count()
+    );
 }
