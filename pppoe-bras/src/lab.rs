@@ -459,9 +459,14 @@ impl Lab {
         let n = self.names.clone();
         std::fs::create_dir_all(&n.tmp_dir)
             .with_context(|| format!("create {}", n.tmp_dir.display()))?;
+        // IPv4 only for now: no IPv6 addresses, so no DAD/MLD chatter in
+        // the captures (set before the veths exist, so they inherit it).
+        let no_v6 =
+            "sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1";
         for ns in n.namespaces() {
             ip(&["netns", "add", ns])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            self.exec_ok(ns, &no_v6.split_whitespace().collect::<Vec<_>>())?;
         }
         let (cpe, bras, inet) = (&n.ns_cpe, &n.ns_bras, &n.ns_inet);
         let (cpe_if, acc, upl, inet_if) = (&n.cpe_if, &n.access_if, &n.uplink_if, &n.inet_if);
@@ -677,13 +682,17 @@ impl Lab {
 
     /// Start the daemon and wait for its `ready access=<if> ...` log line.
     pub fn start_bras(&self, exe: &Path, opts: &BrasOptions) -> anyhow::Result<LabProcess> {
-        let p = LabProcess::spawn("bras", self.bras_command(exe, opts))?;
+        let mut p = LabProcess::spawn("bras", self.bras_command(exe, opts))?;
         let want = format!("access={}", self.access_if());
-        match p.wait_stderr(
-            |l| l.contains("ready ") && l.contains(&want),
-            opts.ready_timeout,
-        )? {
-            Some(_) => Ok(p),
+        let ready = |l: &str| l.contains("ready ") && l.contains(&want);
+        if p.wait_stderr(ready, opts.ready_timeout)?.is_some() {
+            return Ok(p);
+        }
+        match p.wait_timeout(Duration::from_millis(200))? {
+            Some(status) => bail!(
+                "daemon exited ({status}) before `ready`; its last output:\n{}",
+                p.tail(20)
+            ),
             None => bail!(
                 "daemon not ready within {:?}; its last output:\n{}",
                 opts.ready_timeout,
@@ -1443,6 +1452,16 @@ pub struct Frame {
     pub session: u16,
 }
 
+impl Frame {
+    /// PPPoE discovery or PPP control (LCP, authentication, NCPs).
+    pub fn is_control(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "PADI" | "PADO" | "PADR" | "PADS" | "PADT" | "LCP" | "PAP" | "CHAP" | "IPCP" | "IPV6CP"
+        )
+    }
+}
+
 impl fmt::Display for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.detail.is_empty() {
@@ -1477,20 +1496,7 @@ impl Dissection {
     pub fn control_sequence(&self) -> Vec<String> {
         let mut seq: Vec<String> = Vec::new();
         for f in &self.frames {
-            let control = matches!(
-                f.kind.as_str(),
-                "PADI"
-                    | "PADO"
-                    | "PADR"
-                    | "PADS"
-                    | "PADT"
-                    | "LCP"
-                    | "PAP"
-                    | "CHAP"
-                    | "IPCP"
-                    | "IPV6CP"
-            );
-            if control && seq.last() != Some(&f.kind) {
+            if f.is_control() && seq.last() != Some(&f.kind) {
                 seq.push(f.kind.clone());
             }
         }
@@ -1581,8 +1587,14 @@ fn classify(line: &str) -> Frame {
         };
         ("PAP".to_owned(), d.to_owned())
     } else if has("pppoes") && has("ip") {
-        let last = protos.last().copied().unwrap_or("ip");
-        ("IPv4".to_owned(), last.to_owned())
+        // The transport: the protocol right after `ip` (`udp`, not `echo`).
+        let l4 = protos
+            .iter()
+            .skip_while(|p| **p != "ip")
+            .nth(1)
+            .copied()
+            .unwrap_or("");
+        ("IPv4".to_owned(), l4.to_owned())
     } else {
         (
             protos.last().copied().unwrap_or("?").to_owned(),
@@ -1762,18 +1774,25 @@ fn fmt_rtt(d: Duration) -> String {
 /// subscriber, show traffic through the session and the maps, then tear
 /// everything down. Ctrl-C at any point tears down too. Needs root.
 pub fn run_demo(opts: &DemoOptions) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("current_exe")?;
+    run_demo_with(&exe, opts)
+}
+
+/// [`run_demo`] with another `pppoe-bras` binary (`exe run ...`, `exe emulate ...`).
+pub fn run_demo_with(exe: &Path, opts: &DemoOptions) -> anyhow::Result<()> {
     if !is_root() {
         bail!("`pppoe-bras lab` needs root (try `cargo xtask lab`, which uses sudo)");
     }
     install_interrupt_handler()?;
-    let exe = std::env::current_exe().context("current_exe")?;
     let mut steps = Steps::default();
-    let result = demo_steps(&exe, opts, &mut steps);
+    let mut lab_id = None;
+    let result = demo_steps(exe, opts, &mut steps, &mut lab_id);
     let interrupted = interrupted();
     // Everything the steps built has been dropped by now: the lab is gone.
+    let stem = lab_id.map(|id| format!("{id}-"));
     let prefix_left: Vec<String> = list_netns()
         .into_iter()
-        .filter(|n| owner_pid("pbl", n) == Some(std::process::id()))
+        .filter(|n| stem.as_deref().is_some_and(|s| n.starts_with(s)))
         .collect();
     if prefix_left.is_empty() {
         println!("✔ teardown: namespaces, veths and the lab's files removed");
@@ -1793,7 +1812,12 @@ pub fn run_demo(opts: &DemoOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo_steps(exe: &Path, opts: &DemoOptions, steps: &mut Steps) -> anyhow::Result<()> {
+fn demo_steps(
+    exe: &Path,
+    opts: &DemoOptions,
+    steps: &mut Steps,
+    lab_id: &mut Option<String>,
+) -> anyhow::Result<()> {
     let lab = steps.must(
         "lab: namespaces cpe ↔ bras ↔ inet, veths, routes, echo servers",
         || {
@@ -1813,6 +1837,7 @@ fn demo_steps(exe: &Path, opts: &DemoOptions, steps: &mut Steps) -> anyhow::Resu
             Ok((lab, d))
         },
     )?;
+    *lab_id = Some(lab.id().to_owned());
     let secrets = lab.write_secrets("")?;
     if opts.pin_dir.exists() {
         println!(
@@ -1884,7 +1909,15 @@ fn demo_steps(exe: &Path, opts: &DemoOptions, steps: &mut Steps) -> anyhow::Resu
             let out = lab.exec(lab.ns_cpe(), &["ping", "-c", "3", "-W", "2", "192.0.2.1"])?;
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
             if !out.status.success() {
-                bail!("ping failed: {}", text.lines().last().unwrap_or_default());
+                let err = String::from_utf8_lossy(&out.stderr);
+                let last = |t: &str| {
+                    t.lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .map(str::to_owned)
+                };
+                let why = last(&err).or_else(|| last(&text)).unwrap_or_default();
+                bail!("ping failed: {why}");
             }
             Ok(((), ping_avg(&text).unwrap_or_default()))
         },
@@ -2037,13 +2070,8 @@ fn demo_steps(exe: &Path, opts: &DemoOptions, steps: &mut Steps) -> anyhow::Resu
                 d.malformed,
                 seq.join(" → ")
             );
-            for s in d
-                .summaries()
-                .iter()
-                .filter(|s| !s.starts_with("IPv4"))
-                .take(60)
-            {
-                text.push_str(&format!("\n    {s}"));
+            for f in d.frames.iter().filter(|f| f.is_control()).take(60) {
+                text.push_str(&format!("\n    {f}"));
             }
             if d.malformed > 0 {
                 bail!("{text}");
@@ -2132,6 +2160,8 @@ mod tests {
             k("eth:ethertype:pppoes:ppp:ip:icmp\t0x00\t0x0001\t\t\t"),
             "IPv4"
         );
+        let udp = classify("eth:ethertype:pppoes:ppp:ip:udp:echo\t0x00\t0x0001\t\t\t");
+        assert_eq!((udp.kind.as_str(), udp.detail.as_str()), ("IPv4", "udp"));
         assert_eq!(k("eth:ethertype:pppoed\t\t\t\t\t"), "PPPoED?");
         assert_eq!(k(""), "");
     }

@@ -329,3 +329,63 @@ fn tshark_check_classifies_a_full_negotiation_and_counts_malformed_frames() {
     assert_eq!(lab::tshark_check(&bad).expect("tshark").malformed, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn scapy_injects_a_pppoe_session_frame_from_the_cpe_side() {
+    if !root_or_skip("scapy_inject") {
+        return;
+    }
+    let lab = new_lab();
+    let file = scratch(&lab, "access.pcap");
+    let cap = lab
+        .tcpdump(lab.ns_bras(), lab.access_if(), &file)
+        .expect("tcpdump");
+    let cpe_mac = lab.mac_of(lab.ns_cpe(), lab.cpe_if()).expect("cpe MAC");
+    let bras_mac = lab
+        .mac_of(lab.ns_bras(), lab.access_if())
+        .expect("bras MAC");
+    inject(
+        &lab,
+        &Inject {
+            src_mac: &cpe_mac,
+            dst_mac: &bras_mac,
+            session: 0x1234,
+            src_ip: std::net::Ipv4Addr::new(172, 16, 0, 101),
+            payload: "injected",
+        },
+    );
+    let file = cap.stop().expect("stop tcpdump");
+    let rows = lab::tshark_fields(
+        &file,
+        "pppoes && udp",
+        &[
+            "eth.src",
+            "eth.dst",
+            "pppoe.session_id",
+            "ip.src",
+            "ip.dst",
+            "udp.dstport",
+        ],
+    )
+    .expect("tshark");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(
+        rows[0],
+        [
+            cpe_mac.as_str(),
+            bras_mac.as_str(),
+            "0x1234",
+            "172.16.0.101",
+            "192.0.2.1",
+            "7"
+        ]
+    );
+    let d = lab::tshark_check(&file).expect("tshark");
+    assert_eq!(d.malformed, 0, "{:#?}", d.summaries());
+    // The rest is the veths' own IPv6 chatter (DAD, MLD).
+    let ipv4: Vec<_> = d.frames.iter().filter(|f| f.kind == "IPv4").collect();
+    assert_eq!(ipv4.len(), 3, "{:#?}", d.summaries());
+    assert!(ipv4
+        .iter()
+        .all(|f| f.session == 0x1234 && f.detail == "udp"));
+}

@@ -320,7 +320,13 @@ fn test(args: &[OsString]) -> anyhow::Result<()> {
     let mut c = Command::new(cargo());
     c.current_dir(workspace_root())
         // The eBPF crate builds only for the BPF target (build.rs builds it).
-        .args(["test", "--workspace", "--exclude", "pppoe-bras-ebpf"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "pppoe-bras-ebpf",
+            "--no-fail-fast",
+        ])
         .args(["--", "--test-threads=1"])
         .args(args)
         .env("PPPOE_BRAS_NETNS_TESTS", "1");

@@ -134,3 +134,87 @@ pub fn namespaces_of(id: &str) -> Vec<String> {
         .filter(|n| n.starts_with(&stem))
         .collect()
 }
+
+/// The daemon's `session 0x0001 <mac> up user=<u> address=<ip> mtu=<n>` line
+/// for `session`, waited for up to 5 s.
+pub fn session_up_log(bras: &LabProcess, session: u16) -> String {
+    let sid = format!("session {session:#06x} ");
+    bras.wait_stderr(
+        |l| l.contains(&sid) && l.contains(" up "),
+        Duration::from_secs(5),
+    )
+    .expect("wait for log")
+    .unwrap_or_else(|| panic!("no `{sid}... up` log line; log:\n{}", bras.tail(30)))
+}
+
+/// The client MAC in a `session 0x.... <mac> ...` log line.
+pub fn mac_in_log(line: &str) -> String {
+    let mut words = line.split_whitespace();
+    words
+        .by_ref()
+        .find(|w| *w == "session")
+        .expect("`session` in line");
+    let _sid = words.next();
+    let mac = words
+        .next()
+        .expect("MAC after the session id")
+        .to_ascii_lowercase();
+    assert_eq!(mac.matches(':').count(), 5, "not a MAC: {mac} in {line}");
+    mac
+}
+
+/// Python with scapy: Debian's `python3-scapy` lives under /usr/bin/python3
+/// (a pyenv or venv `python3` first on PATH would not see it).
+pub fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+const INJECT_PY: &str = r#"
+import sys
+from scapy.all import Ether, Raw, sendp
+from scapy.layers.ppp import PPP, PPPoE
+from scapy.layers.inet import IP, UDP
+iface, src_mac, dst_mac, sid, src_ip, dst_ip, dport, payload = sys.argv[1:9]
+f = (Ether(src=src_mac, dst=dst_mac, type=0x8864)
+     / PPPoE(version=1, type=1, code=0, sessionid=int(sid, 0))
+     / PPP(proto=0x0021)
+     / IP(src=src_ip, dst=dst_ip, ttl=64)
+     / UDP(sport=40000, dport=int(dport))
+     / Raw(payload.encode()))
+sendp(f, iface=iface, count=3, inter=0.05, verbose=False)
+"#;
+
+/// A PPPoE session frame carrying IPv4/UDP from `src_ip` to the echo server,
+/// injected (3 times) from the cpe namespace with scapy.
+pub struct Inject<'a> {
+    pub src_mac: &'a str,
+    pub dst_mac: &'a str,
+    pub session: u16,
+    pub src_ip: std::net::Ipv4Addr,
+    pub payload: &'a str,
+}
+
+pub fn inject(lab: &Lab, f: &Inject<'_>) {
+    let sid = format!("{:#06x}", f.session);
+    let src_ip = f.src_ip.to_string();
+    let dst_ip = lab::TEST_HOST.to_string();
+    let port = lab::ECHO_PORT.to_string();
+    let args = [
+        python(),
+        "-c",
+        INJECT_PY,
+        lab.cpe_if(),
+        f.src_mac,
+        f.dst_mac,
+        &sid,
+        &src_ip,
+        &dst_ip,
+        &port,
+        f.payload,
+    ];
+    lab.exec_ok(lab.ns_cpe(), &args).expect("scapy inject");
+}
