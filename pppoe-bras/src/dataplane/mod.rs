@@ -369,6 +369,19 @@ impl Dataplane {
         // From here on Drop cleans up (pins, links) if attaching fails.
         dp.attach(Program::Access, &cfg.access_if, cfg.xdp_mode)?;
         dp.attach(Program::Uplink, &cfg.uplink_if, cfg.xdp_mode)?;
+        // bpf_fib_lookup only finds neighbours the kernel already knows;
+        // resolve the uplink's gateways now so a subscriber's first packet
+        // is not lost to `drop_no_neigh` (later misses go through NEIGH_MISS).
+        match sys::gateways(&cfg.uplink_if) {
+            Ok(gws) => {
+                for gw in gws {
+                    if let Err(e) = sys::poke_neighbour(gw) {
+                        log::debug!("resolving gateway {gw}: {e}");
+                    }
+                }
+            }
+            Err(e) => log::debug!("reading gateways of {}: {e}", cfg.uplink_if),
+        }
         log::info!(
             "data plane up: access {} (ifindex {access_ifindex}), uplink {} (ifindex \
              {uplink_ifindex}), nat {}, public {public_ip}, {blocks} port blocks of {}, maps in {}",

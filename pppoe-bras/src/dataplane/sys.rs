@@ -133,6 +133,50 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Gateways of the IPv4 routes through `ifname`, from `/proc/net/route`
+/// (which shows the calling thread's network namespace).
+pub fn gateways(ifname: &str) -> io::Result<Vec<Ipv4Addr>> {
+    let text = std::fs::read_to_string("/proc/net/route")?;
+    Ok(parse_route_gateways(&text, ifname))
+}
+
+fn parse_route_gateways(text: &str, ifname: &str) -> Vec<Ipv4Addr> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(iface), Some(gw)) = (f.first(), f.get(2)) else {
+            continue;
+        };
+        if *iface != ifname {
+            continue;
+        }
+        // Little-endian hex, e.g. 0264330A = 10.51.100.2 reversed.
+        if let Ok(v) = u32::from_str_radix(gw, 16) {
+            let gw = Ipv4Addr::from(v.swap_bytes());
+            if !gw.is_unspecified() && !out.contains(&gw) {
+                out.push(gw);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod route_test {
+    #[test]
+    fn gateways_of_one_interface() {
+        let text =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                    up0\t000200C0\t026433C6\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                    up0\t006433C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                    eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(
+            super::parse_route_gateways(text, "up0"),
+            vec![std::net::Ipv4Addr::new(198, 51, 100, 2)]
+        );
+    }
+}
+
 /// Make the kernel resolve `addr`'s neighbour entry: any packet routed to it
 /// queues an ARP request. One byte to the discard port (9) is the cheapest
 /// packet std can send without raw sockets or netlink.
