@@ -35,6 +35,7 @@ const APT_TOOLS: &[(&str, &str)] = &[
     ("iptables", "iptables"),
     ("netsniff-ng", "trafgen"),
     ("xdp-tools", "xdp-loader"),
+    ("ethtool", "ethtool"),
     (
         "python3-scapy",
         "/usr/lib/python3/dist-packages/scapy/__init__.py",
