@@ -1,4 +1,236 @@
-//! Map names, keys and values (filled in by the data-plane work).
+//! Map names, sizes, keys and values of the data plane.
+//!
+//! Layout rules: every struct is `#[repr(C)]` with explicit padding fields, so
+//! there is no implicit padding (the kernel compares keys byte by byte and
+//! `aya::Pod` needs every byte initialised). Sizes are asserted below.
+//! Byte order: IPv4 addresses are `[u8; 4]` in wire order (`Ipv4Addr::octets`);
+//! every other integer (ports, VLAN ids, TPIDs, session ids, MTUs) is in
+//! **host** byte order, so `bpftool map dump` and userspace read them
+//! directly. The XDP programs swap when they read or write packet bytes.
+//!
+//! | map (pinned name) | type | key | value | max entries |
+//! |---|---|---|---|---|
+//! | `SESSIONS` | hash | [`SessionKey`] (16 B) | [`SessionValue`] (20 B) | [`MAX_SESSIONS`] |
+//! | `SUBSCRIBERS` | hash | subscriber IPv4 `[u8; 4]` | [`Subscriber`] (32 B) | [`MAX_SESSIONS`] |
+//! | `NAT_OUT` | hash | [`NatKey`] (proto, subscriber ip, subscriber port) | [`NatValue`] (public ip, public port, last use) | [`MAX_NAT`] |
+//! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (subscriber ip, subscriber port, last use) | [`MAX_NAT`] |
+//! | `COUNTERS` | per-CPU array | session slot `u32` | [`SessionCounters`] (32 B) | [`MAX_SESSIONS`] |
+//! | `STATS` | per-CPU array | [`crate::stats::Stat`] as `u32` | `u64` packets | [`crate::stats::STAT_COUNT`] |
+//! | `CONFIG` | array | `0u32` | [`Config`] (16 B) | 1 |
+//! | `NEIGH_MISS` | array | `0u32` | [`NeighMiss`] (16 B) | 1 |
 
-/// Directory where the maps are pinned.
+/// Default directory where the maps are pinned (one file per map, named as below).
 pub const PIN_DIR: &str = "/sys/fs/bpf/pppoe-bras";
+
+/// Map names: the ELF symbol, the kernel's map name (≤ 15 characters) and the
+/// pinned file name.
+pub mod names {
+    /// PPPoE session → subscriber (upstream lookup).
+    pub const SESSIONS: &str = "SESSIONS";
+    /// Subscriber IPv4 → encapsulation (downstream lookup).
+    pub const SUBSCRIBERS: &str = "SUBSCRIBERS";
+    /// NAPT mapping, subscriber side → public side.
+    pub const NAT_OUT: &str = "NAT_OUT";
+    /// NAPT mapping, public side → subscriber side.
+    pub const NAT_IN: &str = "NAT_IN";
+    /// Per-session per-CPU packet/byte counters.
+    pub const COUNTERS: &str = "COUNTERS";
+    /// Per-CPU named verdict counters.
+    pub const STATS: &str = "STATS";
+    /// Global configuration (one entry).
+    pub const CONFIG: &str = "CONFIG";
+    /// Last next hop the FIB lookup had no neighbour for (one entry).
+    pub const NEIGH_MISS: &str = "NEIGH_MISS";
+    /// All of them, for pinning and unpinning.
+    pub const ALL: [&str; 8] = [
+        SESSIONS,
+        SUBSCRIBERS,
+        NAT_OUT,
+        NAT_IN,
+        COUNTERS,
+        STATS,
+        CONFIG,
+        NEIGH_MISS,
+    ];
+}
+
+/// Program names (ELF symbols).
+pub mod programs {
+    /// XDP program of the access NIC.
+    pub const ACCESS: &str = "bras_access";
+    /// XDP program of the uplink NIC.
+    pub const UPLINK: &str = "bras_uplink";
+}
+
+/// Sessions (and counter slots).
+pub const MAX_SESSIONS: u32 = 65536;
+/// NAPT mappings (each of `NAT_OUT` and `NAT_IN`).
+pub const MAX_NAT: u32 = 262_144;
+
+/// `SessionValue::flags` / `Subscriber::flags`: translate this session's traffic.
+pub const SESSION_F_NAT: u16 = 1;
+
+/// `Config::flags`: the programs handle traffic (otherwise everything passes).
+pub const CONFIG_F_ENABLED: u32 = 1;
+
+/// Key of `SESSIONS`: what identifies a PPPoE session on the wire
+/// (RFC 2516 §4: the session is the pair of MACs plus SESSION_ID; the BRAS
+/// MAC is implied by the interface). VLAN ids are the 12-bit VID only (PCP/DEI
+/// masked off), 0 when the tag is absent; a single tag is `outer_vid`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    /// Ingress ifindex of the access NIC.
+    pub ifindex: u32,
+    /// Outer (or only) VLAN id, 0 = untagged.
+    pub outer_vid: u16,
+    /// Inner VLAN id of QinQ, 0 = none.
+    pub inner_vid: u16,
+    /// Subscriber (CPE) MAC.
+    pub client_mac: [u8; 6],
+    /// PPPoE SESSION_ID, host byte order.
+    pub session_id: u16,
+}
+
+/// Value of `SESSIONS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionValue {
+    /// The address IPCP gave the subscriber; the only accepted source address.
+    pub addr: [u8; 4],
+    /// NAT source address of this session.
+    pub public_addr: [u8; 4],
+    /// First public port of the session's block.
+    pub port_start: u16,
+    /// Ports in the block (0 = no NAT possible).
+    pub port_count: u16,
+    /// PPP MTU negotiated for the session (the upstream PPPoE payload limit).
+    pub mtu: u16,
+    /// `SESSION_F_*`.
+    pub flags: u16,
+    /// Index into `COUNTERS`.
+    pub slot: u32,
+}
+
+/// Value of `SUBSCRIBERS` (key: subscriber IPv4 octets): how to encapsulate
+/// a downstream packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Subscriber {
+    /// Access NIC ifindex (redirect target).
+    pub ifindex: u32,
+    /// TPID of the outer tag (0x8100 or 0x88a8), 0 = untagged.
+    pub outer_tpid: u16,
+    /// Outer (or only) VLAN id.
+    pub outer_vid: u16,
+    /// Inner VLAN id (TPID 0x8100), 0 = no inner tag.
+    pub inner_vid: u16,
+    /// PPPoE SESSION_ID, host byte order.
+    pub session_id: u16,
+    /// Subscriber (CPE) MAC: Ethernet destination.
+    pub client_mac: [u8; 6],
+    /// BRAS MAC of the session (AC MAC): Ethernet source.
+    pub bras_mac: [u8; 6],
+    /// PPP MTU (largest IPv4 packet sent to the subscriber).
+    pub mtu: u16,
+    /// `SESSION_F_*`.
+    pub flags: u16,
+    /// Index into `COUNTERS`.
+    pub slot: u32,
+}
+
+/// Key of `NAT_OUT` (subscriber side) and `NAT_IN` (public side).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NatKey {
+    /// IPv4 address (subscriber's in `NAT_OUT`, public in `NAT_IN`).
+    pub addr: [u8; 4],
+    /// TCP/UDP port or ICMP echo identifier, host byte order.
+    pub port: u16,
+    /// IP protocol (6, 17, 1).
+    pub proto: u8,
+    /// Always 0.
+    pub _pad: u8,
+}
+
+/// Value of `NAT_OUT` (public side) and `NAT_IN` (subscriber side).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatValue {
+    /// IPv4 address (public in `NAT_OUT`, subscriber's in `NAT_IN`).
+    pub addr: [u8; 4],
+    /// Port or ICMP identifier, host byte order.
+    pub port: u16,
+    /// Always 0.
+    pub _pad: u16,
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) of the last packet in this
+    /// map's direction, refreshed at most once a second per mapping.
+    pub last_seen: u64,
+}
+
+/// Value of `COUNTERS` (per CPU; userspace sums). Bytes are IPv4 total lengths.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Packets subscriber → uplink.
+    pub up_packets: u64,
+    /// IPv4 bytes subscriber → uplink.
+    pub up_bytes: u64,
+    /// Packets uplink → subscriber.
+    pub down_packets: u64,
+    /// IPv4 bytes uplink → subscriber.
+    pub down_bytes: u64,
+}
+
+/// Value of `CONFIG[0]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Default public (NAT) address, the uplink's.
+    pub public_addr: [u8; 4],
+    /// Uplink ifindex.
+    pub uplink_ifindex: u32,
+    /// Access ifindex.
+    pub access_ifindex: u32,
+    /// `CONFIG_F_*`.
+    pub flags: u32,
+}
+
+/// Value of `NEIGH_MISS[0]`: the last next hop `bpf_fib_lookup` had no
+/// neighbour entry for; the daemon makes the kernel resolve it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NeighMiss {
+    /// Egress ifindex of the route.
+    pub ifindex: u32,
+    /// Next-hop IPv4 address.
+    pub addr: [u8; 4],
+    /// `bpf_ktime_get_ns()` of the miss.
+    pub when: u64,
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<SessionKey>() == 16);
+    assert!(core::mem::size_of::<SessionValue>() == 20);
+    assert!(core::mem::size_of::<Subscriber>() == 32);
+    assert!(core::mem::size_of::<NatKey>() == 8);
+    assert!(core::mem::size_of::<NatValue>() == 16);
+    assert!(core::mem::size_of::<SessionCounters>() == 32);
+    assert!(core::mem::size_of::<Config>() == 16);
+    assert!(core::mem::size_of::<NeighMiss>() == 16);
+};
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // Safety (all): `#[repr(C)]`, only integer/byte-array fields, no implicit
+    // padding (sizes asserted above), every bit pattern valid.
+    unsafe impl aya::Pod for SessionKey {}
+    unsafe impl aya::Pod for SessionValue {}
+    unsafe impl aya::Pod for Subscriber {}
+    unsafe impl aya::Pod for NatKey {}
+    unsafe impl aya::Pod for NatValue {}
+    unsafe impl aya::Pod for SessionCounters {}
+    unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for NeighMiss {}
+}

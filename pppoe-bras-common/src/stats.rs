@@ -1,0 +1,129 @@
+//! Named data-plane counters: the index of the per-CPU `STATS` array.
+//!
+//! Every verdict of both XDP programs bumps exactly one of these (cilium's
+//! `drop_reasons.h` habit), so `pppoe-bras stats` can tell why a packet went
+//! where it went. Append new reasons before [`Stat::Count`]; never reorder (the
+//! numbers are visible through `bpftool map dump`).
+
+/// One counter of the `STATS` map.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stat {
+    /// Access: not a PPPoE frame (ARP, LLDP, IPv6 …): passed to the host.
+    AccessPassOther = 0,
+    /// Access: PPPoE discovery or a session frame that is not IPv4 (LCP,
+    /// PAP/CHAP, IPCP, …): passed to the daemon's AF_PACKET socket.
+    AccessPassControl,
+    /// Access: IPv4 decapsulated, NATed and redirected to the uplink.
+    UpForwarded,
+    /// Uplink: IPv4 translated, encapsulated and redirected to the access NIC.
+    DownForwarded,
+    /// Uplink: not IPv4 TCP/UDP/ICMP echo reply, or other traffic of the host.
+    UplinkPassOther,
+    /// Uplink: TCP/UDP/echo reply without a NAT mapping: the host's own traffic.
+    UplinkPassNoMapping,
+    /// Uplink: an IPv4 fragment (not translated; the host's own traffic may be fragmented).
+    UplinkPassFragment,
+    /// Access: PPPoE session IPv4 without a matching `SESSIONS` row.
+    DropNoSession,
+    /// Access: IPv4 source is not the session's address (anti-spoofing).
+    DropSpoofedSource,
+    /// Access: every probed port of the session's block is taken.
+    DropNoNatPort,
+    /// TTL would reach zero (no ICMP time exceeded yet).
+    DropTtlExpired,
+    /// Larger than the egress MTU (uplink route MTU or session MTU; no ICMP frag-needed yet).
+    DropTooBig,
+    /// Bad PPPoE/IPv4 header, lengths that do not fit, truncated L4 header.
+    DropMalformed,
+    /// `bpf_fib_lookup` found no route (or forwarding is off, or the route
+    /// points back to the access NIC).
+    DropFibFail,
+    /// `bpf_fib_lookup` found the route but the next hop has no neighbour
+    /// entry yet; the daemon resolves it (see `NEIGH_MISS`).
+    DropNoNeigh,
+    /// Access: an IPv4 fragment while NAT is on (no reassembly in XDP).
+    DropFragment,
+    /// Access: a protocol the NAT cannot translate (not TCP/UDP/ICMP echo).
+    DropNatUnsupported,
+    /// Uplink: a NAT mapping whose subscriber row is gone (teardown race).
+    DropNoSubscriber,
+    /// `CONFIG` not filled in yet: everything is passed.
+    PassDisabled,
+    /// Internal failure after the frame was touched (adjust_head failed …).
+    Aborted,
+    /// Number of counters (not a counter).
+    Count,
+}
+
+/// Number of entries of the `STATS` map.
+pub const STAT_COUNT: u32 = Stat::Count as u32;
+
+impl Stat {
+    /// All counters, in index order.
+    pub const ALL: [Stat; STAT_COUNT as usize] = [
+        Stat::AccessPassOther,
+        Stat::AccessPassControl,
+        Stat::UpForwarded,
+        Stat::DownForwarded,
+        Stat::UplinkPassOther,
+        Stat::UplinkPassNoMapping,
+        Stat::UplinkPassFragment,
+        Stat::DropNoSession,
+        Stat::DropSpoofedSource,
+        Stat::DropNoNatPort,
+        Stat::DropTtlExpired,
+        Stat::DropTooBig,
+        Stat::DropMalformed,
+        Stat::DropFibFail,
+        Stat::DropNoNeigh,
+        Stat::DropFragment,
+        Stat::DropNatUnsupported,
+        Stat::DropNoSubscriber,
+        Stat::PassDisabled,
+        Stat::Aborted,
+    ];
+
+    /// Stable snake_case name for the CLI and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Stat::AccessPassOther => "access_pass_other",
+            Stat::AccessPassControl => "access_pass_control",
+            Stat::UpForwarded => "up_forwarded",
+            Stat::DownForwarded => "down_forwarded",
+            Stat::UplinkPassOther => "uplink_pass_other",
+            Stat::UplinkPassNoMapping => "uplink_pass_no_mapping",
+            Stat::UplinkPassFragment => "uplink_pass_fragment",
+            Stat::DropNoSession => "drop_no_session",
+            Stat::DropSpoofedSource => "drop_spoofed_source",
+            Stat::DropNoNatPort => "drop_no_nat_port",
+            Stat::DropTtlExpired => "drop_ttl_expired",
+            Stat::DropTooBig => "drop_too_big",
+            Stat::DropMalformed => "drop_malformed",
+            Stat::DropFibFail => "drop_fib_fail",
+            Stat::DropNoNeigh => "drop_no_neigh",
+            Stat::DropFragment => "drop_fragment",
+            Stat::DropNatUnsupported => "drop_nat_unsupported",
+            Stat::DropNoSubscriber => "drop_no_subscriber",
+            Stat::PassDisabled => "pass_disabled",
+            Stat::Aborted => "aborted",
+            Stat::Count => "count",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_index_order_and_names_are_unique() {
+        for (i, s) in Stat::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+        }
+        let mut names: std::vec::Vec<_> = Stat::ALL.iter().map(|s| s.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), STAT_COUNT as usize);
+    }
+}

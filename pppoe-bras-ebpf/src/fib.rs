@@ -1,0 +1,94 @@
+//! Next-hop resolution with `bpf_fib_lookup`, done BEFORE the frame is
+//! rewritten so a failure can still drop a pristine frame.
+use aya_ebpf::{
+    bindings::{
+        bpf_fib_lookup as FibParams, BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_NO_NEIGH,
+        BPF_FIB_LKUP_RET_SUCCESS,
+    },
+    helpers::{bpf_fib_lookup, bpf_ktime_get_ns},
+    programs::XdpContext,
+    EbpfContext,
+};
+use pppoe_bras_common::{maps::NeighMiss, stats::Stat};
+
+use crate::{
+    maps::NEIGH_MISS,
+    verdict::{drop, Verdict},
+};
+
+const AF_INET: u8 = 2;
+
+/// Where to send the packet.
+pub struct NextHop {
+    pub ifindex: u32,
+    pub smac: [u8; 6],
+    pub dmac: [u8; 6],
+}
+
+/// Route `src → dst` as if it arrived on `ifindex` (the access NIC).
+///
+/// Needs IPv4 forwarding enabled on `ifindex` (else `FWD_DISABLED`); the
+/// daemon sets `net.ipv4.conf.<access>.forwarding=1`. The kernel checks the
+/// route MTU against `tot_len` (`FRAG_NEEDED` → `DropTooBig`). On `NO_NEIGH`
+/// the kernel has filled in the egress ifindex and the next hop (gateway or
+/// destination); it is recorded in `NEIGH_MISS` so the daemon can make the
+/// kernel resolve it (XDP cannot; `bpf_redirect_neigh` is TC-only).
+#[inline(always)]
+pub fn lookup(
+    ctx: &XdpContext,
+    ifindex: u32,
+    src: [u8; 4],
+    dst: [u8; 4],
+    tos: u8,
+    proto: u8,
+    tot_len: u16,
+) -> Result<NextHop, Verdict> {
+    // Safety: all-zero is a valid bpf_fib_lookup (plain integers/unions of integers).
+    let mut p: FibParams = unsafe { core::mem::zeroed() };
+    p.family = AF_INET;
+    p.l4_protocol = proto;
+    p.ifindex = ifindex;
+    p.__bindgen_anon_1.tot_len = tot_len;
+    p.__bindgen_anon_2.tos = tos;
+    p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(src);
+    p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(dst);
+    // Safety: ctx is the program's xdp_md; p is a stack struct of the size passed.
+    let rc = unsafe {
+        bpf_fib_lookup(
+            ctx.as_ptr(),
+            &mut p,
+            core::mem::size_of::<FibParams>() as i32,
+            0,
+        )
+    };
+    if rc == BPF_FIB_LKUP_RET_SUCCESS as i64 {
+        if p.ifindex == ifindex {
+            // The route points back out of the access NIC: not ours to forward.
+            return Err(drop(Stat::DropFibFail));
+        }
+        return Ok(NextHop {
+            ifindex: p.ifindex,
+            smac: p.smac,
+            dmac: p.dmac,
+        });
+    }
+    if rc == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
+        if let Some(m) = NEIGH_MISS.get_ptr_mut(0) {
+            // Safety: array slot 0 exists; racy writes from several CPUs only
+            // mix two valid misses, which is harmless for a hint.
+            unsafe {
+                *m = NeighMiss {
+                    ifindex: p.ifindex,
+                    // Safety: union member written by the kernel for IPv4.
+                    addr: p.__bindgen_anon_4.ipv4_dst.to_ne_bytes(),
+                    when: bpf_ktime_get_ns(),
+                };
+            }
+        }
+        return Err(drop(Stat::DropNoNeigh));
+    }
+    if rc == BPF_FIB_LKUP_RET_FRAG_NEEDED as i64 {
+        return Err(drop(Stat::DropTooBig));
+    }
+    Err(drop(Stat::DropFibFail))
+}

@@ -1,0 +1,47 @@
+//! The maps, one line each. Layouts and byte order: `pppoe_bras_common::maps`.
+//!
+//! BTF-defined maps (`.maps` section, `#[btf_map]`), so `bpftool map dump`
+//! shows field names. The symbol names are the `names::*` constants of common.
+use aya_ebpf::{
+    btf_maps::{Array, HashMap, PerCpuArray},
+    macros::btf_map,
+};
+use pppoe_bras_common::{
+    maps::{
+        Config, NatKey, NatValue, NeighMiss, SessionCounters, SessionKey, SessionValue, Subscriber,
+        MAX_NAT, MAX_SESSIONS,
+    },
+    stats::STAT_COUNT,
+};
+
+/// PPPoE session (ifindex, VLANs, client MAC, session id) → subscriber address, NAT block, counter slot.
+#[btf_map]
+pub static SESSIONS: HashMap<SessionKey, SessionValue, { MAX_SESSIONS as usize }> = HashMap::new();
+
+/// Subscriber IPv4 → how to encapsulate towards it (access ifindex, tags, MACs, session id, MTU).
+#[btf_map]
+pub static SUBSCRIBERS: HashMap<[u8; 4], Subscriber, { MAX_SESSIONS as usize }> = HashMap::new();
+
+/// NAPT (proto, subscriber ip, port/id) → (public ip, port, last use). Created by `bras_access`.
+#[btf_map]
+pub static NAT_OUT: HashMap<NatKey, NatValue, { MAX_NAT as usize }> = HashMap::new();
+
+/// NAPT (proto, public ip, port/id) → (subscriber ip, port, last use). Created by `bras_access` first (`BPF_NOEXIST` claims the port).
+#[btf_map]
+pub static NAT_IN: HashMap<NatKey, NatValue, { MAX_NAT as usize }> = HashMap::new();
+
+/// Per-session, per-CPU packets/bytes, indexed by the session's slot.
+#[btf_map]
+pub static COUNTERS: PerCpuArray<SessionCounters, { MAX_SESSIONS as usize }> = PerCpuArray::new();
+
+/// Per-CPU verdict counters indexed by `Stat`.
+#[btf_map]
+pub static STATS: PerCpuArray<u64, { STAT_COUNT as usize }> = PerCpuArray::new();
+
+/// Global knobs, entry 0, written by the daemon before attaching.
+#[btf_map]
+pub static CONFIG: Array<Config, 1> = Array::new();
+
+/// Last next hop without a neighbour entry, entry 0 (the daemon resolves it).
+#[btf_map]
+pub static NEIGH_MISS: Array<NeighMiss, 1> = Array::new();

@@ -1,0 +1,835 @@
+//! The only module that touches aya: load the XDP object, attach both
+//! programs, pin the maps, fill and delete session rows, read counters and
+//! expire idle NAT mappings.
+//!
+//! Map layouts and byte order are documented in `pppoe_bras_common::maps`.
+//! The XDP programs create NAT mappings themselves (first outbound packet);
+//! this module only expires them ([`Dataplane::expire_idle`]) and removes a
+//! session's mappings at [`Dataplane::remove`].
+//!
+//! Lifecycle: [`Dataplane::start`] → [`Dataplane::install`] /
+//! [`Dataplane::remove`] per session → [`Dataplane::shutdown`] (also run,
+//! best effort, on `Drop`, so a daemon crash path never leaves XDP attached
+//! or pins behind).
+
+mod sys;
+
+use std::{
+    collections::HashMap as StdHashMap,
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{anyhow, bail, Context as _};
+use aya::{
+    maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues},
+    programs::{
+        xdp::{XdpLinkId, XdpMode as AyaXdpMode},
+        ProgramError, TestRun, TestRunOptions, Xdp,
+    },
+    Ebpf,
+};
+pub use pppoe_bras_common::maps::PIN_DIR;
+use pppoe_bras_common::{
+    maps::{
+        names, programs, Config, NatKey, NatValue, NeighMiss, SessionCounters as RawCounters,
+        SessionKey, SessionValue, Subscriber, CONFIG_F_ENABLED, MAX_SESSIONS, SESSION_F_NAT,
+    },
+    nat,
+    proto::{ETH_P_8021AD, ETH_P_8021Q, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
+    stats::Stat,
+};
+pub use sys::monotonic_ns;
+
+/// The MAC address of an interface (e.g. the access NIC, the usual BRAS MAC).
+pub fn interface_mac(name: &str) -> anyhow::Result<[u8; 6]> {
+    sys::mac(name)
+}
+
+/// How the XDP programs are attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// Try native (driver) mode, fall back to generic (skb) mode; logs which.
+    #[default]
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// Generic (skb) mode: works on every interface, slower.
+    Generic,
+}
+
+/// Idle timeouts of NAT mappings (RFC 4787 REQ-5: UDP ≥ 2 min, 5 min
+/// recommended; RFC 5382 REQ-5: established TCP ≥ 2 h 4 min; RFC 5508 REQ-1
+/// ICMP query ≥ 60 s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NatTimeouts {
+    /// UDP mappings.
+    pub udp: Duration,
+    /// TCP mappings (no TCP state tracking yet: one timeout for all states).
+    pub tcp: Duration,
+    /// ICMP echo mappings.
+    pub icmp: Duration,
+}
+
+impl Default for NatTimeouts {
+    fn default() -> Self {
+        Self {
+            udp: Duration::from_secs(300),
+            tcp: Duration::from_secs(7440),
+            icmp: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Data-plane configuration.
+#[derive(Clone, Debug)]
+pub struct DataplaneConfig {
+    /// Access NIC (PPPoE subscribers).
+    pub access_if: String,
+    /// Uplink NIC.
+    pub uplink_if: String,
+    /// Where the maps are pinned (default [`PIN_DIR`]); must be on a bpffs.
+    pub pin_dir: PathBuf,
+    /// NAT source address; default: the first IPv4 of the uplink.
+    pub public_ip: Option<Ipv4Addr>,
+    /// Translate subscribers' traffic (NAPT). Off: routed mode, the
+    /// subscribers' addresses must be routable (and the uplink router must
+    /// route them to the BRAS).
+    pub nat: bool,
+    /// Public ports per session (RFC 7422-style block).
+    pub port_block_size: u16,
+    /// First public port of the first block. Keep the NAT range clear of the
+    /// host's own ephemeral ports (`net.ipv4.ip_local_port_range`), since the
+    /// uplink program takes any packet matching a mapping.
+    pub first_port: u16,
+    /// Attach mode.
+    pub xdp_mode: XdpMode,
+    /// NAT idle timeouts.
+    pub timeouts: NatTimeouts,
+}
+
+impl DataplaneConfig {
+    /// Defaults: NAT on, blocks of 512 ports from 1024, auto attach mode.
+    pub fn new(access_if: impl Into<String>, uplink_if: impl Into<String>) -> Self {
+        Self {
+            access_if: access_if.into(),
+            uplink_if: uplink_if.into(),
+            pin_dir: PathBuf::from(PIN_DIR),
+            public_ip: None,
+            nat: true,
+            port_block_size: 512,
+            first_port: 1024,
+            xdp_mode: XdpMode::Auto,
+            timeouts: NatTimeouts::default(),
+        }
+    }
+}
+
+/// One PPPoE session as the data plane needs it (filled once IPCP is up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    /// (outer or only VLAN id, inner VLAN id); 0 = absent.
+    pub vlans: (u16, u16),
+    /// TPID of the outer tag as the subscriber sent it (0x8100 or 0x88a8);
+    /// 0 = default: 0x8100 for a single tag, 0x88a8 for QinQ. The inner tag is
+    /// always 0x8100.
+    pub outer_tpid: u16,
+    /// Subscriber (CPE) MAC.
+    pub client_mac: [u8; 6],
+    /// BRAS (AC) MAC the session uses.
+    pub bras_mac: [u8; 6],
+    /// PPPoE SESSION_ID.
+    pub session_id: u16,
+    /// Address given by IPCP.
+    pub address: Ipv4Addr,
+    /// PPP MTU (largest IPv4 packet towards the subscriber), e.g. 1492.
+    pub mtu: u16,
+}
+
+impl Default for SessionRow {
+    fn default() -> Self {
+        Self {
+            vlans: (0, 0),
+            outer_tpid: 0,
+            client_mac: [0; 6],
+            bras_mac: [0; 6],
+            session_id: 0,
+            address: Ipv4Addr::UNSPECIFIED,
+            mtu: 1492,
+        }
+    }
+}
+
+/// Packets/bytes of one session, summed over CPUs. Bytes are IPv4 octets.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Subscriber → uplink packets.
+    pub up_packets: u64,
+    /// Subscriber → uplink IPv4 bytes.
+    pub up_bytes: u64,
+    /// Uplink → subscriber packets.
+    pub down_packets: u64,
+    /// Uplink → subscriber IPv4 bytes.
+    pub down_bytes: u64,
+}
+
+/// One NAT mapping, for `sessions`/debug output and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatMapping {
+    /// IP protocol (6, 17, 1).
+    pub proto: u8,
+    /// Subscriber side.
+    pub inside: (Ipv4Addr, u16),
+    /// Public side.
+    pub outside: (Ipv4Addr, u16),
+    /// Last use (CLOCK_MONOTONIC ns), the later of both directions.
+    pub last_seen_ns: u64,
+}
+
+/// Which program [`Dataplane::test_run`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// `bras_access`.
+    Access,
+    /// `bras_uplink`.
+    Uplink,
+}
+
+impl Program {
+    fn name(self) -> &'static str {
+        match self {
+            Program::Access => programs::ACCESS,
+            Program::Uplink => programs::UPLINK,
+        }
+    }
+}
+
+/// Result of [`Dataplane::test_run`].
+#[derive(Debug, Clone)]
+pub struct TestRunOutput {
+    /// XDP action (`XDP_DROP` = 1, `XDP_PASS` = 2, `XDP_REDIRECT` = 4, …).
+    pub action: u32,
+    /// The frame after the program (after `adjust_head`).
+    pub frame: Vec<u8>,
+    /// Average run time per repetition as measured by the kernel.
+    pub duration: Duration,
+}
+
+/// What `install` allocated for a session.
+#[derive(Debug, Clone, Copy)]
+struct Installed {
+    key: SessionKey,
+    slot: u32,
+    block: Option<u32>,
+}
+
+/// The loaded and attached data plane.
+pub struct Dataplane {
+    ebpf: Ebpf,
+    sessions: HashMap<MapData, SessionKey, SessionValue>,
+    subscribers: HashMap<MapData, [u8; 4], Subscriber>,
+    nat_out: HashMap<MapData, NatKey, NatValue>,
+    nat_in: HashMap<MapData, NatKey, NatValue>,
+    counters: PerCpuArray<MapData, RawCounters>,
+    stats: PerCpuArray<MapData, u64>,
+    neigh_miss: Array<MapData, NeighMiss>,
+    links: Vec<(&'static str, XdpLinkId)>,
+    pin_dir: PathBuf,
+    pinned: Vec<PathBuf>,
+    access_ifindex: u32,
+    public_ip: Ipv4Addr,
+    nat: bool,
+    first_port: u16,
+    port_block_size: u16,
+    timeouts: NatTimeouts,
+    installed: StdHashMap<Ipv4Addr, Installed>,
+    free_slots: Vec<u32>,
+    free_blocks: Vec<u32>,
+    last_neigh_miss: u64,
+    nr_cpus: usize,
+    done: bool,
+}
+
+/// The embedded XDP object, or `None` when built with `AYA_BUILD_SKIP=1`.
+pub fn ebpf_object() -> Option<&'static [u8]> {
+    #[cfg(ebpf_skipped)]
+    {
+        None
+    }
+    #[cfg(not(ebpf_skipped))]
+    {
+        Some(aya::include_bytes_aligned!(concat!(
+            env!("OUT_DIR"),
+            "/pppoe-bras"
+        )))
+    }
+}
+
+fn take<T>(
+    ebpf: &mut Ebpf,
+    name: &str,
+    pin_dir: &Path,
+    pinned: &mut Vec<PathBuf>,
+) -> anyhow::Result<T>
+where
+    T: TryFrom<Map, Error = MapError>,
+{
+    let map = ebpf
+        .take_map(name)
+        .ok_or_else(|| anyhow!("map {name} missing from the XDP object"))?;
+    let path = pin_dir.join(name);
+    map.pin(&path)
+        .with_context(|| format!("pinning {}", path.display()))?;
+    pinned.push(path);
+    T::try_from(map).with_context(|| format!("map {name}: unexpected type"))
+}
+
+impl Dataplane {
+    /// Load the embedded object, fill `CONFIG`, pin the maps under
+    /// `cfg.pin_dir` (stale pins removed first), enable IPv4 forwarding on
+    /// the access NIC (needed by `bpf_fib_lookup`) and attach both programs.
+    pub fn start(cfg: &DataplaneConfig) -> anyhow::Result<Self> {
+        let object = ebpf_object().ok_or_else(|| {
+            anyhow!("built without the XDP object (AYA_BUILD_SKIP=1): the data plane cannot start")
+        })?;
+        if cfg.nat && cfg.port_block_size == 0 {
+            bail!("port_block_size must be > 0 with NAT on");
+        }
+        let access_ifindex = sys::ifindex(&cfg.access_if)?;
+        let uplink_ifindex = sys::ifindex(&cfg.uplink_if)?;
+        let public_ip = match cfg.public_ip {
+            Some(ip) => ip,
+            None if cfg.nat => sys::first_ipv4(&cfg.uplink_if)?,
+            None => Ipv4Addr::UNSPECIFIED,
+        };
+        let nr_cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
+
+        sys::ensure_bpffs(&cfg.pin_dir)?;
+        remove_pins(&cfg.pin_dir);
+        std::fs::create_dir_all(&cfg.pin_dir)
+            .with_context(|| format!("creating {}", cfg.pin_dir.display()))?;
+
+        let mut ebpf = Ebpf::load(object).context("loading the XDP object")?;
+        let mut pinned = Vec::new();
+        let pd = cfg.pin_dir.as_path();
+        let sessions = take(&mut ebpf, names::SESSIONS, pd, &mut pinned)?;
+        let subscribers = take(&mut ebpf, names::SUBSCRIBERS, pd, &mut pinned)?;
+        let nat_out = take(&mut ebpf, names::NAT_OUT, pd, &mut pinned)?;
+        let nat_in = take(&mut ebpf, names::NAT_IN, pd, &mut pinned)?;
+        let counters = take(&mut ebpf, names::COUNTERS, pd, &mut pinned)?;
+        let stats = take(&mut ebpf, names::STATS, pd, &mut pinned)?;
+        let mut config: Array<MapData, Config> = take(&mut ebpf, names::CONFIG, pd, &mut pinned)?;
+        let neigh_miss = take(&mut ebpf, names::NEIGH_MISS, pd, &mut pinned)?;
+        config.set(
+            0,
+            Config {
+                public_addr: public_ip.octets(),
+                uplink_ifindex,
+                access_ifindex,
+                flags: CONFIG_F_ENABLED,
+            },
+            0,
+        )?;
+        if let Err(e) = sys::enable_forwarding(&cfg.access_if) {
+            log::warn!("{e:#}: upstream FIB lookups will fail (drop_fib_fail)");
+        }
+
+        let blocks = if cfg.nat {
+            nat::block_count(cfg.first_port, cfg.port_block_size)
+        } else {
+            0
+        };
+        let mut dp = Self {
+            ebpf,
+            sessions,
+            subscribers,
+            nat_out,
+            nat_in,
+            counters,
+            stats,
+            neigh_miss,
+            links: Vec::new(),
+            pin_dir: cfg.pin_dir.clone(),
+            pinned,
+            access_ifindex,
+            public_ip,
+            nat: cfg.nat,
+            first_port: cfg.first_port,
+            port_block_size: cfg.port_block_size,
+            timeouts: cfg.timeouts,
+            installed: StdHashMap::new(),
+            free_slots: (0..MAX_SESSIONS).rev().collect(),
+            free_blocks: (0..blocks).rev().collect(),
+            last_neigh_miss: 0,
+            nr_cpus,
+            done: false,
+        };
+        // From here on Drop cleans up (pins, links) if attaching fails.
+        dp.attach(Program::Access, &cfg.access_if, cfg.xdp_mode)?;
+        dp.attach(Program::Uplink, &cfg.uplink_if, cfg.xdp_mode)?;
+        log::info!(
+            "data plane up: access {} (ifindex {access_ifindex}), uplink {} (ifindex \
+             {uplink_ifindex}), nat {}, public {public_ip}, {blocks} port blocks of {}, maps in {}",
+            cfg.access_if,
+            cfg.uplink_if,
+            if cfg.nat { "on" } else { "off" },
+            cfg.port_block_size,
+            cfg.pin_dir.display()
+        );
+        Ok(dp)
+    }
+
+    fn xdp(&mut self, which: Program) -> anyhow::Result<&mut Xdp> {
+        let name = which.name();
+        let p: &mut Xdp = self
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("program {name} missing from the XDP object"))?
+            .try_into()
+            .with_context(|| format!("program {name} is not XDP"))?;
+        Ok(p)
+    }
+
+    fn attach(&mut self, which: Program, iface: &str, mode: XdpMode) -> anyhow::Result<()> {
+        let name = which.name();
+        let prog = self.xdp(which)?;
+        prog.load()
+            .with_context(|| format!("verifier rejected {name}"))?;
+        let try_attach = |prog: &mut Xdp, m: AyaXdpMode| -> Result<XdpLinkId, ProgramError> {
+            prog.attach(iface, m)
+        };
+        let (id, used) = match mode {
+            XdpMode::Native => (try_attach(prog, AyaXdpMode::Driver)?, "native"),
+            XdpMode::Generic => (try_attach(prog, AyaXdpMode::Skb)?, "generic"),
+            XdpMode::Auto => match try_attach(prog, AyaXdpMode::Driver) {
+                Ok(id) => (id, "native"),
+                Err(e) => {
+                    log::info!("{name} on {iface}: native XDP failed ({e}), using generic");
+                    (try_attach(prog, AyaXdpMode::Skb)?, "generic")
+                }
+            },
+        };
+        log::info!("{name} attached to {iface} in {used} mode");
+        self.links.push((name, id));
+        Ok(())
+    }
+
+    /// Install a session: allocates a counter slot and (NAT on) a port block,
+    /// zeroes the counters, writes `SUBSCRIBERS` then `SESSIONS` (so the
+    /// return path exists before the first upstream packet is accepted).
+    /// Re-installing the same session updates it in place.
+    pub fn install(&mut self, row: &SessionRow) -> anyhow::Result<()> {
+        let key = self.key(row);
+        if let Some(old) = self.installed.get(&row.address).copied() {
+            if old.key != key {
+                bail!("address {} already belongs to another session", row.address);
+            }
+            return self.write_rows(row, &old);
+        }
+        let slot = self
+            .free_slots
+            .pop()
+            .ok_or_else(|| anyhow!("session table full ({MAX_SESSIONS})"))?;
+        let block = if self.nat {
+            match self.free_blocks.pop() {
+                Some(b) => Some(b),
+                None => {
+                    self.free_slots.push(slot);
+                    bail!("no free NAT port block for {}", row.address);
+                }
+            }
+        } else {
+            None
+        };
+        let inst = Installed { key, slot, block };
+        let res = self
+            .zero_counters(slot)
+            .and_then(|()| self.write_rows(row, &inst));
+        if let Err(e) = res {
+            let _ = self.sessions.remove(&key);
+            let _ = self.subscribers.remove(&row.address.octets());
+            self.free_slots.push(slot);
+            if let Some(b) = block {
+                self.free_blocks.push(b);
+            }
+            return Err(e);
+        }
+        self.installed.insert(row.address, inst);
+        Ok(())
+    }
+
+    fn key(&self, row: &SessionRow) -> SessionKey {
+        SessionKey {
+            ifindex: self.access_ifindex,
+            outer_vid: row.vlans.0 & 0x0fff,
+            inner_vid: row.vlans.1 & 0x0fff,
+            client_mac: row.client_mac,
+            session_id: row.session_id,
+        }
+    }
+
+    fn write_rows(&mut self, row: &SessionRow, inst: &Installed) -> anyhow::Result<()> {
+        let (port_start, port_count) = inst
+            .block
+            .and_then(|b| nat::block(self.first_port, self.port_block_size, b))
+            .unwrap_or((0, 0));
+        let flags = if self.nat { SESSION_F_NAT } else { 0 };
+        let (outer_vid, inner_vid) = (row.vlans.0 & 0x0fff, row.vlans.1 & 0x0fff);
+        let outer_tpid = match (outer_vid, inner_vid, row.outer_tpid) {
+            (0, _, _) => 0,
+            (_, _, t) if t != 0 => t,
+            (_, 0, _) => ETH_P_8021Q,
+            _ => ETH_P_8021AD,
+        };
+        let sub = Subscriber {
+            ifindex: self.access_ifindex,
+            outer_tpid,
+            outer_vid,
+            inner_vid: if outer_vid == 0 { 0 } else { inner_vid },
+            session_id: row.session_id,
+            client_mac: row.client_mac,
+            bras_mac: row.bras_mac,
+            mtu: row.mtu,
+            flags,
+            slot: inst.slot,
+        };
+        let val = SessionValue {
+            addr: row.address.octets(),
+            public_addr: self.public_ip.octets(),
+            port_start,
+            port_count,
+            mtu: row.mtu,
+            flags,
+            slot: inst.slot,
+        };
+        self.subscribers
+            .insert(row.address.octets(), sub, 0)
+            .context("writing SUBSCRIBERS")?;
+        self.sessions
+            .insert(inst.key, val, 0)
+            .context("writing SESSIONS")?;
+        Ok(())
+    }
+
+    fn zero_counters(&mut self, slot: u32) -> anyhow::Result<()> {
+        let zeros = PerCpuValues::try_from(vec![RawCounters::default(); self.nr_cpus])?;
+        self.counters.set(slot, zeros, 0)?;
+        Ok(())
+    }
+
+    /// Remove a session: `SESSIONS` first (no new mappings), then
+    /// `SUBSCRIBERS`, then every NAT mapping of its port block; frees the
+    /// slot and block and returns the final counters.
+    pub fn remove(&mut self, row: &SessionRow) -> anyhow::Result<SessionCounters> {
+        let inst = self
+            .installed
+            .get(&row.address)
+            .copied()
+            .ok_or_else(|| anyhow!("no session installed for {}", row.address))?;
+        ignore_missing(self.sessions.remove(&inst.key)).context("deleting from SESSIONS")?;
+        ignore_missing(self.subscribers.remove(&row.address.octets()))
+            .context("deleting from SUBSCRIBERS")?;
+        if let Some((start, count)) = inst
+            .block
+            .and_then(|b| nat::block(self.first_port, self.port_block_size, b))
+        {
+            self.remove_block_mappings(row.address, start, count);
+        }
+        let counters = self.slot_counters(inst.slot);
+        self.installed.remove(&row.address);
+        self.free_slots.push(inst.slot);
+        if let Some(b) = inst.block {
+            self.free_blocks.push(b);
+        }
+        Ok(counters)
+    }
+
+    /// The session's public ports are known, so its `NAT_IN` keys are too:
+    /// 3 × block size point lookups instead of a walk over the whole table.
+    fn remove_block_mappings(&mut self, addr: Ipv4Addr, start: u16, count: u16) {
+        let public = self.public_ip.octets();
+        for proto in [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP] {
+            for i in 0..count {
+                let in_key = NatKey {
+                    addr: public,
+                    port: start.wrapping_add(i),
+                    proto,
+                    _pad: 0,
+                };
+                let Ok(v) = self.nat_in.get(&in_key, 0) else {
+                    continue;
+                };
+                if v.addr != addr.octets() {
+                    continue;
+                }
+                let _ = self.nat_in.remove(&in_key);
+                let out_key = NatKey {
+                    addr: v.addr,
+                    port: v.port,
+                    proto,
+                    _pad: 0,
+                };
+                let _ = self.nat_out.remove(&out_key);
+            }
+        }
+    }
+
+    fn slot_counters(&self, slot: u32) -> SessionCounters {
+        let mut c = SessionCounters::default();
+        if let Ok(vals) = self.counters.get(&slot, 0) {
+            for v in vals.iter() {
+                c.up_packets += v.up_packets;
+                c.up_bytes += v.up_bytes;
+                c.down_packets += v.down_packets;
+                c.down_bytes += v.down_bytes;
+            }
+        }
+        c
+    }
+
+    /// Current counters of an installed session (zero when unknown).
+    pub fn counters(&self, row: &SessionRow) -> SessionCounters {
+        self.installed
+            .get(&row.address)
+            .map(|i| self.slot_counters(i.slot))
+            .unwrap_or_default()
+    }
+
+    /// The session's public port block `(first port, size)`, if it has one.
+    pub fn port_block(&self, row: &SessionRow) -> Option<(u16, u16)> {
+        let b = self.installed.get(&row.address)?.block?;
+        nat::block(self.first_port, self.port_block_size, b)
+    }
+
+    /// The public (NAT source) address.
+    pub fn public_ip(&self) -> Ipv4Addr {
+        self.public_ip
+    }
+
+    /// Named `STATS` counters summed over CPUs, in `Stat` order.
+    pub fn stats(&self) -> Vec<(&'static str, u64)> {
+        Stat::ALL
+            .iter()
+            .map(|s| {
+                let n = self
+                    .stats
+                    .get(&(*s as u32), 0)
+                    .map(|v| v.iter().sum())
+                    .unwrap_or(0);
+                (s.name(), n)
+            })
+            .collect()
+    }
+
+    /// All NAT mappings (walks `NAT_OUT`; for diagnostics and tests).
+    pub fn nat_mappings(&self) -> Vec<NatMapping> {
+        let mut out = Vec::new();
+        for (k, v) in self.nat_out.iter().flatten() {
+            let back = self.nat_in.get(
+                &NatKey {
+                    addr: v.addr,
+                    port: v.port,
+                    proto: k.proto,
+                    _pad: 0,
+                },
+                0,
+            );
+            let last = back.map(|b| b.last_seen).unwrap_or(0).max(v.last_seen);
+            out.push(NatMapping {
+                proto: k.proto,
+                inside: (Ipv4Addr::from(k.addr), k.port),
+                outside: (Ipv4Addr::from(v.addr), v.port),
+                last_seen_ns: last,
+            });
+        }
+        out
+    }
+
+    /// Expire idle NAT mappings now; also asks the kernel to resolve the
+    /// last next hop the data plane had no neighbour for. Run it
+    /// periodically (every few seconds). Returns the mappings removed.
+    pub fn expire_idle(&mut self) -> usize {
+        self.resolve_neighbours();
+        self.expire_idle_at(sys::monotonic_ns())
+    }
+
+    /// [`Self::expire_idle`] with an explicit CLOCK_MONOTONIC time (ns).
+    ///
+    /// A mapping is idle when neither direction was seen for the protocol's
+    /// timeout. Also removes orphans: `NAT_OUT` rows whose `NAT_IN` twin is
+    /// gone or points elsewhere, and `NAT_IN` rows without their `NAT_OUT`
+    /// twin for more than a second (a creation race in XDP or a removal in
+    /// progress).
+    pub fn expire_idle_at(&mut self, now_ns: u64) -> usize {
+        let timeout = |proto: u8| -> u64 {
+            let d = match proto {
+                IPPROTO_TCP => self.timeouts.tcp,
+                IPPROTO_UDP => self.timeouts.udp,
+                _ => self.timeouts.icmp,
+            };
+            d.as_nanos().min(u64::MAX as u128) as u64
+        };
+        let mut doomed: Vec<(NatKey, NatKey)> = Vec::new();
+        for (k, v) in self.nat_out.iter().flatten() {
+            let in_key = NatKey {
+                addr: v.addr,
+                port: v.port,
+                proto: k.proto,
+                _pad: 0,
+            };
+            let twin = self.nat_in.get(&in_key, 0).ok();
+            let consistent = twin.is_some_and(|t| t.addr == k.addr && t.port == k.port);
+            let last = twin.map(|t| t.last_seen).unwrap_or(0).max(v.last_seen);
+            if !consistent || now_ns.saturating_sub(last) > timeout(k.proto) {
+                doomed.push((k, in_key));
+            }
+        }
+        let mut removed = 0;
+        for (out_key, in_key) in doomed {
+            if self.nat_out.remove(&out_key).is_ok() {
+                removed += 1;
+            }
+            // Only delete the NAT_IN row if it is still this mapping's twin.
+            if let Ok(t) = self.nat_in.get(&in_key, 0) {
+                if t.addr == out_key.addr && t.port == out_key.port {
+                    let _ = self.nat_in.remove(&in_key);
+                }
+            }
+        }
+        let mut orphans = Vec::new();
+        for (k, v) in self.nat_in.iter().flatten() {
+            let out_key = NatKey {
+                addr: v.addr,
+                port: v.port,
+                proto: k.proto,
+                _pad: 0,
+            };
+            let ok = self
+                .nat_out
+                .get(&out_key, 0)
+                .is_ok_and(|o| o.addr == k.addr && o.port == k.port);
+            if !ok && now_ns.saturating_sub(v.last_seen) > 1_000_000_000 {
+                orphans.push(k);
+            }
+        }
+        for k in orphans {
+            let _ = self.nat_in.remove(&k);
+        }
+        removed
+    }
+
+    /// If the data plane recorded a new next hop without a neighbour entry
+    /// (`NEIGH_MISS`, `drop_no_neigh`), send it one datagram so the kernel
+    /// resolves it; the next packets then find the neighbour.
+    pub fn resolve_neighbours(&mut self) {
+        let Ok(m) = self.neigh_miss.get(&0, 0) else {
+            return;
+        };
+        if m.when == 0 || m.when == self.last_neigh_miss {
+            return;
+        }
+        self.last_neigh_miss = m.when;
+        let addr = Ipv4Addr::from(m.addr);
+        if let Err(e) = sys::poke_neighbour(addr) {
+            log::debug!("resolving neighbour {addr}: {e}");
+        }
+    }
+
+    /// Run a program once (or `repeat` times) on `frame` with
+    /// `BPF_PROG_TEST_RUN`, as if received on `ingress_ifindex` (must exist in
+    /// the caller's network namespace). Maps are the live ones: this is for
+    /// tests and per-packet cost measurements. `XDP_REDIRECT` is reported,
+    /// not performed.
+    pub fn test_run(
+        &mut self,
+        which: Program,
+        frame: &[u8],
+        ingress_ifindex: u32,
+        repeat: u32,
+    ) -> anyhow::Result<TestRunOutput> {
+        // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }
+        let len = u32::try_from(frame.len()).context("frame too long")?;
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&len.to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+        // Room for encapsulation growth (≤ 30 bytes) plus slack.
+        let mut out = vec![0u8; frame.len() + 256];
+        let prog = self.xdp(which)?;
+        let res = prog
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                repeat: repeat.max(1),
+                ..TestRunOptions::default()
+            })
+            .context("BPF_PROG_TEST_RUN")?;
+        out.truncate(res.data_size_out as usize);
+        Ok(TestRunOutput {
+            action: res.return_value,
+            frame: out,
+            duration: res.duration,
+        })
+    }
+
+    /// Detach both programs, unpin the maps and remove the pin directory.
+    pub fn shutdown(mut self) -> anyhow::Result<()> {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> anyhow::Result<()> {
+        if self.done {
+            return Ok(());
+        }
+        self.done = true;
+        let mut first_err = None;
+        for (name, id) in std::mem::take(&mut self.links) {
+            let res = self
+                .ebpf
+                .program_mut(name)
+                .ok_or_else(|| anyhow!("program {name} vanished"))
+                .and_then(|p| <&mut Xdp>::try_from(p).map_err(Into::into))
+                .and_then(|p| p.detach(id).map_err(Into::into));
+            if let Err(e) = res {
+                log::warn!("detaching {name}: {e:#}");
+                first_err.get_or_insert(e);
+            }
+        }
+        for p in self.pinned.drain(..) {
+            if let Err(e) = std::fs::remove_file(&p) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    log::warn!("unpinning {}: {e}", p.display());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&self.pin_dir);
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            log::warn!("data plane teardown: {e:#}");
+        }
+    }
+}
+
+/// Deleting a row that is already gone is fine.
+fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
+    match r {
+        Err(MapError::KeyNotFound) => Ok(()),
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        other => other,
+    }
+}
+
+/// Remove the pins a previous (crashed) run may have left, then the directory.
+fn remove_pins(dir: &Path) {
+    for n in names::ALL {
+        let _ = std::fs::remove_file(dir.join(n));
+    }
+    let _ = std::fs::remove_dir(dir);
+}

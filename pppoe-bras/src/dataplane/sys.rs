@@ -1,0 +1,142 @@
+//! Small OS helpers for the loader: interface lookups, sysctl, bpffs, clock.
+use std::{
+    ffi::{CStr, CString},
+    fs, io,
+    net::{Ipv4Addr, UdpSocket},
+    path::Path,
+};
+
+use anyhow::{anyhow, bail, Context as _};
+
+/// `if_nametoindex`, with the name in the error.
+pub fn ifindex(name: &str) -> anyhow::Result<u32> {
+    let c = CString::new(name).map_err(|_| anyhow!("bad interface name {name:?}"))?;
+    // Safety: `c` is a valid NUL-terminated string.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        bail!("interface {name}: {}", io::Error::last_os_error());
+    }
+    Ok(idx)
+}
+
+/// The first IPv4 address configured on `name`.
+pub fn first_ipv4(name: &str) -> anyhow::Result<Ipv4Addr> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // Safety: getifaddrs fills `head` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error()).context("getifaddrs");
+    }
+    let mut found = None;
+    let mut cur = head;
+    while !cur.is_null() {
+        // Safety: `cur` is a node of the list returned by getifaddrs.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // Safety: ifa_name is a NUL-terminated string owned by the list.
+        let n = unsafe { CStr::from_ptr(ifa.ifa_name) };
+        // Safety: ifa_addr is non-null; sa_family is always readable.
+        let family = unsafe { (*ifa.ifa_addr).sa_family };
+        if n.to_bytes() == name.as_bytes() && family as i32 == libc::AF_INET {
+            // Safety: AF_INET addresses are sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            break;
+        }
+    }
+    // Safety: `head` came from getifaddrs.
+    unsafe { libc::freeifaddrs(head) };
+    found.ok_or_else(|| anyhow!("interface {name} has no IPv4 address (set public_ip)"))
+}
+
+/// The MAC address of `name` (from sysfs).
+pub fn mac(name: &str) -> anyhow::Result<[u8; 6]> {
+    let s = fs::read_to_string(format!("/sys/class/net/{name}/address"))
+        .with_context(|| format!("reading the MAC of {name}"))?;
+    parse_mac(s.trim()).ok_or_else(|| anyhow!("bad MAC {s:?} for {name}"))
+}
+
+/// `aa:bb:cc:dd:ee:ff` → bytes.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut it = s.split(':');
+    for b in out.iter_mut() {
+        *b = u8::from_str_radix(it.next()?, 16).ok()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
+/// `bpf_fib_lookup` refuses to route for an interface without IPv4
+/// forwarding (`BPF_FIB_LKUP_RET_FWD_DISABLED`): switch it on for `name` only.
+pub fn enable_forwarding(name: &str) -> anyhow::Result<()> {
+    let p = format!("/proc/sys/net/ipv4/conf/{name}/forwarding");
+    fs::write(&p, "1").with_context(|| format!("enabling forwarding ({p})"))
+}
+
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+fn is_bpffs(p: &Path) -> bool {
+    let Ok(c) = CString::new(p.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // Safety: zeroed statfs is a valid out-buffer.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // Safety: valid path and buffer.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    rc == 0 && st.f_type as i64 == BPF_FS_MAGIC
+}
+
+/// Make sure `pin_dir` lives on a bpffs: when its parent is not one and is
+/// `/sys/fs/bpf` (the usual mount point, unmounted on some minimal systems),
+/// mount bpffs there, as systemd would.
+pub fn ensure_bpffs(pin_dir: &Path) -> anyhow::Result<()> {
+    let parent = pin_dir
+        .parent()
+        .ok_or_else(|| anyhow!("pin dir {} has no parent", pin_dir.display()))?;
+    if is_bpffs(parent) {
+        return Ok(());
+    }
+    if parent != Path::new("/sys/fs/bpf") {
+        bail!(
+            "{} is not on a bpf filesystem (mount -t bpf bpf {})",
+            pin_dir.display(),
+            parent.display()
+        );
+    }
+    let src = c"bpf";
+    let target = c"/sys/fs/bpf";
+    // Safety: valid NUL-terminated strings; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error()).context("mounting bpffs on /sys/fs/bpf");
+    }
+    log::info!("mounted bpffs on /sys/fs/bpf");
+    Ok(())
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of `bpf_ktime_get_ns`.
+pub fn monotonic_ns() -> u64 {
+    // Safety: zeroed timespec is a valid out-buffer.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // Safety: valid clock id and buffer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Make the kernel resolve `addr`'s neighbour entry: any packet routed to it
+/// queues an ARP request. One byte to the discard port (9) is the cheapest
+/// packet std can send without raw sockets or netlink.
+pub fn poke_neighbour(addr: Ipv4Addr) -> io::Result<()> {
+    let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    s.send_to(&[0], (addr, 9)).map(|_| ())
+}

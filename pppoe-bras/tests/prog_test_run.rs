@@ -1,0 +1,1102 @@
+//! The XDP data plane driven through `BPF_PROG_TEST_RUN`, table-driven
+//! (Katran fixtures / cilium PKTGEN-SETUP-CHECK style): each fixture is a
+//! canned frame, the expected XDP action, the expected `STATS` counter and a
+//! check of the output frame (fields and checksums, verified with etherparse).
+//!
+//! The programs use `bpf_fib_lookup`, which needs real interfaces and routes,
+//! so each test builds a private network namespace (`pbt-<pid>-<n>`) with two
+//! veth pairs, enters it on its own thread, starts the real [`Dataplane`]
+//! (attached there, maps pinned under a private bpffs directory) and removes
+//! everything in a `Drop` guard, even when the test panics.
+//!
+//! Needs root and the XDP object; skips with a message otherwise.
+#![cfg(target_os = "linux")]
+
+use std::{
+    fs::File,
+    net::Ipv4Addr,
+    os::fd::AsRawFd,
+    path::PathBuf,
+    process::Command,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use etherparse::{IcmpEchoHeader, Icmpv4Type, PacketBuilder, SlicedPacket, TransportSlice};
+use pppoe_bras::dataplane::{
+    ebpf_object, Dataplane, DataplaneConfig, Program, SessionRow, XdpMode,
+};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_REDIRECT: u32 = 4;
+
+const CLIENT: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0xfe];
+const PUBLIC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const NO_NEIGH_GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 253);
+const SUB: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 7);
+const REMOTE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+/// Routed via a gateway without a neighbour entry.
+const REMOTE_NO_NEIGH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+
+// ---------------------------------------------------------------- environment
+
+fn skip_reason() -> Option<&'static str> {
+    if ebpf_object().is_none() {
+        return Some("built with AYA_BUILD_SKIP=1 (no XDP object)");
+    }
+    // Safety: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root (BPF, netns)");
+    }
+    None
+}
+
+macro_rules! skip_unless_able {
+    () => {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A private netns entered by the current thread; restores the thread's
+/// previous netns and deletes the namespace and pin dir on drop.
+struct TestNet {
+    name: String,
+    prev: File,
+    pin_dir: PathBuf,
+    /// `!Send`: the netns is a property of this thread.
+    _not_send: std::marker::PhantomData<*mut ()>,
+}
+
+impl TestNet {
+    /// Namespace with `acc0`–`acc1` (access, the BRAS uses acc0) and
+    /// `up0`–`up1` (uplink, the BRAS uses up0 = 192.0.2.1/24, default route
+    /// via 192.0.2.254 with a permanent neighbour entry; 203.0.113.0/24 via
+    /// 192.0.2.253, which has none).
+    fn new() -> Self {
+        let name = format!(
+            "pbt-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name]);
+        let prev = File::open("/proc/thread-self/ns/net").expect("open own netns");
+        let net = Self {
+            pin_dir: PathBuf::from(format!("/sys/fs/bpf/{name}")),
+            name,
+            prev,
+            _not_send: std::marker::PhantomData,
+        };
+        let n = net.name.as_str();
+        for cmd in [
+            "link add acc0 type veth peer name acc1",
+            "link add up0 type veth peer name up1",
+            "link set lo up",
+            "link set acc0 up",
+            "link set acc1 up",
+            "link set up0 up",
+            "link set up1 up",
+            "addr add 192.0.2.1/24 dev up0",
+            "neigh add 192.0.2.254 lladdr 02:00:00:00:02:fe dev up0 nud permanent",
+            "route add default via 192.0.2.254 dev up0",
+            "route add 203.0.113.0/24 via 192.0.2.253 dev up0",
+        ] {
+            let mut args = vec!["-n", n];
+            args.extend(cmd.split(' '));
+            ip(&args);
+        }
+        let f = File::open(format!("/var/run/netns/{n}")).expect("open netns");
+        // Safety: valid netns fd; affects only this thread.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        net
+    }
+
+    fn ifindex(&self, name: &str) -> u32 {
+        let c = std::ffi::CString::new(name).unwrap();
+        // Safety: valid C string.
+        let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        assert_ne!(i, 0, "no interface {name}");
+        i
+    }
+
+    fn config(&self) -> DataplaneConfig {
+        let mut cfg = DataplaneConfig::new("acc0", "up0");
+        cfg.pin_dir = self.pin_dir.clone();
+        cfg.xdp_mode = XdpMode::Generic;
+        cfg
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        // Safety: fd of the thread's original netns.
+        unsafe { libc::setns(self.prev.as_raw_fd(), libc::CLONE_NEWNET) };
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+    }
+}
+
+// ------------------------------------------------------------------- frames
+
+/// Ethernet (+ tags) + PPPoE session header + PPP protocol + payload.
+fn pppoe(
+    src: [u8; 6],
+    dst: [u8; 6],
+    tags: &[(u16, u16)],
+    sid: u16,
+    proto: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    for (tpid, vid) in tags {
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&vid.to_be_bytes());
+    }
+    f.extend_from_slice(&0x8864u16.to_be_bytes());
+    f.extend_from_slice(&[0x11, 0x00]);
+    f.extend_from_slice(&sid.to_be_bytes());
+    f.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    f.extend_from_slice(&proto.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn eth_ipv4(src: [u8; 6], dst: [u8; 6], packet: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    f.extend_from_slice(packet);
+    f
+}
+
+fn udp(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ipv4(src.octets(), dst.octets(), ttl).udp(sport, dport);
+    let mut v = Vec::new();
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+fn tcp(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ipv4(src.octets(), dst.octets(), ttl)
+        .tcp(sport, dport, 1000, 65535)
+        .syn();
+    let mut v = Vec::new();
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+fn echo(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, request: bool, id: u16, seq: u16) -> Vec<u8> {
+    let b = PacketBuilder::ipv4(src.octets(), dst.octets(), ttl);
+    let b = if request {
+        b.icmpv4_echo_request(id, seq)
+    } else {
+        b.icmpv4(Icmpv4Type::EchoReply(IcmpEchoHeader { id, seq }))
+    };
+    let mut v = Vec::new();
+    b.write(&mut v, b"ping-payload").unwrap();
+    v
+}
+
+/// Parsed view of an IPv4 packet: (src, dst, ttl, L4 (src port/id, dst port/id)),
+/// after asserting every checksum is valid.
+struct Ipv4View {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    sport: u16,
+    dport: u16,
+}
+
+fn check_ipv4(packet: &[u8]) -> Ipv4View {
+    let p = SlicedPacket::from_ip(packet).expect("output IPv4 parses");
+    let Some(etherparse::NetSlice::Ipv4(v4)) = &p.net else {
+        panic!("not IPv4");
+    };
+    let h = v4.header();
+    let hdr = h.to_header();
+    assert_eq!(
+        hdr.calc_header_checksum(),
+        hdr.header_checksum,
+        "IPv4 header checksum"
+    );
+    let payload = v4.payload().payload;
+    let (sport, dport) = match &p.transport {
+        Some(TransportSlice::Udp(u)) => {
+            let c = u.to_header().calc_checksum_ipv4(&hdr, u.payload()).unwrap();
+            assert_eq!(c, u.checksum(), "UDP checksum");
+            (u.source_port(), u.destination_port())
+        }
+        Some(TransportSlice::Tcp(t)) => {
+            let c = t.to_header().calc_checksum_ipv4(&hdr, t.payload()).unwrap();
+            assert_eq!(c, t.checksum(), "TCP checksum");
+            (t.source_port(), t.destination_port())
+        }
+        Some(TransportSlice::Icmpv4(i)) => {
+            let hdr4 = i.header();
+            let c = hdr4.icmp_type.calc_checksum(i.payload());
+            assert_eq!(c, hdr4.checksum, "ICMP checksum");
+            let id = match hdr4.icmp_type {
+                Icmpv4Type::EchoRequest(e) | Icmpv4Type::EchoReply(e) => e.id,
+                ref t => panic!("unexpected ICMP {t:?}"),
+            };
+            (id, id)
+        }
+        ref t => panic!("unexpected transport {t:?} ({} bytes)", payload.len()),
+    };
+    Ipv4View {
+        src: h.source_addr(),
+        dst: h.destination_addr(),
+        ttl: h.ttl(),
+        sport,
+        dport,
+    }
+}
+
+// ---------------------------------------------------------------- harness
+
+struct Bench {
+    net: TestNet,
+    dp: Dataplane,
+    acc: u32,
+    up: u32,
+    acc_mac: [u8; 6],
+    up_mac: [u8; 6],
+}
+
+impl Bench {
+    fn new(tweak: impl FnOnce(&mut DataplaneConfig)) -> Self {
+        let net = TestNet::new();
+        let mut cfg = net.config();
+        tweak(&mut cfg);
+        let dp = Dataplane::start(&cfg).expect("data plane starts");
+        let acc = net.ifindex("acc0");
+        let up = net.ifindex("up0");
+        let acc_mac = read_mac("acc0");
+        let up_mac = read_mac("up0");
+        Self {
+            net,
+            dp,
+            acc,
+            up,
+            acc_mac,
+            up_mac,
+        }
+    }
+
+    fn row(&self, sid: u16, vlans: (u16, u16), tpid: u16) -> SessionRow {
+        SessionRow {
+            vlans,
+            outer_tpid: tpid,
+            client_mac: CLIENT,
+            bras_mac: self.acc_mac,
+            session_id: sid,
+            address: SUB,
+            mtu: 1492,
+        }
+    }
+
+    fn stat(&self, name: &str) -> u64 {
+        self.dp
+            .stats()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no stat {name}"))
+            .1
+    }
+
+    /// Run `prog` on `frame`, assert the action and that `stat` grew by one.
+    fn run(&mut self, prog: Program, frame: &[u8], action: u32, stat: &str) -> Vec<u8> {
+        let before = self.stat(stat);
+        let ifindex = if prog == Program::Access {
+            self.acc
+        } else {
+            self.up
+        };
+        let out = self.dp.test_run(prog, frame, ifindex, 1).expect("test_run");
+        assert_eq!(out.action, action, "XDP action (stat {stat})");
+        assert_eq!(self.stat(stat), before + 1, "counter {stat}");
+        out.frame
+    }
+}
+
+/// MAC via the dataplane helper, which reads sysfs; sysfs shows the mounting
+/// netns, so read it through `ip -j` here instead.
+fn read_mac(ifname: &str) -> [u8; 6] {
+    let out = Command::new("ip")
+        .args(["-br", "link", "show", ifname])
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    let mac = s.split_whitespace().nth(2).expect("mac column");
+    let mut m = [0u8; 6];
+    for (b, p) in m.iter_mut().zip(mac.split(':')) {
+        *b = u8::from_str_radix(p, 16).unwrap();
+    }
+    m
+}
+
+/// Strip Ethernet + `tags` tags + PPPoE + PPP, checking each header.
+fn check_pppoe<'a>(frame: &'a [u8], bras_mac: [u8; 6], tags: &[(u16, u16)], sid: u16) -> &'a [u8] {
+    assert_eq!(&frame[0..6], &CLIENT, "dst = client MAC");
+    assert_eq!(&frame[6..12], &bras_mac, "src = BRAS MAC");
+    let mut o = 12;
+    for (tpid, vid) in tags {
+        assert_eq!(u16::from_be_bytes([frame[o], frame[o + 1]]), *tpid, "TPID");
+        assert_eq!(
+            u16::from_be_bytes([frame[o + 2], frame[o + 3]]),
+            *vid,
+            "VID"
+        );
+        o += 4;
+    }
+    assert_eq!(&frame[o..o + 2], &[0x88, 0x64], "ethertype PPPoE session");
+    assert_eq!(frame[o + 2], 0x11, "VER/TYPE");
+    assert_eq!(frame[o + 3], 0x00, "CODE");
+    assert_eq!(
+        u16::from_be_bytes([frame[o + 4], frame[o + 5]]),
+        sid,
+        "SESSION_ID"
+    );
+    let len = u16::from_be_bytes([frame[o + 6], frame[o + 7]]) as usize;
+    assert_eq!(&frame[o + 8..o + 10], &[0x00, 0x21], "PPP protocol IPv4");
+    let ip = &frame[o + 10..];
+    let tot = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    assert_eq!(len, tot + 2, "PPPoE LENGTH = IPv4 total length + 2");
+    &ip[..tot]
+}
+
+// ------------------------------------------------------------------- tests
+
+#[test]
+fn smoke_start_install_remove_shutdown() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    assert_eq!(b.dp.public_ip(), PUBLIC);
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    assert_eq!(b.dp.port_block(&row), Some((1024, 512)));
+    let c = b.dp.remove(&row).unwrap();
+    assert_eq!(c, Default::default());
+    assert!(b.dp.remove(&row).is_err(), "second remove fails");
+    assert!(b.net.pin_dir.join("SESSIONS").exists());
+    let pin_dir = b.net.pin_dir.clone();
+    let Bench { dp, net, .. } = b;
+    dp.shutdown().unwrap();
+    assert!(!pin_dir.exists(), "pins removed");
+    drop(net);
+}
+
+fn bump_ihl_with_options(mut p: Vec<u8>) -> Vec<u8> {
+    // Insert 4 option bytes (NOP NOP NOP EOL), IHL 5 → 6, fix total length and checksum.
+    p.splice(20..20, [1u8, 1, 1, 0]);
+    p[0] = 0x46;
+    let tot = u16::from_be_bytes([p[2], p[3]]) + 4;
+    p[2..4].copy_from_slice(&tot.to_be_bytes());
+    p[10..12].copy_from_slice(&[0, 0]);
+    let mut sum = 0u32;
+    for c in p[..24].chunks(2) {
+        sum += u16::from_be_bytes([c[0], c[1]]) as u32;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    p
+}
+
+fn set_fragment(mut p: Vec<u8>) -> Vec<u8> {
+    // MF bit; keep the header checksum right with an incremental update.
+    let old = u16::from_be_bytes([p[6], p[7]]);
+    let new = old | 0x2000;
+    p[6..8].copy_from_slice(&new.to_be_bytes());
+    let c = u16::from_be_bytes([p[10], p[11]]);
+    let c = pppoe_bras_common::csum::replace2(c, old, new);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// Upstream and downstream through an untagged NAT session: every verdict of
+/// both programs, output frames checked field by field with valid checksums.
+#[test]
+fn nat_session_fixture_table() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let (bm, um) = (b.acc_mac, b.up_mac);
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &[], 0x0101, 0x0021, ip);
+    let down = |ip: &[u8]| eth_ipv4(GW_MAC, um, ip);
+    let mut up_bytes = 0u64;
+
+    // --- upstream: UDP, TCP, ICMP echo are translated and redirected.
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        (
+            "udp",
+            udp(SUB, REMOTE, 64, 40001, 53, b"query"),
+            1024 + 40001 % 512,
+        ),
+        (
+            "tcp",
+            tcp(SUB, REMOTE, 64, 40001, 80, b""),
+            1024 + 40001 % 512,
+        ),
+        (
+            "icmp echo",
+            echo(SUB, REMOTE, 64, true, 0x1234, 1),
+            1024 + 0x1234 % 512,
+        ),
+        (
+            "udp with IP options",
+            bump_ihl_with_options(udp(SUB, REMOTE, 64, 40002, 53, b"opt")),
+            1024 + 40002 % 512,
+        ),
+    ];
+    for (name, ip, public_port) in cases {
+        for round in 0..2 {
+            let out = b.run(Program::Access, &up(&ip), XDP_REDIRECT, "up_forwarded");
+            up_bytes += ip.len() as u64;
+            assert_eq!(&out[0..6], &GW_MAC, "{name}: dst = next hop MAC");
+            assert_eq!(&out[6..12], &um, "{name}: src = uplink MAC");
+            assert_eq!(&out[12..14], &[0x08, 0x00], "{name}: ethertype IPv4");
+            assert_eq!(out.len(), 14 + ip.len(), "{name}: PPPoE+PPP stripped");
+            let v = check_ipv4(&out[14..]);
+            assert_eq!(v.src, PUBLIC, "{name}: SNAT address");
+            assert_eq!(v.dst, REMOTE, "{name}");
+            assert_eq!(v.ttl, 63, "{name}: TTL decremented");
+            assert_eq!(v.sport, public_port, "{name} round {round}: same mapping");
+        }
+    }
+
+    // UDP without checksum keeps 0.
+    let mut nock = udp(SUB, REMOTE, 64, 40003, 53, b"nocsum");
+    nock[26..28].copy_from_slice(&[0, 0]);
+    let out = b.run(Program::Access, &up(&nock), XDP_REDIRECT, "up_forwarded");
+    up_bytes += nock.len() as u64;
+    assert_eq!(&out[14 + 26..14 + 28], &[0, 0], "UDP checksum 0 stays 0");
+
+    // --- upstream: everything that must not be forwarded.
+    let other_mac = [0x02, 0, 0, 0, 0, 0x99];
+    let table: Vec<(&str, Vec<u8>, u32, &str)> = vec![
+        (
+            "spoofed source",
+            up(&udp(Ipv4Addr::new(100, 64, 0, 8), REMOTE, 64, 1, 53, b"x")),
+            XDP_DROP,
+            "drop_spoofed_source",
+        ),
+        (
+            "unknown session id",
+            pppoe(
+                CLIENT,
+                bm,
+                &[],
+                0x0999,
+                0x0021,
+                &udp(SUB, REMOTE, 64, 1, 53, b"x"),
+            ),
+            XDP_DROP,
+            "drop_no_session",
+        ),
+        (
+            "unknown client MAC",
+            pppoe(
+                other_mac,
+                bm,
+                &[],
+                0x0101,
+                0x0021,
+                &udp(SUB, REMOTE, 64, 1, 53, b"x"),
+            ),
+            XDP_DROP,
+            "drop_no_session",
+        ),
+        (
+            "unexpected VLAN tag",
+            pppoe(
+                CLIENT,
+                bm,
+                &[(0x8100, 7)],
+                0x0101,
+                0x0021,
+                &udp(SUB, REMOTE, 64, 1, 53, b"x"),
+            ),
+            XDP_DROP,
+            "drop_no_session",
+        ),
+        (
+            "LCP echo",
+            pppoe(CLIENT, bm, &[], 0x0101, 0xc021, &[9, 1, 0, 8, 0, 0, 0, 0]),
+            XDP_PASS,
+            "access_pass_control",
+        ),
+        (
+            "IPCP",
+            pppoe(CLIENT, bm, &[], 0x0101, 0x8021, &[1, 1, 0, 4]),
+            XDP_PASS,
+            "access_pass_control",
+        ),
+        (
+            "LCP of an unknown session",
+            pppoe(other_mac, bm, &[], 0x0777, 0xc021, &[1, 1, 0, 4]),
+            XDP_PASS,
+            "access_pass_control",
+        ),
+        (
+            "PADI",
+            {
+                let mut f = vec![0xff; 6];
+                f.extend_from_slice(&CLIENT);
+                f.extend_from_slice(&[0x88, 0x63, 0x11, 0x09, 0, 0, 0, 4, 0x01, 0x01, 0, 0]);
+                f
+            },
+            XDP_PASS,
+            "access_pass_control",
+        ),
+        (
+            "ARP",
+            {
+                let mut f = vec![0xff; 6];
+                f.extend_from_slice(&CLIENT);
+                f.extend_from_slice(&[0x08, 0x06]);
+                f.extend_from_slice(&[0; 28]);
+                f
+            },
+            XDP_PASS,
+            "access_pass_other",
+        ),
+        (
+            "plain IPv4 on the access NIC",
+            eth_ipv4(CLIENT, bm, &udp(SUB, REMOTE, 64, 1, 53, b"x")),
+            XDP_PASS,
+            "access_pass_other",
+        ),
+        (
+            "TTL 1",
+            up(&udp(SUB, REMOTE, 1, 40001, 53, b"x")),
+            XDP_DROP,
+            "drop_ttl_expired",
+        ),
+        (
+            "bad PPPoE VER/TYPE",
+            {
+                let mut f = up(&udp(SUB, REMOTE, 64, 40001, 53, b"x"));
+                f[14] = 0x12;
+                f
+            },
+            XDP_DROP,
+            "drop_malformed",
+        ),
+        (
+            "PPPoE LENGTH beyond the frame",
+            {
+                let mut f = up(&udp(SUB, REMOTE, 64, 40001, 53, b"x"));
+                f[18..20].copy_from_slice(&1400u16.to_be_bytes());
+                f
+            },
+            XDP_DROP,
+            "drop_malformed",
+        ),
+        (
+            "IPv4 total length beyond PPPoE LENGTH",
+            {
+                let mut f = up(&udp(SUB, REMOTE, 64, 40001, 53, b"x"));
+                let l = u16::from_be_bytes([f[18], f[19]]) - 1;
+                f[18..20].copy_from_slice(&l.to_be_bytes());
+                f
+            },
+            XDP_DROP,
+            "drop_malformed",
+        ),
+        (
+            "IPv6 version nibble",
+            {
+                let mut f = up(&udp(SUB, REMOTE, 64, 40001, 53, b"x"));
+                f[22] = 0x65;
+                f
+            },
+            XDP_DROP,
+            "drop_malformed",
+        ),
+        (
+            "IHL 4",
+            {
+                let mut f = up(&udp(SUB, REMOTE, 64, 40001, 53, b"x"));
+                f[22] = 0x44;
+                f
+            },
+            XDP_DROP,
+            "drop_malformed",
+        ),
+        (
+            "fragment",
+            up(&set_fragment(udp(SUB, REMOTE, 64, 40001, 53, b"x"))),
+            XDP_DROP,
+            "drop_fragment",
+        ),
+        (
+            "GRE",
+            up(&{
+                let mut p = udp(SUB, REMOTE, 64, 1, 2, b"x");
+                let old = u16::from_be_bytes([p[8], p[9]]);
+                p[9] = 47;
+                let c = pppoe_bras_common::csum::replace2(
+                    u16::from_be_bytes([p[10], p[11]]),
+                    old,
+                    u16::from_be_bytes([p[8], p[9]]),
+                );
+                p[10..12].copy_from_slice(&c.to_be_bytes());
+                p
+            }),
+            XDP_DROP,
+            "drop_nat_unsupported",
+        ),
+        (
+            "ICMP echo reply upstream",
+            up(&echo(SUB, REMOTE, 64, false, 7, 1)),
+            XDP_DROP,
+            "drop_nat_unsupported",
+        ),
+        (
+            "truncated TCP header",
+            up(&{
+                let p = tcp(SUB, REMOTE, 64, 40001, 80, b"");
+                let mut q = p[..30].to_vec();
+                q[2..4].copy_from_slice(&30u16.to_be_bytes());
+                q[10..12].copy_from_slice(&[0, 0]);
+                q
+            }),
+            XDP_DROP,
+            "drop_malformed",
+        ),
+        (
+            "next hop without neighbour",
+            up(&udp(SUB, REMOTE_NO_NEIGH, 64, 40001, 53, b"x")),
+            XDP_DROP,
+            "drop_no_neigh",
+        ),
+    ];
+    for (name, frame, action, stat) in table {
+        eprintln!("fixture: {name}");
+        let out = b.run(Program::Access, &frame, action, stat);
+        if action == XDP_PASS {
+            assert_eq!(out, frame, "{name}: passed frames are untouched");
+        }
+    }
+
+    // The no-neighbour miss was recorded; the daemon's periodic call makes
+    // the kernel resolve that next hop (an ARP entry appears).
+    b.dp.resolve_neighbours();
+    let mut seen = false;
+    for _ in 0..50 {
+        let out = Command::new("ip")
+            .args(["neigh", "show", &NO_NEIGH_GW.to_string(), "dev", "up0"])
+            .output()
+            .unwrap();
+        if !out.stdout.is_empty() {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        seen,
+        "resolve_neighbours created a neighbour entry for {NO_NEIGH_GW}"
+    );
+
+    // --- downstream.
+    let pport = 1024 + 40001 % 512;
+    let cases: [(&str, Vec<u8>, u16); 3] = [
+        (
+            "udp reply",
+            udp(REMOTE, PUBLIC, 60, 53, pport, b"answer"),
+            40001,
+        ),
+        (
+            "tcp reply",
+            tcp(REMOTE, PUBLIC, 60, 80, pport, b"page"),
+            40001,
+        ),
+        (
+            "echo reply",
+            echo(REMOTE, PUBLIC, 60, false, 1024 + 0x1234 % 512, 1),
+            0x1234,
+        ),
+    ];
+    let mut down_bytes = 0u64;
+    for (name, ip, sub_port) in cases {
+        let out = b.run(Program::Uplink, &down(&ip), XDP_REDIRECT, "down_forwarded");
+        down_bytes += ip.len() as u64;
+        let inner = check_pppoe(&out, bm, &[], 0x0101);
+        let v = check_ipv4(inner);
+        assert_eq!(v.dst, SUB, "{name}: de-NAT address");
+        assert_eq!(v.src, REMOTE, "{name}");
+        assert_eq!(v.dport, sub_port, "{name}: de-NAT port");
+        assert_eq!(v.ttl, 59, "{name}: TTL decremented");
+    }
+    let table: Vec<(&str, Vec<u8>, u32, &str)> = vec![
+        (
+            "no mapping (the host's own traffic)",
+            down(&udp(REMOTE, PUBLIC, 60, 53, 5000, b"x")),
+            XDP_PASS,
+            "uplink_pass_no_mapping",
+        ),
+        (
+            "tcp to the host's ssh",
+            down(&tcp(REMOTE, PUBLIC, 60, 40000, 22, b"")),
+            XDP_PASS,
+            "uplink_pass_no_mapping",
+        ),
+        (
+            "mapped port, other address",
+            down(&udp(
+                REMOTE,
+                Ipv4Addr::new(192, 0, 2, 99),
+                60,
+                53,
+                pport,
+                b"x",
+            )),
+            XDP_PASS,
+            "uplink_pass_no_mapping",
+        ),
+        (
+            "ARP",
+            {
+                let mut f = vec![0xff; 6];
+                f.extend_from_slice(&GW_MAC);
+                f.extend_from_slice(&[0x08, 0x06]);
+                f.extend_from_slice(&[0; 28]);
+                f
+            },
+            XDP_PASS,
+            "uplink_pass_other",
+        ),
+        (
+            "fragment",
+            down(&set_fragment(udp(REMOTE, PUBLIC, 60, 53, pport, b"x"))),
+            XDP_PASS,
+            "uplink_pass_fragment",
+        ),
+        (
+            "ICMP error (not translated yet)",
+            down(&{
+                let b = PacketBuilder::ipv4(REMOTE.octets(), PUBLIC.octets(), 60).icmpv4(
+                    Icmpv4Type::DestinationUnreachable(
+                        etherparse::icmpv4::DestUnreachableHeader::Port,
+                    ),
+                );
+                let mut v = Vec::new();
+                b.write(&mut v, &udp(PUBLIC, REMOTE, 63, pport, 53, b"x"))
+                    .unwrap();
+                v
+            }),
+            XDP_PASS,
+            "uplink_pass_other",
+        ),
+        (
+            "too big for the session MTU",
+            down(&udp(REMOTE, PUBLIC, 60, 53, pport, &[0u8; 1480])),
+            XDP_DROP,
+            "drop_too_big",
+        ),
+        (
+            "TTL 1",
+            down(&udp(REMOTE, PUBLIC, 1, 53, pport, b"x")),
+            XDP_DROP,
+            "drop_ttl_expired",
+        ),
+    ];
+    for (name, frame, action, stat) in table {
+        eprintln!("fixture: {name}");
+        let out = b.run(Program::Uplink, &frame, action, stat);
+        if action == XDP_PASS {
+            assert_eq!(out, frame, "{name}: passed frames are untouched");
+        }
+    }
+    // Exactly at the MTU fits.
+    let ip = udp(REMOTE, PUBLIC, 60, 53, pport, &[0u8; 1492 - 28]);
+    b.run(Program::Uplink, &down(&ip), XDP_REDIRECT, "down_forwarded");
+    down_bytes += ip.len() as u64;
+
+    // --- truncated frames: every prefix is handled without a redirect.
+    let full_up = up(&udp(SUB, REMOTE, 64, 40001, 53, b"payload"));
+    for n in 14..full_up.len() {
+        let out =
+            b.dp.test_run(Program::Access, &full_up[..n], b.acc, 1)
+                .unwrap();
+        assert_eq!(out.action, XDP_DROP, "upstream prefix of {n} bytes");
+    }
+    let full_down = down(&udp(REMOTE, PUBLIC, 60, 53, pport, b"payload"));
+    for n in 14..full_down.len() {
+        let out =
+            b.dp.test_run(Program::Uplink, &full_down[..n], b.up, 1)
+                .unwrap();
+        assert_eq!(out.action, XDP_PASS, "downstream prefix of {n} bytes");
+    }
+
+    let c = b.dp.counters(&row);
+    assert_eq!(c.up_packets, 9);
+    assert_eq!(c.up_bytes, up_bytes);
+    assert_eq!(c.down_packets, 4);
+    assert_eq!(c.down_bytes, down_bytes);
+    assert_eq!(b.dp.nat_mappings().len(), 5, "udp×3, tcp, icmp");
+}
+
+/// (name, session vlans, session outer TPID, tags sent, tags expected back, address).
+type VlanCase = (
+    &'static str,
+    (u16, u16),
+    u16,
+    Vec<(u16, u16)>,
+    Vec<(u16, u16)>,
+    Ipv4Addr,
+);
+
+/// 802.1Q and QinQ sessions: the VLAN ids are part of the session key, and
+/// the downstream frame carries the same tags (PCP bits ignored on input).
+#[test]
+fn vlan_and_qinq_sessions() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let bm = b.acc_mac;
+    let um = b.up_mac;
+    let cases: [VlanCase; 3] = [
+        (
+            "dot1q",
+            (100, 0),
+            0,
+            vec![(0x8100, 0xa000 | 100)],
+            vec![(0x8100, 100)],
+            Ipv4Addr::new(100, 64, 1, 1),
+        ),
+        (
+            "qinq 88a8",
+            (200, 300),
+            0,
+            vec![(0x88a8, 200), (0x8100, 300)],
+            vec![(0x88a8, 200), (0x8100, 300)],
+            Ipv4Addr::new(100, 64, 1, 2),
+        ),
+        (
+            "qinq 8100/8100",
+            (201, 301),
+            0x8100,
+            vec![(0x8100, 201), (0x8100, 301)],
+            vec![(0x8100, 201), (0x8100, 301)],
+            Ipv4Addr::new(100, 64, 1, 3),
+        ),
+    ];
+    for (i, (name, vlans, tpid, tags_in, tags_out, addr)) in cases.into_iter().enumerate() {
+        let sid = 0x200 + i as u16;
+        let mut row = b.row(sid, vlans, tpid);
+        row.address = addr;
+        b.dp.install(&row).unwrap();
+        let (start, _) = b.dp.port_block(&row).unwrap();
+        let ip = udp(addr, REMOTE, 64, 5555, 53, b"q");
+        let out = b.run(
+            Program::Access,
+            &pppoe(CLIENT, bm, &tags_in, sid, 0x21, &ip),
+            XDP_REDIRECT,
+            "up_forwarded",
+        );
+        let v = check_ipv4(&out[14..]);
+        assert_eq!(v.sport, start + 5555 % 512, "{name}");
+        // Wrong inner/outer VLAN → no session.
+        let mut wrong = tags_in.clone();
+        wrong.last_mut().unwrap().1 += 1;
+        b.run(
+            Program::Access,
+            &pppoe(CLIENT, bm, &wrong, sid, 0x21, &ip),
+            XDP_DROP,
+            "drop_no_session",
+        );
+        b.run(
+            Program::Access,
+            &pppoe(CLIENT, bm, &[], sid, 0x21, &ip),
+            XDP_DROP,
+            "drop_no_session",
+        );
+
+        let reply = udp(REMOTE, PUBLIC, 60, 53, v.sport, b"a");
+        let out = b.run(
+            Program::Uplink,
+            &eth_ipv4(GW_MAC, um, &reply),
+            XDP_REDIRECT,
+            "down_forwarded",
+        );
+        let inner = check_pppoe(&out, bm, &tags_out, sid);
+        let v = check_ipv4(inner);
+        assert_eq!((v.dst, v.dport), (addr, 5555), "{name}");
+    }
+}
+
+/// Removal deletes a session's mappings; idle expiry honours per-protocol
+/// timeouts with injected time.
+#[test]
+fn remove_and_expire_mappings() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let bm = b.acc_mac;
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &[], 0x0101, 0x0021, ip);
+    b.run(
+        Program::Access,
+        &up(&udp(SUB, REMOTE, 64, 1000, 53, b"x")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    b.run(
+        Program::Access,
+        &up(&tcp(SUB, REMOTE, 64, 1001, 80, b"")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    b.run(
+        Program::Access,
+        &up(&echo(SUB, REMOTE, 64, true, 1002, 1)),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    assert_eq!(b.dp.nat_mappings().len(), 3);
+    let now = pppoe_bras::dataplane::monotonic_ns();
+    let s = 1_000_000_000u64;
+    assert_eq!(b.dp.expire_idle_at(now + 59 * s), 0);
+    assert_eq!(b.dp.expire_idle_at(now + 61 * s), 1, "ICMP after 60 s");
+    assert_eq!(b.dp.expire_idle_at(now + 299 * s), 0);
+    assert_eq!(b.dp.expire_idle_at(now + 301 * s), 1, "UDP after 300 s");
+    let left = b.dp.nat_mappings();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].proto, 6);
+    assert_eq!(left[0].inside, (SUB, 1001));
+    // The expired UDP mapping no longer translates downstream.
+    let um = b.up_mac;
+    let pport = 1024 + 1000 % 512;
+    b.run(
+        Program::Uplink,
+        &eth_ipv4(GW_MAC, um, &udp(REMOTE, PUBLIC, 60, 53, pport, b"x")),
+        XDP_PASS,
+        "uplink_pass_no_mapping",
+    );
+
+    let c = b.dp.remove(&row).unwrap();
+    assert_eq!(c.up_packets, 3);
+    assert!(
+        b.dp.nat_mappings().is_empty(),
+        "remove deletes the session's mappings"
+    );
+    let tport = 1024 + 1001 % 512;
+    b.run(
+        Program::Uplink,
+        &eth_ipv4(GW_MAC, um, &tcp(REMOTE, PUBLIC, 60, 80, tport, b"")),
+        XDP_PASS,
+        "uplink_pass_no_mapping",
+    );
+    b.run(
+        Program::Access,
+        &up(&udp(SUB, REMOTE, 64, 1000, 53, b"x")),
+        XDP_DROP,
+        "drop_no_session",
+    );
+    // Reinstall gets a fresh block and zeroed counters.
+    b.dp.install(&row).unwrap();
+    assert_eq!(b.dp.counters(&row), Default::default());
+}
+
+/// A block of 4 ports: 4 flows get the 4 ports (parity kept where possible),
+/// the 5th is dropped; the next session gets the next block.
+#[test]
+fn port_block_exhaustion() {
+    skip_unless_able!();
+    let mut b = Bench::new(|c| c.port_block_size = 4);
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    assert_eq!(b.dp.port_block(&row), Some((1024, 4)));
+    let bm = b.acc_mac;
+    let mut ports = Vec::new();
+    for sport in [3001u16, 3003, 3005, 3007] {
+        let ip = udp(SUB, REMOTE, 64, sport, 53, b"x");
+        let out = b.run(
+            Program::Access,
+            &pppoe(CLIENT, bm, &[], 0x0101, 0x21, &ip),
+            XDP_REDIRECT,
+            "up_forwarded",
+        );
+        ports.push(check_ipv4(&out[14..]).sport);
+    }
+    assert_eq!(
+        &ports[..2],
+        &[1025, 1027],
+        "odd ports keep odd parity while possible"
+    );
+    ports.sort_unstable();
+    assert_eq!(ports, vec![1024, 1025, 1026, 1027]);
+    let ip = udp(SUB, REMOTE, 64, 3009, 53, b"x");
+    b.run(
+        Program::Access,
+        &pppoe(CLIENT, bm, &[], 0x0101, 0x21, &ip),
+        XDP_DROP,
+        "drop_no_nat_port",
+    );
+
+    let mut row2 = b.row(0x0102, (0, 0), 0);
+    row2.address = Ipv4Addr::new(100, 64, 0, 9);
+    b.dp.install(&row2).unwrap();
+    assert_eq!(b.dp.port_block(&row2), Some((1028, 4)));
+    let mut row3 = row2;
+    row3.session_id = 0x0103;
+    assert!(
+        b.dp.install(&row3).is_err(),
+        "address already used by another session"
+    );
+}
+
+/// Routed mode: no translation, TTL only, any protocol, both directions.
+#[test]
+fn routed_mode() {
+    skip_unless_able!();
+    let mut b = Bench::new(|c| c.nat = false);
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    assert_eq!(b.dp.port_block(&row), None);
+    let (bm, um) = (b.acc_mac, b.up_mac);
+    let ip = udp(SUB, REMOTE, 64, 40001, 53, b"x");
+    let out = b.run(
+        Program::Access,
+        &pppoe(CLIENT, bm, &[], 0x0101, 0x21, &ip),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    let v = check_ipv4(&out[14..]);
+    assert_eq!((v.src, v.sport, v.ttl), (SUB, 40001, 63));
+    let frag = set_fragment(udp(REMOTE, SUB, 60, 53, 40001, b"y"));
+    let out = b.run(
+        Program::Uplink,
+        &eth_ipv4(GW_MAC, um, &frag),
+        XDP_REDIRECT,
+        "down_forwarded",
+    );
+    let inner = check_pppoe(&out, bm, &[], 0x0101);
+    assert_eq!(&inner[16..20], &SUB.octets());
+    assert_eq!(inner[8], 59);
+}
