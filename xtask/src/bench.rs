@@ -1193,6 +1193,24 @@ fn ns_per_packet(
 // pppoe-bras via its hidden `bench-dataplane-setup` subcommand
 
 /// The daemon, holding `n` sessions in the dut namespace; stopped on drop.
+///
+/// Contract of `pppoe-bras bench-dataplane-setup` (hidden subcommand), run
+/// through `ip netns exec <dut>`:
+/// - args: `--access-if IF --uplink-if IF --public-ip ADDR --pin-dir DIR
+///   --xdp-mode native|generic|auto --port-block-size N --first-port P
+///   --sessions FILE`; `--help` exits 0 (that is how the bench detects it);
+/// - FILE: one session per line, `client_mac bras_mac session_id ipv4 mtu`;
+/// - it starts `Dataplane` with NAT on and those settings, installs every
+///   row, prints `session <ipv4> block <start> <count>` per row (its port
+///   block), then `ready`, all on stdout, and flushes;
+/// - it keeps the data plane up until stdin reaches EOF (or SIGTERM/SIGINT),
+///   then may print `stat <name> <value>` lines, shuts the data plane down
+///   (detach, unpin) and exits 0.
+///
+/// The downstream traffic targets the first NAT port candidate of each
+/// session's flow, `start + 40000 % count`
+/// (`pppoe_bras_common::nat::candidate(.., 0)`), which the upstream phase
+/// creates first.
 struct Bras {
     child: Child,
     stdin: Option<ChildStdin>,
