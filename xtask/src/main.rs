@@ -10,6 +10,10 @@
 //!   netns integration tests (`ARGS` go to the test binaries).
 //!
 //! The eBPF object is built by `pppoe-bras/build.rs` (aya-build), not here.
+//! - `cargo xtask bench dataplane` — the data-path benchmark table (root).
+
+mod bench;
+
 use std::{
     env,
     ffi::OsString,
@@ -78,6 +82,8 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
+    /// Benchmarks (run as root): `bench dataplane`.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             run_as_root(&binary(release), "run", &args)
         }
         Cmd::Test { args } => test(&args),
+        Cmd::Bench(args) => bench::main(args),
     }
 }
 
