@@ -4,6 +4,8 @@
 //! is sans-IO: events and `now` in, frames, timers and events out.
 
 pub mod auth;
+#[doc(hidden)]
+pub mod bench_setup;
 pub mod config;
 pub mod control;
 pub mod dataplane;

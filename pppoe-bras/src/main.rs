@@ -30,6 +30,9 @@ enum Command {
         #[command(flatten)]
         control: ControlArgs,
     },
+    /// Load the data plane with canned sessions (for `cargo xtask bench`).
+    #[command(hide = true)]
+    BenchDataplaneSetup(pppoe_bras::bench_setup::BenchSetupArgs),
     /// Build a network-namespace lab, bring up a CHAP session through the BRAS
     /// and ping/UDP/TCP a host behind its NAT, then tear everything down.
     Lab(lab::DemoOptions),
@@ -154,6 +157,7 @@ fn main() {
         Command::Run(args) => run(args),
         Command::Emulate(args) => emulate::main(args),
         Command::Lab(args) => lab::run_demo(&args),
+        Command::BenchDataplaneSetup(args) => pppoe_bras::bench_setup::main(args),
         Command::Sessions(c) => print_reply(&c, "sessions"),
         Command::Stats(c) => print_reply(&c, "stats"),
         Command::Kill { id, control } => print_reply(&control, &format!("kill {id}")),

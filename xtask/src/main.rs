@@ -9,8 +9,9 @@
 //! - `cargo xtask test [-- ARGS]` — the whole suite as root: unit tests and the
 //!   netns integration tests (`ARGS` go to the test binaries).
 //!
-//! The eBPF object is built by `pppoe-bras/build.rs` (aya-build), not here.
 //! - `cargo xtask bench dataplane` — the data-path benchmark table (root).
+//!
+//! The eBPF object is built by `pppoe-bras/build.rs` (aya-build), not here.
 
 mod bench;
 
