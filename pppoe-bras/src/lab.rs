@@ -504,6 +504,11 @@ impl Lab {
             })?;
         }
         self.echo = Some(EchoServers::start(&n.ns_inet, ECHO_ADDR)?);
+        // Resolve the BRAS's next hop, as on any live network: bpf_fib_lookup
+        // answers NO_NEIGH for a cold neighbour and the first packet is lost
+        // (tests of that case call `flush_neighbours` first).
+        self.exec_ok(bras, &["ping", "-c", "1", "-W", "2", "198.51.100.2"])
+            .context("prime the uplink neighbour")?;
         Ok(())
     }
 
@@ -635,6 +640,11 @@ impl Lab {
             .filter_map(|l| l.split(':').nth(1))
             .map(|s| s.trim().split('@').next().unwrap_or_default().to_owned())
             .collect())
+    }
+
+    /// Forget every neighbour (ARP) entry in `ns`.
+    pub fn flush_neighbours(&self, ns: &str) -> anyhow::Result<()> {
+        ip(&["-n", ns, "neigh", "flush", "all"]).map(drop)
     }
 
     /// Everything the echo servers received so far.

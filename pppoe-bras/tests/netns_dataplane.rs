@@ -183,3 +183,31 @@ fn spoofed_source_address_is_dropped() {
         "spoofed frames reached the test host: {log:?}"
     );
 }
+
+#[test]
+fn traffic_flows_once_a_cold_next_hop_is_resolved() {
+    if !root_or_skip("cold_neighbour") {
+        return;
+    }
+    let lab = new_lab();
+    let _bras = start_bras(&lab, &classic(&lab, ""));
+    let (_emu, _up) = bring_up(&lab, &with_tun());
+    lab.flush_neighbours(lab.ns_bras()).expect("flush");
+    // The first datagram may be lost while the daemon resolves 198.51.100.2
+    // (bpf_fib_lookup says NO_NEIGH); one of the next two must come back.
+    let dst = SocketAddr::from(ECHO_ADDR);
+    let ok = (0..3).any(|i| {
+        let payload = format!("cold-{i}");
+        lab::udp_round_trip(
+            lab.ns_cpe(),
+            dst,
+            payload.as_bytes(),
+            Duration::from_secs(1),
+        )
+        .is_ok()
+    });
+    assert!(
+        ok,
+        "no UDP echo within 3 tries after the next hop went cold"
+    );
+}

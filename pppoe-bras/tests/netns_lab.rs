@@ -362,9 +362,11 @@ fn scapy_injects_a_pppoe_session_frame_from_the_cpe_side() {
             "eth.src",
             "eth.dst",
             "pppoe.session_id",
+            "ppp.protocol",
             "ip.src",
             "ip.dst",
             "udp.dstport",
+            "frame.len",
         ],
     )
     .expect("tshark");
@@ -375,9 +377,12 @@ fn scapy_injects_a_pppoe_session_frame_from_the_cpe_side() {
             cpe_mac.as_str(),
             bras_mac.as_str(),
             "0x1234",
+            "0x0021",
             "172.16.0.101",
             "192.0.2.1",
-            "7"
+            "7",
+            // 14 Ethernet + 6 PPPoE + 2 PPP + 20 IPv4 + 8 UDP + 8 payload.
+            "58"
         ]
     );
     let d = lab::tshark_check(&file).expect("tshark");

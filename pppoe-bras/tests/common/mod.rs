@@ -179,14 +179,12 @@ from scapy.all import Ether, Raw, sendp
 from scapy.layers.ppp import PPPoE
 from scapy.layers.inet import IP, UDP
 iface, src_mac, dst_mac, sid, src_ip, dst_ip, dport, payload = sys.argv[1:9]
+ip = IP(src=src_ip, dst=dst_ip, ttl=64) / UDP(sport=40000, dport=int(dport)) / Raw(payload.encode())
+# The PPP protocol field spelled out: scapy's PPP layer compresses 0x0021 to
+# one byte (RFC 1661 PFC), which PPPoE peers never negotiate (RFC 2516 §7).
 f = (Ether(src=src_mac, dst=dst_mac, type=0x8864)
      / PPPoE(version=1, type=1, code=0, sessionid=int(sid, 0))
-     # Uncompressed PPP protocol field: scapy's PPP layer writes 0x21 in one
-     # octet (PFC), which the BRAS rejects in LCP (RFC 2516 §7).
-     / Raw(b"\x00\x21")
-     / IP(src=src_ip, dst=dst_ip, ttl=64)
-     / UDP(sport=40000, dport=int(dport))
-     / Raw(payload.encode()))
+     / Raw(b"\x00\x21" + bytes(ip)))
 sendp(f, iface=iface, count=3, inter=0.05, verbose=False)
 "#;
 
