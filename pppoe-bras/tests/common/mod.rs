@@ -20,8 +20,7 @@ pub use pppoe_bras::lab::{self, BrasOptions, EmuOptions, Lab, LabProcess, UpLine
 pub const PREFIX: &str = "pbt";
 
 /// Name of the session map under the pin dir.
-// TODO(lead): use `pppoe_bras_common::maps::SESSIONS` once the data plane defines it.
-pub const SESSIONS_MAP: &str = "SESSIONS";
+pub const SESSIONS_MAP: &str = pppoe_bras_common::maps::names::SESSIONS;
 
 /// How long to wait for a session to come up.
 pub const UP_TIMEOUT: Duration = Duration::from_secs(30);
