@@ -3,6 +3,7 @@
 //! test reads like the ladder diagram of a bench capture.
 
 use std::{
+    collections::VecDeque,
     net::Ipv4Addr,
     time::{Duration, Instant},
 };
@@ -10,11 +11,15 @@ use std::{
 use crate::{
     auth::Secrets,
     discovery::DiscoveryConfig,
-    emulate::{Client, ClientConfig, ClientEvent},
+    emulate::{Client, ClientConfig, ClientEvent, Profile},
     pool::{Pool, PoolRange},
-    ppp::{fsm::FsmConfig, link::LinkConfig, peer::PeerConfig, AuthProto, DownReason},
+    ppp::{fsm::FsmConfig, link::LinkConfig, peer::PeerConfig, proto, AuthProto, DownReason},
     session::{DataplaneOp, Manager, ManagerConfig},
-    wire::eth::Vlans,
+    wire::{
+        eth::{EthHeader, Vlans},
+        ppp::Code,
+        pppoe,
+    },
 };
 
 const BRAS_MAC: [u8; 6] = [0x02, 0xb5, 0, 0, 0, 1];
@@ -25,11 +30,20 @@ testuser3 * "password"
 "#;
 
 fn manager(echo_interval: u64, echo_failure: u32) -> Manager {
+    manager_with(echo_interval, echo_failure, |_| {})
+}
+
+/// The classic manager, with `tweak` applied to its config first.
+fn manager_with(
+    echo_interval: u64,
+    echo_failure: u32,
+    tweak: impl FnOnce(&mut ManagerConfig),
+) -> Manager {
     let secrets = Secrets::parse(SECRETS, "test-secrets").unwrap();
     let range: PoolRange = "172.16.0.100-172.16.0.199".parse().unwrap();
     let mut pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
     pool.reserve_static(secrets.static_addresses());
-    let cfg = ManagerConfig {
+    let mut cfg = ManagerConfig {
         discovery: DiscoveryConfig {
             ac_name: "pppoe-bras".into(),
             service_names: vec![],
@@ -38,6 +52,7 @@ fn manager(echo_interval: u64, echo_failure: u32) -> Manager {
             max_sessions_per_mac: 4,
             max_payload: true,
             local_mac: BRAS_MAC,
+            ..DiscoveryConfig::default()
         },
         link: LinkConfig {
             mru: 1492,
@@ -52,10 +67,12 @@ fn manager(echo_interval: u64, echo_failure: u32) -> Manager {
             echo_failure,
             auth_timeout: Duration::from_secs(30),
             auth_name: "pppoe-bras".into(),
+            chap_rechallenge: Duration::ZERO,
             fsm: FsmConfig::default(),
         },
         max_payload: 1500,
     };
+    tweak(&mut cfg);
     Manager::new(cfg, secrets, pool, 42)
 }
 
@@ -65,9 +82,6 @@ fn client_cfg(i: u32, user: &str, password: &str, auth: &[AuthProto]) -> ClientC
         vlans: Vlans::NONE,
         service_name: String::new(),
         host_uniq: i.to_be_bytes().to_vec(),
-        max_payload: None,
-        discovery_timeout: Duration::from_secs(2),
-        discovery_attempts: 5,
         peer: PeerConfig {
             user: user.into(),
             password: password.as_bytes().to_vec(),
@@ -75,7 +89,15 @@ fn client_cfg(i: u32, user: &str, password: &str, auth: &[AuthProto]) -> ClientC
             request_dns: true,
             ..PeerConfig::default()
         },
+        ..ClientConfig::default()
     }
+}
+
+/// Which way a frame went on the simulated wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    ToBras,
+    ToClients,
 }
 
 struct Sim {
@@ -86,6 +108,11 @@ struct Sim {
     ops: Vec<DataplaneOp>,
     /// Frames from these clients are lost (a dead CPE).
     blackholed: Vec<bool>,
+    /// One-way delay of the wire; zero delivers at once.
+    latency: Duration,
+    in_flight: VecDeque<(Instant, Dir, Vec<u8>)>,
+    /// Every frame put on the wire, in order.
+    wire: Vec<(Dir, Vec<u8>)>,
 }
 
 impl Sim {
@@ -97,7 +124,69 @@ impl Sim {
             events: vec![],
             ops: vec![],
             blackholed: vec![],
+            latency: Duration::ZERO,
+            in_flight: VecDeque::new(),
+            wire: vec![],
         }
+    }
+
+    fn deliver(&mut self, dir: Dir, frame: &[u8]) {
+        match dir {
+            Dir::ToClients => {
+                for c in &mut self.clients {
+                    let _ = c.handle_frame(self.now, frame);
+                }
+            }
+            Dir::ToBras => self.bras.handle_frame(self.now, frame),
+        }
+    }
+
+    fn send(&mut self, dir: Dir, frame: Vec<u8>) {
+        self.wire.push((dir, frame.clone()));
+        if self.latency.is_zero() {
+            self.deliver(dir, &frame);
+        } else {
+            self.in_flight
+                .push_back((self.now + self.latency, dir, frame));
+        }
+    }
+
+    /// PPP frames on the wire in `dir`: (protocol, information field).
+    fn ppp(&self, dir: Dir) -> Vec<(u16, Vec<u8>)> {
+        self.wire
+            .iter()
+            .filter(|(d, _)| *d == dir)
+            .filter_map(|(_, f)| {
+                let (_, payload) = EthHeader::parse(f).ok()?;
+                let (_, protocol, info) = pppoe::parse_session(payload).ok()?;
+                Some((protocol, info.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Control packets of `protocol` with `code` sent in `dir`: their data
+    /// (after the 4-byte header).
+    fn packets(&self, dir: Dir, protocol: u16, code: Code) -> Vec<Vec<u8>> {
+        self.ppp(dir)
+            .into_iter()
+            .filter(|(p, info)| *p == protocol && info.first() == Some(&u8::from(code)))
+            .map(|(_, info)| info.get(4..).unwrap_or_default().to_vec())
+            .collect()
+    }
+
+    /// Discovery frames in `dir` with this code.
+    fn discovery(&self, dir: Dir, code: pppoe::Code) -> usize {
+        self.wire
+            .iter()
+            .filter(|(d, f)| {
+                *d == dir
+                    && EthHeader::parse(f)
+                        .ok()
+                        .filter(|(e, _)| e.ethertype == 0x8863)
+                        .and_then(|(_, p)| pppoe::Header::parse(p).ok())
+                        .is_some_and(|(h, _)| h.code == code)
+            })
+            .count()
     }
 
     fn add(&mut self, cfg: ClientConfig) -> usize {
@@ -112,11 +201,19 @@ impl Sim {
     fn settle(&mut self) {
         for _ in 0..10_000 {
             let mut moved = false;
+            while self
+                .in_flight
+                .front()
+                .is_some_and(|(at, _, _)| *at <= self.now)
+            {
+                if let Some((_, dir, frame)) = self.in_flight.pop_front() {
+                    self.deliver(dir, &frame);
+                    moved = true;
+                }
+            }
             while let Some(frame) = self.bras.poll_transmit() {
                 moved = true;
-                for c in &mut self.clients {
-                    let _ = c.handle_frame(self.now, &frame);
-                }
+                self.send(Dir::ToClients, frame);
             }
             while let Some(op) = self.bras.poll_dataplane() {
                 self.ops.push(op);
@@ -128,7 +225,7 @@ impl Sim {
                 while let Some(frame) = self.clients[i].poll_transmit() {
                     moved = true;
                     if !self.blackholed[i] {
-                        self.bras.handle_frame(self.now, &frame);
+                        self.send(Dir::ToBras, frame);
                     }
                 }
             }
@@ -149,6 +246,7 @@ impl Sim {
                 .iter()
                 .filter_map(Client::poll_timeout)
                 .chain(self.bras.poll_timeout())
+                .chain(self.in_flight.front().map(|(at, _, _)| *at))
                 .min();
             match next {
                 Some(t) if t <= end => {
