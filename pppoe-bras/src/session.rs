@@ -501,6 +501,12 @@ impl Manager {
                 let Some(s) = self.sessions.get_mut(&key) else {
                     return;
                 };
+                if s.link.phase() == crate::ppp::Phase::Terminate {
+                    // The whole session is ending (Terminate-Request out):
+                    // the rows go with the final Remove, whose end-of-session
+                    // line then carries the byte counts.
+                    return;
+                }
                 log::info!("session {sid:#06x} {mac} ipcp down (link stays up)");
                 if s.installed {
                     s.installed = false;
