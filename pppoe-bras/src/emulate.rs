@@ -751,6 +751,11 @@ pub struct EmulateArgs {
     /// 0, or the profile's).
     #[arg(long)]
     pub lcp_echo_interval: Option<u64>,
+    /// Hold every received frame this long before the clients see it: a
+    /// slow access line, so retransmissions (e.g. `--profile aggressive`)
+    /// really reach the BRAS before their answers arrive.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub rx_delay_ms: u64,
 }
 
 impl EmulateArgs {
@@ -887,7 +892,22 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
     let mut buf = Vec::with_capacity(65536);
     let mut tun_buf = vec![0u8; 65536];
     let mut stopping = false;
+    let rx_delay = Duration::from_millis(args.rx_delay_ms);
+    // Frames held back by --rx-delay-ms, in arrival order.
+    let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     loop {
+        let now = Instant::now();
+        while held.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, frame)) = held.pop_front() {
+                for c in clients.iter_mut() {
+                    if let Some(ip) = c.handle_frame(now, &frame) {
+                        if let Some(t) = &tun {
+                            let _ = t.get_ref().send(ip);
+                        }
+                    }
+                }
+            }
+        }
         for (i, c) in clients.iter_mut().enumerate() {
             while let Some(frame) = c.poll_transmit() {
                 if let Err(e) = sock.get_ref().send(&frame) {
@@ -907,7 +927,11 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
         if stopping || clients.iter().all(Client::is_finished) {
             break;
         }
-        let deadline = clients.iter().filter_map(Client::poll_timeout).min();
+        let deadline = clients
+            .iter()
+            .filter_map(Client::poll_timeout)
+            .chain(held.front().map(|(at, _)| *at))
+            .min();
         let all_up = clients.iter().all(Client::was_up);
         let sleep = async {
             match deadline {
@@ -926,6 +950,11 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                 let mut guard = guard?;
                 loop {
                     match sock.get_ref().recv(&mut buf) {
+                        Ok(()) if !rx_delay.is_zero() => {
+                            if held.len() < 100_000 {
+                                held.push_back((Instant::now() + rx_delay, buf.clone()));
+                            }
+                        }
                         Ok(()) => {
                             let now = Instant::now();
                             for c in clients.iter_mut() {
