@@ -25,6 +25,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::auth::{parse_address_word, Entry, Secret, Secrets};
+use crate::discovery::{RateLimit, VlanRule};
 use crate::pool::{Pool, PoolRange};
 use crate::ppp::AuthProto;
 
@@ -174,6 +175,27 @@ pub struct Config {
     pub max_sessions: u32,
     /// Most concurrent sessions from one client MAC. Default 16.
     pub max_sessions_per_mac: u32,
+    /// PADI rate per client MAC (and VLAN tags), a token bucket: `"10/s"`,
+    /// `"10/s burst 20"`, or `"off"`. Excess PADIs are dropped and counted
+    /// (`discovery.drop_rate_mac`). Default `"10/s burst 20"`.
+    pub padi_rate_per_mac: Option<RateLimit>,
+    /// PADI rate over all clients, same syntax. Default `"off"`.
+    pub padi_rate_total: Option<RateLimit>,
+    /// Milliseconds to wait before answering a PADI (0–30000), so that in a
+    /// segment with several BRASes the one without delay wins. Default 0.
+    pub pado_delay_ms: u32,
+    /// Most concurrent sessions on one VLAN tag stack (single tag, or
+    /// outer.inner pair; untagged sessions are not counted); 0 = no limit.
+    /// Default 0.
+    pub max_sessions_per_vlan: u32,
+    /// VLANs served; PPPoE on any other tag stack is ignored. Entries:
+    /// `"any"`, `"untagged"`, `"100"`, `"100-199"` or `"*"` (one tag),
+    /// `"200.10-20"`, `"200.*"` (QinQ outer.inner; 802.1ad or 802.1Q
+    /// outer). Default `[]` = everything.
+    pub vlans: Vec<VlanRule>,
+    /// Seconds between CHAP re-challenges of an established session
+    /// (RFC 1994 §2.3; a wrong answer ends the session); 0 = off. Default 0.
+    pub chap_rechallenge_interval: u32,
     /// Translate subscriber addresses to `public_address` (NAPT). `false`
     /// routes subscriber addresses as they are. Default `true`. Flag `--no-nat`.
     pub nat: bool,
@@ -238,6 +260,15 @@ impl Default for Config {
             max_terminate: 2,
             max_sessions: 65534,
             max_sessions_per_mac: 16,
+            padi_rate_per_mac: Some(RateLimit {
+                per_sec: 10,
+                burst: 20,
+            }),
+            padi_rate_total: None,
+            pado_delay_ms: 0,
+            max_sessions_per_vlan: 0,
+            vlans: Vec::new(),
+            chap_rechallenge_interval: 0,
             nat: true,
             public_address: None,
             port_block_size: 512,
@@ -305,6 +336,12 @@ struct Raw {
     max_terminate: S<i64>,
     max_sessions: S<i64>,
     max_sessions_per_mac: S<i64>,
+    padi_rate_per_mac: S<String>,
+    padi_rate_total: S<String>,
+    pado_delay_ms: S<i64>,
+    max_sessions_per_vlan: S<i64>,
+    vlans: SList,
+    chap_rechallenge_interval: S<i64>,
     nat: S<bool>,
     public_address: S<String>,
     port_block_size: S<i64>,
@@ -573,6 +610,12 @@ const KEYS: &[&str] = &[
     "max_terminate",
     "max_sessions",
     "max_sessions_per_mac",
+    "padi_rate_per_mac",
+    "padi_rate_total",
+    "pado_delay_ms",
+    "max_sessions_per_vlan",
+    "vlans",
+    "chap_rechallenge_interval",
     "nat",
     "public_address",
     "port_block_size",
@@ -868,6 +911,56 @@ impl Config {
             1..=65534,
             "",
         )?;
+        let rate = |key: &'static str, file: S<String>, default: Option<RateLimit>| match r
+            .scalar(key, None, file)
+        {
+            None => Ok(default),
+            Some((v, place)) => RateLimit::parse(&v).map_err(|e| place.bad(&v, e)),
+        };
+        let padi_rate_per_mac = rate(
+            "padi_rate_per_mac",
+            raw.padi_rate_per_mac,
+            d.padi_rate_per_mac,
+        )?;
+        let padi_rate_total = rate("padi_rate_total", raw.padi_rate_total, d.padi_rate_total)?;
+        let pado_delay_ms = r.int(
+            "pado_delay_ms",
+            None,
+            raw.pado_delay_ms,
+            d.pado_delay_ms,
+            0..=30_000,
+            " milliseconds",
+        )?;
+        let max_sessions_per_vlan = r.int(
+            "max_sessions_per_vlan",
+            None,
+            raw.max_sessions_per_vlan,
+            d.max_sessions_per_vlan,
+            0..=65534,
+            " (0 = no limit)",
+        )?;
+        let vlans = match r.list("vlans", None, raw.vlans) {
+            None => d.vlans,
+            Some((items, _)) => {
+                let mut out: Vec<VlanRule> = Vec::new();
+                for (s, place) in items {
+                    let rule: VlanRule = s.parse().map_err(|e| place.bad(&s, e))?;
+                    if out.contains(&rule) {
+                        return Err(place.bad(&s, "listed twice; remove one"));
+                    }
+                    out.push(rule);
+                }
+                out
+            }
+        };
+        let chap_rechallenge_interval = r.int(
+            "chap_rechallenge_interval",
+            None,
+            raw.chap_rechallenge_interval,
+            d.chap_rechallenge_interval,
+            0..=86_400,
+            " seconds (0 = off)",
+        )?;
         let nat = r.scalar("nat", o.nat, raw.nat).map_or(d.nat, |(v, _)| v);
         let public_address = r.addr("public_address", o.public_address, raw.public_address)?;
         let blame = [
@@ -1014,6 +1107,12 @@ impl Config {
             max_terminate,
             max_sessions,
             max_sessions_per_mac,
+            padi_rate_per_mac,
+            padi_rate_total,
+            pado_delay_ms,
+            max_sessions_per_vlan,
+            vlans,
+            chap_rechallenge_interval,
             nat,
             public_address,
             port_block_size,
@@ -1299,6 +1398,13 @@ address = "*"
             max_terminate: 3,
             max_sessions: 1000,
             max_sessions_per_mac: 1,
+            // Discovery/interop knobs: defaults here, own test below.
+            padi_rate_per_mac: Config::default().padi_rate_per_mac,
+            padi_rate_total: None,
+            pado_delay_ms: 0,
+            max_sessions_per_vlan: 0,
+            vlans: vec![],
+            chap_rechallenge_interval: 0,
             nat: false,
             public_address: Some(a("198.51.100.1")),
             port_block_size: 256,
@@ -1820,6 +1926,82 @@ address = "*"
                 ..Overrides::default()
             };
             let _ = Config::resolve(None, o);
+        }
+    }
+
+    #[test]
+    fn discovery_limits_vlans_and_rechallenge_keys() {
+        let base = "access_interface = \"eth1\"\nuplink_interface = \"eth0\"\n";
+        let cfg = parse(&format!(
+            "{base}padi_rate_per_mac = \"5/s burst 8\"\npadi_rate_total = \"200/s\"\n\
+             pado_delay_ms = 150\nmax_sessions_per_vlan = 3\n\
+             vlans = [\"untagged\", \"100-199\", \"200.10-20\", \"300.*\"]\n\
+             chap_rechallenge_interval = 600\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            cfg.padi_rate_per_mac,
+            Some(RateLimit {
+                per_sec: 5,
+                burst: 8
+            })
+        );
+        assert_eq!(
+            cfg.padi_rate_total,
+            Some(RateLimit {
+                per_sec: 200,
+                burst: 200
+            })
+        );
+        assert_eq!(cfg.pado_delay_ms, 150);
+        assert_eq!(cfg.max_sessions_per_vlan, 3);
+        use crate::discovery::VidSet;
+        assert_eq!(
+            cfg.vlans,
+            vec![
+                VlanRule::Untagged,
+                VlanRule::Single(VidSet::Range(100, 199)),
+                VlanRule::Double(VidSet::Range(200, 200), VidSet::Range(10, 20)),
+                VlanRule::Double(VidSet::Range(300, 300), VidSet::Any),
+            ]
+        );
+        assert_eq!(cfg.chap_rechallenge_interval, 600);
+        // Defaults: per-MAC PADI limit on, the rest off.
+        let d = parse(base).unwrap();
+        assert_eq!(
+            d.padi_rate_per_mac.map(|r| (r.per_sec, r.burst)),
+            Some((10, 20))
+        );
+        assert_eq!(d.padi_rate_total, None);
+        assert!(d.vlans.is_empty());
+        let off = parse(&format!("{base}padi_rate_per_mac = \"off\"\n")).unwrap();
+        assert_eq!(off.padi_rate_per_mac, None);
+        // Errors name the line and say what to write.
+        for (line, want) in [
+            (
+                "padi_rate_per_mac = \"10\"",
+                "config/bras.toml:3: padi_rate_per_mac \"10\": not a rate; write it like \"10/s\"",
+            ),
+            ("padi_rate_total = \"0/s\"", "at least 1"),
+            ("padi_rate_total = \"5/s burst\"", "unexpected words"),
+            (
+                "vlans = [\"4095\"]",
+                "config/bras.toml:3: vlans \"4095\": \"4095\" is not a VLAN id (1 to 4094)",
+            ),
+            (
+                "vlans = [\"200-100\"]",
+                "ends before it starts; write 100-200",
+            ),
+            ("vlans = [\"1.2.3\"]", "not a VLAN id"),
+            ("vlans = [\"any\", \"any\"]", "listed twice"),
+            (
+                "pado_delay_ms = 40000",
+                "must be from 0 to 30000 milliseconds",
+            ),
+            ("chap_rechallenge_interval = -1", "must be from 0 to 86400"),
+        ] {
+            let e = err(&format!("{base}{line}\n"));
+            assert!(e.contains(want), "{line}: {e}");
         }
     }
 }

@@ -13,9 +13,15 @@
 //!   and allocated round robin so a just-released id is not reused at once.
 //! - A PADR retransmitted by a peer whose PADS was lost gets the same PADS again
 //!   (same id) instead of a second session.
+//! - PADI floods are rate limited per peer MAC and in total (token buckets,
+//!   [`RateLimit`]); the PADO may be delayed (`pado_delay`, so a preferred
+//!   BRAS answers first in a multi-BRAS segment); sessions are limited in
+//!   total, per MAC and per VLAN; only the VLANs in [`DiscoveryConfig::vlans`]
+//!   are served ([`VlanRule`] documents the syntax).
 //! - Every dropped frame is counted by reason in [`DiscoveryStats`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
@@ -39,6 +45,224 @@ pub const MIN_MAX_PAYLOAD: u16 = 1492;
 pub const MAX_DISCOVERY_PAYLOAD: usize = 1500 - pppoe::HEADER_LEN;
 /// Length of the AC-Cookie value.
 pub const COOKIE_LEN: usize = 16;
+/// Most per-MAC PADI buckets kept; beyond, refilled ones are pruned and, if
+/// that is not enough, new MACs are only held to the total limit.
+pub const MAX_RATE_BUCKETS: usize = 65_536;
+/// Most PADOs waiting for their `pado_delay`.
+pub const MAX_DELAYED_PADO: usize = 65_536;
+
+/// A token-bucket rate: on average `per_sec` frames per second, up to
+/// `burst` back to back. Config syntax: `"10/s"` (burst = rate), `"10/s
+/// burst 20"`; `"off"` disables the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_sec: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// Parse `"N/s"`, `"N/s burst B"` or `"off"` (→ `None`).
+    pub fn parse(s: &str) -> Result<Option<RateLimit>, String> {
+        const HINT: &str = r#"write it like "10/s", "10/s burst 20" or "off""#;
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let mut words = s.split_whitespace();
+        let rate = words.next().ok_or_else(|| format!("empty rate; {HINT}"))?;
+        let per_sec: u32 = rate
+            .strip_suffix("/s")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("not a rate; {HINT}"))?;
+        let burst = match (words.next(), words.next(), words.next()) {
+            (None, _, _) => per_sec,
+            (Some(w), Some(b), None) if w.eq_ignore_ascii_case("burst") => b
+                .parse()
+                .map_err(|_| format!("burst is not a whole number; {HINT}"))?,
+            _ => return Err(format!("unexpected words after the rate; {HINT}")),
+        };
+        if per_sec == 0 || burst == 0 {
+            return Err(format!("rate and burst must be at least 1; {HINT}"));
+        }
+        if per_sec > 1_000_000 || burst > 1_000_000 {
+            return Err(format!("at most 1000000/s and burst 1000000; {HINT}"));
+        }
+        Ok(Some(RateLimit { per_sec, burst }))
+    }
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/s burst {}", self.per_sec, self.burst)
+    }
+}
+
+/// A token bucket in millionths of a token.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    micro: u64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(limit: RateLimit, now: Instant) -> Self {
+        Bucket {
+            micro: u64::from(limit.burst) * 1_000_000,
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, limit: RateLimit, now: Instant) {
+        let elapsed =
+            u64::try_from(now.saturating_duration_since(self.at).as_micros()).unwrap_or(u64::MAX);
+        let cap = u64::from(limit.burst) * 1_000_000;
+        self.micro = self
+            .micro
+            .saturating_add(elapsed.saturating_mul(u64::from(limit.per_sec)))
+            .min(cap);
+        if now > self.at {
+            self.at = now;
+        }
+    }
+
+    /// Take one token if there is one.
+    fn take(&mut self, limit: RateLimit, now: Instant) -> bool {
+        self.refill(limit, now);
+        if self.micro >= 1_000_000 {
+            self.micro -= 1_000_000;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn is_full(&self, limit: RateLimit, now: Instant) -> bool {
+        let mut b = *self;
+        b.refill(limit, now);
+        b.micro >= u64::from(limit.burst) * 1_000_000
+    }
+}
+
+/// VIDs on one tag level of a [`VlanRule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VidSet {
+    /// `*` or `any`.
+    Any,
+    /// `N` or `N-M` (1–4094).
+    Range(u16, u16),
+}
+
+impl VidSet {
+    fn contains(&self, vid: u16) -> bool {
+        match *self {
+            VidSet::Any => true,
+            VidSet::Range(lo, hi) => (lo..=hi).contains(&vid),
+        }
+    }
+}
+
+impl FromStr for VidSet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "*" || s.eq_ignore_ascii_case("any") {
+            return Ok(VidSet::Any);
+        }
+        let vid = |t: &str| -> Result<u16, String> {
+            match t.trim().parse::<u16>() {
+                Ok(v) if (1..=4094).contains(&v) => Ok(v),
+                _ => Err(format!("{t:?} is not a VLAN id (1 to 4094)")),
+            }
+        };
+        let (lo, hi) = match s.split_once('-') {
+            Some((a, b)) => (vid(a)?, vid(b)?),
+            None => (vid(s)?, vid(s)?),
+        };
+        if lo > hi {
+            return Err(format!(
+                "range {lo}-{hi} ends before it starts; write {hi}-{lo}"
+            ));
+        }
+        Ok(VidSet::Range(lo, hi))
+    }
+}
+
+impl std::fmt::Display for VidSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            VidSet::Any => f.write_str("*"),
+            VidSet::Range(lo, hi) if lo == hi => write!(f, "{lo}"),
+            VidSet::Range(lo, hi) => write!(f, "{lo}-{hi}"),
+        }
+    }
+}
+
+/// Which tag stacks the BRAS serves (config `vlans`, a list of these; an
+/// empty list serves everything). The TPID (0x8100, 0x88a8, 0x9100) does
+/// not matter.
+///
+/// | written | serves |
+/// |---|---|
+/// | `"any"` | every frame: untagged, single- and double-tagged |
+/// | `"untagged"` | frames without a tag |
+/// | `"100"`, `"100-199"`, `"*"` | single-tagged frames with that VID |
+/// | `"200.10-20"`, `"200-209.*"`, `"*.5"` | double-tagged (QinQ): outer.inner |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VlanRule {
+    Any,
+    Untagged,
+    Single(VidSet),
+    Double(VidSet, VidSet),
+}
+
+impl VlanRule {
+    /// Whether frames with these tags are served.
+    pub fn matches(&self, vlans: &Vlans) -> bool {
+        match (*self, vlans.outer, vlans.inner) {
+            (VlanRule::Any, _, _) => true,
+            (VlanRule::Untagged, None, None) => true,
+            (VlanRule::Single(s), Some(o), None) => s.contains(o.vid),
+            (VlanRule::Double(so, si), Some(o), Some(i)) => {
+                so.contains(o.vid) && si.contains(i.vid)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for VlanRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const HINT: &str = r#"write "any", "untagged", "100", "100-199" (one tag) or "200.10-20" (QinQ outer.inner)"#;
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("any") {
+            return Ok(VlanRule::Any);
+        }
+        if s.eq_ignore_ascii_case("untagged") {
+            return Ok(VlanRule::Untagged);
+        }
+        let err = |e: String| format!("{e}; {HINT}");
+        match s.split_once('.') {
+            Some((o, i)) => Ok(VlanRule::Double(
+                o.parse().map_err(err)?,
+                i.parse().map_err(err)?,
+            )),
+            None => Ok(VlanRule::Single(s.parse().map_err(err)?)),
+        }
+    }
+}
+
+impl std::fmt::Display for VlanRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VlanRule::Any => f.write_str("any"),
+            VlanRule::Untagged => f.write_str("untagged"),
+            VlanRule::Single(v) => write!(f, "{v}"),
+            VlanRule::Double(o, i) => write!(f, "{o}.{i}"),
+        }
+    }
+}
 
 /// Identifies a session on the access interface: RFC 2516 §5.4 (peer MAC, AC
 /// MAC, Session-ID) plus the VLAN tags it arrives on.
@@ -80,6 +304,38 @@ pub struct DiscoveryConfig {
     pub max_payload: bool,
     /// The access NIC's MAC (AC MAC).
     pub local_mac: [u8; 6],
+    /// PADI rate per peer MAC (and VLAN tags); excess PADIs are dropped.
+    pub padi_rate_per_mac: Option<RateLimit>,
+    /// PADI rate over all peers.
+    pub padi_rate_total: Option<RateLimit>,
+    /// Wait this long before sending a PADO (a backup BRAS in a multi-BRAS
+    /// segment answers later, so clients pick the primary).
+    pub pado_delay: Duration,
+    /// Live sessions per VLAN tag stack (tagged frames only); 0: no limit.
+    pub max_sessions_per_vlan: usize,
+    /// Tag stacks served; empty: all.
+    pub vlans: Vec<VlanRule>,
+}
+
+impl Default for DiscoveryConfig {
+    /// Lab defaults: no limits beyond 65534 sessions. The cookie key is all
+    /// zeros: set a random one outside tests.
+    fn default() -> Self {
+        DiscoveryConfig {
+            ac_name: "pppoe-bras".to_owned(),
+            service_names: Vec::new(),
+            cookie_key: [0; 16],
+            max_sessions: usize::from(MAX_ID),
+            max_sessions_per_mac: usize::from(MAX_ID),
+            max_payload: true,
+            local_mac: [0x02, 0, 0, 0, 0, 0xfe],
+            padi_rate_per_mac: None,
+            padi_rate_total: None,
+            pado_delay: Duration::ZERO,
+            max_sessions_per_vlan: 0,
+            vlans: Vec::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for DiscoveryConfig {
@@ -92,6 +348,11 @@ impl std::fmt::Debug for DiscoveryConfig {
             .field("max_sessions_per_mac", &self.max_sessions_per_mac)
             .field("max_payload", &self.max_payload)
             .field("local_mac", &fmt_mac(&self.local_mac))
+            .field("padi_rate_per_mac", &self.padi_rate_per_mac)
+            .field("padi_rate_total", &self.padi_rate_total)
+            .field("pado_delay", &self.pado_delay)
+            .field("max_sessions_per_vlan", &self.max_sessions_per_vlan)
+            .field("vlans", &self.vlans)
             .finish()
     }
 }
@@ -152,12 +413,20 @@ pub struct DiscoveryStats {
     pub drop_too_big: u64,
     /// PADT for no live session.
     pub drop_unknown_session: u64,
+    /// Tag stack not in the `vlans` list.
+    pub drop_vlan: u64,
+    /// PADI over the per-MAC rate.
+    pub drop_rate_mac: u64,
+    /// PADI over the total rate.
+    pub drop_rate_total: u64,
+    /// PADO not sent: too many waiting for `pado_delay`.
+    pub drop_pado_backlog: u64,
 }
 
 impl DiscoveryStats {
     /// Every counter with its name (for metrics and `stats` output).
-    pub fn counters(&self) -> [(&'static str, u64); 20] {
-        [
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
             ("padi_rx", self.padi_rx),
             ("pado_tx", self.pado_tx),
             ("padr_rx", self.padr_rx),
@@ -178,6 +447,10 @@ impl DiscoveryStats {
             ("drop_limit", self.drop_limit),
             ("drop_too_big", self.drop_too_big),
             ("drop_unknown_session", self.drop_unknown_session),
+            ("drop_vlan", self.drop_vlan),
+            ("drop_rate_mac", self.drop_rate_mac),
+            ("drop_rate_total", self.drop_rate_total),
+            ("drop_pado_backlog", self.drop_pado_backlog),
         ]
     }
 }
@@ -203,6 +476,13 @@ pub struct Discovery {
     ids: HashSet<u16>,
     /// Live session ids per (VLANs, peer MAC).
     per_peer: HashMap<(Vlans, [u8; 6]), Vec<u16>>,
+    /// Live sessions per tag stack (tagged only).
+    per_vlan: HashMap<Vlans, usize>,
+    /// PADI token buckets per (VLANs, peer MAC), and for everyone.
+    mac_buckets: HashMap<(Vlans, [u8; 6]), Bucket>,
+    total_bucket: Option<Bucket>,
+    /// PADOs waiting for `pado_delay`, in send order.
+    delayed: VecDeque<(Instant, Vec<u8>)>,
     next_id: u16,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<DiscoveryEvent>,
@@ -223,6 +503,10 @@ impl Discovery {
             sessions: HashMap::new(),
             ids: HashSet::new(),
             per_peer: HashMap::new(),
+            per_vlan: HashMap::new(),
+            mac_buckets: HashMap::new(),
+            total_bucket: None,
+            delayed: VecDeque::new(),
             next_id,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -245,6 +529,15 @@ impl Discovery {
             log::debug!(
                 "discovery: drop frame from bad source {}",
                 fmt_mac(&eth.src)
+            );
+            return;
+        }
+        if !self.vlan_ok(&eth.vlans) {
+            self.stats.drop_vlan += 1;
+            log::debug!(
+                "discovery: drop frame from {} on unserved {}",
+                fmt_mac(&eth.src),
+                eth.vlans
             );
             return;
         }
@@ -293,6 +586,26 @@ impl Discovery {
         self.transmit.pop_front()
     }
 
+    /// When the next delayed PADO is due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.delayed.front().map(|(at, _)| *at)
+    }
+
+    /// Release the PADOs whose `pado_delay` has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while self.delayed.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, f)) = self.delayed.pop_front() {
+                self.transmit.push_back(f);
+            }
+        }
+    }
+
+    /// Whether frames with these tags are served (`vlans`).
+    pub fn vlan_ok(&self, vlans: &Vlans) -> bool {
+        self.cfg.vlans.is_empty() || self.cfg.vlans.iter().any(|r| r.matches(vlans))
+    }
+
     /// Next event for the session manager.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<DiscoveryEvent> {
@@ -306,6 +619,12 @@ impl Discovery {
             return;
         }
         self.ids.remove(&key.session_id);
+        if let Some(n) = self.per_vlan.get_mut(&key.vlans) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_vlan.remove(&key.vlans);
+            }
+        }
         let peer = (key.vlans, key.peer_mac);
         if let Some(list) = self.per_peer.get_mut(&peer) {
             list.retain(|&id| id != key.session_id);
@@ -393,6 +712,9 @@ impl Discovery {
             return;
         }
         self.stats.padi_rx += 1;
+        if !self.padi_allowed(now, eth) {
+            return;
+        }
         log::info!("PADI from {} {}", fmt_mac(&eth.src), eth.vlans);
         let Some(service) = tags.service_name else {
             self.stats.drop_no_service_name += 1;
@@ -447,8 +769,60 @@ impl Discovery {
             return;
         }
         w.finish();
-        self.transmit.push_back(out);
+        if self.cfg.pado_delay.is_zero() {
+            self.transmit.push_back(out);
+        } else if self.delayed.len() < MAX_DELAYED_PADO {
+            self.delayed.push_back((now + self.cfg.pado_delay, out));
+        } else {
+            self.stats.drop_pado_backlog += 1;
+            return;
+        }
         self.stats.pado_tx += 1;
+    }
+
+    /// PADI token buckets: the peer's own first (a flooding MAC empties
+    /// only its bucket), then the total.
+    fn padi_allowed(&mut self, now: Instant, eth: &EthHeader) -> bool {
+        if let Some(limit) = self.cfg.padi_rate_per_mac {
+            let key = (eth.vlans, eth.src);
+            if !self.mac_buckets.contains_key(&key) && self.mac_buckets.len() >= MAX_RATE_BUCKETS {
+                self.mac_buckets.retain(|_, b| !b.is_full(limit, now));
+            }
+            let room = self.mac_buckets.len() < MAX_RATE_BUCKETS;
+            let bucket = match self.mac_buckets.get_mut(&key) {
+                Some(b) => Some(b),
+                None if room => Some(
+                    self.mac_buckets
+                        .entry(key)
+                        .or_insert_with(|| Bucket::full(limit, now)),
+                ),
+                None => None,
+            };
+            if let Some(b) = bucket {
+                if !b.take(limit, now) {
+                    self.stats.drop_rate_mac += 1;
+                    log::debug!(
+                        "discovery: PADI from {} over the per-MAC rate",
+                        fmt_mac(&eth.src)
+                    );
+                    return false;
+                }
+            }
+        }
+        if let Some(limit) = self.cfg.padi_rate_total {
+            let b = self
+                .total_bucket
+                .get_or_insert_with(|| Bucket::full(limit, now));
+            if !b.take(limit, now) {
+                self.stats.drop_rate_total += 1;
+                log::debug!(
+                    "discovery: PADI from {} over the total rate",
+                    fmt_mac(&eth.src)
+                );
+                return false;
+            }
+        }
+        true
     }
 
     /// RFC 2516 §5.3/§5.4: a PADR with a valid cookie gets a PADS.
@@ -578,6 +952,9 @@ impl Discovery {
             },
         );
         self.per_peer.entry(peer).or_default().push(id);
+        if eth.vlans.count() > 0 {
+            *self.per_vlan.entry(eth.vlans).or_default() += 1;
+        }
         self.events.push_back(DiscoveryEvent::SessionStarted {
             key,
             service_name,
@@ -659,7 +1036,12 @@ impl Discovery {
 
     fn at_limit(&self, eth: &EthHeader) -> bool {
         let per_peer = self.per_peer.get(&(eth.vlans, eth.src)).map_or(0, Vec::len);
-        self.sessions.len() >= self.cfg.max_sessions || per_peer >= self.cfg.max_sessions_per_mac
+        let per_vlan = self.per_vlan.get(&eth.vlans).copied().unwrap_or(0);
+        self.sessions.len() >= self.cfg.max_sessions
+            || per_peer >= self.cfg.max_sessions_per_mac
+            || (self.cfg.max_sessions_per_vlan > 0
+                && eth.vlans.count() > 0
+                && per_vlan >= self.cfg.max_sessions_per_vlan)
     }
 
     fn agreed_max_payload(&self, tags: &DiscoveryTags<'_>) -> Option<u16> {
@@ -738,6 +1120,7 @@ mod test {
             max_sessions_per_mac: 4,
             max_payload: true,
             local_mac: AC,
+            ..DiscoveryConfig::default()
         }
     }
 

@@ -142,6 +142,11 @@ pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
             max_sessions_per_mac: cfg.max_sessions_per_mac as usize,
             max_payload: cfg.max_payload > 0,
             local_mac: access_mac,
+            padi_rate_per_mac: cfg.padi_rate_per_mac,
+            padi_rate_total: cfg.padi_rate_total,
+            pado_delay: Duration::from_millis(u64::from(cfg.pado_delay_ms)),
+            max_sessions_per_vlan: cfg.max_sessions_per_vlan as usize,
+            vlans: cfg.vlans.clone(),
         },
         link: LinkConfig {
             mru: cfg.mru,
@@ -153,6 +158,7 @@ pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
             echo_failure: cfg.lcp_echo_failure,
             auth_timeout: secs(cfg.auth_timeout),
             auth_name: cfg.ac_name.clone(),
+            chap_rechallenge: secs(cfg.chap_rechallenge_interval),
             fsm: FsmConfig {
                 restart: secs(cfg.restart_timer),
                 max_configure: cfg.max_configure,
@@ -217,8 +223,8 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
         }
         Command::Stats => {
             let _ = writeln!(out, "sessions {}", manager.len());
-            for (name, v) in manager.discovery().stats().counters() {
-                let _ = writeln!(out, "discovery.{name} {v}");
+            for (name, v) in manager.counters() {
+                let _ = writeln!(out, "{name} {v}");
             }
             for (name, v) in dataplane.stats() {
                 let _ = writeln!(out, "xdp.{name} {v}");

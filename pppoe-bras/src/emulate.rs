@@ -6,6 +6,9 @@
 //! [`main`] is its tokio shell: an AF_PACKET socket on the CPE interface and,
 //! for one session, a TUN device carrying the session's IPv4 so ordinary
 //! `ping` and sockets in the CPE namespace go through the PPPoE session.
+//!
+//! [`Profile`]s reproduce the control-plane behaviour of routers seen in the
+//! field (`pppoe-bras emulate --profile edgerouter`), for interop tests.
 
 use std::{
     collections::VecDeque,
@@ -18,11 +21,12 @@ use anyhow::Context as _;
 use crate::rawsock::OwnsFd as _;
 use crate::{
     ppp::{
+        fsm::FsmConfig,
         peer::{Peer, PeerConfig, PeerEvent},
         proto, AuthProto,
     },
     wire::{
-        eth::{fmt_mac, is_multicast, EthHeader, Vlans, BROADCAST},
+        eth::{fmt_mac, is_multicast, EthHeader, VlanTag, Vlans, BROADCAST},
         pppoe::{self, Code, DiscoveryTags, TagType},
     },
 };
@@ -37,10 +41,176 @@ pub struct ClientConfig {
     pub host_uniq: Vec<u8>,
     /// RFC 4638 PPP-Max-Payload to ask for.
     pub max_payload: Option<u16>,
-    /// PADI/PADR retransmission interval (doubles each time, as pppd does).
+    /// PADI/PADR retransmission interval (doubles each time, as pppd does,
+    /// unless `discovery_backoff` is off).
     pub discovery_timeout: Duration,
     pub discovery_attempts: u32,
+    /// Double the retransmission interval each time (pppd); off: a fixed
+    /// interval (aggressive CPEs).
+    pub discovery_backoff: bool,
     pub peer: PeerConfig,
+}
+
+impl Default for ClientConfig {
+    /// pppd-like: untagged, any service, 2 s discovery timeout doubling, 5
+    /// attempts, [`PeerConfig::default`].
+    fn default() -> Self {
+        ClientConfig {
+            mac: [0x02, 0xc0, 0, 0, 0, 1],
+            vlans: Vlans::NONE,
+            service_name: String::new(),
+            host_uniq: Vec::new(),
+            max_payload: None,
+            discovery_timeout: Duration::from_secs(2),
+            discovery_attempts: 5,
+            discovery_backoff: true,
+            peer: PeerConfig::default(),
+        }
+    }
+}
+
+/// Control-plane behaviour of a CPE seen in the field. [`Profile::apply`]
+/// turns a [`ClientConfig`] (user, password, MAC, VLANs kept) into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// Ubiquiti EdgeRouter (pppd 2.4 inside), as captured on a bench: LCP
+    /// MRU 1492 + Magic-Number; IPCP Configure-Request with
+    /// IP-Compression-Protocol VJ, IP-Address 0.0.0.0, primary and secondary
+    /// DNS; a CCP Configure-Request that a BRAS without CCP must
+    /// Protocol-Reject; accepts CHAP (and PAP).
+    EdgeRouter,
+    /// YAMAHA RTX on NTT FLET'S: MRU 1454, PAP only (Naks CHAP).
+    YamahaRtx,
+    /// Cisco IOS dialer: CHAP only, Magic-Number, MRU 1492, sends its own LCP
+    /// Echo-Requests every 10 s.
+    CiscoIos,
+    /// A Windows-style client: Naks our first Auth-Protocol with MS-CHAPv2
+    /// (`c2 23 81`), then accepts CHAP-MD5 when it is offered again.
+    MsChapV2First,
+    /// A dual-stack CPE: also sends an IPv6CP Configure-Request, which must
+    /// get an LCP Protocol-Reject while IPv4 stays up.
+    Ipv6cp,
+    /// RFC 4638: PPP-Max-Payload 1500 in PADI/PADR, LCP MRU 1500.
+    MaxPayload,
+    /// Retransmits PADI/PADR and LCP/IPCP Configure-Requests (and PAP
+    /// requests) every 200 ms without backoff, before answers can arrive on
+    /// a slow link; the BRAS must still end up with one session.
+    Aggressive,
+}
+
+impl Profile {
+    /// Every profile, in the order the README lists them.
+    pub const ALL: [Profile; 7] = [
+        Profile::EdgeRouter,
+        Profile::YamahaRtx,
+        Profile::CiscoIos,
+        Profile::MsChapV2First,
+        Profile::Ipv6cp,
+        Profile::MaxPayload,
+        Profile::Aggressive,
+    ];
+
+    /// The `--profile` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::EdgeRouter => "edgerouter",
+            Profile::YamahaRtx => "yamaha-rtx",
+            Profile::CiscoIos => "cisco-ios",
+            Profile::MsChapV2First => "mschapv2-first",
+            Profile::Ipv6cp => "ipv6cp",
+            Profile::MaxPayload => "max-payload",
+            Profile::Aggressive => "aggressive",
+        }
+    }
+
+    /// Make `cfg` behave like this CPE (identity, MAC and VLANs untouched).
+    pub fn apply(self, cfg: &mut ClientConfig) {
+        let p = &mut cfg.peer;
+        match self {
+            Profile::EdgeRouter => {
+                p.mru = 1492;
+                p.auth_accept = vec![AuthProto::Chap, AuthProto::Pap];
+                p.request_dns = true;
+                p.request_vj = true;
+                p.extra_protocols = vec![proto::CCP];
+            }
+            Profile::YamahaRtx => {
+                p.mru = 1454;
+                p.auth_accept = vec![AuthProto::Pap];
+                p.request_dns = true;
+            }
+            Profile::CiscoIos => {
+                p.mru = 1492;
+                p.auth_accept = vec![AuthProto::Chap];
+                p.echo_interval = Duration::from_secs(10);
+            }
+            Profile::MsChapV2First => {
+                p.auth_accept = vec![AuthProto::Chap];
+                p.auth_nak_first = Some(vec![0xc2, 0x23, 0x81]);
+            }
+            Profile::Ipv6cp => {
+                p.extra_protocols = vec![proto::IPV6CP];
+            }
+            Profile::MaxPayload => {
+                cfg.max_payload = Some(1500);
+                p.mru = 1500;
+            }
+            Profile::Aggressive => {
+                cfg.discovery_timeout = Duration::from_millis(200);
+                cfg.discovery_backoff = false;
+                cfg.discovery_attempts = 50;
+                p.fsm = FsmConfig {
+                    restart: Duration::from_millis(200),
+                    max_configure: 50,
+                    ..FsmConfig::default()
+                };
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown profile {s:?}; use one of {}", names.join(", "))
+            })
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `--vlan 100` → one 802.1Q tag.
+pub fn parse_vlan(s: &str) -> Result<Vlans, String> {
+    let vid = parse_vid(s)?;
+    Ok(Vlans::single(VlanTag::dot1q(vid)))
+}
+
+/// `--qinq 100.200` → outer 802.1ad (0x88a8) VID 100, inner 802.1Q VID 200.
+pub fn parse_qinq(s: &str) -> Result<Vlans, String> {
+    let (o, i) = s
+        .split_once('.')
+        .ok_or_else(|| format!("{s:?}: write OUTER.INNER, e.g. 100.200"))?;
+    Ok(Vlans::double(
+        VlanTag::dot1ad(parse_vid(o)?),
+        VlanTag::dot1q(parse_vid(i)?),
+    ))
+}
+
+fn parse_vid(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u16>() {
+        Ok(v) if (1..=4094).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a VLAN id (1 to 4094)")),
+    }
 }
 
 /// What happened to a client, for the shell to print.
@@ -62,6 +232,14 @@ pub enum ClientEvent {
     },
     /// IPCP closed; LCP (the session) stays up.
     NetworkDown,
+    /// The BRAS sent LCP Protocol-Reject for this protocol (once each).
+    ProtocolRejected {
+        protocol: u16,
+    },
+    /// An Echo-Reply to one of our Echo-Requests (`count` so far).
+    EchoReply {
+        count: u64,
+    },
     Down {
         reason: String,
     },
@@ -99,6 +277,9 @@ pub struct Client {
     last_session_id: Option<u16>,
     /// AC-Name from the PADO we answered.
     ac_name: String,
+    /// Protocol-Rejects and Echo-Replies already reported.
+    rejected_seen: usize,
+    echo_replies_seen: u64,
 }
 
 impl Client {
@@ -113,6 +294,8 @@ impl Client {
             up: false,
             last_session_id: None,
             ac_name: String::new(),
+            rejected_seen: 0,
+            echo_replies_seen: 0,
         };
         c.send_padi();
         c.state = State::Discovering {
@@ -135,6 +318,35 @@ impl Client {
     /// The session id, once PADS arrived (also after the session ended).
     pub fn session_id(&self) -> Option<u16> {
         self.last_session_id
+    }
+
+    /// The PPP peer while the session lasts.
+    pub fn peer(&self) -> Option<&Peer> {
+        match &self.state {
+            State::Session { peer, .. } => Some(peer),
+            _ => None,
+        }
+    }
+
+    /// The PPP peer while the session lasts (e.g. to change the password
+    /// before a CHAP re-challenge).
+    pub fn peer_mut(&mut self) -> Option<&mut Peer> {
+        match &mut self.state {
+            State::Session { peer, .. } => Some(peer),
+            _ => None,
+        }
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    fn retransmit_after(&self, attempts: u32) -> Duration {
+        if self.cfg.discovery_backoff {
+            self.cfg.discovery_timeout * (1 << attempts.saturating_sub(1).min(4))
+        } else {
+            self.cfg.discovery_timeout
+        }
     }
 
     fn eth(&self, dst: [u8; 6], ethertype: u16) -> EthHeader {
@@ -309,7 +521,11 @@ impl Client {
                     return;
                 }
                 *attempts += 1;
-                *next_at = now + self.cfg.discovery_timeout * (1 << (*attempts - 1).min(4));
+                let n = *attempts;
+                let at = now + self.retransmit_after(n);
+                if let State::Discovering { next_at, .. } = &mut self.state {
+                    *next_at = at;
+                }
                 self.send_padi();
             }
             State::Requesting {
@@ -324,8 +540,12 @@ impl Client {
                     return;
                 }
                 *attempts += 1;
-                *next_at = now + self.cfg.discovery_timeout * (1 << (*attempts - 1).min(4));
+                let n = *attempts;
                 let (ac_mac, cookie, relay) = (*ac_mac, cookie.clone(), relay.clone());
+                let at = now + self.retransmit_after(n);
+                if let State::Requesting { next_at, .. } = &mut self.state {
+                    *next_at = at;
+                }
                 self.send_padr(ac_mac, cookie.as_deref(), relay.as_deref());
             }
             State::Session { peer, .. } if peer.poll_timeout().is_some_and(|t| t <= now) => {
@@ -413,6 +633,19 @@ impl Client {
                     .push_back(pppoe::session_frame(&eth, session_id, protocol, &info));
                 continue;
             }
+            if let Some(&protocol) = peer.rejected_protocols().get(self.rejected_seen) {
+                self.rejected_seen += 1;
+                self.events
+                    .push_back(ClientEvent::ProtocolRejected { protocol });
+                continue;
+            }
+            let (_, replies) = peer.echo_counts();
+            if replies > self.echo_replies_seen {
+                self.echo_replies_seen = replies;
+                self.events
+                    .push_back(ClientEvent::EchoReply { count: replies });
+                continue;
+            }
             let Some(ev) = peer.poll_event() else {
                 return;
             };
@@ -478,18 +711,30 @@ pub struct EmulateArgs {
     pub user: String,
     #[arg(long, default_value = "password")]
     pub password: String,
-    /// Authentication we accept when the BRAS asks: chap, pap or any.
-    #[arg(long, default_value = "any")]
-    pub auth: String,
+    /// Behave like this CPE: edgerouter, yamaha-rtx, cisco-ios,
+    /// mschapv2-first, ipv6cp, max-payload, aggressive. Flags given
+    /// explicitly (--mru, --auth, --max-payload, --lcp-echo-interval) win.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<Profile>,
+    /// Authentication we accept when the BRAS asks: chap, pap or any
+    /// (default any, or the profile's).
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// Send every frame with one 802.1Q tag (VID 1–4094).
+    #[arg(long, value_name = "VID", value_parser = parse_vlan, conflicts_with = "qinq")]
+    pub vlan: Option<Vlans>,
+    /// Send every frame double tagged: 802.1ad outer, 802.1Q inner (e.g. 100.200).
+    #[arg(long, value_name = "OUTER.INNER", value_parser = parse_qinq)]
+    pub qinq: Option<Vlans>,
     /// Number of sessions (distinct MACs; the interface is put in promiscuous mode when > 1).
     #[arg(long, default_value_t = 1)]
     pub sessions: u32,
     /// Carry session 1's IPv4 over this TUN device (address and default route set).
     #[arg(long, value_name = "NAME")]
     pub tun: Option<String>,
-    /// LCP MRU to ask for.
-    #[arg(long, default_value_t = 1492)]
-    pub mru: u16,
+    /// LCP MRU to ask for (default 1492, or the profile's).
+    #[arg(long)]
+    pub mru: Option<u16>,
     /// Ask for RFC 4638 PPP-Max-Payload.
     #[arg(long, value_name = "BYTES")]
     pub max_payload: Option<u16>,
@@ -502,28 +747,56 @@ pub struct EmulateArgs {
     /// Give up when a session is not up after this many seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
-    /// Seconds between our LCP Echo-Requests (0: never send any).
-    #[arg(long, default_value_t = 0)]
-    pub lcp_echo_interval: u64,
+    /// Seconds between our LCP Echo-Requests (0: never send any; default
+    /// 0, or the profile's).
+    #[arg(long)]
+    pub lcp_echo_interval: Option<u64>,
+    /// Hold every received frame this long before the clients see it: a
+    /// slow access line, so retransmissions (e.g. `--profile aggressive`)
+    /// really reach the BRAS before their answers arrive.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub rx_delay_ms: u64,
 }
 
 impl EmulateArgs {
-    fn peer_config(&self) -> anyhow::Result<PeerConfig> {
-        let auth_accept = match self.auth.as_str() {
-            "chap" => vec![AuthProto::Chap],
-            "pap" => vec![AuthProto::Pap],
-            "any" => vec![AuthProto::Chap, AuthProto::Pap],
-            other => anyhow::bail!("--auth {other:?}: use chap, pap or any"),
+    /// Client `i`'s settings: defaults, then the profile, then explicit flags.
+    pub fn client_config(&self, i: u32, mac: [u8; 6]) -> anyhow::Result<ClientConfig> {
+        let mut cfg = ClientConfig {
+            mac,
+            vlans: self.vlan.or(self.qinq).unwrap_or(Vlans::NONE),
+            service_name: self.service_name.clone(),
+            host_uniq: i.to_be_bytes().to_vec(),
+            peer: PeerConfig {
+                user: self.user.clone(),
+                password: self.password.as_bytes().to_vec(),
+                ..PeerConfig::default()
+            },
+            ..ClientConfig::default()
         };
-        Ok(PeerConfig {
-            user: self.user.clone(),
-            password: self.password.as_bytes().to_vec(),
-            mru: self.mru,
-            auth_accept,
-            request_dns: !self.no_dns,
-            echo_interval: Duration::from_secs(self.lcp_echo_interval),
-            ..PeerConfig::default()
-        })
+        if let Some(p) = self.profile {
+            p.apply(&mut cfg);
+        }
+        if let Some(a) = &self.auth {
+            cfg.peer.auth_accept = match a.as_str() {
+                "chap" => vec![AuthProto::Chap],
+                "pap" => vec![AuthProto::Pap],
+                "any" => vec![AuthProto::Chap, AuthProto::Pap],
+                other => anyhow::bail!("--auth {other:?}: use chap, pap or any"),
+            };
+        }
+        if let Some(m) = self.mru {
+            cfg.peer.mru = m;
+        }
+        if self.max_payload.is_some() {
+            cfg.max_payload = self.max_payload;
+        }
+        if self.no_dns {
+            cfg.peer.request_dns = false;
+        }
+        if let Some(i) = self.lcp_echo_interval {
+            cfg.peer.echo_interval = Duration::from_secs(i);
+        }
+        Ok(cfg)
     }
 }
 
@@ -566,6 +839,12 @@ fn print_event(i: usize, client: &Client, ev: &ClientEvent) {
             );
         }
         ClientEvent::NetworkDown => println!("NETDOWN session={sid:#06x} client={i}"),
+        ClientEvent::ProtocolRejected { protocol } => {
+            println!("PROTREJ session={sid:#06x} protocol={protocol:#06x} client={i}")
+        }
+        ClientEvent::EchoReply { count } => {
+            println!("ECHOREPLY session={sid:#06x} count={count} client={i}")
+        }
         ClientEvent::Down { reason } => {
             println!("DOWN session={sid:#06x} reason={reason} client={i}")
         }
@@ -584,10 +863,9 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
     if args.sessions > 1 {
         run_ip(&["link", "set", &args.interface, "promisc", "on"])?;
     }
-    let peer_cfg = args.peer_config()?;
     let now = Instant::now();
     let mut clients: Vec<Client> = (0..args.sessions)
-        .map(|i| {
+        .map(|i| -> anyhow::Result<Client> {
             let mut mac = base_mac;
             if i > 0 {
                 mac = [
@@ -599,19 +877,10 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                     i as u8,
                 ];
             }
-            let cfg = ClientConfig {
-                mac,
-                vlans: Vlans::NONE,
-                service_name: args.service_name.clone(),
-                host_uniq: i.to_be_bytes().to_vec(),
-                max_payload: args.max_payload,
-                discovery_timeout: Duration::from_secs(2),
-                discovery_attempts: 5,
-                peer: peer_cfg.clone(),
-            };
-            Client::new(cfg, now, rand::random())
+            let cfg = args.client_config(i, mac)?;
+            Ok(Client::new(cfg, now, rand::random()))
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let tun = match &args.tun {
         Some(name) if args.sessions == 1 => Some(crate::rawsock::Tun::create(name)?.into_async()?),
         Some(_) => anyhow::bail!("--tun works with --sessions 1 only"),
@@ -623,7 +892,22 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
     let mut buf = Vec::with_capacity(65536);
     let mut tun_buf = vec![0u8; 65536];
     let mut stopping = false;
+    let rx_delay = Duration::from_millis(args.rx_delay_ms);
+    // Frames held back by --rx-delay-ms, in arrival order.
+    let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     loop {
+        let now = Instant::now();
+        while held.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, frame)) = held.pop_front() {
+                for c in clients.iter_mut() {
+                    if let Some(ip) = c.handle_frame(now, &frame) {
+                        if let Some(t) = &tun {
+                            let _ = t.get_ref().send(ip);
+                        }
+                    }
+                }
+            }
+        }
         for (i, c) in clients.iter_mut().enumerate() {
             while let Some(frame) = c.poll_transmit() {
                 if let Err(e) = sock.get_ref().send(&frame) {
@@ -643,7 +927,11 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
         if stopping || clients.iter().all(Client::is_finished) {
             break;
         }
-        let deadline = clients.iter().filter_map(Client::poll_timeout).min();
+        let deadline = clients
+            .iter()
+            .filter_map(Client::poll_timeout)
+            .chain(held.front().map(|(at, _)| *at))
+            .min();
         let all_up = clients.iter().all(Client::was_up);
         let sleep = async {
             match deadline {
@@ -662,6 +950,11 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                 let mut guard = guard?;
                 loop {
                     match sock.get_ref().recv(&mut buf) {
+                        Ok(()) if !rx_delay.is_zero() => {
+                            if held.len() < 100_000 {
+                                held.push_back((Instant::now() + rx_delay, buf.clone()));
+                            }
+                        }
                         Ok(()) => {
                             let now = Instant::now();
                             for c in clients.iter_mut() {

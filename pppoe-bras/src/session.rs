@@ -83,6 +83,43 @@ pub struct ManagerConfig {
     pub max_payload: u16,
 }
 
+/// Frames the manager itself received and discarded, by reason (discovery
+/// keeps its own [`crate::discovery::DiscoveryStats`]). Shown by
+/// `pppoe-bras stats` as `session.<name>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManagerStats {
+    /// PPPoE session frames (0x8864) handed to a live session.
+    pub session_rx: u64,
+    /// Shorter than an Ethernet header, or a truncated VLAN tag.
+    pub drop_bad_ethernet: u64,
+    /// Neither PPPoE discovery nor session.
+    pub drop_ethertype: u64,
+    /// Session frame not addressed to our MAC.
+    pub drop_wrong_dst_mac: u64,
+    /// Session frame with a bad PPPoE header: VER/TYPE, code, length,
+    /// truncated PPP protocol field.
+    pub drop_bad_pppoe: u64,
+    /// Session frame for no live (MAC, VLANs, session id).
+    pub drop_unknown_session: u64,
+    /// CHAP re-challenge answered wrongly or by another user.
+    pub reauth_failed: u64,
+}
+
+impl ManagerStats {
+    /// Every counter with its name.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("session_rx", self.session_rx),
+            ("drop_bad_ethernet", self.drop_bad_ethernet),
+            ("drop_ethertype", self.drop_ethertype),
+            ("drop_wrong_dst_mac", self.drop_wrong_dst_mac),
+            ("drop_bad_pppoe", self.drop_bad_pppoe),
+            ("drop_unknown_session", self.drop_unknown_session),
+            ("reauth_failed", self.reauth_failed),
+        ]
+    }
+}
+
 /// A live session as `sessions` lists it.
 #[derive(Debug, Clone)]
 pub struct SessionInfo<'a> {
@@ -118,6 +155,7 @@ pub struct Manager {
     transmit: VecDeque<Vec<u8>>,
     dataplane: VecDeque<DataplaneOp>,
     seed: u64,
+    stats: ManagerStats,
 }
 
 impl Manager {
@@ -133,6 +171,7 @@ impl Manager {
             transmit: VecDeque::new(),
             dataplane: VecDeque::new(),
             seed,
+            stats: ManagerStats::default(),
         }
     }
 
@@ -151,6 +190,21 @@ impl Manager {
         &self.discovery
     }
 
+    /// The manager's own counters (frames it discarded, by reason).
+    pub fn stats(&self) -> &ManagerStats {
+        &self.stats
+    }
+
+    /// Every counter for `stats` output: `discovery.*` then `session.*`.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let d = self.discovery.stats().counters();
+        let m = self.stats.counters();
+        d.into_iter()
+            .map(|(n, v)| (format!("discovery.{n}"), v))
+            .chain(m.into_iter().map(|(n, v)| (format!("session.{n}"), v)))
+            .collect()
+    }
+
     /// Live sessions, for `sessions` listings.
     pub fn sessions(&self) -> impl Iterator<Item = (&SessionKey, SessionInfo<'_>)> {
         self.sessions.iter().map(|(k, s)| {
@@ -167,6 +221,11 @@ impl Manager {
         })
     }
 
+    /// The PPP link of a live session (for inspection).
+    pub fn link(&self, key: &SessionKey) -> Option<&Link> {
+        self.sessions.get(key).map(|s| &s.link)
+    }
+
     /// The session with this id (ids are unique on the interface).
     pub fn key_by_id(&self, session_id: u16) -> Option<SessionKey> {
         self.sessions
@@ -180,6 +239,7 @@ impl Manager {
         let (eth, payload) = match EthHeader::parse(frame) {
             Ok(v) => v,
             Err(e) => {
+                self.stats.drop_bad_ethernet += 1;
                 log::debug!("drop frame: ethernet: {e}");
                 return;
             }
@@ -192,17 +252,19 @@ impl Manager {
             pppoe_bras_common::proto::ETH_P_PPP_SES => {
                 self.handle_session_frame(now, &eth, payload)
             }
-            _ => {}
+            _ => self.stats.drop_ethertype += 1,
         }
     }
 
     fn handle_session_frame(&mut self, now: Instant, eth: &EthHeader, payload: &[u8]) {
         if eth.dst != self.cfg.discovery.local_mac {
+            self.stats.drop_wrong_dst_mac += 1;
             return;
         }
         let (session_id, protocol, info) = match pppoe::parse_session(payload) {
             Ok(v) => v,
             Err(e) => {
+                self.stats.drop_bad_pppoe += 1;
                 log::debug!("drop session frame from {}: {e}", fmt_mac(&eth.src));
                 return;
             }
@@ -213,18 +275,21 @@ impl Manager {
             session_id,
         };
         let Some(session) = self.sessions.get_mut(&key) else {
+            self.stats.drop_unknown_session += 1;
             log::debug!(
                 "drop session frame for unknown session {session_id:#06x} from {}",
                 fmt_mac(&eth.src)
             );
             return;
         };
+        self.stats.session_rx += 1;
         session.link.handle_frame(now, protocol, info);
         self.drive(now, key);
     }
 
     /// Run every timer that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.discovery.handle_timeout(now);
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -249,7 +314,11 @@ impl Manager {
 
     /// The earliest instant `handle_timeout` has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        let sessions = self.timers.peek().map(|Reverse((at, _))| *at);
+        [sessions, self.discovery.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Next frame to send on the access NIC.
@@ -379,6 +448,33 @@ impl Manager {
                     s.link.handle_auth_result(now, result);
                 }
             }
+            LinkEvent::Reauthenticate { user, credential } => {
+                let Some(s) = self.sessions.get_mut(&key) else {
+                    return;
+                };
+                let same_user = s.user.as_deref() == Some(user.as_str());
+                let ok = same_user
+                    && matches!(
+                        self.secrets
+                            .verify(&user, &self.cfg.discovery.ac_name, &credential),
+                        Verdict::Accept { .. }
+                    );
+                let result = if ok {
+                    log::debug!("session {sid:#06x} {mac} re-challenge ok user={user}");
+                    AuthResult::Accept {
+                        address: s.address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                    }
+                } else {
+                    self.stats.reauth_failed += 1;
+                    log::warn!(
+                        "session {sid:#06x} {mac} re-challenge failed user={user} same_user={same_user}"
+                    );
+                    AuthResult::Reject {
+                        message: "authentication failed".to_owned(),
+                    }
+                };
+                s.link.handle_auth_result(now, result);
+            }
             LinkEvent::AuthSucceeded { user, proto } => {
                 log::info!("session {sid:#06x} {mac} auth ok user={user} proto={proto:?}");
             }
@@ -405,6 +501,12 @@ impl Manager {
                 let Some(s) = self.sessions.get_mut(&key) else {
                     return;
                 };
+                if s.link.phase() == crate::ppp::Phase::Terminate {
+                    // The whole session is ending (Terminate-Request out):
+                    // the rows go with the final Remove, whose end-of-session
+                    // line then carries the byte counts.
+                    return;
+                }
                 log::info!("session {sid:#06x} {mac} ipcp down (link stays up)");
                 if s.installed {
                     s.installed = false;

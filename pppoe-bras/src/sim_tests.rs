@@ -3,6 +3,7 @@
 //! test reads like the ladder diagram of a bench capture.
 
 use std::{
+    collections::VecDeque,
     net::Ipv4Addr,
     time::{Duration, Instant},
 };
@@ -10,11 +11,15 @@ use std::{
 use crate::{
     auth::Secrets,
     discovery::DiscoveryConfig,
-    emulate::{Client, ClientConfig, ClientEvent},
+    emulate::{Client, ClientConfig, ClientEvent, Profile},
     pool::{Pool, PoolRange},
-    ppp::{fsm::FsmConfig, link::LinkConfig, peer::PeerConfig, AuthProto, DownReason},
+    ppp::{fsm::FsmConfig, link::LinkConfig, peer::PeerConfig, proto, AuthProto, DownReason},
     session::{DataplaneOp, Manager, ManagerConfig},
-    wire::eth::Vlans,
+    wire::{
+        eth::{EthHeader, Vlans},
+        ppp::Code,
+        pppoe,
+    },
 };
 
 const BRAS_MAC: [u8; 6] = [0x02, 0xb5, 0, 0, 0, 1];
@@ -25,11 +30,20 @@ testuser3 * "password"
 "#;
 
 fn manager(echo_interval: u64, echo_failure: u32) -> Manager {
+    manager_with(echo_interval, echo_failure, |_| {})
+}
+
+/// The classic manager, with `tweak` applied to its config first.
+fn manager_with(
+    echo_interval: u64,
+    echo_failure: u32,
+    tweak: impl FnOnce(&mut ManagerConfig),
+) -> Manager {
     let secrets = Secrets::parse(SECRETS, "test-secrets").unwrap();
     let range: PoolRange = "172.16.0.100-172.16.0.199".parse().unwrap();
     let mut pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
     pool.reserve_static(secrets.static_addresses());
-    let cfg = ManagerConfig {
+    let mut cfg = ManagerConfig {
         discovery: DiscoveryConfig {
             ac_name: "pppoe-bras".into(),
             service_names: vec![],
@@ -38,6 +52,7 @@ fn manager(echo_interval: u64, echo_failure: u32) -> Manager {
             max_sessions_per_mac: 4,
             max_payload: true,
             local_mac: BRAS_MAC,
+            ..DiscoveryConfig::default()
         },
         link: LinkConfig {
             mru: 1492,
@@ -52,10 +67,12 @@ fn manager(echo_interval: u64, echo_failure: u32) -> Manager {
             echo_failure,
             auth_timeout: Duration::from_secs(30),
             auth_name: "pppoe-bras".into(),
+            chap_rechallenge: Duration::ZERO,
             fsm: FsmConfig::default(),
         },
         max_payload: 1500,
     };
+    tweak(&mut cfg);
     Manager::new(cfg, secrets, pool, 42)
 }
 
@@ -65,9 +82,6 @@ fn client_cfg(i: u32, user: &str, password: &str, auth: &[AuthProto]) -> ClientC
         vlans: Vlans::NONE,
         service_name: String::new(),
         host_uniq: i.to_be_bytes().to_vec(),
-        max_payload: None,
-        discovery_timeout: Duration::from_secs(2),
-        discovery_attempts: 5,
         peer: PeerConfig {
             user: user.into(),
             password: password.as_bytes().to_vec(),
@@ -75,7 +89,15 @@ fn client_cfg(i: u32, user: &str, password: &str, auth: &[AuthProto]) -> ClientC
             request_dns: true,
             ..PeerConfig::default()
         },
+        ..ClientConfig::default()
     }
+}
+
+/// Which way a frame went on the simulated wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    ToBras,
+    ToClients,
 }
 
 struct Sim {
@@ -86,6 +108,11 @@ struct Sim {
     ops: Vec<DataplaneOp>,
     /// Frames from these clients are lost (a dead CPE).
     blackholed: Vec<bool>,
+    /// One-way delay of the wire; zero delivers at once.
+    latency: Duration,
+    in_flight: VecDeque<(Instant, Dir, Vec<u8>)>,
+    /// Every frame put on the wire, in order.
+    wire: Vec<(Dir, Vec<u8>)>,
 }
 
 impl Sim {
@@ -97,7 +124,69 @@ impl Sim {
             events: vec![],
             ops: vec![],
             blackholed: vec![],
+            latency: Duration::ZERO,
+            in_flight: VecDeque::new(),
+            wire: vec![],
         }
+    }
+
+    fn deliver(&mut self, dir: Dir, frame: &[u8]) {
+        match dir {
+            Dir::ToClients => {
+                for c in &mut self.clients {
+                    let _ = c.handle_frame(self.now, frame);
+                }
+            }
+            Dir::ToBras => self.bras.handle_frame(self.now, frame),
+        }
+    }
+
+    fn send(&mut self, dir: Dir, frame: Vec<u8>) {
+        self.wire.push((dir, frame.clone()));
+        if self.latency.is_zero() {
+            self.deliver(dir, &frame);
+        } else {
+            self.in_flight
+                .push_back((self.now + self.latency, dir, frame));
+        }
+    }
+
+    /// PPP frames on the wire in `dir`: (protocol, information field).
+    fn ppp(&self, dir: Dir) -> Vec<(u16, Vec<u8>)> {
+        self.wire
+            .iter()
+            .filter(|(d, _)| *d == dir)
+            .filter_map(|(_, f)| {
+                let (_, payload) = EthHeader::parse(f).ok()?;
+                let (_, protocol, info) = pppoe::parse_session(payload).ok()?;
+                Some((protocol, info.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Control packets of `protocol` with `code` sent in `dir`: their data
+    /// (after the 4-byte header).
+    fn packets(&self, dir: Dir, protocol: u16, code: Code) -> Vec<Vec<u8>> {
+        self.ppp(dir)
+            .into_iter()
+            .filter(|(p, info)| *p == protocol && info.first() == Some(&u8::from(code)))
+            .map(|(_, info)| info.get(4..).unwrap_or_default().to_vec())
+            .collect()
+    }
+
+    /// Discovery frames in `dir` with this code.
+    fn discovery(&self, dir: Dir, code: pppoe::Code) -> usize {
+        self.wire
+            .iter()
+            .filter(|(d, f)| {
+                *d == dir
+                    && EthHeader::parse(f)
+                        .ok()
+                        .filter(|(e, _)| e.ethertype == 0x8863)
+                        .and_then(|(_, p)| pppoe::Header::parse(p).ok())
+                        .is_some_and(|(h, _)| h.code == code)
+            })
+            .count()
     }
 
     fn add(&mut self, cfg: ClientConfig) -> usize {
@@ -112,11 +201,19 @@ impl Sim {
     fn settle(&mut self) {
         for _ in 0..10_000 {
             let mut moved = false;
+            while self
+                .in_flight
+                .front()
+                .is_some_and(|(at, _, _)| *at <= self.now)
+            {
+                if let Some((_, dir, frame)) = self.in_flight.pop_front() {
+                    self.deliver(dir, &frame);
+                    moved = true;
+                }
+            }
             while let Some(frame) = self.bras.poll_transmit() {
                 moved = true;
-                for c in &mut self.clients {
-                    let _ = c.handle_frame(self.now, &frame);
-                }
+                self.send(Dir::ToClients, frame);
             }
             while let Some(op) = self.bras.poll_dataplane() {
                 self.ops.push(op);
@@ -128,7 +225,7 @@ impl Sim {
                 while let Some(frame) = self.clients[i].poll_transmit() {
                     moved = true;
                     if !self.blackholed[i] {
-                        self.bras.handle_frame(self.now, &frame);
+                        self.send(Dir::ToBras, frame);
                     }
                 }
             }
@@ -149,6 +246,7 @@ impl Sim {
                 .iter()
                 .filter_map(Client::poll_timeout)
                 .chain(self.bras.poll_timeout())
+                .chain(self.in_flight.front().map(|(at, _, _)| *at))
                 .min();
             match next {
                 Some(t) if t <= end => {
@@ -365,5 +463,604 @@ fn hundred_clients_come_up_with_distinct_sessions_and_addresses() {
     assert_eq!(
         sids.len(),
         sim.clients.iter().filter_map(Client::session_id).count()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Interop profiles: each CPE behaviour against the real Manager.
+
+/// testuser1 (static 172.16.0.101) behaving like `profile`.
+fn profile_client(profile: Profile) -> ClientConfig {
+    let mut cfg = client_cfg(
+        1,
+        "testuser1",
+        "password",
+        &[AuthProto::Chap, AuthProto::Pap],
+    );
+    profile.apply(&mut cfg);
+    cfg
+}
+
+/// Bring `profile` up against the classic manager; check what every
+/// profile must get: the static address, both DNS, one session, one row.
+fn profile_up(profile: Profile, latency: Duration) -> Sim {
+    let mut sim = Sim::new(manager(10, 3));
+    sim.latency = latency;
+    let c = sim.add(profile_client(profile));
+    sim.run_for(Duration::from_secs(15));
+    let (addr, dns, _) = sim
+        .up(c)
+        .unwrap_or_else(|| panic!("{profile}: not up: {:?}", sim.events[c]));
+    assert_eq!(addr, Ipv4Addr::new(172, 16, 0, 101), "{profile}");
+    assert_eq!(dns, DNS, "{profile}");
+    assert_eq!(sim.bras.len(), 1, "{profile}: one session");
+    assert_eq!(sim.installs().len(), 1, "{profile}: one data-path row");
+    assert_eq!(sim.bras.discovery().stats().pads_tx, 1, "{profile}");
+    assert!(
+        sim.clients[c].peer().is_some_and(|p| p.is_up()),
+        "{profile}: still up"
+    );
+    sim
+}
+
+#[test]
+fn profile_edgerouter_vj_rejected_ccp_protocol_rejected() {
+    let sim = profile_up(Profile::EdgeRouter, Duration::ZERO);
+    // IPCP: the first request carries VJ, 0.0.0.0 and both DNS at 0.0.0.0.
+    let reqs = sim.packets(Dir::ToBras, proto::IPCP, Code::ConfReq);
+    assert_eq!(
+        reqs[0],
+        [
+            2, 6, 0x00, 0x2d, 0x0f, 0x01, // IP-Compression-Protocol VJ
+            3, 6, 0, 0, 0, 0, // IP-Address 0.0.0.0
+            129, 6, 0, 0, 0, 0, // primary DNS
+            131, 6, 0, 0, 0, 0, // secondary DNS
+        ]
+    );
+    // VJ alone is rejected, byte for byte; then address and DNS are Naked.
+    let rej = sim.packets(Dir::ToClients, proto::IPCP, Code::ConfRej);
+    assert_eq!(rej, vec![vec![2, 6, 0x00, 0x2d, 0x0f, 0x01]]);
+    let nak = sim.packets(Dir::ToClients, proto::IPCP, Code::ConfNak);
+    assert_eq!(
+        nak[0],
+        [3, 6, 172, 16, 0, 101, 129, 6, 192, 0, 2, 53, 131, 6, 192, 0, 2, 54]
+    );
+    // CCP gets an LCP Protocol-Reject carrying the rejected protocol and
+    // the CCP packet; the link stays up.
+    let pr = sim.packets(Dir::ToClients, proto::LCP, Code::ProtRej);
+    assert_eq!(pr.len(), 1);
+    assert_eq!(&pr[0][..2], &[0x80, 0xfd]);
+    assert_eq!(pr[0][2], 1, "the CCP Configure-Request is echoed");
+    assert_eq!(
+        sim.clients[0].peer().unwrap().rejected_protocols(),
+        [proto::CCP]
+    );
+    assert!(sim.events[0].contains(&ClientEvent::ProtocolRejected {
+        protocol: proto::CCP
+    }));
+    // CHAP, MRU 1492 both ways.
+    let key = sim
+        .bras
+        .key_by_id(sim.clients[0].session_id().unwrap())
+        .unwrap();
+    let link = sim.bras.link(&key).unwrap();
+    assert_eq!(link.auth_proto(), Some(AuthProto::Chap));
+    assert_eq!(link.peer_mru(), 1492);
+    assert_eq!(sim.up(0).unwrap().2, 1492);
+}
+
+#[test]
+fn profile_yamaha_rtx_pap_and_mru_1454() {
+    let sim = profile_up(Profile::YamahaRtx, Duration::ZERO);
+    // CHAP offered first, Naked with PAP, PAP offered.
+    let naks = sim.packets(Dir::ToBras, proto::LCP, Code::ConfNak);
+    assert_eq!(naks[0], [3, 4, 0xc0, 0x23]);
+    assert_eq!(sim.packets(Dir::ToBras, proto::PAP, Code::ConfReq).len(), 1);
+    // The BRAS honours MRU 1454: the row's MTU and the client's request.
+    assert_eq!(sim.installs(), vec![(Ipv4Addr::new(172, 16, 0, 101), 1454)]);
+    let req = &sim.packets(Dir::ToBras, proto::LCP, Code::ConfReq)[0];
+    assert_eq!(&req[..4], &[1, 4, 0x05, 0xae], "MRU 1454");
+}
+
+#[test]
+fn profile_cisco_ios_echo_requests_are_answered() {
+    let mut sim = profile_up(Profile::CiscoIos, Duration::ZERO);
+    sim.run_for(Duration::from_secs(60));
+    let (sent, replies) = sim.clients[0].peer().unwrap().echo_counts();
+    assert!(sent >= 6, "cisco sends echoes every 10 s: {sent}");
+    assert_eq!(sent, replies, "every Echo-Request answered");
+    // Echo-Reply: the BRAS's own Magic-Number, never the client's.
+    let client_magic = {
+        let req = &sim.packets(Dir::ToBras, proto::LCP, Code::ConfReq)[0];
+        req[req.len() - 4..].to_vec()
+    };
+    for rep in sim.packets(Dir::ToClients, proto::LCP, Code::EchoRep) {
+        assert_ne!(&rep[..4], &client_magic[..]);
+        assert_ne!(&rep[..4], &[0, 0, 0, 0]);
+    }
+    assert_eq!(sim.bras.len(), 1);
+    assert!(sim.removal_reasons().is_empty());
+}
+
+#[test]
+fn profile_mschapv2_first_gets_chap_md5_again() {
+    let sim = profile_up(Profile::MsChapV2First, Duration::ZERO);
+    let naks = sim.packets(Dir::ToBras, proto::LCP, Code::ConfNak);
+    assert_eq!(naks[0], [3, 5, 0xc2, 0x23, 0x81], "MS-CHAPv2 first");
+    assert_eq!(naks[1], [3, 5, 0xc2, 0x23, 0x05], "PAP Naked with CHAP-MD5");
+    let reqs = sim.packets(Dir::ToClients, proto::LCP, Code::ConfReq);
+    let auth = |r: &[u8]| r.windows(3).any(|w| w == [0xc2, 0x23, 5]);
+    assert!(
+        auth(&reqs[0]) && !auth(&reqs[1]) && auth(&reqs[2]),
+        "{reqs:?}"
+    );
+    let key = sim
+        .bras
+        .key_by_id(sim.clients[0].session_id().unwrap())
+        .unwrap();
+    assert_eq!(
+        sim.bras.link(&key).unwrap().auth_proto(),
+        Some(AuthProto::Chap)
+    );
+    // One CHAP Success (code 3).
+    assert_eq!(
+        sim.packets(Dir::ToClients, proto::CHAP, Code::from(3))
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn profile_ipv6cp_protocol_rejected_ipv4_stays() {
+    let mut sim = profile_up(Profile::Ipv6cp, Duration::ZERO);
+    let pr = sim.packets(Dir::ToClients, proto::LCP, Code::ProtRej);
+    assert_eq!(pr.len(), 1);
+    assert_eq!(&pr[0][..2], &[0x80, 0x57]);
+    assert_eq!(
+        sim.clients[0].peer().unwrap().rejected_protocols(),
+        [proto::IPV6CP]
+    );
+    sim.run_for(Duration::from_secs(30));
+    assert!(sim.clients[0].peer().unwrap().is_up());
+    assert!(sim.removal_reasons().is_empty());
+}
+
+#[test]
+fn profile_max_payload_agrees_mru_1500() {
+    let sim = profile_up(Profile::MaxPayload, Duration::ZERO);
+    assert_eq!(
+        sim.up(0).unwrap().2,
+        1500,
+        "BRAS MRU 1500 seen by the client"
+    );
+    assert_eq!(sim.installs(), vec![(Ipv4Addr::new(172, 16, 0, 101), 1500)]);
+    let bras_req = &sim.packets(Dir::ToClients, proto::LCP, Code::ConfReq)[0];
+    assert_eq!(&bras_req[..4], &[1, 4, 0x05, 0xdc]);
+    assert!(sim
+        .packets(Dir::ToClients, proto::LCP, Code::ConfNak)
+        .is_empty());
+}
+
+#[test]
+fn profile_max_payload_without_rfc4638_support_stays_at_1492() {
+    let mut sim = Sim::new(manager_with(10, 3, |c| c.discovery.max_payload = false));
+    let c = sim.add(profile_client(Profile::MaxPayload));
+    sim.run_for(Duration::from_secs(10));
+    // The client asks for 1500 and is Naked down to 1492.
+    assert_eq!(sim.up(c).unwrap().2, 1492);
+    let nak = &sim.packets(Dir::ToClients, proto::LCP, Code::ConfNak)[0];
+    assert_eq!(nak, &[1, 4, 0x05, 0xd4]);
+}
+
+#[test]
+fn profile_aggressive_on_a_slow_link_makes_one_session() {
+    // 300 ms each way: every request is sent 3 times before its answer.
+    let sim = profile_up(Profile::Aggressive, Duration::from_millis(300));
+    let d = sim.bras.discovery().stats();
+    assert!(d.padr_rx >= 3, "{d:?}");
+    assert!(d.pads_retransmit >= 2, "{d:?}");
+    assert_eq!(d.pads_tx, 1);
+    let lcp_reqs = sim.packets(Dir::ToBras, proto::LCP, Code::ConfReq);
+    assert!(lcp_reqs.len() >= 3, "LCP retransmitted: {}", lcp_reqs.len());
+    let key = sim
+        .bras
+        .key_by_id(sim.clients[0].session_id().unwrap())
+        .unwrap();
+    let link = sim.bras.link(&key).unwrap();
+    assert!(
+        link.duplicates_absorbed() > 0,
+        "copies after Opened re-acked"
+    );
+    assert!(sim.removal_reasons().is_empty());
+    // Exactly one address leased and one Up.
+    let ups = sim.events[0]
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Up { .. }))
+        .count();
+    assert_eq!(ups, 1);
+}
+
+#[test]
+fn every_profile_comes_up_in_one_lab() {
+    let mut sim = Sim::new(manager(10, 3));
+    let users = ["testuser1", "testuser2", "testuser3"];
+    for (i, p) in Profile::ALL.into_iter().enumerate() {
+        let mut cfg = client_cfg(100 + i as u32, users[i % 3], "password", &[]);
+        cfg.peer.auth_accept = vec![AuthProto::Chap, AuthProto::Pap];
+        p.apply(&mut cfg);
+        sim.add(cfg);
+    }
+    sim.run_for(Duration::from_secs(20));
+    for (i, p) in Profile::ALL.into_iter().enumerate() {
+        assert!(sim.up(i).is_some(), "{p}: {:?}", sim.events[i]);
+    }
+    assert_eq!(sim.bras.len(), Profile::ALL.len());
+}
+
+// ---------------------------------------------------------------------------
+// Discovery limits and VLANs through the Manager.
+
+use crate::discovery::{RateLimit, VidSet, VlanRule};
+use crate::wire::eth::VlanTag;
+use crate::wire::pppoe::{Code as PCode, TagType};
+
+/// A raw PADI from `mac` on `vlans`.
+fn padi(mac: [u8; 6], vlans: Vlans) -> Vec<u8> {
+    let eth = EthHeader {
+        dst: [0xff; 6],
+        src: mac,
+        vlans,
+        ethertype: 0x8863,
+    };
+    pppoe::discovery_frame(&eth, PCode::Padi, 0, &[(TagType::ServiceName, b"")])
+}
+
+#[test]
+fn padi_flood_from_one_mac_is_limited_and_others_still_served() {
+    let mut sim = Sim::new(manager_with(10, 3, |c| {
+        c.discovery.padi_rate_per_mac = Some(RateLimit {
+            per_sec: 10,
+            burst: 20,
+        });
+        c.discovery.padi_rate_total = Some(RateLimit {
+            per_sec: 200,
+            burst: 200,
+        });
+    }));
+    let flooder = [0x02, 0xee, 0, 0, 0, 1];
+    // 1000 PADIs in one second from one MAC, interleaved with a real client.
+    let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
+    for i in 0..1000u32 {
+        sim.now += Duration::from_millis(1);
+        sim.bras.handle_frame(sim.now, &padi(flooder, Vlans::NONE));
+        if i == 500 {
+            sim.settle();
+        }
+    }
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.up(c).is_some(), "the normal client got its PADO");
+    let d = sim.bras.discovery().stats().clone();
+    // Burst 20 plus 10/s for one second: about 30 PADOs for the flooder.
+    assert!(
+        (20..=32).contains(&(d.pado_tx - 1)),
+        "flooder PADOs {}",
+        d.pado_tx - 1
+    );
+    assert_eq!(d.drop_rate_mac + d.pado_tx - 1, 1000, "{d:?}");
+    assert_eq!(d.drop_rate_total, 0);
+    // Many MACs at once hit the total limit, one PADI each.
+    for i in 0..500u32 {
+        let mac = [0x02, 0xdd, 0, 0, (i >> 8) as u8, i as u8];
+        sim.bras.handle_frame(sim.now, &padi(mac, Vlans::NONE));
+    }
+    let d = sim.bras.discovery().stats();
+    assert!(d.drop_rate_total >= 250, "{d:?}");
+    // Counters are visible by name.
+    let counters = sim.bras.counters();
+    assert!(counters
+        .iter()
+        .any(|(n, v)| n == "discovery.drop_rate_mac" && *v > 900));
+}
+
+#[test]
+fn pado_delay_holds_the_offer_back() {
+    let mut sim = Sim::new(manager_with(10, 3, |c| {
+        c.discovery.pado_delay = Duration::from_millis(500)
+    }));
+    let t0 = sim.now;
+    sim.bras
+        .handle_frame(t0, &padi([0x02, 0xaa, 0, 0, 0, 1], Vlans::NONE));
+    assert!(sim.bras.poll_transmit().is_none(), "no PADO at once");
+    assert_eq!(
+        sim.bras.poll_timeout(),
+        Some(t0 + Duration::from_millis(500))
+    );
+    sim.bras.handle_timeout(t0 + Duration::from_millis(499));
+    assert!(sim.bras.poll_transmit().is_none());
+    sim.bras.handle_timeout(t0 + Duration::from_millis(500));
+    assert!(sim.bras.poll_transmit().is_some(), "PADO after 500 ms");
+    // A whole session still comes up, just later.
+    let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.up(c).is_some());
+}
+
+#[test]
+fn vlans_single_qinq_filter_and_per_vlan_limit() {
+    let mut sim = Sim::new(manager_with(10, 3, |c| {
+        c.discovery.vlans = vec![
+            VlanRule::Single(VidSet::Range(100, 199)),
+            VlanRule::Double(VidSet::Range(200, 200), VidSet::Range(10, 20)),
+        ];
+        c.discovery.max_sessions_per_vlan = 2;
+    }));
+    let q100 = Vlans::single(VlanTag::dot1q(100));
+    let qinq = Vlans::double(VlanTag::dot1ad(200), VlanTag::dot1q(15));
+    let cfg = |i: u32, vlans: Vlans| {
+        let mut c = client_cfg(i, "testuser3", "password", &[AuthProto::Chap]);
+        c.vlans = vlans;
+        c.discovery_attempts = 2;
+        c
+    };
+    let a = sim.add(cfg(1, q100));
+    let b = sim.add(cfg(2, q100));
+    let full = sim.add(cfg(3, q100));
+    let q = sim.add(cfg(4, qinq));
+    let untagged = sim.add(cfg(5, Vlans::NONE));
+    let wrong_inner = sim.add(cfg(
+        6,
+        Vlans::double(VlanTag::dot1ad(200), VlanTag::dot1q(21)),
+    ));
+    let other_vlan = sim.add(cfg(7, Vlans::single(VlanTag::dot1q(300))));
+    sim.run_for(Duration::from_secs(15));
+    for i in [a, b, q] {
+        assert!(sim.up(i).is_some(), "client {i}: {:?}", sim.events[i]);
+    }
+    for i in [full, untagged, wrong_inner, other_vlan] {
+        assert!(sim.up(i).is_none(), "client {i} must not come up");
+    }
+    // Tags are mirrored and the rows carry them.
+    let keys: Vec<Vlans> = sim
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            DataplaneOp::Install { key, .. } => Some(key.vlans),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys.iter().filter(|v| **v == q100).count(), 2);
+    assert_eq!(keys.iter().filter(|v| **v == qinq).count(), 1);
+    let d = sim.bras.discovery().stats();
+    assert!(d.drop_vlan >= 3 * 2, "{d:?}");
+    assert!(d.drop_limit >= 1, "{d:?}");
+    // Freeing one slot on VLAN 100 lets the third in.
+    let now = sim.now;
+    sim.clients[a].close(now);
+    sim.run_for(Duration::from_secs(1));
+    let again = sim.add(cfg(8, q100));
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.up(again).is_some());
+}
+
+#[test]
+fn shutdown_padt_carries_the_vlan_tags() {
+    let mut sim = Sim::new(manager(10, 3));
+    let mut c = client_cfg(1, "testuser1", "password", &[AuthProto::Chap]);
+    c.vlans = Vlans::double(VlanTag::dot1ad(7), VlanTag::dot1q(8));
+    let i = sim.add(c);
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.up(i).is_some());
+    let now = sim.now;
+    sim.bras.shutdown(now);
+    sim.settle();
+    assert!(sim.clients[i].is_finished(), "the QinQ client saw the PADT");
+    assert_eq!(sim.discovery(Dir::ToClients, PCode::Padt), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Authentication details.
+
+#[test]
+fn chap_rechallenge_periodic_and_failure_ends_the_session() {
+    let mut sim = Sim::new(manager_with(10, 3, |c| {
+        c.link.chap_rechallenge = Duration::from_secs(60)
+    }));
+    let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.up(c).is_some());
+    sim.run_for(Duration::from_secs(130));
+    let challenges = sim.packets(Dir::ToClients, proto::CHAP, Code::from(1));
+    assert_eq!(challenges.len(), 3, "initial + two re-challenges");
+    // Fresh value each time (identifiers differ, checked by the client).
+    assert_ne!(challenges[0], challenges[1]);
+    assert_eq!(
+        sim.packets(Dir::ToClients, proto::CHAP, Code::from(3))
+            .len(),
+        3
+    );
+    assert!(sim.removal_reasons().is_empty());
+    assert_eq!(sim.bras.stats().reauth_failed, 0);
+    // The CPE's secret changes: the next re-challenge ends the session.
+    sim.clients[c].peer_mut().unwrap().set_password(b"changed");
+    sim.run_for(Duration::from_secs(70));
+    assert_eq!(sim.removal_reasons(), vec![DownReason::AuthFailed]);
+    assert_eq!(sim.bras.stats().reauth_failed, 1);
+    let fail = sim.packets(Dir::ToClients, proto::CHAP, Code::from(4));
+    assert_eq!(fail.len(), 1);
+    assert_eq!(fail[0], b"authentication failed");
+    assert!(sim.bras.is_empty());
+}
+
+#[test]
+fn chap_rechallenge_unanswered_times_out() {
+    let mut sim = Sim::new(manager_with(0, 3, |c| {
+        c.link.chap_rechallenge = Duration::from_secs(60);
+        c.link.auth_timeout = Duration::from_secs(10);
+    }));
+    let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.up(c).is_some());
+    sim.blackholed[c] = true;
+    sim.run_for(Duration::from_secs(80));
+    assert_eq!(sim.removal_reasons(), vec![DownReason::AuthTimeout]);
+}
+
+#[test]
+fn auth_failure_messages_are_short() {
+    for auth in [AuthProto::Chap, AuthProto::Pap] {
+        let mut sim = Sim::new(manager(10, 3));
+        sim.add(client_cfg(1, "testuser1", "wrong", &[auth]));
+        sim.run_for(Duration::from_secs(10));
+        let (p, code, skip) = match auth {
+            AuthProto::Chap => (proto::CHAP, 4u8, 0),
+            AuthProto::Pap => (proto::PAP, 3u8, 1),
+        };
+        let msgs = sim.packets(Dir::ToClients, p, Code::from(code));
+        assert_eq!(msgs.len(), 1, "{auth:?}");
+        assert_eq!(&msgs[0][skip..], b"authentication failed", "{auth:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bad input mixed into live sessions.
+
+/// xorshift64*.
+fn rng(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+#[test]
+fn garbage_mixed_into_live_sessions_hurts_no_bystander() {
+    let mut sim = Sim::new(manager(10, 3));
+    let victim = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
+    let a = sim.add(client_cfg(2, "testuser2", "password", &[AuthProto::Pap]));
+    let b = sim.add(client_cfg(3, "testuser3", "password", &[AuthProto::Chap]));
+    sim.run_for(Duration::from_secs(5));
+    for i in [victim, a, b] {
+        assert!(sim.up(i).is_some());
+    }
+    let bystanders: Vec<_> = [a, b]
+        .iter()
+        .map(|&i| {
+            sim.bras
+                .key_by_id(sim.clients[i].session_id().unwrap())
+                .unwrap()
+        })
+        .collect();
+    let victim_mac = sim.clients[victim].config().mac;
+    let victim_sid = sim.clients[victim].session_id().unwrap();
+    let captured: Vec<Vec<u8>> = sim.wire.iter().map(|(_, f)| f.clone()).collect();
+    let victim_frames: Vec<Vec<u8>> = sim
+        .wire
+        .iter()
+        .filter(|(d, f)| *d == Dir::ToBras && f[6..12] == victim_mac)
+        .map(|(_, f)| f.clone())
+        .collect();
+    let session_frame = |dst: [u8; 6], src: [u8; 6], sid: u16, protocol: u16, info: &[u8]| {
+        let eth = EthHeader {
+            dst,
+            src,
+            vlans: Vlans::NONE,
+            ethertype: 0x8864,
+        };
+        pppoe::session_frame(&eth, sid, protocol, info)
+    };
+    let mut s = 0x1234_5678_9abc_def1u64;
+    for i in 0..20_000u32 {
+        let r = rng(&mut s);
+        let frame: Vec<u8> = match i % 8 {
+            // Pure noise.
+            0 => (0..r % 100).map(|_| rng(&mut s) as u8).collect(),
+            // Any captured frame (also others' discovery), truncated.
+            1 => {
+                let f = &captured[(r as usize) % captured.len()];
+                f[..(rng(&mut s) as usize) % f.len()].to_vec()
+            }
+            // The victim's own frames, mutated (source kept: only the victim
+            // may suffer).
+            2 | 3 => {
+                let mut f = victim_frames[(r as usize) % victim_frames.len()].clone();
+                for _ in 0..(rng(&mut s) % 4 + 1) {
+                    let at = (rng(&mut s) as usize) % f.len();
+                    f[at] = rng(&mut s) as u8;
+                }
+                f[6..12].copy_from_slice(&victim_mac);
+                f
+            }
+            // Random control packets into the victim's session.
+            4 => {
+                let protocol = [
+                    proto::LCP,
+                    proto::IPCP,
+                    proto::CHAP,
+                    proto::PAP,
+                    0x8057,
+                    0x1234,
+                ][(r as usize) % 6];
+                let info: Vec<u8> = (0..rng(&mut s) % 40).map(|_| rng(&mut s) as u8).collect();
+                session_frame(BRAS_MAC, victim_mac, victim_sid, protocol, &info)
+            }
+            // Unknown sessions, wrong destination, other EtherTypes.
+            5 => session_frame(
+                BRAS_MAC,
+                victim_mac,
+                victim_sid ^ 0x4000,
+                proto::LCP,
+                &[9, 1, 0, 8, 0, 0, 0, 0],
+            ),
+            6 => session_frame(
+                [0x02, 9, 9, 9, 9, 9],
+                victim_mac,
+                victim_sid,
+                proto::LCP,
+                &[9, 1, 0, 8, 0, 0, 0, 0],
+            ),
+            _ => {
+                let mut f = captured[(r as usize) % captured.len()].clone();
+                if f.len() > 13 {
+                    f[12] = 0x08;
+                    f[13] = 0x06;
+                }
+                f
+            }
+        };
+        let now = sim.now;
+        sim.bras.handle_frame(now, &frame);
+        sim.settle();
+        if i % 1000 == 0 {
+            sim.run_for(Duration::from_millis(500));
+        }
+    }
+    // Keepalives keep running for everyone left.
+    sim.run_for(Duration::from_secs(60));
+    for (i, key) in [a, b].iter().zip(&bystanders) {
+        assert!(
+            sim.clients[*i].peer().is_some_and(|p| p.is_up()),
+            "bystander {i} down"
+        );
+        assert!(
+            sim.bras.link(key).is_some(),
+            "bystander {i} gone at the BRAS"
+        );
+        assert!(
+            !sim.ops
+                .iter()
+                .any(|op| matches!(op, DataplaneOp::Remove { key: k, .. } if k == key)),
+            "bystander {i}'s rows removed"
+        );
+    }
+    let st = sim.bras.stats();
+    for (name, v) in st.counters() {
+        if name.starts_with("drop_") {
+            assert!(v > 0, "{name} never counted: {st:?}");
+        }
+    }
+    let d = sim.bras.discovery().stats();
+    assert!(
+        d.drop_malformed + d.drop_bad_version + d.drop_unexpected_code > 0,
+        "{d:?}"
     );
 }

@@ -228,6 +228,11 @@ impl ChapClient {
         match u8::from(h.code) {
             code::CHALLENGE => {
                 let (challenge, _name) = parse_value_name(data)?;
+                if self.last_id != Some(h.identifier) {
+                    // A new challenge (e.g. a re-challenge in the Network
+                    // phase): its verdict is reported again.
+                    self.done = false;
+                }
                 let r = md5_response(h.identifier, &self.password, challenge);
                 self.transmit.push_back(value_name_packet(
                     code::RESPONSE,
@@ -256,6 +261,11 @@ impl ChapClient {
 
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         self.transmit.pop_front()
+    }
+
+    /// Answer later challenges with another secret (tests of re-challenge).
+    pub fn set_password(&mut self, password: &[u8]) {
+        self.password = password.to_vec();
     }
 }
 

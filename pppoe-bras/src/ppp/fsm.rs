@@ -161,6 +161,11 @@ pub struct Fsm<P> {
     req: Vec<u8>,
     /// A valid reply to `req_id` was processed: further ones are duplicates.
     reply_seen: bool,
+    /// Identifier and options of the peer's request we acknowledged last
+    /// (see [`Fsm::duplicates_absorbed`]).
+    acked_peer_req: Option<(u8, Vec<u8>)>,
+    /// Retransmitted peer requests answered in Opened without renegotiating.
+    duplicates_absorbed: u64,
     /// Configure-Request retransmits keep the identifier until a reply arrives.
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
@@ -180,6 +185,8 @@ impl<P: Protocol> Fsm<P> {
             req_id: 0,
             req: Vec::new(),
             reply_seen: true,
+            acked_peer_req: None,
+            duplicates_absorbed: 0,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -195,6 +202,13 @@ impl<P: Protocol> Fsm<P> {
 
     pub fn proto(&self) -> &P {
         &self.proto
+    }
+
+    /// Copies of an already acknowledged Configure-Request that arrived in
+    /// Opened and were answered with the same Configure-Ack instead of
+    /// restarting the negotiation.
+    pub fn duplicates_absorbed(&self) -> u64 {
+        self.duplicates_absorbed
     }
 
     pub fn proto_mut(&mut self) -> &mut P {
@@ -438,6 +452,24 @@ impl<P: Protocol> Fsm<P> {
             }
             State::Opened => {
                 if wire::validate_options(data).is_err() {
+                    return;
+                }
+                // A copy of the request we acknowledged (same identifier,
+                // same bytes, so the same Magic-Number): a retransmission
+                // that crossed our Ack, as aggressive CPEs send every
+                // 200 ms. RFC 1661 would renegotiate (tld/scr/sca), and two
+                // such peers can renegotiate forever; pppd-era BRASes answer
+                // the copy with the same Ack and stay Opened. A restarted
+                // peer picks a new identifier or Magic-Number and still
+                // renegotiates.
+                if self
+                    .acked_peer_req
+                    .as_ref()
+                    .is_some_and(|(aid, opts)| *aid == id && opts.as_slice() == data)
+                {
+                    self.duplicates_absorbed += 1;
+                    self.transmit
+                        .push_back(wire::packet(Code::ConfAck, id, data));
                     return;
                 }
                 self.tld();
@@ -704,6 +736,7 @@ impl<P: Protocol> Fsm<P> {
 
     fn sca(&mut self, id: u8, data: &[u8]) {
         self.failures = 0;
+        self.acked_peer_req = Some((id, data.to_vec()));
         self.proto.peer_acked(data);
         self.transmit
             .push_back(wire::packet(Code::ConfAck, id, data));

@@ -82,6 +82,8 @@ pub struct Lcp {
     magic: u32,
     send_magic: bool,
     auth_idx: usize,
+    /// Auth-Protocol Naks received in this negotiation (bounds re-offers).
+    auth_naks: usize,
     send_auth: bool,
     // Results.
     acked_auth: Option<AuthProto>,
@@ -102,6 +104,7 @@ impl Lcp {
             magic: 0,
             send_magic: true,
             auth_idx: 0,
+            auth_naks: 0,
             send_auth: !policy.request_auth.is_empty(),
             acked_auth: None,
             acked_mru: DEFAULT_MRU.min(policy.mru),
@@ -165,14 +168,26 @@ impl Lcp {
         }
     }
 
-    /// The peer Naked our Auth-Protocol, maybe suggesting another: move on to
-    /// the suggestion if it is further down our list, else to the next entry.
+    /// The peer Naked our Auth-Protocol, maybe suggesting another (RFC 1661
+    /// §5.3): take the suggestion if it is in our list, also one offered
+    /// before (a client that Naked CHAP-MD5 with MS-CHAPv2 and then Naks PAP
+    /// with CHAP-MD5 gets CHAP-MD5 again); without a usable suggestion move
+    /// to the next entry. At most two offers per protocol, then give up.
     fn auth_fallback(&mut self, suggested: Option<AuthProto>) {
+        let list = &self.policy.request_auth;
+        self.auth_naks += 1;
+        if self.auth_naks >= 2 * list.len() {
+            self.fail(DownReason::NegotiationFailed("auth"));
+            return;
+        }
+        let current = list.get(self.auth_idx).copied();
         let next = self.auth_idx + 1;
-        let rest = self.policy.request_auth.get(next..).unwrap_or(&[]);
-        match suggested.and_then(|s| rest.iter().position(|p| *p == s)) {
-            Some(off) => self.auth_idx = next + off,
-            None if !rest.is_empty() => self.auth_idx = next,
+        match suggested
+            .filter(|s| Some(*s) != current)
+            .and_then(|s| list.iter().position(|p| *p == s))
+        {
+            Some(i) => self.auth_idx = i,
+            None if next < list.len() => self.auth_idx = next,
             None => self.fail(DownReason::NegotiationFailed("auth")),
         }
     }
@@ -188,6 +203,7 @@ impl Protocol for Lcp {
         self.magic = self.rng.nonzero_u32();
         self.send_magic = true;
         self.auth_idx = 0;
+        self.auth_naks = 0;
         self.send_auth = !self.policy.request_auth.is_empty();
         self.acked_auth = None;
     }
@@ -406,6 +422,18 @@ mod tests {
         let mut l = server();
         l.nak_received(&[3, 5, 0xc2, 0x23, 0x81]);
         assert_eq!(l.auth_idx, 1, "MS-CHAPv2 unsupported: next in our list");
+        // A CHAP-only client then Naks PAP with CHAP-MD5: offered again.
+        l.nak_received(&[3, 5, 0xc2, 0x23, 5]);
+        assert_eq!(l.auth_idx, 0, "CHAP-MD5 suggested: re-offered");
+        assert!(l.take_failure().is_none());
+        l.nak_received(&[3, 5, 0xc2, 0x23, 0x81]);
+        assert_eq!(l.auth_idx, 1);
+        // Ping-pong is bounded: two offers per protocol.
+        l.nak_received(&[3, 5, 0xc2, 0x23, 5]);
+        assert_eq!(
+            l.take_failure(),
+            Some(DownReason::NegotiationFailed("auth"))
+        );
         let mut l = server();
         l.reject_received(&[3, 5, 0xc2, 0x23, 5]);
         assert_eq!(

@@ -52,6 +52,11 @@ pub struct LinkConfig {
     pub auth_timeout: Duration,
     /// Our CHAP name (e.g. the AC-Name).
     pub auth_name: String,
+    /// Re-challenge a CHAP-authenticated peer this often in the Network
+    /// phase (RFC 1994 §2.3: "at random intervals" is allowed, periodic is
+    /// what BRASes do); zero: never. A wrong or missing answer (within
+    /// `auth_timeout`) ends the link.
+    pub chap_rechallenge: Duration,
     /// RFC 1661 counters and restart timer (LCP, IPCP, CHAP retransmits).
     pub fsm: FsmConfig,
 }
@@ -68,6 +73,7 @@ impl Default for LinkConfig {
             echo_failure: 3,
             auth_timeout: Duration::from_secs(30),
             auth_name: "pppoe-bras".to_owned(),
+            chap_rechallenge: Duration::ZERO,
             fsm: FsmConfig::default(),
         }
     }
@@ -78,6 +84,13 @@ impl Default for LinkConfig {
 pub enum LinkEvent {
     /// Verify this credential, then call [`Link::handle_auth_result`].
     Authenticate {
+        user: String,
+        credential: Credential,
+    },
+    /// A CHAP re-challenge was answered (Network phase): verify this
+    /// credential for the same user (no new address), then call
+    /// [`Link::handle_auth_result`]; the address in `Accept` is ignored.
+    Reauthenticate {
         user: String,
         credential: Credential,
     },
@@ -123,6 +136,10 @@ pub struct Link {
     user: Option<String>,
     /// An Authenticate event is out and no verdict came back yet.
     auth_pending: bool,
+    /// A Reauthenticate event is out and no verdict came back yet.
+    reauth_pending: bool,
+    /// Next CHAP re-challenge.
+    rechallenge_at: Option<Instant>,
     auth_deadline: Option<Instant>,
     echo_at: Option<Instant>,
     echo_pending: u32,
@@ -162,6 +179,8 @@ impl Link {
             phase: Phase::Establish,
             user: None,
             auth_pending: false,
+            reauth_pending: false,
+            rechallenge_at: None,
             auth_deadline: None,
             echo_at: None,
             echo_pending: 0,
@@ -217,10 +236,19 @@ impl Link {
         if let Authenticator::Chap(c) = &mut self.auth {
             c.handle_timeout(now);
         }
+        if matches!(self.rechallenge_at, Some(t) if now >= t) {
+            self.rechallenge_at = None;
+            if let (Authenticator::Chap(c), Phase::Network) = (&mut self.auth, self.phase) {
+                // New identifier and value (RFC 1994 §2.3).
+                c.start(now);
+                self.auth_deadline = Some(now + self.cfg.auth_timeout);
+            }
+        }
         self.pump(now);
         if matches!(self.auth_deadline, Some(t) if now >= t) {
             self.auth_deadline = None;
             self.auth_pending = false;
+            self.reauth_pending = false;
             self.close(now, DownReason::AuthTimeout);
         }
         if matches!(self.echo_at, Some(t) if now >= t) {
@@ -232,6 +260,10 @@ impl Link {
     /// The verdict on the last [`LinkEvent::Authenticate`]. Ignored if none
     /// is pending (late answers after a timeout or teardown).
     pub fn handle_auth_result(&mut self, now: Instant, result: AuthResult) {
+        if self.reauth_pending && self.phase == Phase::Network {
+            self.reauth_result(now, result);
+            return;
+        }
         if !self.auth_pending || self.phase != Phase::Authenticate {
             return;
         }
@@ -252,6 +284,7 @@ impl Link {
                 self.events
                     .push_back(LinkEvent::AuthSucceeded { user, proto });
                 self.phase = Phase::Network;
+                self.schedule_rechallenge(now);
                 self.ipcp.proto_mut().set_assigned(address);
                 let mru = usize::from(self.peer_mru());
                 self.ipcp.proto_mut().set_max_packet(mru);
@@ -274,6 +307,36 @@ impl Link {
         self.pump(now);
     }
 
+    fn schedule_rechallenge(&mut self, now: Instant) {
+        if matches!(self.auth, Authenticator::Chap(_)) && !self.cfg.chap_rechallenge.is_zero() {
+            self.rechallenge_at = Some(now + self.cfg.chap_rechallenge);
+        }
+    }
+
+    /// The verdict on a re-challenge's answer.
+    fn reauth_result(&mut self, now: Instant, result: AuthResult) {
+        self.reauth_pending = false;
+        self.auth_deadline = None;
+        let Authenticator::Chap(c) = &mut self.auth else {
+            return;
+        };
+        let user = self.user.clone().unwrap_or_default();
+        match result {
+            AuthResult::Accept { .. } => {
+                c.verdict(true, "Welcome");
+                self.schedule_rechallenge(now);
+            }
+            AuthResult::Reject { message } => {
+                c.verdict(false, &message);
+                self.events
+                    .push_back(LinkEvent::AuthFailed { user, message });
+                self.pump(now);
+                self.close(now, DownReason::AuthFailed);
+            }
+        }
+        self.pump(now);
+    }
+
     /// Terminate the link: LCP Terminate-Request; `Down { reason }` follows
     /// the Terminate-Ack or Max-Terminate timeouts (or comes at once if LCP
     /// was not negotiating). A second close is ignored.
@@ -284,6 +347,7 @@ impl Link {
         self.closing = Some(reason);
         self.phase = Phase::Terminate;
         self.auth_deadline = None;
+        self.rechallenge_at = None;
         self.echo_at = None;
         self.lcp.close(now);
         self.pump(now);
@@ -317,6 +381,7 @@ impl Link {
             self.ipcp.poll_timeout(),
             chap,
             self.auth_deadline,
+            self.rechallenge_at,
             self.echo_at,
         ]
         .into_iter()
@@ -372,6 +437,12 @@ impl Link {
         &self.cfg
     }
 
+    /// Copies of already acknowledged Configure-Requests (LCP, IPCP) that
+    /// arrived in Opened and were re-acknowledged without renegotiating.
+    pub fn duplicates_absorbed(&self) -> u64 {
+        self.lcp.duplicates_absorbed() + self.ipcp.duplicates_absorbed()
+    }
+
     // ---- internals ----
 
     fn handle_lcp(&mut self, now: Instant, info: &[u8]) {
@@ -418,6 +489,12 @@ impl Link {
                 self.auth_pending = true;
                 self.events
                     .push_back(LinkEvent::Authenticate { user, credential });
+            } else if self.phase == Phase::Network && !self.reauth_pending {
+                // The answer to a re-challenge (the CHAP server hands out a
+                // response only while a challenge is outstanding).
+                self.reauth_pending = true;
+                self.events
+                    .push_back(LinkEvent::Reauthenticate { user, credential });
             }
         }
     }
@@ -468,6 +545,8 @@ impl Link {
         self.ipcp.down(now);
         self.auth = Authenticator::None;
         self.auth_pending = false;
+        self.reauth_pending = false;
+        self.rechallenge_at = None;
         self.auth_deadline = None;
         self.echo_at = None;
         if self.phase != Phase::Terminate {
@@ -586,8 +665,10 @@ impl Link {
         self.network_down();
         self.phase = Phase::Dead;
         self.auth_deadline = None;
+        self.rechallenge_at = None;
         self.echo_at = None;
         self.auth_pending = false;
+        self.reauth_pending = false;
         self.events.push_back(LinkEvent::Down { reason });
     }
 }

@@ -108,6 +108,8 @@ pub struct Peer {
     auth_failed: bool,
     echo_at: Option<Instant>,
     echo_pending: u32,
+    echo_sent: u64,
+    echo_replies: u64,
     closing: Option<DownReason>,
     dead: bool,
     rejected: Vec<u16>,
@@ -144,6 +146,8 @@ impl Peer {
             auth_failed: false,
             echo_at: None,
             echo_pending: 0,
+            echo_sent: 0,
+            echo_replies: 0,
             closing: None,
             dead: false,
             rejected: Vec::new(),
@@ -226,6 +230,7 @@ impl Peer {
             }
             let magic = self.lcp.proto().our_magic();
             self.lcp.send_packet(Code::EchoReq, &magic.to_be_bytes());
+            self.echo_sent += 1;
             self.echo_pending += 1;
             self.echo_at = Some(now + self.cfg.echo_interval);
         }
@@ -275,6 +280,25 @@ impl Peer {
 
     pub fn poll_event(&mut self) -> Option<PeerEvent> {
         self.events.pop_front()
+    }
+
+    /// LCP Echo-Requests we sent and Echo-Replies we got.
+    pub fn echo_counts(&self) -> (u64, u64) {
+        (self.echo_sent, self.echo_replies)
+    }
+
+    /// Copies of our acknowledged Configure-Requests the server sent again
+    /// (LCP, IPCP) that we answered without renegotiating.
+    pub fn duplicates_absorbed(&self) -> u64 {
+        self.lcp.duplicates_absorbed() + self.ipcp.duplicates_absorbed()
+    }
+
+    /// Answer later CHAP challenges with this password (re-challenge tests).
+    pub fn set_password(&mut self, password: &[u8]) {
+        self.cfg.password = password.to_vec();
+        if let Authenticatee::Chap(c) = &mut self.auth {
+            c.set_password(password);
+        }
     }
 
     /// Protocols the server Protocol-Rejected (e.g. CCP, IPv6CP).
@@ -407,7 +431,11 @@ impl Peer {
                         self.die(reason);
                         return;
                     }
-                    fsm::Event::EchoReply { .. } | fsm::Event::EchoRequest => self.echo_pending = 0,
+                    fsm::Event::EchoReply { .. } => {
+                        self.echo_replies += 1;
+                        self.echo_pending = 0;
+                    }
+                    fsm::Event::EchoRequest => self.echo_pending = 0,
                     fsm::Event::ProtocolRejected { protocol } => {
                         if protocol == proto::IPCP {
                             self.ipcp.protocol_rejected(now);

@@ -412,6 +412,34 @@ fn replies_must_match_identifier() {
 }
 
 #[test]
+fn retransmitted_request_in_opened_is_reacked_not_renegotiated() {
+    let t0 = Instant::now();
+    let mut fsm = Fsm::new(TestProto::default(), cfg(), 1);
+    fsm.open(t0);
+    fsm.up(t0);
+    let req = drain(&mut fsm).remove(0);
+    let (h, d) = wire::parse(&req).unwrap();
+    fsm.handle_packet(t0, &wire::packet(Code::ConfReq, 7, &[1, 4, 5, 0xd4]));
+    fsm.handle_packet(t0, &wire::packet(Code::ConfAck, h.identifier, d));
+    assert_eq!(fsm.state(), State::Opened);
+    drain(&mut fsm);
+    let _ = events(&mut fsm);
+    // The same request again (a retransmission that crossed our Ack).
+    fsm.handle_packet(t0, &wire::packet(Code::ConfReq, 7, &[1, 4, 5, 0xd4]));
+    assert_eq!(fsm.state(), State::Opened);
+    assert_eq!(
+        drain(&mut fsm),
+        [wire::packet(Code::ConfAck, 7, &[1, 4, 5, 0xd4])]
+    );
+    assert!(events(&mut fsm).is_empty());
+    assert_eq!(fsm.duplicates_absorbed(), 1);
+    // Same options, new identifier: a real renegotiation (§4.1 Opened+RCR).
+    fsm.handle_packet(t0, &wire::packet(Code::ConfReq, 8, &[1, 4, 5, 0xd4]));
+    assert_eq!(fsm.state(), State::AckSent);
+    assert_eq!(events(&mut fsm), [Event::Down]);
+}
+
+#[test]
 fn echo_reply_truncated_to_peer_limit() {
     let t0 = Instant::now();
     let mut fsm = Fsm::new(TestProto::default(), cfg(), 1);
