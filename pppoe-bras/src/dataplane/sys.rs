@@ -161,6 +161,14 @@ fn parse_route_gateways(text: &str, ifname: &str) -> Vec<Ipv4Addr> {
     out
 }
 
+/// Make the kernel resolve `addr`'s neighbour entry: any packet routed to it
+/// queues an ARP request. One byte to the discard port (9) is the cheapest
+/// packet std can send without raw sockets or netlink.
+pub fn poke_neighbour(addr: Ipv4Addr) -> io::Result<()> {
+    let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    s.send_to(&[0], (addr, 9)).map(|_| ())
+}
+
 #[cfg(test)]
 mod route_test {
     #[test]
@@ -175,12 +183,4 @@ mod route_test {
             vec![std::net::Ipv4Addr::new(198, 51, 100, 2)]
         );
     }
-}
-
-/// Make the kernel resolve `addr`'s neighbour entry: any packet routed to it
-/// queues an ARP request. One byte to the discard port (9) is the cheapest
-/// packet std can send without raw sockets or netlink.
-pub fn poke_neighbour(addr: Ipv4Addr) -> io::Result<()> {
-    let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-    s.send_to(&[0], (addr, 9)).map(|_| ())
 }
