@@ -110,6 +110,9 @@ pub struct PacketSocket {
     ifindex: u32,
 }
 
+/// Ethernet's minimum frame size without the FCS.
+const MIN_FRAME: usize = 60;
+
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
@@ -270,7 +273,19 @@ impl PacketSocket {
     }
 
     /// Send one complete Ethernet frame.
+    ///
+    /// Frames shorter than Ethernet's 60-byte minimum (a PADT is 20 bytes)
+    /// are zero-padded here: most NICs pad in hardware, but veth, tap and
+    /// some virtual NICs don't, and a switch drops runts. PPPoE receivers
+    /// ignore the padding (the PPPoE length field says where data ends).
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        let mut padded = [0u8; MIN_FRAME];
+        let frame = if frame.len() < MIN_FRAME {
+            padded[..frame.len()].copy_from_slice(frame);
+            &padded[..]
+        } else {
+            frame
+        };
         // Safety: frame is valid for reads of its length.
         let n = unsafe {
             libc::send(
