@@ -233,7 +233,7 @@ impl Link {
             proto::IPV4 => {}
             other => {
                 // Unsupported protocol (IPv6CP, CCP, IPv6, …): Protocol-Reject,
-                // only once networking.
+                // only possible in LCP Opened, and only once networking.
                 if s.phase == Phase::Network {
                     core.reject_protocol(other, info);
                 }
