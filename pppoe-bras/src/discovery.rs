@@ -453,6 +453,63 @@ impl DiscoveryStats {
             ("drop_pado_backlog", self.drop_pado_backlog),
         ]
     }
+
+    /// The counter for `reason`, with its name in [`DiscoveryStats::counters`].
+    fn drop_counter(&mut self, reason: DropReason) -> (&'static str, &mut u64) {
+        use DropReason as R;
+        match reason {
+            R::Ethertype => ("drop_ethertype", &mut self.drop_ethertype),
+            R::BadSrcMac => ("drop_bad_src_mac", &mut self.drop_bad_src_mac),
+            R::BadDstMac => ("drop_bad_dst_mac", &mut self.drop_bad_dst_mac),
+            R::BadVersion => ("drop_bad_version", &mut self.drop_bad_version),
+            R::Malformed => ("drop_malformed", &mut self.drop_malformed),
+            R::BadSessionId => ("drop_bad_session_id", &mut self.drop_bad_session_id),
+            R::UnexpectedCode => ("drop_unexpected_code", &mut self.drop_unexpected_code),
+            R::NoServiceName => ("drop_no_service_name", &mut self.drop_no_service_name),
+            R::UnknownService => ("drop_unknown_service", &mut self.drop_unknown_service),
+            R::BadCookie => ("drop_bad_cookie", &mut self.drop_bad_cookie),
+            R::Limit => ("drop_limit", &mut self.drop_limit),
+            R::TooBig => ("drop_too_big", &mut self.drop_too_big),
+            R::UnknownSession => ("drop_unknown_session", &mut self.drop_unknown_session),
+            R::Vlan => ("drop_vlan", &mut self.drop_vlan),
+            R::RateMac => ("drop_rate_mac", &mut self.drop_rate_mac),
+            R::RateTotal => ("drop_rate_total", &mut self.drop_rate_total),
+            R::PadoBacklog => ("drop_pado_backlog", &mut self.drop_pado_backlog),
+        }
+    }
+}
+
+/// Why a frame was dropped: one `drop_*` counter of [`DiscoveryStats`] each
+/// (documented there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DropReason {
+    Ethertype,
+    BadSrcMac,
+    BadDstMac,
+    BadVersion,
+    Malformed,
+    BadSessionId,
+    UnexpectedCode,
+    NoServiceName,
+    UnknownService,
+    BadCookie,
+    Limit,
+    TooBig,
+    UnknownSession,
+    Vlan,
+    RateMac,
+    RateTotal,
+    PadoBacklog,
+}
+
+impl DropReason {
+    /// The counter a header or tag parse error goes to.
+    fn of_parse_error(e: Error) -> Self {
+        match e {
+            Error::BadVersion(_) => DropReason::BadVersion,
+            _ => DropReason::Malformed,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -521,32 +578,20 @@ impl Discovery {
             self.epoch = Some(now);
         }
         if eth.ethertype != ETHERTYPE_PPPOE_DISCOVERY {
-            self.stats.drop_ethertype += 1;
-            return;
+            let what = format_args!("EtherType {:#06x} frame", eth.ethertype);
+            return self.drop_frame(DropReason::Ethertype, eth, what);
         }
         if is_multicast(&eth.src) || eth.src == [0; 6] {
-            self.stats.drop_bad_src_mac += 1;
-            log::debug!(
-                "discovery: drop frame from bad source {}",
-                fmt_mac(&eth.src)
-            );
-            return;
+            return self.drop_frame(DropReason::BadSrcMac, eth, "frame");
         }
         if !self.vlan_ok(&eth.vlans) {
-            self.stats.drop_vlan += 1;
-            log::debug!(
-                "discovery: drop frame from {} on unserved {}",
-                fmt_mac(&eth.src),
-                eth.vlans
-            );
-            return;
+            return self.drop_frame(DropReason::Vlan, eth, "frame");
         }
         let (hdr, body) = match Header::parse(payload) {
             Ok(v) => v,
             Err(e) => {
-                self.count_parse_error(e);
-                log::debug!("discovery: drop frame from {}: {e}", fmt_mac(&eth.src));
-                return;
+                let what = format_args!("frame ({e})");
+                return self.drop_frame(DropReason::of_parse_error(e), eth, what);
             }
         };
         match hdr.code {
@@ -554,13 +599,8 @@ impl Discovery {
                 let tags = match DiscoveryTags::parse(body) {
                     Ok(t) => t,
                     Err(e) => {
-                        self.count_parse_error(e);
-                        log::debug!(
-                            "discovery: drop {:?} from {}: {e}",
-                            hdr.code,
-                            fmt_mac(&eth.src)
-                        );
-                        return;
+                        let what = format_args!("{:?} ({e})", hdr.code);
+                        return self.drop_frame(DropReason::of_parse_error(e), eth, what);
                     }
                 };
                 if hdr.code == Code::Padi {
@@ -570,13 +610,7 @@ impl Discovery {
                 }
             }
             Code::Padt => self.handle_padt(eth, &hdr),
-            code => {
-                self.stats.drop_unexpected_code += 1;
-                log::debug!(
-                    "discovery: drop unexpected {code:?} from {}",
-                    fmt_mac(&eth.src)
-                );
-            }
+            code => self.drop_frame(DropReason::UnexpectedCode, eth, format_args!("{code:?}")),
         }
     }
 
@@ -688,11 +722,16 @@ impl Discovery {
         out
     }
 
-    fn count_parse_error(&mut self, e: Error) {
-        match e {
-            Error::BadVersion(_) => self.stats.drop_bad_version += 1,
-            _ => self.stats.drop_malformed += 1,
-        }
+    /// Count a frame dropped for `reason` and say so at debug level; `what`
+    /// names the frame (and the detail), the counter name gives the reason.
+    fn drop_frame(&mut self, reason: DropReason, eth: &EthHeader, what: impl std::fmt::Display) {
+        let (counter, n) = self.stats.drop_counter(reason);
+        *n += 1;
+        log::debug!(
+            "discovery: {counter}: {what} from {} {}",
+            fmt_mac(&eth.src),
+            eth.vlans
+        );
     }
 
     /// RFC 2516 §5.1/§5.2: answer a PADI we can serve with a unicast PADO.
@@ -704,12 +743,10 @@ impl Discovery {
         tags: &DiscoveryTags<'_>,
     ) {
         if eth.dst != BROADCAST && eth.dst != self.cfg.local_mac {
-            self.stats.drop_bad_dst_mac += 1;
-            return;
+            return self.drop_frame(DropReason::BadDstMac, eth, "PADI");
         }
         if hdr.session_id != 0 {
-            self.stats.drop_bad_session_id += 1;
-            return;
+            return self.drop_frame(DropReason::BadSessionId, eth, "PADI");
         }
         self.stats.padi_rx += 1;
         if !self.padi_allowed(now, eth) {
@@ -717,30 +754,15 @@ impl Discovery {
         }
         log::info!("PADI from {} {}", fmt_mac(&eth.src), eth.vlans);
         let Some(service) = tags.service_name else {
-            self.stats.drop_no_service_name += 1;
-            log::debug!(
-                "discovery: PADI from {} without Service-Name",
-                fmt_mac(&eth.src)
-            );
-            return;
+            return self.drop_frame(DropReason::NoServiceName, eth, "PADI");
         };
         if !self.service_ok(service) {
             // RFC 2516 §5.2: the AC must not answer a PADI it cannot serve.
-            self.stats.drop_unknown_service += 1;
-            log::debug!(
-                "discovery: PADI from {} for unserved service {:?}",
-                fmt_mac(&eth.src),
-                String::from_utf8_lossy(service)
-            );
-            return;
+            let what = format_args!("PADI for {:?}", String::from_utf8_lossy(service));
+            return self.drop_frame(DropReason::UnknownService, eth, what);
         }
         if self.at_limit(eth) {
-            self.stats.drop_limit += 1;
-            log::debug!(
-                "discovery: PADI from {} ignored: session limit",
-                fmt_mac(&eth.src)
-            );
-            return;
+            return self.drop_frame(DropReason::Limit, eth, "PADI");
         }
         let cookie = self.cookie(self.bucket(now), eth);
         let max_payload = self.agreed_max_payload(tags);
@@ -761,12 +783,7 @@ impl Discovery {
         w.tag(TagType::AcCookie, &cookie);
         Self::echo_tags(&mut w, tags, max_payload);
         if w.payload_len() > MAX_DISCOVERY_PAYLOAD {
-            self.stats.drop_too_big += 1;
-            log::debug!(
-                "discovery: PADO to {} would exceed 1500 bytes",
-                fmt_mac(&eth.src)
-            );
-            return;
+            return self.drop_frame(DropReason::TooBig, eth, "PADI (PADO over 1500 bytes)");
         }
         w.finish();
         if self.cfg.pado_delay.is_zero() {
@@ -774,8 +791,7 @@ impl Discovery {
         } else if self.delayed.len() < MAX_DELAYED_PADO {
             self.delayed.push_back((now + self.cfg.pado_delay, out));
         } else {
-            self.stats.drop_pado_backlog += 1;
-            return;
+            return self.drop_frame(DropReason::PadoBacklog, eth, "PADI");
         }
         self.stats.pado_tx += 1;
     }
@@ -800,11 +816,7 @@ impl Discovery {
             };
             if let Some(b) = bucket {
                 if !b.take(limit, now) {
-                    self.stats.drop_rate_mac += 1;
-                    log::debug!(
-                        "discovery: PADI from {} over the per-MAC rate",
-                        fmt_mac(&eth.src)
-                    );
+                    self.drop_frame(DropReason::RateMac, eth, "PADI");
                     return false;
                 }
             }
@@ -814,11 +826,7 @@ impl Discovery {
                 .total_bucket
                 .get_or_insert_with(|| Bucket::full(limit, now));
             if !b.take(limit, now) {
-                self.stats.drop_rate_total += 1;
-                log::debug!(
-                    "discovery: PADI from {} over the total rate",
-                    fmt_mac(&eth.src)
-                );
+                self.drop_frame(DropReason::RateTotal, eth, "PADI");
                 return false;
             }
         }
@@ -834,29 +842,17 @@ impl Discovery {
         tags: &DiscoveryTags<'_>,
     ) {
         if eth.dst != self.cfg.local_mac {
-            self.stats.drop_bad_dst_mac += 1;
-            return;
+            return self.drop_frame(DropReason::BadDstMac, eth, "PADR");
         }
         if hdr.session_id != 0 {
-            self.stats.drop_bad_session_id += 1;
-            return;
+            return self.drop_frame(DropReason::BadSessionId, eth, "PADR");
         }
         self.stats.padr_rx += 1;
         if !tags.ac_cookie.is_some_and(|c| self.cookie_ok(now, eth, c)) {
-            self.stats.drop_bad_cookie += 1;
-            log::debug!(
-                "discovery: PADR from {} with bad AC-Cookie",
-                fmt_mac(&eth.src)
-            );
-            return;
+            return self.drop_frame(DropReason::BadCookie, eth, "PADR");
         }
         let Some(service) = tags.service_name else {
-            self.stats.drop_no_service_name += 1;
-            log::debug!(
-                "discovery: PADR from {} without Service-Name",
-                fmt_mac(&eth.src)
-            );
-            return;
+            return self.drop_frame(DropReason::NoServiceName, eth, "PADR");
         };
         let peer = (eth.vlans, eth.src);
 
@@ -912,8 +908,7 @@ impl Discovery {
         w.tag(TagType::ServiceName, service);
         Self::echo_tags(&mut w, tags, max_payload);
         if w.payload_len() > MAX_DISCOVERY_PAYLOAD {
-            self.stats.drop_too_big += 1;
-            return;
+            return self.drop_frame(DropReason::TooBig, eth, "PADR (PADS over 1500 bytes)");
         }
         w.finish();
         let Some(id) = self.alloc_id() else {
@@ -965,8 +960,7 @@ impl Discovery {
     /// RFC 2516 §5.5: a PADT from the peer ends a live session.
     fn handle_padt(&mut self, eth: &EthHeader, hdr: &Header) {
         if eth.dst != self.cfg.local_mac {
-            self.stats.drop_bad_dst_mac += 1;
-            return;
+            return self.drop_frame(DropReason::BadDstMac, eth, "PADT");
         }
         let key = SessionKey {
             vlans: eth.vlans,
@@ -984,8 +978,8 @@ impl Discovery {
                 }
             }
             None => {
-                self.stats.drop_unknown_session += 1;
-                log::debug!("discovery: PADT for unknown {key}");
+                let what = format_args!("PADT for session {:#06x}", hdr.session_id);
+                self.drop_frame(DropReason::UnknownSession, eth, what);
             }
         }
     }
@@ -1002,8 +996,7 @@ impl Discovery {
         w.tag(ty, msg);
         Self::echo_tags(&mut w, tags, None);
         if w.payload_len() > MAX_DISCOVERY_PAYLOAD {
-            self.stats.drop_too_big += 1;
-            return;
+            return self.drop_frame(DropReason::TooBig, eth, "PADR (error PADS over 1500 bytes)");
         }
         w.finish();
         self.transmit.push_back(out);
@@ -1996,6 +1989,47 @@ mod test {
         assert!(pado.is_some());
         assert!(d.poll_transmit().is_none());
         assert!(d.poll_event().is_none());
+    }
+
+    #[test]
+    fn drop_reasons_count_under_their_stats_names() {
+        use DropReason as R;
+        let all = [
+            R::Ethertype,
+            R::BadSrcMac,
+            R::BadDstMac,
+            R::BadVersion,
+            R::Malformed,
+            R::BadSessionId,
+            R::UnexpectedCode,
+            R::NoServiceName,
+            R::UnknownService,
+            R::BadCookie,
+            R::Limit,
+            R::TooBig,
+            R::UnknownSession,
+            R::Vlan,
+            R::RateMac,
+            R::RateTotal,
+            R::PadoBacklog,
+        ];
+        let mut stats = DiscoveryStats::default();
+        for (i, &reason) in all.iter().enumerate() {
+            let (name, n) = stats.drop_counter(reason);
+            *n += 1 + i as u64;
+            assert!(
+                stats.counters().contains(&(name, 1 + i as u64)),
+                "{reason:?} counts as {name}"
+            );
+        }
+        // Every drop_* counter has its reason, each a different one.
+        let drops: Vec<_> = stats
+            .counters()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("drop_"))
+            .collect();
+        assert_eq!(drops.len(), all.len());
+        assert!(drops.iter().all(|&(_, v)| v > 0));
     }
 
     #[test]

@@ -19,12 +19,11 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use crate::wire::ppp::{self as wire, Code};
-
 use super::chap::ChapServer;
-use super::fsm::{self, Fsm, FsmConfig, State};
+use super::fsm::{FsmConfig, State};
 use super::ipcp::IpcpServer;
 use super::lcp::{Lcp, LcpPolicy};
+use super::link_core::{CoreConfig, LinkCore, Role};
 use super::pap::PapServer;
 use super::rng::Rng;
 use super::{proto, AuthProto, AuthResult, Credential, DownReason};
@@ -124,13 +123,37 @@ enum Authenticator {
     Chap(ChapServer),
 }
 
+impl Authenticator {
+    /// Answer the pending credential (Ack/Nak, Success/Failure).
+    fn verdict(&mut self, ok: bool, message: &str) {
+        match self {
+            Authenticator::Pap(p) => p.verdict(ok, message),
+            Authenticator::Chap(c) => c.verdict(ok, message),
+            Authenticator::None => {}
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<(u16, Vec<u8>)> {
+        match self {
+            Authenticator::Pap(a) => a.poll_transmit().map(|p| (proto::PAP, p)),
+            Authenticator::Chap(a) => a.poll_transmit().map(|p| (proto::CHAP, p)),
+            Authenticator::None => None,
+        }
+    }
+}
+
 /// One subscriber's PPP link, server role.
 #[derive(Debug)]
 pub struct Link {
+    core: LinkCore<IpcpServer>,
+    server: Server,
+}
+
+/// The server role: authenticator, IPCP server, phases and events.
+#[derive(Debug)]
+struct Server {
     cfg: LinkConfig,
     rng: Rng,
-    lcp: Fsm<Lcp>,
-    ipcp: Fsm<IpcpServer>,
     auth: Authenticator,
     phase: Phase,
     user: Option<String>,
@@ -141,12 +164,6 @@ pub struct Link {
     /// Next CHAP re-challenge.
     rechallenge_at: Option<Instant>,
     auth_deadline: Option<Instant>,
-    echo_at: Option<Instant>,
-    echo_pending: u32,
-    network_up: bool,
-    /// Why we are closing (Down reason once LCP finishes).
-    closing: Option<DownReason>,
-    transmit: VecDeque<(u16, Vec<u8>)>,
     events: VecDeque<LinkEvent>,
 }
 
@@ -170,43 +187,45 @@ impl Link {
             rng.next_u64(),
         );
         let ipcp = IpcpServer::new(cfg.local_address, cfg.dns, cfg.nbns);
-        let mut link = Link {
-            lcp: Fsm::new(lcp, cfg.fsm.clone(), rng.next_u8()),
-            ipcp: Fsm::new(ipcp, cfg.fsm.clone(), rng.next_u8()),
-            rng,
-            cfg,
-            auth: Authenticator::None,
-            phase: Phase::Establish,
-            user: None,
-            auth_pending: false,
-            reauth_pending: false,
-            rechallenge_at: None,
-            auth_deadline: None,
-            echo_at: None,
-            echo_pending: 0,
-            network_up: false,
-            closing: None,
-            transmit: VecDeque::new(),
-            events: VecDeque::new(),
+        let core_cfg = CoreConfig {
+            fsm: cfg.fsm.clone(),
+            echo_interval: cfg.echo_interval,
+            echo_failure: cfg.echo_failure,
+            loop_kills: true,
         };
-        link.lcp.open(now);
-        link.lcp.up(now);
-        link.pump(now);
+        let core = LinkCore::new(lcp, ipcp, core_cfg, &mut rng);
+        let mut link = Link {
+            core,
+            server: Server {
+                cfg,
+                rng,
+                auth: Authenticator::None,
+                phase: Phase::Establish,
+                user: None,
+                auth_pending: false,
+                reauth_pending: false,
+                rechallenge_at: None,
+                auth_deadline: None,
+                events: VecDeque::new(),
+            },
+        };
+        link.core.start(now, &mut link.server);
         link
     }
 
     /// A PPP frame from the peer: `protocol` and the information field.
     pub fn handle_frame(&mut self, now: Instant, protocol: u16, info: &[u8]) {
-        if self.phase == Phase::Dead {
+        if self.core.is_dead() {
             return;
         }
+        let (core, s) = (&mut self.core, &mut self.server);
         match protocol {
-            proto::LCP => self.handle_lcp(now, info),
-            proto::PAP | proto::CHAP => self.handle_auth_packet(protocol, info),
+            proto::LCP => core.handle_lcp(now, info, DownReason::PeerTerminate, s),
+            proto::PAP | proto::CHAP => s.handle_auth_packet(protocol, info),
             proto::IPCP => {
                 // NCP packets before the Network phase are discarded (§3.2).
-                if self.phase == Phase::Network {
-                    self.ipcp.handle_packet(now, info);
+                if s.phase == Phase::Network {
+                    core.ipcp.handle_packet(now, info);
                 }
             }
             // IPv4 data belongs to the XDP path; a stray one is not our
@@ -215,98 +234,174 @@ impl Link {
             other => {
                 // Unsupported protocol (IPv6CP, CCP, IPv6, …): Protocol-Reject,
                 // only possible in LCP Opened, and only once networking.
-                if self.phase == Phase::Network && self.lcp.is_opened() {
-                    let mut data = Vec::with_capacity(2 + info.len());
-                    data.extend_from_slice(&other.to_be_bytes());
-                    data.extend_from_slice(info);
-                    self.lcp.send_packet(Code::ProtRej, &data);
+                if s.phase == Phase::Network {
+                    core.reject_protocol(other, info);
                 }
             }
         }
-        self.pump(now);
+        core.pump(now, s);
     }
 
     /// Timers: LCP/IPCP restart, CHAP retransmit, auth timeout, keepalive.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.phase == Phase::Dead {
+        if self.core.is_dead() {
             return;
         }
-        self.lcp.handle_timeout(now);
-        self.ipcp.handle_timeout(now);
-        if let Authenticator::Chap(c) = &mut self.auth {
+        let (core, s) = (&mut self.core, &mut self.server);
+        core.handle_fsm_timeouts(now);
+        if let Authenticator::Chap(c) = &mut s.auth {
             c.handle_timeout(now);
         }
-        if matches!(self.rechallenge_at, Some(t) if now >= t) {
-            self.rechallenge_at = None;
-            if let (Authenticator::Chap(c), Phase::Network) = (&mut self.auth, self.phase) {
+        if matches!(s.rechallenge_at, Some(t) if now >= t) {
+            s.rechallenge_at = None;
+            if let (Authenticator::Chap(c), Phase::Network) = (&mut s.auth, s.phase) {
                 // New identifier and value (RFC 1994 §2.3).
                 c.start(now);
-                self.auth_deadline = Some(now + self.cfg.auth_timeout);
+                s.auth_deadline = Some(now + s.cfg.auth_timeout);
             }
         }
-        self.pump(now);
-        if matches!(self.auth_deadline, Some(t) if now >= t) {
-            self.auth_deadline = None;
-            self.auth_pending = false;
-            self.reauth_pending = false;
-            self.close(now, DownReason::AuthTimeout);
+        core.pump(now, s);
+        if matches!(s.auth_deadline, Some(t) if now >= t) {
+            s.auth_deadline = None;
+            s.auth_pending = false;
+            s.reauth_pending = false;
+            core.close(now, DownReason::AuthTimeout, s);
         }
-        if matches!(self.echo_at, Some(t) if now >= t) {
-            self.keepalive(now);
-        }
-        self.pump(now);
+        core.handle_echo_timer(now, s);
+        core.pump(now, s);
     }
 
     /// The verdict on the last [`LinkEvent::Authenticate`]. Ignored if none
     /// is pending (late answers after a timeout or teardown).
     pub fn handle_auth_result(&mut self, now: Instant, result: AuthResult) {
-        if self.reauth_pending && self.phase == Phase::Network {
-            self.reauth_result(now, result);
+        let (core, s) = (&mut self.core, &mut self.server);
+        if s.reauth_pending && s.phase == Phase::Network {
+            s.reauth_result(core, now, result);
             return;
         }
-        if !self.auth_pending || self.phase != Phase::Authenticate {
+        if !s.auth_pending || s.phase != Phase::Authenticate {
             return;
         }
-        self.auth_pending = false;
-        self.auth_deadline = None;
-        let user = self.user.clone().unwrap_or_default();
-        let proto = match &self.auth {
+        s.auth_pending = false;
+        s.auth_deadline = None;
+        let user = s.user.clone().unwrap_or_default();
+        let proto = match &s.auth {
             Authenticator::Pap(_) => AuthProto::Pap,
             _ => AuthProto::Chap,
         };
         match result {
             AuthResult::Accept { address } => {
-                match &mut self.auth {
-                    Authenticator::Pap(p) => p.verdict(true, "Login ok"),
-                    Authenticator::Chap(c) => c.verdict(true, "Welcome"),
-                    Authenticator::None => {}
-                }
-                self.events
-                    .push_back(LinkEvent::AuthSucceeded { user, proto });
-                self.phase = Phase::Network;
-                self.schedule_rechallenge(now);
-                self.ipcp.proto_mut().set_assigned(address);
-                let mru = usize::from(self.peer_mru());
-                self.ipcp.proto_mut().set_max_packet(mru);
-                self.pump(now);
-                self.ipcp.open(now);
-                self.ipcp.up(now);
+                let message = match proto {
+                    AuthProto::Pap => "Login ok",
+                    AuthProto::Chap => "Welcome",
+                };
+                s.auth.verdict(true, message);
+                s.events.push_back(LinkEvent::AuthSucceeded { user, proto });
+                s.phase = Phase::Network;
+                s.schedule_rechallenge(now);
+                core.ipcp.proto_mut().set_assigned(address);
+                let mru = usize::from(core.peer_mru());
+                core.ipcp.proto_mut().set_max_packet(mru);
+                core.pump(now, s);
+                core.ipcp.open(now);
+                core.ipcp.up(now);
             }
             AuthResult::Reject { message } => {
-                match &mut self.auth {
-                    Authenticator::Pap(p) => p.verdict(false, &message),
-                    Authenticator::Chap(c) => c.verdict(false, &message),
-                    Authenticator::None => {}
-                }
-                self.events
-                    .push_back(LinkEvent::AuthFailed { user, message });
-                self.pump(now);
-                self.close(now, DownReason::AuthFailed);
+                s.auth.verdict(false, &message);
+                s.events.push_back(LinkEvent::AuthFailed { user, message });
+                core.pump(now, s);
+                core.close(now, DownReason::AuthFailed, s);
             }
         }
-        self.pump(now);
+        core.pump(now, s);
     }
 
+    /// Terminate the link: LCP Terminate-Request; `Down { reason }` follows
+    /// the Terminate-Ack or Max-Terminate timeouts (or comes at once if LCP
+    /// was not negotiating). A second close is ignored.
+    pub fn close(&mut self, now: Instant, reason: DownReason) {
+        self.core.close(now, reason, &mut self.server);
+    }
+
+    /// End the link at once, without any PPP frame: e.g. on PADT
+    /// ([`DownReason::Padt`]), after which RFC 2516 §5.5 forbids PPP traffic.
+    /// Pending frames are discarded; `Down { reason }` follows (once).
+    pub fn kill(&mut self, reason: DownReason) {
+        self.core.kill(reason, &mut self.server);
+    }
+
+    /// Next frame to send: (PPP protocol, information field).
+    pub fn poll_transmit(&mut self) -> Option<(u16, Vec<u8>)> {
+        self.core.transmit.pop_front()
+    }
+
+    /// Earliest deadline for [`Link::handle_timeout`]; None once down.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let s = &self.server;
+        let chap = match &s.auth {
+            Authenticator::Chap(c) => c.poll_timeout(),
+            _ => None,
+        };
+        self.core
+            .poll_timeout(&[chap, s.auth_deadline, s.rechallenge_at])
+    }
+
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.server.events.pop_front()
+    }
+
+    /// The peer's MRU (largest PPP information field we may send it).
+    pub fn peer_mru(&self) -> u16 {
+        self.core.peer_mru()
+    }
+
+    /// The user name the peer presented, once it did.
+    pub fn user(&self) -> Option<&str> {
+        self.server.user.as_deref()
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.server.phase
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.core.is_dead()
+    }
+
+    pub fn lcp_state(&self) -> State {
+        self.core.lcp.state()
+    }
+
+    pub fn ipcp_state(&self) -> State {
+        self.core.ipcp.state()
+    }
+
+    /// The authentication protocol LCP agreed on.
+    pub fn auth_proto(&self) -> Option<AuthProto> {
+        self.core.lcp.proto().auth()
+    }
+
+    /// The address given to the peer (after an accepted authentication).
+    pub fn peer_address(&self) -> Option<Ipv4Addr> {
+        Some(self.core.ipcp.proto().assigned()).filter(|a| !a.is_unspecified())
+    }
+
+    pub fn local_address(&self) -> Ipv4Addr {
+        self.server.cfg.local_address
+    }
+
+    pub fn config(&self) -> &LinkConfig {
+        &self.server.cfg
+    }
+
+    /// Copies of already acknowledged Configure-Requests (LCP, IPCP) that
+    /// arrived in Opened and were re-acknowledged without renegotiating.
+    pub fn duplicates_absorbed(&self) -> u64 {
+        self.core.duplicates_absorbed()
+    }
+}
+
+impl Server {
     fn schedule_rechallenge(&mut self, now: Instant) {
         if matches!(self.auth, Authenticator::Chap(_)) && !self.cfg.chap_rechallenge.is_zero() {
             self.rechallenge_at = Some(now + self.cfg.chap_rechallenge);
@@ -314,7 +409,7 @@ impl Link {
     }
 
     /// The verdict on a re-challenge's answer.
-    fn reauth_result(&mut self, now: Instant, result: AuthResult) {
+    fn reauth_result(&mut self, core: &mut LinkCore<IpcpServer>, now: Instant, result: AuthResult) {
         self.reauth_pending = false;
         self.auth_deadline = None;
         let Authenticator::Chap(c) = &mut self.auth else {
@@ -330,131 +425,11 @@ impl Link {
                 c.verdict(false, &message);
                 self.events
                     .push_back(LinkEvent::AuthFailed { user, message });
-                self.pump(now);
-                self.close(now, DownReason::AuthFailed);
+                core.pump(now, self);
+                core.close(now, DownReason::AuthFailed, self);
             }
         }
-        self.pump(now);
-    }
-
-    /// Terminate the link: LCP Terminate-Request; `Down { reason }` follows
-    /// the Terminate-Ack or Max-Terminate timeouts (or comes at once if LCP
-    /// was not negotiating). A second close is ignored.
-    pub fn close(&mut self, now: Instant, reason: DownReason) {
-        if self.phase == Phase::Dead || self.closing.is_some() {
-            return;
-        }
-        self.closing = Some(reason);
-        self.phase = Phase::Terminate;
-        self.auth_deadline = None;
-        self.rechallenge_at = None;
-        self.echo_at = None;
-        self.lcp.close(now);
-        self.pump(now);
-    }
-
-    /// End the link at once, without any PPP frame: e.g. on PADT
-    /// ([`DownReason::Padt`]), after which RFC 2516 §5.5 forbids PPP traffic.
-    /// Pending frames are discarded; `Down { reason }` follows (once).
-    pub fn kill(&mut self, reason: DownReason) {
-        self.transmit.clear();
-        while self.lcp.poll_transmit().is_some() {}
-        self.die(reason);
-    }
-
-    /// Next frame to send: (PPP protocol, information field).
-    pub fn poll_transmit(&mut self) -> Option<(u16, Vec<u8>)> {
-        self.transmit.pop_front()
-    }
-
-    /// Earliest deadline for [`Link::handle_timeout`]; None once down.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.phase == Phase::Dead {
-            return None;
-        }
-        let chap = match &self.auth {
-            Authenticator::Chap(c) => c.poll_timeout(),
-            _ => None,
-        };
-        [
-            self.lcp.poll_timeout(),
-            self.ipcp.poll_timeout(),
-            chap,
-            self.auth_deadline,
-            self.rechallenge_at,
-            self.echo_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    pub fn poll_event(&mut self) -> Option<LinkEvent> {
-        self.events.pop_front()
-    }
-
-    /// The peer's MRU (largest PPP information field we may send it).
-    pub fn peer_mru(&self) -> u16 {
-        self.lcp.proto().peer_mru()
-    }
-
-    /// The user name the peer presented, once it did.
-    pub fn user(&self) -> Option<&str> {
-        self.user.as_deref()
-    }
-
-    pub fn phase(&self) -> Phase {
-        self.phase
-    }
-
-    pub fn is_down(&self) -> bool {
-        self.phase == Phase::Dead
-    }
-
-    pub fn lcp_state(&self) -> State {
-        self.lcp.state()
-    }
-
-    pub fn ipcp_state(&self) -> State {
-        self.ipcp.state()
-    }
-
-    /// The authentication protocol LCP agreed on.
-    pub fn auth_proto(&self) -> Option<AuthProto> {
-        self.lcp.proto().auth()
-    }
-
-    /// The address given to the peer (after an accepted authentication).
-    pub fn peer_address(&self) -> Option<Ipv4Addr> {
-        Some(self.ipcp.proto().assigned()).filter(|a| !a.is_unspecified())
-    }
-
-    pub fn local_address(&self) -> Ipv4Addr {
-        self.cfg.local_address
-    }
-
-    pub fn config(&self) -> &LinkConfig {
-        &self.cfg
-    }
-
-    /// Copies of already acknowledged Configure-Requests (LCP, IPCP) that
-    /// arrived in Opened and were re-acknowledged without renegotiating.
-    pub fn duplicates_absorbed(&self) -> u64 {
-        self.lcp.duplicates_absorbed() + self.ipcp.duplicates_absorbed()
-    }
-
-    // ---- internals ----
-
-    fn handle_lcp(&mut self, now: Instant, info: &[u8]) {
-        let term_req = matches!(wire::parse(info), Ok((h, _)) if h.code == Code::TermReq);
-        self.lcp.handle_packet(now, info);
-        if term_req {
-            // Terminate-Ack is queued; for PPPoE we need not wait a restart
-            // period before going down (PADT follows).
-            self.pump(now);
-            let reason = self.closing.clone().unwrap_or(DownReason::PeerTerminate);
-            self.die(reason);
-        }
+        core.pump(now, self);
     }
 
     fn handle_auth_packet(&mut self, protocol: u16, info: &[u8]) {
@@ -498,30 +473,22 @@ impl Link {
             }
         }
     }
+}
 
-    fn keepalive(&mut self, now: Instant) {
-        if !self.lcp.is_opened() || self.cfg.echo_interval.is_zero() {
-            self.echo_at = None;
-            return;
-        }
-        if self.echo_pending >= self.cfg.echo_failure {
-            // The peer is gone: no Terminate-Request, just down.
-            self.die(DownReason::EchoTimeout);
-            return;
-        }
-        let magic = self.lcp.proto().our_magic();
-        self.lcp.send_packet(Code::EchoReq, &magic.to_be_bytes());
-        self.echo_pending += 1;
-        self.echo_at = Some(now + self.cfg.echo_interval);
+impl Role<IpcpServer> for Server {
+    fn poll_auth_transmit(&mut self) -> Option<(u16, Vec<u8>)> {
+        self.auth.poll_transmit()
     }
 
-    fn on_lcp_up(&mut self, now: Instant) {
-        if self.closing.is_some() {
+    /// Establish → Authenticate: the negotiated protocol starts, the auth
+    /// timeout and keepalive run.
+    fn lcp_up(&mut self, core: &mut LinkCore<IpcpServer>, now: Instant) {
+        if core.closing.is_some() {
             return;
         }
         self.phase = Phase::Authenticate;
         self.auth_pending = false;
-        self.auth = match self.lcp.proto().auth() {
+        self.auth = match core.lcp.proto().auth() {
             Some(AuthProto::Chap) => {
                 let mut c = ChapServer::new(
                     &self.cfg.auth_name,
@@ -536,137 +503,46 @@ impl Link {
             None => Authenticator::None,
         };
         self.auth_deadline = Some(now + self.cfg.auth_timeout);
-        self.echo_pending = 0;
-        self.echo_at = (!self.cfg.echo_interval.is_zero()).then(|| now + self.cfg.echo_interval);
+        core.start_keepalive(now);
     }
 
-    fn on_lcp_down(&mut self, now: Instant) {
-        // Renegotiation or termination: NCPs go down, authentication restarts.
-        self.ipcp.down(now);
+    /// Renegotiation or termination: authentication restarts.
+    fn lcp_down(&mut self, _core: &mut LinkCore<IpcpServer>, _now: Instant) {
         self.auth = Authenticator::None;
         self.auth_pending = false;
         self.reauth_pending = false;
         self.rechallenge_at = None;
         self.auth_deadline = None;
-        self.echo_at = None;
         if self.phase != Phase::Terminate {
             self.phase = Phase::Establish;
         }
     }
 
-    /// Move queued packets out and react to sub-machine events until quiet.
-    fn pump(&mut self, now: Instant) {
-        loop {
-            let mut progress = false;
-            while let Some(p) = self.lcp.poll_transmit() {
-                self.transmit.push_back((proto::LCP, p));
-                progress = true;
-            }
-            loop {
-                let (protocol, p) = match &mut self.auth {
-                    Authenticator::Pap(a) => (proto::PAP, a.poll_transmit()),
-                    Authenticator::Chap(a) => (proto::CHAP, a.poll_transmit()),
-                    Authenticator::None => (0, None),
-                };
-                let Some(p) = p else { break };
-                self.transmit.push_back((protocol, p));
-                progress = true;
-            }
-            while let Some(p) = self.ipcp.poll_transmit() {
-                self.transmit.push_back((proto::IPCP, p));
-                progress = true;
-            }
-            if self.phase == Phase::Dead {
-                return;
-            }
-            while let Some(ev) = self.lcp.poll_event() {
-                progress = true;
-                match ev {
-                    fsm::Event::Up => self.on_lcp_up(now),
-                    fsm::Event::Down => self.on_lcp_down(now),
-                    fsm::Event::Finished => {
-                        let reason = self
-                            .closing
-                            .clone()
-                            .unwrap_or(DownReason::NegotiationFailed("lcp"));
-                        self.die(reason);
-                        return;
-                    }
-                    fsm::Event::Started => {}
-                    fsm::Event::EchoReply { magic, .. } => {
-                        let ours = self.lcp.proto().our_magic();
-                        // Our own magic back means a loop, not a live peer.
-                        if magic == 0 || magic != ours {
-                            self.echo_pending = 0;
-                        }
-                    }
-                    fsm::Event::EchoRequest => self.echo_pending = 0,
-                    fsm::Event::ProtocolRejected { protocol } => match protocol {
-                        proto::IPCP => self.ipcp.protocol_rejected(now),
-                        proto::PAP | proto::CHAP => {
-                            self.close(now, DownReason::NegotiationFailed("auth"))
-                        }
-                        _ => {}
-                    },
-                }
-            }
-            if let Some(reason) = self.lcp.proto_mut().take_failure() {
-                progress = true;
-                if reason == DownReason::LoopedBack {
-                    self.die(reason);
-                    return;
-                }
-                self.close(now, reason);
-            }
-            while let Some(ev) = self.ipcp.poll_event() {
-                progress = true;
-                match ev {
-                    fsm::Event::Up => {
-                        self.network_up = true;
-                        let peer_address = self.ipcp.proto().assigned();
-                        self.events.push_back(LinkEvent::NetworkUp { peer_address });
-                    }
-                    fsm::Event::Down => self.network_down(),
-                    _ => {}
-                }
-            }
-            if matches!(
-                self.lcp.state(),
-                State::Initial | State::Starting | State::Closed | State::Stopped
-            ) {
-                let reason = self
-                    .closing
-                    .clone()
-                    .unwrap_or(DownReason::NegotiationFailed("lcp"));
-                self.die(reason);
-                return;
-            }
-            if !progress {
-                return;
-            }
+    fn protocol_rejected(&mut self, core: &mut LinkCore<IpcpServer>, now: Instant, protocol: u16) {
+        if matches!(protocol, proto::PAP | proto::CHAP) {
+            core.close(now, DownReason::NegotiationFailed("auth"), self);
         }
+    }
+
+    fn network_up(&mut self, core: &LinkCore<IpcpServer>) {
+        let peer_address = core.ipcp.proto().assigned();
+        self.events.push_back(LinkEvent::NetworkUp { peer_address });
     }
 
     fn network_down(&mut self) {
-        if self.network_up {
-            self.network_up = false;
-            self.events.push_back(LinkEvent::NetworkDown);
-        }
+        self.events.push_back(LinkEvent::NetworkDown);
     }
 
-    fn die(&mut self, reason: DownReason) {
-        if self.phase == Phase::Dead {
-            return;
-        }
-        // Flush what the machines still hold (e.g. a Terminate-Ack).
-        while let Some(p) = self.lcp.poll_transmit() {
-            self.transmit.push_back((proto::LCP, p));
-        }
-        self.network_down();
+    fn closing(&mut self) {
+        self.phase = Phase::Terminate;
+        self.auth_deadline = None;
+        self.rechallenge_at = None;
+    }
+
+    fn down(&mut self, reason: DownReason) {
         self.phase = Phase::Dead;
         self.auth_deadline = None;
         self.rechallenge_at = None;
-        self.echo_at = None;
         self.auth_pending = false;
         self.reauth_pending = false;
         self.events.push_back(LinkEvent::Down { reason });

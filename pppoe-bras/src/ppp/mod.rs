@@ -19,6 +19,7 @@ pub mod fsm;
 pub mod ipcp;
 pub mod lcp;
 pub mod link;
+mod link_core;
 pub mod pap;
 pub mod peer;
 pub mod rng;

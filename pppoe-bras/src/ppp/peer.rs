@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use crate::wire::ppp::{self as wire, Code, OptionWriter};
 
 use super::chap::ChapClient;
-use super::fsm::{self, Fsm, FsmConfig, State};
+use super::fsm::{FsmConfig, State};
 use super::ipcp::{IpcpClient, IpcpClientPolicy};
 use super::lcp::{Lcp, LcpPolicy};
+use super::link_core::{CoreConfig, LinkCore, Role};
 use super::pap::{ClientOutcome, PapClient};
 use super::rng::Rng;
 use super::{proto, AuthProto, DownReason};
@@ -98,22 +99,19 @@ enum Authenticatee {
 /// One emulated PPP client.
 #[derive(Debug)]
 pub struct Peer {
+    core: LinkCore<IpcpClient>,
+    client: Client,
+}
+
+/// The client role: authenticatee, IPCP client, extra NCPs and events.
+#[derive(Debug)]
+struct Client {
     cfg: PeerConfig,
     rng: Rng,
-    lcp: Fsm<Lcp>,
-    ipcp: Fsm<IpcpClient>,
     auth: Authenticatee,
     networking: bool,
-    network_up: bool,
     auth_failed: bool,
-    echo_at: Option<Instant>,
-    echo_pending: u32,
-    echo_sent: u64,
-    echo_replies: u64,
-    closing: Option<DownReason>,
-    dead: bool,
     rejected: Vec<u16>,
-    transmit: VecDeque<(u16, Vec<u8>)>,
     events: VecDeque<PeerEvent>,
 }
 
@@ -135,218 +133,219 @@ impl Peer {
             request_dns: cfg.request_dns,
             request_vj: cfg.request_vj,
         });
-        let mut peer = Peer {
-            lcp: Fsm::new(lcp, cfg.fsm.clone(), rng.next_u8()),
-            ipcp: Fsm::new(ipcp, cfg.fsm.clone(), rng.next_u8()),
-            rng,
-            cfg,
-            auth: Authenticatee::None,
-            networking: false,
-            network_up: false,
-            auth_failed: false,
-            echo_at: None,
-            echo_pending: 0,
-            echo_sent: 0,
-            echo_replies: 0,
-            closing: None,
-            dead: false,
-            rejected: Vec::new(),
-            transmit: VecDeque::new(),
-            events: VecDeque::new(),
+        let core_cfg = CoreConfig {
+            fsm: cfg.fsm.clone(),
+            echo_interval: cfg.echo_interval,
+            echo_failure: cfg.echo_failure,
+            loop_kills: false,
         };
-        peer.lcp.open(now);
-        peer.lcp.up(now);
-        peer.pump(now);
+        let core = LinkCore::new(lcp, ipcp, core_cfg, &mut rng);
+        let mut peer = Peer {
+            core,
+            client: Client {
+                cfg,
+                rng,
+                auth: Authenticatee::None,
+                networking: false,
+                auth_failed: false,
+                rejected: Vec::new(),
+                events: VecDeque::new(),
+            },
+        };
+        peer.core.start(now, &mut peer.client);
         peer
     }
 
     /// A PPP frame from the server.
     pub fn handle_frame(&mut self, now: Instant, protocol: u16, info: &[u8]) {
-        if self.dead {
+        if self.core.is_dead() {
             return;
         }
+        let (core, c) = (&mut self.core, &mut self.client);
         match protocol {
             proto::LCP => {
-                let term_req = matches!(wire::parse(info), Ok((h, _)) if h.code == Code::TermReq);
-                self.lcp.handle_packet(now, info);
-                if term_req {
-                    self.pump(now);
-                    let reason = match &self.closing {
-                        Some(r) => r.clone(),
-                        None if self.auth_failed => DownReason::AuthFailed,
-                        None => DownReason::PeerTerminate,
-                    };
-                    self.die(reason);
-                }
+                let terminated = if c.auth_failed {
+                    DownReason::AuthFailed
+                } else {
+                    DownReason::PeerTerminate
+                };
+                core.handle_lcp(now, info, terminated, c);
             }
-            proto::PAP | proto::CHAP if self.lcp.is_opened() => {
-                let outcome = match (&mut self.auth, protocol) {
+            proto::PAP | proto::CHAP if core.lcp.is_opened() => {
+                let outcome = match (&mut c.auth, protocol) {
                     (Authenticatee::Pap(p), proto::PAP) => p.handle_packet(info),
-                    (Authenticatee::Chap(c), proto::CHAP) => c.handle_packet(info),
+                    (Authenticatee::Chap(a), proto::CHAP) => a.handle_packet(info),
                     _ => None,
                 };
                 match outcome {
                     Some(ClientOutcome::Success(_)) => {
-                        self.events.push_back(PeerEvent::Authenticated);
-                        self.start_network(now);
+                        c.events.push_back(PeerEvent::Authenticated);
+                        c.start_network(core, now);
                     }
                     Some(ClientOutcome::Failure(message)) => {
-                        self.auth_failed = true;
-                        self.events.push_back(PeerEvent::AuthFailed { message });
+                        c.auth_failed = true;
+                        c.events.push_back(PeerEvent::AuthFailed { message });
                     }
                     None => {}
                 }
             }
-            proto::IPCP if self.networking => self.ipcp.handle_packet(now, info),
-            p if self.cfg.extra_protocols.contains(&p) => {}
+            proto::IPCP if c.networking => core.ipcp.handle_packet(now, info),
+            p if c.cfg.extra_protocols.contains(&p) => {}
             proto::IPV4 => {}
             other => {
-                if self.networking && self.lcp.is_opened() {
-                    let mut data = other.to_be_bytes().to_vec();
-                    data.extend_from_slice(info);
-                    self.lcp.send_packet(Code::ProtRej, &data);
+                if c.networking {
+                    core.reject_protocol(other, info);
                 }
             }
         }
-        self.pump(now);
+        core.pump(now, c);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.dead {
+        if self.core.is_dead() {
             return;
         }
-        self.lcp.handle_timeout(now);
-        self.ipcp.handle_timeout(now);
-        if let Authenticatee::Pap(p) = &mut self.auth {
+        let (core, c) = (&mut self.core, &mut self.client);
+        core.handle_fsm_timeouts(now);
+        if let Authenticatee::Pap(p) = &mut c.auth {
             p.handle_timeout(now);
             if p.exhausted() {
-                self.close(now, DownReason::AuthTimeout);
+                core.close(now, DownReason::AuthTimeout, c);
             }
         }
-        if matches!(self.echo_at, Some(t) if now >= t) {
-            if self.echo_pending >= self.cfg.echo_failure {
-                self.die(DownReason::EchoTimeout);
-                return;
-            }
-            let magic = self.lcp.proto().our_magic();
-            self.lcp.send_packet(Code::EchoReq, &magic.to_be_bytes());
-            self.echo_sent += 1;
-            self.echo_pending += 1;
-            self.echo_at = Some(now + self.cfg.echo_interval);
+        let was_dead = core.is_dead();
+        core.handle_echo_timer(now, c);
+        if core.is_dead() && !was_dead {
+            // Echo timeout: nothing more goes out.
+            return;
         }
-        self.pump(now);
+        core.pump(now, c);
     }
 
     /// Hang up: LCP Terminate-Request, `Down { reason }` after the Ack.
     pub fn close(&mut self, now: Instant, reason: DownReason) {
-        if self.dead || self.closing.is_some() {
-            return;
-        }
-        self.closing = Some(reason);
-        self.echo_at = None;
-        self.lcp.close(now);
-        self.pump(now);
+        self.core.close(now, reason, &mut self.client);
     }
 
     /// End at once without any PPP frame (PADT from the server).
     pub fn kill(&mut self, reason: DownReason) {
-        self.transmit.clear();
-        while self.lcp.poll_transmit().is_some() {}
-        self.die(reason);
+        self.core.kill(reason, &mut self.client);
     }
 
     pub fn poll_transmit(&mut self) -> Option<(u16, Vec<u8>)> {
-        self.transmit.pop_front()
+        self.core.transmit.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.dead {
-            return None;
-        }
-        let pap = match &self.auth {
+        let pap = match &self.client.auth {
             Authenticatee::Pap(p) => p.poll_timeout(),
             _ => None,
         };
-        [
-            self.lcp.poll_timeout(),
-            self.ipcp.poll_timeout(),
-            pap,
-            self.echo_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.core.poll_timeout(&[pap])
     }
 
     pub fn poll_event(&mut self) -> Option<PeerEvent> {
-        self.events.pop_front()
+        self.client.events.pop_front()
     }
 
     /// LCP Echo-Requests we sent and Echo-Replies we got.
     pub fn echo_counts(&self) -> (u64, u64) {
-        (self.echo_sent, self.echo_replies)
+        self.core.echo_counts()
     }
 
     /// Copies of our acknowledged Configure-Requests the server sent again
     /// (LCP, IPCP) that we answered without renegotiating.
     pub fn duplicates_absorbed(&self) -> u64 {
-        self.lcp.duplicates_absorbed() + self.ipcp.duplicates_absorbed()
+        self.core.duplicates_absorbed()
     }
 
     /// Answer later CHAP challenges with this password (re-challenge tests).
     pub fn set_password(&mut self, password: &[u8]) {
-        self.cfg.password = password.to_vec();
-        if let Authenticatee::Chap(c) = &mut self.auth {
+        self.client.cfg.password = password.to_vec();
+        if let Authenticatee::Chap(c) = &mut self.client.auth {
             c.set_password(password);
         }
     }
 
     /// Protocols the server Protocol-Rejected (e.g. CCP, IPv6CP).
     pub fn rejected_protocols(&self) -> &[u16] {
-        &self.rejected
+        &self.client.rejected
     }
 
     pub fn is_down(&self) -> bool {
-        self.dead
+        self.core.is_dead()
     }
 
     pub fn is_up(&self) -> bool {
-        self.network_up
+        self.core.is_network_up()
     }
 
     pub fn lcp_state(&self) -> State {
-        self.lcp.state()
+        self.core.lcp.state()
     }
 
     pub fn ipcp_state(&self) -> State {
-        self.ipcp.state()
+        self.core.ipcp.state()
     }
 
     /// The Auth-Protocol the server required.
     pub fn auth_proto(&self) -> Option<AuthProto> {
-        self.lcp.proto().peer_auth()
+        self.core.lcp.proto().peer_auth()
     }
 
     /// The server's MRU.
     pub fn peer_mru(&self) -> u16 {
-        self.lcp.proto().peer_mru()
+        self.core.peer_mru()
     }
 
     /// Our IPCP address (0.0.0.0 until assigned).
     pub fn address(&self) -> Ipv4Addr {
-        self.ipcp.proto().address()
+        self.core.ipcp.proto().address()
     }
 
     pub fn config(&self) -> &PeerConfig {
-        &self.cfg
+        &self.client.cfg
+    }
+}
+
+impl Client {
+    /// Authenticated (or nothing to authenticate): IPCP and the extra NCPs
+    /// start.
+    fn start_network(&mut self, core: &mut LinkCore<IpcpClient>, now: Instant) {
+        if self.networking {
+            return;
+        }
+        self.networking = true;
+        core.ipcp.open(now);
+        core.ipcp.up(now);
+        for p in self.cfg.extra_protocols.clone() {
+            let mut opts = Vec::new();
+            if p == proto::IPV6CP {
+                // Interface-Identifier (RFC 5072 §4.1), random and non-zero.
+                let id = self.rng.next_u64() | 1;
+                OptionWriter::new(&mut opts).push(1, &id.to_be_bytes());
+            }
+            let id = self.rng.next_u8();
+            core.transmit
+                .push_back((p, wire::packet(Code::ConfReq, id, &opts)));
+        }
+    }
+}
+
+impl Role<IpcpClient> for Client {
+    fn poll_auth_transmit(&mut self) -> Option<(u16, Vec<u8>)> {
+        match &mut self.auth {
+            Authenticatee::Pap(a) => a.poll_transmit().map(|p| (proto::PAP, p)),
+            Authenticatee::Chap(a) => a.poll_transmit().map(|p| (proto::CHAP, p)),
+            Authenticatee::None => None,
+        }
     }
 
-    // ---- internals ----
-
-    fn on_lcp_up(&mut self, now: Instant) {
-        self.echo_pending = 0;
-        self.echo_at = (!self.cfg.echo_interval.is_zero()).then(|| now + self.cfg.echo_interval);
-        self.auth = match self.lcp.proto().peer_auth() {
+    /// Keepalive starts; we answer the server's Auth-Protocol, or go
+    /// straight to networking when it asked for none.
+    fn lcp_up(&mut self, core: &mut LinkCore<IpcpClient>, now: Instant) {
+        core.start_keepalive(now);
+        self.auth = match core.lcp.proto().peer_auth() {
             Some(AuthProto::Pap) => {
                 let mut p = PapClient::new(
                     self.cfg.user.as_bytes(),
@@ -363,145 +362,45 @@ impl Peer {
                 &self.cfg.password,
             )),
             None => {
-                self.start_network(now);
+                self.start_network(core, now);
                 Authenticatee::None
             }
         };
     }
 
-    fn start_network(&mut self, now: Instant) {
-        if self.networking {
-            return;
-        }
-        self.networking = true;
-        self.ipcp.open(now);
-        self.ipcp.up(now);
-        for p in self.cfg.extra_protocols.clone() {
-            let mut opts = Vec::new();
-            if p == proto::IPV6CP {
-                // Interface-Identifier (RFC 5072 §4.1), random and non-zero.
-                let id = self.rng.next_u64() | 1;
-                OptionWriter::new(&mut opts).push(1, &id.to_be_bytes());
-            }
-            let id = self.rng.next_u8();
-            self.transmit
-                .push_back((p, wire::packet(Code::ConfReq, id, &opts)));
+    fn lcp_down(&mut self, _core: &mut LinkCore<IpcpClient>, _now: Instant) {
+        self.networking = false;
+        self.auth = Authenticatee::None;
+    }
+
+    fn protocol_rejected(
+        &mut self,
+        _core: &mut LinkCore<IpcpClient>,
+        _now: Instant,
+        protocol: u16,
+    ) {
+        if !self.rejected.contains(&protocol) {
+            self.rejected.push(protocol);
         }
     }
 
-    fn pump(&mut self, now: Instant) {
-        loop {
-            let mut progress = false;
-            while let Some(p) = self.lcp.poll_transmit() {
-                self.transmit.push_back((proto::LCP, p));
-                progress = true;
-            }
-            loop {
-                let (protocol, p) = match &mut self.auth {
-                    Authenticatee::Pap(a) => (proto::PAP, a.poll_transmit()),
-                    Authenticatee::Chap(a) => (proto::CHAP, a.poll_transmit()),
-                    Authenticatee::None => (0, None),
-                };
-                let Some(p) = p else { break };
-                self.transmit.push_back((protocol, p));
-                progress = true;
-            }
-            while let Some(p) = self.ipcp.poll_transmit() {
-                self.transmit.push_back((proto::IPCP, p));
-                progress = true;
-            }
-            if self.dead {
-                return;
-            }
-            while let Some(ev) = self.lcp.poll_event() {
-                progress = true;
-                match ev {
-                    fsm::Event::Up => self.on_lcp_up(now),
-                    fsm::Event::Down => {
-                        self.ipcp.down(now);
-                        self.networking = false;
-                        self.auth = Authenticatee::None;
-                        self.echo_at = None;
-                    }
-                    fsm::Event::Finished => {
-                        let reason = self
-                            .closing
-                            .clone()
-                            .unwrap_or(DownReason::NegotiationFailed("lcp"));
-                        self.die(reason);
-                        return;
-                    }
-                    fsm::Event::EchoReply { .. } => {
-                        self.echo_replies += 1;
-                        self.echo_pending = 0;
-                    }
-                    fsm::Event::EchoRequest => self.echo_pending = 0,
-                    fsm::Event::ProtocolRejected { protocol } => {
-                        if protocol == proto::IPCP {
-                            self.ipcp.protocol_rejected(now);
-                        }
-                        if !self.rejected.contains(&protocol) {
-                            self.rejected.push(protocol);
-                        }
-                    }
-                    fsm::Event::Started => {}
-                }
-            }
-            if let Some(reason) = self.lcp.proto_mut().take_failure() {
-                progress = true;
-                self.close(now, reason);
-            }
-            while let Some(ev) = self.ipcp.poll_event() {
-                progress = true;
-                match ev {
-                    fsm::Event::Up => {
-                        self.network_up = true;
-                        let ip = self.ipcp.proto();
-                        self.events.push_back(PeerEvent::Up {
-                            address: ip.address(),
-                            peer_address: ip.peer_address(),
-                            dns: ip.dns(),
-                            mru: self.lcp.proto().peer_mru(),
-                        });
-                    }
-                    fsm::Event::Down => self.network_down(),
-                    _ => {}
-                }
-            }
-            if matches!(
-                self.lcp.state(),
-                State::Initial | State::Starting | State::Closed | State::Stopped
-            ) {
-                let reason = self
-                    .closing
-                    .clone()
-                    .unwrap_or(DownReason::NegotiationFailed("lcp"));
-                self.die(reason);
-                return;
-            }
-            if !progress {
-                return;
-            }
-        }
+    fn network_up(&mut self, core: &LinkCore<IpcpClient>) {
+        let ip = core.ipcp.proto();
+        self.events.push_back(PeerEvent::Up {
+            address: ip.address(),
+            peer_address: ip.peer_address(),
+            dns: ip.dns(),
+            mru: core.peer_mru(),
+        });
     }
 
     fn network_down(&mut self) {
-        if self.network_up {
-            self.network_up = false;
-            self.events.push_back(PeerEvent::NetworkDown);
-        }
+        self.events.push_back(PeerEvent::NetworkDown);
     }
 
-    fn die(&mut self, reason: DownReason) {
-        if self.dead {
-            return;
-        }
-        while let Some(p) = self.lcp.poll_transmit() {
-            self.transmit.push_back((proto::LCP, p));
-        }
-        self.network_down();
-        self.dead = true;
-        self.echo_at = None;
+    fn closing(&mut self) {}
+
+    fn down(&mut self, reason: DownReason) {
         self.events.push_back(PeerEvent::Down { reason });
     }
 }
