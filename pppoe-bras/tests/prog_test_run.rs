@@ -35,6 +35,8 @@ const GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0xfe];
 const PUBLIC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const NO_NEIGH_GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 253);
 const SUB: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 7);
+/// The BRAS's PPP (IPCP local) address.
+const LOCAL: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 254);
 const REMOTE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 /// Routed via a gateway without a neighbour entry.
 const REMOTE_NO_NEIGH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
@@ -139,6 +141,8 @@ impl TestNet {
         let mut cfg = DataplaneConfig::new("acc0", "up0");
         cfg.pin_dir = self.pin_dir.clone();
         cfg.xdp_mode = XdpMode::Generic;
+        cfg.mru = 1492;
+        cfg.local_ip = Some(LOCAL);
         cfg
     }
 }
@@ -425,15 +429,58 @@ fn bump_ihl_with_options(mut p: Vec<u8>) -> Vec<u8> {
     p
 }
 
-fn set_fragment(mut p: Vec<u8>) -> Vec<u8> {
-    // MF bit; keep the header checksum right with an incremental update.
+/// Set the flags/fragment-offset word; keep the header checksum right.
+fn set_frag_word(mut p: Vec<u8>, new: u16) -> Vec<u8> {
     let old = u16::from_be_bytes([p[6], p[7]]);
-    let new = old | 0x2000;
     p[6..8].copy_from_slice(&new.to_be_bytes());
     let c = u16::from_be_bytes([p[10], p[11]]);
     let c = pppoe_bras_common::csum::replace2(c, old, new);
     p[10..12].copy_from_slice(&c.to_be_bytes());
     p
+}
+
+/// Set a 16-bit header word at `at` (id…); keep the header checksum right.
+fn set_hdr_word(mut p: Vec<u8>, at: usize, new: u16) -> Vec<u8> {
+    let old = u16::from_be_bytes([p[at], p[at + 1]]);
+    p[at..at + 2].copy_from_slice(&new.to_be_bytes());
+    let c = u16::from_be_bytes([p[10], p[11]]);
+    let c = pppoe_bras_common::csum::replace2(c, old, new);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// First fragment: MF set, offset 0.
+fn set_fragment(p: Vec<u8>) -> Vec<u8> {
+    let w = u16::from_be_bytes([p[6], p[7]]) & 0x4000;
+    set_frag_word(p, w & !0x4000 | 0x2000)
+}
+
+/// A later fragment with identification `id` and offset `off` (8-byte units):
+/// the bytes after the IP header stand for the middle of a datagram.
+fn set_frag_offset(p: Vec<u8>, id: u16, off: u16) -> Vec<u8> {
+    set_hdr_word(set_frag_word(p, off & 0x1fff), 4, id)
+}
+
+/// DF on or off.
+fn set_df(p: Vec<u8>, df: bool) -> Vec<u8> {
+    let w = u16::from_be_bytes([p[6], p[7]]) & !0x4000;
+    set_frag_word(p, if df { w | 0x4000 } else { w })
+}
+
+/// An ICMP error (type, code, rest of header) quoting `quoted`.
+fn icmp_error(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    ty: u8,
+    code: u8,
+    rest: [u8; 4],
+    quoted: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ipv4(src.octets(), dst.octets(), ttl).icmpv4_raw(ty, code, rest);
+    let mut v = Vec::new();
+    b.write(&mut v, quoted).unwrap();
+    v
 }
 
 /// Upstream and downstream through an untagged NAT session: every verdict of
@@ -591,12 +638,6 @@ fn nat_session_fixture_table() {
             "access_pass_other",
         ),
         (
-            "TTL 1",
-            up(&udp(SUB, REMOTE, 1, 40001, 53, b"x")),
-            XDP_DROP,
-            "drop_ttl_expired",
-        ),
-        (
             "bad PPPoE VER/TYPE",
             {
                 let mut f = up(&udp(SUB, REMOTE, 64, 40001, 53, b"x"));
@@ -648,10 +689,20 @@ fn nat_session_fixture_table() {
             "drop_malformed",
         ),
         (
-            "fragment",
-            up(&set_fragment(udp(SUB, REMOTE, 64, 40001, 53, b"x"))),
+            "later fragment without its first",
+            up(&set_frag_offset(
+                udp(SUB, REMOTE, 64, 40001, 53, b"x"),
+                0x77,
+                100,
+            )),
             XDP_DROP,
             "drop_fragment",
+        ),
+        (
+            "larger than our MRU",
+            up(&udp(SUB, REMOTE, 64, 40001, 53, &[0u8; 1500 - 28])),
+            XDP_DROP,
+            "drop_over_mru",
         ),
         (
             "GRE",
@@ -792,38 +843,37 @@ fn nat_session_fixture_table() {
             "uplink_pass_other",
         ),
         (
-            "fragment",
-            down(&set_fragment(udp(REMOTE, PUBLIC, 60, 53, pport, b"x"))),
+            "later fragment without its first (the host's own?)",
+            down(&set_frag_offset(
+                udp(REMOTE, PUBLIC, 60, 53, pport, b"x"),
+                0x99,
+                100,
+            )),
             XDP_PASS,
             "uplink_pass_fragment",
         ),
         (
-            "ICMP error (not translated yet)",
-            down(&{
-                let b = PacketBuilder::ipv4(REMOTE.octets(), PUBLIC.octets(), 60).icmpv4(
-                    Icmpv4Type::DestinationUnreachable(
-                        etherparse::icmpv4::DestUnreachableHeader::Port,
-                    ),
-                );
-                let mut v = Vec::new();
-                b.write(&mut v, &udp(PUBLIC, REMOTE, 63, pport, 53, b"x"))
-                    .unwrap();
-                v
-            }),
+            "ICMP error about no mapping",
+            down(&icmp_error(
+                REMOTE,
+                PUBLIC,
+                60,
+                3,
+                3,
+                [0; 4],
+                &udp(PUBLIC, REMOTE, 63, 5000, 53, b"x"),
+            )),
             XDP_PASS,
-            "uplink_pass_other",
+            "uplink_pass_no_mapping",
         ),
         (
-            "too big for the session MTU",
-            down(&udp(REMOTE, PUBLIC, 60, 53, pport, &[0u8; 1480])),
+            "too big for the session MTU, DF clear",
+            down(&set_df(
+                udp(REMOTE, PUBLIC, 60, 53, pport, &[0u8; 1480]),
+                false,
+            )),
             XDP_DROP,
-            "drop_too_big",
-        ),
-        (
-            "TTL 1",
-            down(&udp(REMOTE, PUBLIC, 1, 53, pport, b"x")),
-            XDP_DROP,
-            "drop_ttl_expired",
+            "drop_too_big_no_df",
         ),
     ];
     for (name, frame, action, stat) in table {
@@ -979,18 +1029,30 @@ fn remove_and_expire_mappings() {
         "up_forwarded",
     );
     assert_eq!(b.dp.nat_mappings().len(), 3);
+    // The remote end answers the SYN: the TCP mapping is established.
+    let um = b.up_mac;
+    let tport = 1024 + 1001 % 512;
+    b.run(
+        Program::Uplink,
+        &eth_ipv4(GW_MAC, um, &tcp(REMOTE, PUBLIC, 60, 80, tport, b"")),
+        XDP_REDIRECT,
+        "down_forwarded",
+    );
     let now = pppoe_bras::dataplane::monotonic_ns();
     let s = 1_000_000_000u64;
     assert_eq!(b.dp.expire_idle_at(now + 59 * s), 0);
     assert_eq!(b.dp.expire_idle_at(now + 61 * s), 1, "ICMP after 60 s");
-    assert_eq!(b.dp.expire_idle_at(now + 299 * s), 0);
+    assert_eq!(
+        b.dp.expire_idle_at(now + 299 * s),
+        0,
+        "established TCP outlives the transitory timeout"
+    );
     assert_eq!(b.dp.expire_idle_at(now + 301 * s), 1, "UDP after 300 s");
     let left = b.dp.nat_mappings();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].proto, 6);
     assert_eq!(left[0].inside, (SUB, 1001));
     // The expired UDP mapping no longer translates downstream.
-    let um = b.up_mac;
     let pport = 1024 + 1000 % 512;
     b.run(
         Program::Uplink,
@@ -1005,7 +1067,6 @@ fn remove_and_expire_mappings() {
         b.dp.nat_mappings().is_empty(),
         "remove deletes the session's mappings"
     );
-    let tport = 1024 + 1001 % 512;
     b.run(
         Program::Uplink,
         &eth_ipv4(GW_MAC, um, &tcp(REMOTE, PUBLIC, 60, 80, tport, b"")),
