@@ -67,7 +67,15 @@ pub fn clamp_mss(ctx: &XdpContext, ip: &Ip, flags: u8, mss: u16) -> Option<()> {
             let c_off = ip.l4_off + 16;
             let c = be16(read::<2>(ctx, c_off)?);
             swap16(ctx, v_off, mss)?;
-            swap16(ctx, c_off, csum::replace2(c, old, mss))?;
+            // At an odd offset from the header start the value straddles two
+            // checksum words: its contribution is the byte-swapped value
+            // (RFC 1071 §2(B), byte-order independence).
+            let c = if (off - ip.l4_off) % 2 == 0 {
+                csum::replace2(c, old, mss)
+            } else {
+                csum::replace2(c, old.swap_bytes(), mss.swap_bytes())
+            };
+            swap16(ctx, c_off, c)?;
             break;
         }
         if len < 2 {
