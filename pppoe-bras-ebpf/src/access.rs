@@ -31,7 +31,7 @@ use crate::{
     ipv4::{self, Dir, Ip, L4},
     maps::{SESSIONS, SUBSCRIBERS},
     nat, tcp,
-    verdict::{drop, pass, Verdict},
+    verdict::{self, drop, pass, Verdict},
 };
 
 /// How an upstream packet is translated.
@@ -268,7 +268,7 @@ fn nat_decision(ctx: &XdpContext, ip: &Ip, sess: &SessionValue) -> Result<Up, Ve
 /// TTL expired here: answer ICMP Time Exceeded (RFC 792) from the PPP local
 /// address — the hop a traceroute through the session shows first — to the
 /// subscriber, back through the same session (MACs swapped, same tags and
-/// session id), with XDP_TX.
+/// session id), redirected to the ingress NIC (see `verdict::redirect`).
 #[inline(always)]
 fn time_exceeded(
     ctx: &XdpContext,
@@ -312,10 +312,7 @@ fn time_exceeded(
     let tot_len = icmp::reply(ctx, ip_off, ip, sum, &r)?;
     encap::write_l2(ctx, &sub, tot_len)?;
     counters::down(sess.slot, tot_len);
-    Ok(Verdict {
-        action: xdp_action::XDP_TX,
-        stat: Stat::AccessTxTimeExceeded,
-    })
+    verdict::redirect(ctx.ingress_ifindex() as u32, Stat::AccessTxTimeExceeded)
 }
 
 /// The destination is local: if it is another subscriber's public address
@@ -368,18 +365,5 @@ fn hairpin(
         return Err(drop(Stat::Aborted));
     }
     encap::write_l2(ctx, &to, ip.tot_len)?;
-    let action = if to.ifindex == ctx.ingress_ifindex() as u32 {
-        xdp_action::XDP_TX
-    } else {
-        // Safety: helper without preconditions.
-        let a = unsafe { bpf_redirect(to.ifindex, 0) } as u32;
-        if a != xdp_action::XDP_REDIRECT {
-            return Err(drop(Stat::Aborted));
-        }
-        a
-    };
-    Ok(Verdict {
-        action,
-        stat: Stat::UpHairpin,
-    })
+    verdict::redirect(to.ifindex, Stat::UpHairpin)
 }

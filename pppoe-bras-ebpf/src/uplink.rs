@@ -18,7 +18,7 @@ use crate::{
     ipv4::{self, Dir, Ip, L4},
     maps::SUBSCRIBERS,
     nat, tcp,
-    verdict::{drop, pass, Verdict},
+    verdict::{self, drop, pass, Verdict},
 };
 
 /// How a downstream packet is translated.
@@ -174,7 +174,8 @@ fn icmp_error(ctx: &XdpContext, ip: &Ip) -> Result<Verdict, Verdict> {
     redirect(ctx, ip, &sub, Stat::DownIcmpError)
 }
 
-/// Answer `ip` with an ICMP error back out of the uplink (XDP_TX), from the
+/// Answer `ip` with an ICMP error back out of the uplink (redirected to the
+/// ingress NIC, see `verdict::redirect`), from the
 /// uplink's address, to the packet's source; MACs swapped. `cant`: the drop
 /// counted when no error may be sent about `ip`.
 #[allow(clippy::too_many_arguments)]
@@ -220,8 +221,5 @@ fn reply(
         );
         put(base, 12, &ETH_P_IP.to_be_bytes());
     }
-    Ok(Verdict {
-        action: xdp_action::XDP_TX,
-        stat: sent,
-    })
+    verdict::redirect(ctx.ingress_ifindex() as u32, sent)
 }

@@ -30,7 +30,6 @@ use pppoe_bras::dataplane::{
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
 const XDP_REDIRECT: u32 = 4;
 
 const CLIENT: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -1634,7 +1633,7 @@ fn bras_sends_time_exceeded_and_frag_needed() {
         // Ethernet padding after a short frame must not end up in the reply.
         let mut f = up(&ip);
         f.extend_from_slice(&[0xee; 7]);
-        let out = b.run(Program::Access, &f, XDP_TX, "access_tx_time_exceeded");
+        let out = b.run(Program::Access, &f, XDP_REDIRECT, "access_tx_time_exceeded");
         let e = check_icmp_error(check_pppoe(&out, bm, &[], 0x0101));
         assert_eq!(
             (e.src, e.dst, e.ttl, e.tos),
@@ -1693,7 +1692,7 @@ fn bras_sends_time_exceeded_and_frag_needed() {
     let out = b.run(
         Program::Uplink,
         &down(&ip),
-        XDP_TX,
+        XDP_REDIRECT,
         "uplink_tx_time_exceeded",
     );
     assert_eq!(&out[0..6], &GW_MAC, "back to the sender's MAC");
@@ -1708,7 +1707,7 @@ fn bras_sends_time_exceeded_and_frag_needed() {
     let out = b.run(
         Program::Uplink,
         &down(&big),
-        XDP_TX,
+        XDP_REDIRECT,
         "uplink_tx_frag_needed",
     );
     assert_eq!(
@@ -1758,7 +1757,7 @@ fn bras_sends_time_exceeded_and_frag_needed() {
     let out = b.run(
         Program::Uplink,
         &down(&big),
-        XDP_TX,
+        XDP_REDIRECT,
         "uplink_tx_frag_needed",
     );
     let e = check_icmp_error(&out[14..]);
@@ -2008,7 +2007,7 @@ fn hairpin_between_two_subscribers() {
             0x21,
             &udp(SUB, PUBLIC, 64, 6000, c_pub, b"hello C"),
         ),
-        XDP_TX,
+        XDP_REDIRECT,
         "up_hairpin",
     );
     assert_eq!(&out[0..6], &c.client_mac);
@@ -2031,7 +2030,7 @@ fn hairpin_between_two_subscribers() {
             0x21,
             &udp(c.address, PUBLIC, 64, 5000, a_pub, b"hi A"),
         ),
-        XDP_TX,
+        XDP_REDIRECT,
         "up_hairpin",
     );
     let v = check_ipv4(check_pppoe(&out, bm, &[], 0x0101));
