@@ -145,7 +145,7 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         client_mac: l2.src,
         session_id: sid,
     };
-    let sess = SESSIONS.get_ptr(&key).ok_or(drop(Stat::DropNoSession))?;
+    let sess = SESSIONS.get_ptr(key).ok_or(drop(Stat::DropNoSession))?;
     // Safety: live map value; copied so later map updates cannot alias it.
     let sess = unsafe { *sess };
 
@@ -340,7 +340,7 @@ fn hairpin(
     let (to_addr, to_port) =
         nat::inbound(ip.proto, ip.dst, l4_in.port, flags).ok_or(drop(Stat::DropFibFail))?;
     let to = SUBSCRIBERS
-        .get_ptr(&to_addr)
+        .get_ptr(to_addr)
         .ok_or(drop(Stat::DropNoSubscriber))?;
     // Safety: live map value, copied.
     let to = unsafe { *to };

@@ -34,13 +34,13 @@ pub fn remember(ip: &Ip, dir: u8, addr: [u8; 4]) {
         // Safety: helper without preconditions.
         when: unsafe { bpf_ktime_get_ns() },
     };
-    let _ = FRAGS.insert(&key(ip, dir), &v, 0);
+    let _ = FRAGS.insert(key(ip, dir), v, 0);
 }
 
 /// The address the first fragment of `ip`'s datagram was translated to.
 #[inline(always)]
 pub fn recall(ip: &Ip, dir: u8) -> Option<[u8; 4]> {
-    let v = FRAGS.get_ptr(&key(ip, dir))?;
+    let v = FRAGS.get_ptr(key(ip, dir))?;
     // Safety: live map value, copied.
     let v = unsafe { *v };
     // Safety: helper without preconditions.

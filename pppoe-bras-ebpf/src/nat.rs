@@ -41,7 +41,7 @@ pub fn outbound(proto: u8, port: u16, sess: &SessionValue) -> Result<([u8; 4], u
     };
     // Safety: helper without preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    if let Some(v) = NAT_OUT.get_ptr_mut(&key) {
+    if let Some(v) = NAT_OUT.get_ptr_mut(key) {
         refresh(v, now);
         // Safety: live map value.
         return Ok(unsafe { ((*v).addr, (*v).port) });
@@ -65,7 +65,7 @@ pub fn outbound(proto: u8, port: u16, sess: &SessionValue) -> Result<([u8; 4], u
             proto,
             _pad: 0,
         };
-        if NAT_IN.insert(&in_key, &back, BPF_NOEXIST as u64).is_ok() {
+        if NAT_IN.insert(in_key, back, BPF_NOEXIST as u64).is_ok() {
             let out = NatValue {
                 addr: sess.public_addr,
                 port: public_port,
@@ -73,13 +73,13 @@ pub fn outbound(proto: u8, port: u16, sess: &SessionValue) -> Result<([u8; 4], u
                 _pad: 0,
                 last_seen: now,
             };
-            if NAT_OUT.insert(&key, &out, BPF_NOEXIST as u64).is_ok() {
+            if NAT_OUT.insert(key, out, BPF_NOEXIST as u64).is_ok() {
                 return Ok((sess.public_addr, public_port));
             }
             // Another CPU created this mapping meanwhile (or NAT_OUT is
             // full): give the claimed port back and use the winner's.
-            let _ = NAT_IN.remove(&in_key);
-            if let Some(v) = NAT_OUT.get_ptr(&key) {
+            let _ = NAT_IN.remove(in_key);
+            if let Some(v) = NAT_OUT.get_ptr(key) {
                 // Safety: live map value.
                 return Ok(unsafe { ((*v).addr, (*v).port) });
             }
@@ -100,7 +100,7 @@ pub fn inbound(proto: u8, addr: [u8; 4], port: u16, tcp_flags: u8) -> Option<([u
         proto,
         _pad: 0,
     };
-    let v = NAT_IN.get_ptr_mut(&key)?;
+    let v = NAT_IN.get_ptr_mut(key)?;
     // Safety: helper without preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     refresh(v, now);
@@ -148,7 +148,7 @@ pub fn tcp_out(addr: [u8; 4], port: u16, tcp_flags: u8) {
         proto: IPPROTO_TCP,
         _pad: 0,
     };
-    let Some(v) = NAT_IN.get_ptr_mut(&key) else {
+    let Some(v) = NAT_IN.get_ptr_mut(key) else {
         return;
     };
     if tcp_flags & TCP_RST != 0 {
@@ -191,7 +191,7 @@ fn peek(
         proto,
         _pad: 0,
     };
-    let v = map.get_ptr(&key)?;
+    let v = map.get_ptr(key)?;
     // Safety: live map value.
     Some(unsafe { ((*v).addr, (*v).port) })
 }

@@ -70,7 +70,7 @@ pub fn clamp_mss(ctx: &XdpContext, ip: &Ip, flags: u8, mss: u16) -> Option<()> {
             // At an odd offset from the header start the value straddles two
             // checksum words: its contribution is the byte-swapped value
             // (RFC 1071 §2(B), byte-order independence).
-            let c = if (off - ip.l4_off) % 2 == 0 {
+            let c = if (off - ip.l4_off).is_multiple_of(2) {
                 csum::replace2(c, old, mss)
             } else {
                 csum::replace2(c, old.swap_bytes(), mss.swap_bytes())

@@ -1426,7 +1426,8 @@ fn icmp_errors_are_translated_both_ways() {
     let (pu, pt, pi) = (1024 + 40001 % 512, 1024 + 40002 % 512, 1024 + 0x4242 % 512);
 
     // Downstream: each error quotes what left the NAT (public source).
-    let cases: [(&str, u8, u8, [u8; 4], Vec<u8>, u16); 3] = [
+    type Case = (&'static str, u8, u8, [u8; 4], Vec<u8>, u16);
+    let cases: [Case; 3] = [
         (
             "port unreachable about UDP",
             3,
@@ -2013,7 +2014,7 @@ fn hairpin_between_two_subscribers() {
     assert_eq!(&out[0..6], &c.client_mac);
     let inner = &out[30 - 4..];
     assert_eq!(&out[12..16], &[0x81, 0x00, 0x00, 100], "C's VLAN tag");
-    let v = check_ipv4(&inner[..]);
+    let v = check_ipv4(inner);
     let a_pub = ca + 6000 % 512;
     assert_eq!(
         (v.src, v.sport, v.dst, v.dport, v.ttl),

@@ -1017,3 +1017,30 @@ fn remove_pins(dir: &Path) {
     }
     let _ = std::fs::remove_dir(dir);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_skip_the_ephemeral_range_and_interleave_addresses() {
+        let a = Ipv4Addr::new(198, 51, 100, 1);
+        let b = Ipv4Addr::new(198, 51, 100, 3);
+        let blocks = layout_blocks(&[a, b], 1024, 512, Some((32768, 60999)));
+        // 1024..32767: 62 blocks; 61000..65535 holds 8 blocks starting at
+        // 61440 (block starts are 1024 + k * 512).
+        assert_eq!(blocks.len(), 2 * 70);
+        assert_eq!(&blocks[..3], &[(a, 1024), (b, 1024), (a, 1536)]);
+        assert!(blocks.iter().all(|(_, s)| {
+            let last = u32::from(*s) + 511;
+            last < 32768 || u32::from(*s) > 60999
+        }));
+        assert_eq!(blocks.last(), Some(&(b, 65024)));
+        // A block straddling the range's edge is left out.
+        let edge = layout_blocks(&[a], 32000, 1000, Some((32768, 60999)));
+        assert!(edge.iter().all(|(_, s)| *s != 32000));
+        // No range known: everything.
+        assert_eq!(layout_blocks(&[a], 1024, 512, None).len(), 126);
+        assert!(layout_blocks(&[], 1024, 512, None).is_empty());
+    }
+}

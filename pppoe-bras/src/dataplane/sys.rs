@@ -161,22 +161,6 @@ fn parse_route_gateways(text: &str, ifname: &str) -> Vec<Ipv4Addr> {
     out
 }
 
-#[cfg(test)]
-mod route_test {
-    #[test]
-    fn gateways_of_one_interface() {
-        let text =
-            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
-                    up0\t000200C0\t026433C6\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
-                    up0\t006433C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
-                    eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
-        assert_eq!(
-            super::parse_route_gateways(text, "up0"),
-            vec![std::net::Ipv4Addr::new(198, 51, 100, 2)]
-        );
-    }
-}
-
 /// Make the kernel resolve `addr`'s neighbour entry: any packet routed to it
 /// queues an ARP request. One byte to the discard port (9) is the cheapest
 /// packet std can send without raw sockets or netlink.
@@ -199,4 +183,31 @@ pub fn parse_port_range(text: &str) -> Option<(u16, u16)> {
     let lo = it.next()?.ok()?;
     let hi = it.next()?.ok()?;
     (lo <= hi).then_some((lo, hi))
+}
+
+#[cfg(test)]
+mod route_test {
+    #[test]
+    fn gateways_of_one_interface() {
+        let text =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                    up0\t000200C0\t026433C6\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                    up0\t006433C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                    eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(
+            super::parse_route_gateways(text, "up0"),
+            vec![std::net::Ipv4Addr::new(198, 51, 100, 2)]
+        );
+    }
+
+    #[test]
+    fn port_range() {
+        assert_eq!(
+            super::parse_port_range("32768\t60999\n"),
+            Some((32768, 60999))
+        );
+        assert_eq!(super::parse_port_range("61000 65535"), Some((61000, 65535)));
+        assert_eq!(super::parse_port_range("9 8"), None);
+        assert_eq!(super::parse_port_range("x"), None);
+    }
 }
