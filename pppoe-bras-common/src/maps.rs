@@ -16,8 +16,9 @@
 //! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (subscriber ip, subscriber port, last use) | [`MAX_NAT`] |
 //! | `COUNTERS` | per-CPU array | session slot `u32` | [`SessionCounters`] (32 B) | [`MAX_SESSIONS`] |
 //! | `STATS` | per-CPU array | [`crate::stats::Stat`] as `u32` | `u64` packets | [`crate::stats::STAT_COUNT`] |
-//! | `CONFIG` | array | `0u32` | [`Config`] (16 B) | 1 |
+//! | `CONFIG` | array | `0u32` | [`Config`] (24 B) | 1 |
 //! | `NEIGH_MISS` | array | `0u32` | [`NeighMiss`] (16 B) | 1 |
+//! | `FRAGS` | LRU hash | [`FragKey`] (12 B) | [`FragValue`] (16 B) | [`MAX_FRAGS`] |
 
 /// Default directory where the maps are pinned (one file per map, named as below).
 pub const PIN_DIR: &str = "/sys/fs/bpf/pppoe-bras";
@@ -41,8 +42,10 @@ pub mod names {
     pub const CONFIG: &str = "CONFIG";
     /// Last next hop the FIB lookup had no neighbour for (one entry).
     pub const NEIGH_MISS: &str = "NEIGH_MISS";
+    /// Translation of IPv4 fragments after the first (LRU).
+    pub const FRAGS: &str = "FRAGS";
     /// All of them, for pinning and unpinning.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         SESSIONS,
         SUBSCRIBERS,
         NAT_OUT,
@@ -51,6 +54,7 @@ pub mod names {
         STATS,
         CONFIG,
         NEIGH_MISS,
+        FRAGS,
     ];
 }
 
@@ -66,12 +70,36 @@ pub mod programs {
 pub const MAX_SESSIONS: u32 = 65536;
 /// NAPT mappings (each of `NAT_OUT` and `NAT_IN`).
 pub const MAX_NAT: u32 = 262_144;
+/// Fragmented datagrams in flight whose later fragments can be translated.
+pub const MAX_FRAGS: u32 = 8192;
+/// How long (ns) the first fragment's translation applies to later
+/// fragments of the same datagram (the usual reassembly timeout, 30 s).
+pub const FRAG_TTL_NS: u64 = 30_000_000_000;
 
 /// `SessionValue::flags` / `Subscriber::flags`: translate this session's traffic.
 pub const SESSION_F_NAT: u16 = 1;
 
 /// `Config::flags`: the programs handle traffic (otherwise everything passes).
 pub const CONFIG_F_ENABLED: u32 = 1;
+/// `Config::flags`: clamp the TCP MSS option of SYNs to the session MTU − 40.
+pub const CONFIG_F_MSS_CLAMP: u32 = 2;
+
+/// `NatValue::state` (in `NAT_IN`, TCP only): the subscriber sent a segment.
+pub const NAT_ST_OUT: u8 = 1;
+/// `NatValue::state`: the remote end answered (a segment arrived from the uplink).
+pub const NAT_ST_IN: u8 = 2;
+/// `NatValue::state`: a FIN was seen (either direction): the connection is closing.
+pub const NAT_ST_FIN: u8 = 4;
+/// `NatValue::state`: a RST was seen (either direction).
+pub const NAT_ST_RST: u8 = 8;
+
+/// True when a TCP mapping with `state` counts as established (RFC 5382
+/// §5: both ends have sent segments and neither closed): it then gets the
+/// long idle timeout; otherwise (SYN only, FIN or RST seen) the transitory one.
+pub const fn tcp_established(state: u8) -> bool {
+    state & (NAT_ST_OUT | NAT_ST_IN) == (NAT_ST_OUT | NAT_ST_IN)
+        && state & (NAT_ST_FIN | NAT_ST_RST) == 0
+}
 
 /// Key of `SESSIONS`: what identifies a PPPoE session on the wire
 /// (RFC 2516 §4: the session is the pair of MACs plus SESSION_ID; the BRAS
@@ -161,8 +189,10 @@ pub struct NatValue {
     pub addr: [u8; 4],
     /// Port or ICMP identifier, host byte order.
     pub port: u16,
+    /// TCP state bits `NAT_ST_*`, kept in the `NAT_IN` row (0 elsewhere).
+    pub state: u8,
     /// Always 0.
-    pub _pad: u16,
+    pub _pad: u8,
     /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) of the last packet in this
     /// map's direction, refreshed at most once a second per mapping.
     pub last_seen: u64,
@@ -186,7 +216,9 @@ pub struct SessionCounters {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// Default public (NAT) address, the uplink's.
+    /// The uplink's own address: source of the ICMP errors the BRAS sends
+    /// upstream (Fragmentation Needed, Time Exceeded); 0 = use the
+    /// destination of the packet that caused them.
     pub public_addr: [u8; 4],
     /// Uplink ifindex.
     pub uplink_ifindex: u32,
@@ -194,6 +226,50 @@ pub struct Config {
     pub access_ifindex: u32,
     /// `CONFIG_F_*`.
     pub flags: u32,
+    /// The BRAS's PPP address (IPCP local address): source of the ICMP
+    /// Time Exceeded sent to subscribers, i.e. the first traceroute hop.
+    pub local_addr: [u8; 4],
+    /// Largest IPv4 packet accepted from a subscriber (our MRU, RFC 1661
+    /// §6.1; larger with RFC 4638). Larger ones are dropped (`drop_over_mru`).
+    pub mru: u16,
+    /// Always 0.
+    pub _pad: u16,
+}
+
+/// Key of `FRAGS`: one fragmented datagram as it arrived (RFC 791: source,
+/// destination, protocol and identification name a datagram).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FragKey {
+    /// Source address as received.
+    pub src: [u8; 4],
+    /// Destination address as received.
+    pub dst: [u8; 4],
+    /// IPv4 identification, host byte order.
+    pub id: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// [`FRAG_DIR_UP`] or [`FRAG_DIR_DOWN`].
+    pub dir: u8,
+}
+
+/// `FragKey::dir` of subscriber → uplink fragments.
+pub const FRAG_DIR_UP: u8 = 0;
+/// `FragKey::dir` of uplink → subscriber fragments.
+pub const FRAG_DIR_DOWN: u8 = 1;
+
+/// Value of `FRAGS`: the address the first fragment was translated to
+/// (upstream: the public source; downstream: the subscriber destination).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FragValue {
+    /// The translated address.
+    pub addr: [u8; 4],
+    /// Always 0.
+    pub _pad: u32,
+    /// `bpf_ktime_get_ns()` of the first fragment; later fragments are only
+    /// translated within [`FRAG_TTL_NS`].
+    pub when: u64,
 }
 
 /// Value of `NEIGH_MISS[0]`: the last next hop `bpf_fib_lookup` had no
@@ -216,8 +292,10 @@ const _: () = {
     assert!(core::mem::size_of::<NatKey>() == 8);
     assert!(core::mem::size_of::<NatValue>() == 16);
     assert!(core::mem::size_of::<SessionCounters>() == 32);
-    assert!(core::mem::size_of::<Config>() == 16);
+    assert!(core::mem::size_of::<Config>() == 24);
     assert!(core::mem::size_of::<NeighMiss>() == 16);
+    assert!(core::mem::size_of::<FragKey>() == 12);
+    assert!(core::mem::size_of::<FragValue>() == 16);
 };
 
 #[cfg(feature = "user")]
@@ -233,4 +311,6 @@ mod pod {
     unsafe impl aya::Pod for SessionCounters {}
     unsafe impl aya::Pod for Config {}
     unsafe impl aya::Pod for NeighMiss {}
+    unsafe impl aya::Pod for FragKey {}
+    unsafe impl aya::Pod for FragValue {}
 }

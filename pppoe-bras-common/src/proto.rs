@@ -45,6 +45,33 @@ pub const ICMP_ECHO_REPLY: u8 = 0;
 /// ICMP echo request type (RFC 792).
 pub const ICMP_ECHO_REQUEST: u8 = 8;
 
+/// ICMP Destination Unreachable (RFC 792); code 4 = Fragmentation Needed (RFC 1191).
+pub const ICMP_DEST_UNREACH: u8 = 3;
+/// ICMP Time Exceeded (RFC 792); code 0 = TTL exceeded in transit.
+pub const ICMP_TIME_EXCEEDED: u8 = 11;
+/// ICMP Parameter Problem (RFC 792).
+pub const ICMP_PARAM_PROBLEM: u8 = 12;
+/// Destination Unreachable code: Fragmentation Needed and DF set (RFC 1191).
+pub const ICMP_FRAG_NEEDED: u8 = 4;
+/// ICMP header length (type, code, checksum, 4 bytes of rest of header).
+pub const ICMP_HLEN: usize = 8;
+/// Bytes of the offending datagram's payload quoted after its header in an
+/// ICMP error (RFC 792).
+pub const ICMP_QUOTE_L4: usize = 8;
+
+/// TCP header flags (RFC 9293 §3.1).
+pub const TCP_FIN: u8 = 0x01;
+/// TCP SYN.
+pub const TCP_SYN: u8 = 0x02;
+/// TCP RST.
+pub const TCP_RST: u8 = 0x04;
+/// TCP ACK.
+pub const TCP_ACK: u8 = 0x10;
+/// TCP option kind Maximum Segment Size (RFC 9293 §3.2), length 4.
+pub const TCP_OPT_MSS: u8 = 2;
+/// IPv4 + TCP headers without options: MSS = MTU − 40 (RFC 9293 §3.7.1).
+pub const TCP_IP_HLEN: u16 = 40;
+
 /// [`ETH_P_PPP_DISC`] in network byte order.
 pub const ETH_P_PPP_DISC_BE: u16 = ETH_P_PPP_DISC.to_be();
 /// [`ETH_P_PPP_SES`] in network byte order.

@@ -22,7 +22,8 @@ pub enum Stat {
     UplinkPassOther,
     /// Uplink: TCP/UDP/echo reply without a NAT mapping: the host's own traffic.
     UplinkPassNoMapping,
-    /// Uplink: an IPv4 fragment (not translated; the host's own traffic may be fragmented).
+    /// Uplink: a later fragment whose first fragment matched no mapping (the
+    /// host's own traffic may be fragmented).
     UplinkPassFragment,
     /// Access: PPPoE session IPv4 without a matching `SESSIONS` row.
     DropNoSession,
@@ -30,9 +31,10 @@ pub enum Stat {
     DropSpoofedSource,
     /// Access: every probed port of the session's block is taken.
     DropNoNatPort,
-    /// TTL would reach zero (no ICMP time exceeded yet).
+    /// TTL would reach zero and no ICMP Time Exceeded could be built (the
+    /// datagram is shorter than its header + 8 bytes, or is itself an ICMP error).
     DropTtlExpired,
-    /// Larger than the egress MTU (uplink route MTU or session MTU; no ICMP frag-needed yet).
+    /// Access: larger than the uplink route's MTU (`bpf_fib_lookup` FRAG_NEEDED).
     DropTooBig,
     /// Bad PPPoE/IPv4 header, lengths that do not fit, truncated L4 header.
     DropMalformed,
@@ -42,7 +44,8 @@ pub enum Stat {
     /// `bpf_fib_lookup` found the route but the next hop has no neighbour
     /// entry yet; the daemon resolves it (see `NEIGH_MISS`).
     DropNoNeigh,
-    /// Access: an IPv4 fragment while NAT is on (no reassembly in XDP).
+    /// Access: a later fragment (offset > 0) of a NATed session whose first
+    /// fragment was not seen within 30 s: it carries no ports to translate.
     DropFragment,
     /// Access: a protocol the NAT cannot translate (not TCP/UDP/ICMP echo).
     DropNatUnsupported,
@@ -52,6 +55,32 @@ pub enum Stat {
     PassDisabled,
     /// Internal failure after the frame was touched (adjust_head failed …).
     Aborted,
+    /// Uplink: an ICMP error about a NAT flow (RFC 5508): outer destination and
+    /// quoted inner source translated, sent to the subscriber.
+    DownIcmpError,
+    /// Access: a subscriber's ICMP error about an inbound NAT flow: outer source
+    /// and quoted inner destination translated, forwarded to the uplink.
+    UpIcmpError,
+    /// Access: TTL expired at the BRAS: ICMP Time Exceeded from the PPP local
+    /// address sent back through the session (XDP_TX).
+    AccessTxTimeExceeded,
+    /// Uplink: TTL expired on the way to a subscriber: ICMP Time Exceeded sent
+    /// back to the sender (XDP_TX).
+    UplinkTxTimeExceeded,
+    /// Uplink: DF set and larger than the session MTU: ICMP Fragmentation Needed
+    /// (RFC 1191, next-hop MTU = session MTU) sent back to the sender (XDP_TX).
+    UplinkTxFragNeeded,
+    /// Uplink: larger than the session MTU with DF clear (or a fragment): XDP
+    /// cannot fragment, so it is dropped (see README, "MTU").
+    DropTooBigNoDf,
+    /// Access: IPv4 packet larger than our MRU (malformed for PPP, RFC 1661 §6.1).
+    DropOverMru,
+    /// Access: a subscriber's ICMP error whose quoted packet matches no NAT
+    /// mapping (or is truncated, or quotes an ICMP error).
+    DropIcmpErrorUnmatched,
+    /// Access: sent to another subscriber's public address and port: translated
+    /// both ways and sent to that subscriber (RFC 4787 REQ-9 hairpinning).
+    UpHairpin,
     /// Number of counters (not a counter).
     Count,
 }
@@ -82,6 +111,15 @@ impl Stat {
         Stat::DropNoSubscriber,
         Stat::PassDisabled,
         Stat::Aborted,
+        Stat::DownIcmpError,
+        Stat::UpIcmpError,
+        Stat::AccessTxTimeExceeded,
+        Stat::UplinkTxTimeExceeded,
+        Stat::UplinkTxFragNeeded,
+        Stat::DropTooBigNoDf,
+        Stat::DropOverMru,
+        Stat::DropIcmpErrorUnmatched,
+        Stat::UpHairpin,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -107,6 +145,15 @@ impl Stat {
             Stat::DropNoSubscriber => "drop_no_subscriber",
             Stat::PassDisabled => "pass_disabled",
             Stat::Aborted => "aborted",
+            Stat::DownIcmpError => "down_icmp_error",
+            Stat::UpIcmpError => "up_icmp_error",
+            Stat::AccessTxTimeExceeded => "access_tx_time_exceeded",
+            Stat::UplinkTxTimeExceeded => "uplink_tx_time_exceeded",
+            Stat::UplinkTxFragNeeded => "uplink_tx_frag_needed",
+            Stat::DropTooBigNoDf => "drop_too_big_no_df",
+            Stat::DropOverMru => "drop_over_mru",
+            Stat::DropIcmpErrorUnmatched => "drop_icmp_error_unmatched",
+            Stat::UpHairpin => "up_hairpin",
             Stat::Count => "count",
         }
     }

@@ -1,33 +1,57 @@
 //! `bras_access`: PPPoE session IPv4 from subscribers → NAT → uplink.
 //!
 //! parse L2 (+ up to two VLAN tags) → PPPoE/PPP → session lookup → IPv4
-//! checks → anti-spoof → NAT mapping (map work only) → FIB lookup → and only
-//! then the rewrite: TTL, NAT, strip the encapsulation, fresh Ethernet →
-//! redirect. Every check that can fail runs before the first write, and any
-//! failure after it drops (never passes a half-rewritten frame).
+//! checks → anti-spoof → MRU → TTL (expiry answered with ICMP Time
+//! Exceeded through the session) → NAT decision (map work only: a flow, an
+//! ICMP error about an inbound flow, or a later fragment) → FIB lookup (a
+//! local destination is a hairpin candidate) → and only then the rewrite:
+//! TTL, NAT, MSS clamp, strip the encapsulation, fresh Ethernet → redirect.
+//! Every check that can fail runs before the first write, and any failure
+//! after it drops (never passes a half-rewritten frame).
 use aya_ebpf::{
     bindings::xdp_action,
     helpers::{bpf_redirect, bpf_xdp_adjust_head},
     programs::XdpContext,
 };
 use pppoe_bras_common::{
-    maps::{SessionKey, SESSION_F_NAT},
+    maps::{
+        Config, SessionKey, SessionValue, Subscriber, CONFIG_F_MSS_CLAMP, FRAG_DIR_UP,
+        SESSION_F_NAT,
+    },
     proto::*,
     stats::Stat,
 };
 
 use crate::{
-    config, counters, fib,
+    config, counters, encap,
+    fib::{self, Route},
+    frag,
     hdr::{be16, ptr_at, EthHdr, PppoeHdr, VlanHdr},
-    ipv4::{self, Dir},
-    maps::SESSIONS,
-    nat,
-    verdict::{drop, pass, Verdict},
+    icmp::{self, Quoted, Reply},
+    ipv4::{self, Dir, Ip, L4},
+    maps::{SESSIONS, SUBSCRIBERS},
+    nat, tcp,
+    verdict::{self, drop, pass, Verdict},
 };
+
+/// How an upstream packet is translated.
+enum Up {
+    /// Routed session: nothing.
+    Routed,
+    /// Later fragment: source address only.
+    Addr([u8; 4]),
+    /// Source address and port/identifier.
+    Nat(L4, [u8; 4], u16),
+    /// ICMP error about an inbound flow: outer source, quoted destination.
+    Error(Quoted, [u8; 4], u16),
+}
 
 /// Layer 2 of a frame on the access NIC.
 struct L2 {
     src: [u8; 6],
+    dst: [u8; 6],
+    /// TPID of the outer tag as received, 0 when untagged.
+    outer_tpid: u16,
     outer_vid: u16,
     inner_vid: u16,
     /// EtherType after the tags, raw (network order).
@@ -41,10 +65,13 @@ struct L2 {
 fn parse_l2(ctx: &XdpContext) -> Option<L2> {
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     // Safety: bounds-checked above.
-    let (src, proto) = unsafe { ((*eth).src, u16::from_ne_bytes((*eth).proto)) };
+    let (src, dst, proto) = unsafe { ((*eth).src, (*eth).dst, u16::from_ne_bytes((*eth).proto)) };
+    let outer_tpid = u16::from_be(proto);
     if proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE {
         return Some(L2 {
             src,
+            dst,
+            outer_tpid: 0,
             outer_vid: 0,
             inner_vid: 0,
             proto,
@@ -58,6 +85,8 @@ fn parse_l2(ctx: &XdpContext) -> Option<L2> {
     if proto != ETH_P_8021Q_BE {
         return Some(L2 {
             src,
+            dst,
+            outer_tpid,
             outer_vid,
             inner_vid: 0,
             proto,
@@ -69,6 +98,8 @@ fn parse_l2(ctx: &XdpContext) -> Option<L2> {
     let (tci, proto) = unsafe { (be16((*v2).tci), u16::from_ne_bytes((*v2).proto)) };
     Some(L2 {
         src,
+        dst,
+        outer_tpid,
         outer_vid,
         inner_vid: tci & 0x0fff,
         proto,
@@ -77,7 +108,7 @@ fn parse_l2(ctx: &XdpContext) -> Option<L2> {
 }
 
 pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
-    config().ok_or(pass(Stat::PassDisabled))?;
+    let cfg = config().ok_or(pass(Stat::PassDisabled))?;
     let l2 = parse_l2(ctx).ok_or(pass(Stat::AccessPassOther))?;
     if l2.proto == ETH_P_PPP_DISC_BE {
         return Ok(pass(Stat::AccessPassControl));
@@ -114,7 +145,7 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         client_mac: l2.src,
         session_id: sid,
     };
-    let sess = SESSIONS.get_ptr(&key).ok_or(drop(Stat::DropNoSession))?;
+    let sess = SESSIONS.get_ptr(key).ok_or(drop(Stat::DropNoSession))?;
     // Safety: live map value; copied so later map updates cannot alias it.
     let sess = unsafe { *sess };
 
@@ -129,35 +160,52 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     if ip.src != sess.addr {
         return Err(drop(Stat::DropSpoofedSource));
     }
+    if cfg.mru != 0 && ip.tot_len > cfg.mru {
+        return Err(drop(Stat::DropOverMru));
+    }
     if ip.ttl <= 1 {
-        return Err(drop(Stat::DropTtlExpired));
+        return time_exceeded(ctx, &cfg, &l2, ip_off, &ip, &sess, sid);
     }
 
     // NAT: decide (and create the mapping) now, rewrite later.
-    let mut snat = None;
+    let mut up = Up::Routed;
     let mut fib_src = ip.src;
     if sess.flags & SESSION_F_NAT != 0 {
-        if ip.fragment {
-            return Err(drop(Stat::DropFragment));
-        }
-        let l4 = match ipv4::l4(ctx, &ip, Dir::Out) {
-            Some(l4) => l4,
-            None if ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP => {
-                return Err(drop(Stat::DropMalformed))
-            }
-            None => return Err(drop(Stat::DropNatUnsupported)),
+        up = nat_decision(ctx, &ip, &sess)?;
+        fib_src = match &up {
+            Up::Routed => ip.src,
+            Up::Addr(a) | Up::Nat(_, a, _) | Up::Error(_, a, _) => *a,
         };
-        let (paddr, pport) = nat::outbound(ip.proto, l4.port, &sess)?;
-        fib_src = paddr;
-        snat = Some((l4, paddr, pport));
     }
 
-    let hop = fib::lookup(ctx, ifindex, fib_src, ip.dst, ip.tos, ip.proto, ip.tot_len)?;
+    let hop = match fib::lookup(ctx, ifindex, fib_src, ip.dst, ip.tos, ip.proto, ip.tot_len)? {
+        Route::Hop(h) => h,
+        Route::Local => {
+            return match up {
+                Up::Nat(l4, a, p) => hairpin(ctx, &cfg, ip_off, &ip, &sess, &l4, a, p),
+                _ => Err(drop(Stat::DropFibFail)),
+            }
+        }
+    };
+    let flags = ipv4::tcp_flags(ctx, &ip);
 
     // ---- from here on the frame is being rewritten: failures DROP ----
     ipv4::dec_ttl(ctx, &ip).ok_or(drop(Stat::Aborted))?;
-    if let Some((l4, paddr, pport)) = &snat {
-        ipv4::translate(ctx, &ip, l4, Dir::Out, *paddr, *pport).ok_or(drop(Stat::Aborted))?;
+    let mut stat = Stat::UpForwarded;
+    match &up {
+        Up::Routed => {}
+        Up::Addr(a) => ipv4::translate_addr(ctx, &ip, Dir::Out, *a).ok_or(drop(Stat::Aborted))?,
+        Up::Nat(l4, a, p) => {
+            ipv4::translate(ctx, &ip, l4, Dir::Out, *a, *p).ok_or(drop(Stat::Aborted))?
+        }
+        Up::Error(q, a, p) => {
+            icmp::translate_error(ctx, &ip, q, Dir::Out, *a, *p).ok_or(drop(Stat::Aborted))?;
+            stat = Stat::UpIcmpError;
+        }
+    }
+    if cfg.flags & CONFIG_F_MSS_CLAMP != 0 && flags & TCP_SYN != 0 {
+        let mss = sess.mtu.saturating_sub(TCP_IP_HLEN);
+        tcp::clamp_mss(ctx, &ip, flags, mss).ok_or(drop(Stat::Aborted))?;
     }
     counters::up(sess.slot, ip.tot_len);
 
@@ -180,8 +228,142 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     if action != xdp_action::XDP_REDIRECT {
         return Err(drop(Stat::Aborted));
     }
-    Ok(Verdict {
-        action,
-        stat: Stat::UpForwarded,
-    })
+    Ok(Verdict { action, stat })
+}
+
+/// The translation of a NAT session's packet: a later fragment gets its
+/// first fragment's address; an ICMP error about an inbound flow the
+/// reverse of that flow's mapping (RFC 5508 §4.2); anything else the
+/// session's mapping of its (proto, port), created on first use.
+#[inline(always)]
+fn nat_decision(ctx: &XdpContext, ip: &Ip, sess: &SessionValue) -> Result<Up, Verdict> {
+    if ip.later_fragment {
+        let a = frag::recall(ip, FRAG_DIR_UP).ok_or(drop(Stat::DropFragment))?;
+        return Ok(Up::Addr(a));
+    }
+    if icmp::is_error(ctx, ip) {
+        let q = icmp::quoted(ctx, ip, Dir::Out).ok_or(drop(Stat::DropIcmpErrorUnmatched))?;
+        let (a, p) =
+            nat::peek_out(q.proto, q.addr, q.port).ok_or(drop(Stat::DropIcmpErrorUnmatched))?;
+        return Ok(Up::Error(q, a, p));
+    }
+    let l4 = match ipv4::l4(ctx, ip, Dir::Out) {
+        Some(l4) => l4,
+        None if ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP => {
+            return Err(drop(Stat::DropMalformed))
+        }
+        None => return Err(drop(Stat::DropNatUnsupported)),
+    };
+    let (a, p) = nat::outbound(ip.proto, l4.port, sess)?;
+    if ip.proto == IPPROTO_TCP {
+        nat::tcp_out(a, p, ipv4::tcp_flags(ctx, ip));
+    }
+    if ip.fragment {
+        frag::remember(ip, FRAG_DIR_UP, a);
+    }
+    Ok(Up::Nat(l4, a, p))
+}
+
+#[allow(clippy::too_many_arguments)]
+/// TTL expired here: answer ICMP Time Exceeded (RFC 792) from the PPP local
+/// address — the hop a traceroute through the session shows first — to the
+/// subscriber, back through the same session (MACs swapped, same tags and
+/// session id), redirected to the ingress NIC (see `verdict::redirect`).
+#[inline(always)]
+fn time_exceeded(
+    ctx: &XdpContext,
+    cfg: &Config,
+    l2: &L2,
+    ip_off: usize,
+    ip: &Ip,
+    sess: &SessionValue,
+    sid: u16,
+) -> Result<Verdict, Verdict> {
+    let sum = icmp::quote_sum(ctx, ip).ok_or(drop(Stat::DropTtlExpired))?;
+    let sub = Subscriber {
+        ifindex: 0,
+        outer_tpid: l2.outer_tpid,
+        outer_vid: l2.outer_vid,
+        inner_vid: l2.inner_vid,
+        session_id: sid,
+        client_mac: l2.src,
+        bras_mac: l2.dst,
+        mtu: sess.mtu,
+        flags: sess.flags,
+        slot: sess.slot,
+    };
+    // A priority-tagged inner VLAN (VID 0) would change the header length.
+    if encap::l2_len(&sub) != ip_off {
+        return Err(drop(Stat::DropTtlExpired));
+    }
+    let src = if cfg.local_addr != [0; 4] {
+        cfg.local_addr
+    } else {
+        cfg.public_addr
+    };
+    let r = Reply {
+        ty: ICMP_TIME_EXCEEDED,
+        code: 0,
+        rest: [0; 4],
+        src,
+        dst: ip.src,
+    };
+    // ---- rewrite: failures DROP ----
+    let tot_len = icmp::reply(ctx, ip_off, ip, sum, &r)?;
+    encap::write_l2(ctx, &sub, tot_len)?;
+    counters::down(sess.slot, tot_len);
+    verdict::redirect(ctx.ingress_ifindex() as u32, Stat::AccessTxTimeExceeded)
+}
+
+/// The destination is local: if it is another subscriber's public address
+/// and port (a `NAT_IN` mapping), hairpin (RFC 4787 REQ-9, RFC 5382 REQ-8):
+/// source → this session's public address and port, destination → the
+/// other subscriber, then out of the access NIC in its encapsulation. So
+/// both subscribers see each other's public endpoints, as from outside.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn hairpin(
+    ctx: &XdpContext,
+    cfg: &Config,
+    ip_off: usize,
+    ip: &Ip,
+    sess: &SessionValue,
+    l4: &L4,
+    paddr: [u8; 4],
+    pport: u16,
+) -> Result<Verdict, Verdict> {
+    if ip.fragment || (ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP) {
+        return Err(drop(Stat::DropFibFail));
+    }
+    let l4_in = ipv4::l4(ctx, ip, Dir::In).ok_or(drop(Stat::DropMalformed))?;
+    let flags = ipv4::tcp_flags(ctx, ip);
+    let (to_addr, to_port) =
+        nat::inbound(ip.proto, ip.dst, l4_in.port, flags).ok_or(drop(Stat::DropFibFail))?;
+    let to = SUBSCRIBERS
+        .get_ptr(to_addr)
+        .ok_or(drop(Stat::DropNoSubscriber))?;
+    // Safety: live map value, copied.
+    let to = unsafe { *to };
+    if ip.tot_len > to.mtu {
+        return Err(drop(Stat::DropTooBigNoDf));
+    }
+
+    // ---- rewrite: failures DROP ----
+    ipv4::dec_ttl(ctx, ip).ok_or(drop(Stat::Aborted))?;
+    ipv4::translate(ctx, ip, l4, Dir::Out, paddr, pport).ok_or(drop(Stat::Aborted))?;
+    ipv4::translate(ctx, ip, &l4_in, Dir::In, to_addr, to_port).ok_or(drop(Stat::Aborted))?;
+    if cfg.flags & CONFIG_F_MSS_CLAMP != 0 && flags & TCP_SYN != 0 {
+        let mtu = if to.mtu < sess.mtu { to.mtu } else { sess.mtu };
+        let mss = mtu.saturating_sub(TCP_IP_HLEN);
+        tcp::clamp_mss(ctx, ip, flags, mss).ok_or(drop(Stat::Aborted))?;
+    }
+    counters::up(sess.slot, ip.tot_len);
+    counters::down(to.slot, ip.tot_len);
+    let delta = ip_off as i32 - encap::l2_len(&to) as i32;
+    // Safety: ctx.ctx is the program's xdp_md.
+    if delta != 0 && unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
+        return Err(drop(Stat::Aborted));
+    }
+    encap::write_l2(ctx, &to, ip.tot_len)?;
+    verdict::redirect(to.ifindex, Stat::UpHairpin)
 }

@@ -2,8 +2,8 @@
 //! rewritten so a failure can still drop a pristine frame.
 use aya_ebpf::{
     bindings::{
-        bpf_fib_lookup as FibParams, BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_NO_NEIGH,
-        BPF_FIB_LKUP_RET_SUCCESS,
+        bpf_fib_lookup as FibParams, BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_NOT_FWDED,
+        BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
     },
     helpers::{bpf_fib_lookup, bpf_ktime_get_ns},
     programs::XdpContext,
@@ -25,6 +25,15 @@ pub struct NextHop {
     pub dmac: [u8; 6],
 }
 
+/// What the FIB says about a destination.
+pub enum Route {
+    /// Forward to this next hop.
+    Hop(NextHop),
+    /// The destination is local to the BRAS (`NOT_FWDED`): e.g. one of its
+    /// public addresses, i.e. a hairpin candidate.
+    Local,
+}
+
 /// Route `src → dst` as if it arrived on `ifindex` (the access NIC).
 ///
 /// Needs IPv4 forwarding enabled on `ifindex` (else `FWD_DISABLED`); the
@@ -42,7 +51,7 @@ pub fn lookup(
     tos: u8,
     proto: u8,
     tot_len: u16,
-) -> Result<NextHop, Verdict> {
+) -> Result<Route, Verdict> {
     // Safety: all-zero is a valid bpf_fib_lookup (plain integers/unions of integers).
     let mut p: FibParams = unsafe { core::mem::zeroed() };
     p.family = AF_INET;
@@ -66,11 +75,14 @@ pub fn lookup(
             // The route points back out of the access NIC: not ours to forward.
             return Err(drop(Stat::DropFibFail));
         }
-        return Ok(NextHop {
+        return Ok(Route::Hop(NextHop {
             ifindex: p.ifindex,
             smac: p.smac,
             dmac: p.dmac,
-        });
+        }));
+    }
+    if rc == BPF_FIB_LKUP_RET_NOT_FWDED as i64 {
+        return Ok(Route::Local);
     }
     if rc == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
         if let Some(m) = NEIGH_MISS.get_ptr_mut(0) {

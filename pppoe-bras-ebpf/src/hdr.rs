@@ -76,3 +76,51 @@ pub fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*mut T> {
 pub fn be16(b: [u8; 2]) -> u16 {
     u16::from_be_bytes(b)
 }
+
+/// Copy `N` bytes to `base + off`.
+///
+/// # Safety
+/// The range must be inside the checked packet range.
+#[inline(always)]
+pub unsafe fn put<const N: usize>(base: *mut u8, off: usize, bytes: &[u8; N]) {
+    // Safety: per the function contract.
+    unsafe { core::ptr::write_unaligned(base.add(off) as *mut [u8; N], *bytes) }
+}
+
+/// Read the `N` bytes at `off`, or `None` when they are not in the frame.
+///
+/// Verifier trap: never use `N = 1` (or `ptr_at::<u8>`) at a variable
+/// offset. LLVM turns `p + 1 > end` into `p >= end`, and the verifier learns
+/// no range from a right-open compare at offset 0 ("R4 offset is outside of
+/// the packet"). Read two bytes instead.
+#[inline(always)]
+pub fn read<const N: usize>(ctx: &XdpContext, off: usize) -> Option<[u8; N]> {
+    let p: *mut [u8; N] = ptr_at(ctx, off)?;
+    // Safety: bounds-checked above.
+    Some(unsafe { *p })
+}
+
+/// Replace the big-endian 16-bit word at `off`; returns the old value.
+/// `None` when it is not in the frame.
+#[inline(always)]
+pub fn swap16(ctx: &XdpContext, off: usize, new: u16) -> Option<u16> {
+    let p: *mut [u8; 2] = ptr_at(ctx, off)?;
+    // Safety: bounds-checked above.
+    unsafe {
+        let old = be16(*p);
+        *p = new.to_be_bytes();
+        Some(old)
+    }
+}
+
+/// Replace the 4 bytes at `off` (an address); returns the old value.
+#[inline(always)]
+pub fn swap4(ctx: &XdpContext, off: usize, new: [u8; 4]) -> Option<[u8; 4]> {
+    let p: *mut [u8; 4] = ptr_at(ctx, off)?;
+    // Safety: bounds-checked above.
+    unsafe {
+        let old = *p;
+        *p = new;
+        Some(old)
+    }
+}

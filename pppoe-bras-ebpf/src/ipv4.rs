@@ -17,7 +17,11 @@ pub struct Ip {
     pub off: usize,
     /// Offset of the L4 header from `data` (bounded: IP offset + 20..60).
     pub l4_off: usize,
+    /// Header length in bytes (20..60).
+    pub hlen: usize,
     pub tot_len: u16,
+    /// Identification (RFC 791), host order.
+    pub id: u16,
     pub proto: u8,
     pub tos: u8,
     pub ttl: u8,
@@ -25,6 +29,10 @@ pub struct Ip {
     pub dst: [u8; 4],
     /// MF set or a non-zero fragment offset.
     pub fragment: bool,
+    /// A fragment after the first (offset > 0): no L4 header.
+    pub later_fragment: bool,
+    /// Don't Fragment.
+    pub df: bool,
 }
 
 /// Parse the IPv4 header at `off`: version 4, IHL ≥ 5, total length ≥ header,
@@ -49,16 +57,21 @@ pub fn parse(ctx: &XdpContext, off: usize, limit: u16) -> Option<Ip> {
     if ctx.data() + off + tot_len as usize > ctx.data_end() {
         return None;
     }
+    let frag = be16(h.frag_off);
     Some(Ip {
         off,
         l4_off: off + hlen,
+        hlen,
         tot_len,
+        id: be16(h.id),
         proto: h.proto,
         tos: h.tos,
         ttl: h.ttl,
         src: h.src,
         dst: h.dst,
-        fragment: be16(h.frag_off) & 0x3fff != 0,
+        fragment: frag & 0x3fff != 0,
+        later_fragment: frag & 0x1fff != 0,
+        df: frag & 0x4000 != 0,
     })
 }
 
@@ -212,4 +225,35 @@ pub fn translate(
         *port_ptr = port.to_be_bytes();
     }
     Some(())
+}
+
+/// Rewrite only the source (`Dir::Out`) or destination (`Dir::In`) address
+/// and the header checksum: later fragments, which carry no L4 header.
+#[inline(always)]
+pub fn translate_addr(ctx: &XdpContext, ip: &Ip, dir: Dir, addr: [u8; 4]) -> Option<()> {
+    let hdr: *mut Ipv4Hdr = ptr_at(ctx, ip.off)?;
+    // Safety: bounds-checked above.
+    let h = unsafe { &mut *hdr };
+    let old = if dir == Dir::Out { h.src } else { h.dst };
+    h.csum = csum::replace4(be16(h.csum), old, addr).to_be_bytes();
+    if dir == Dir::Out {
+        h.src = addr;
+    } else {
+        h.dst = addr;
+    }
+    Some(())
+}
+
+/// The TCP flags octet (byte 13) of a TCP header at `ip.l4_off`, or 0 when
+/// absent (later fragment, truncated).
+#[inline(always)]
+pub fn tcp_flags(ctx: &XdpContext, ip: &Ip) -> u8 {
+    if ip.proto != IPPROTO_TCP || ip.later_fragment || ip.hlen + 14 > ip.tot_len as usize {
+        return 0;
+    }
+    match ptr_at::<[u8; 14]>(ctx, ip.l4_off) {
+        // Safety: bounds-checked by ptr_at.
+        Some(p) => unsafe { (*p)[13] },
+        None => 0,
+    }
 }

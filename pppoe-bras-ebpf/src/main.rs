@@ -7,11 +7,15 @@
 #![no_main]
 
 mod access;
+mod encap;
 mod fib;
+mod frag;
 mod hdr;
+mod icmp;
 mod ipv4;
 mod maps;
 mod nat;
+mod tcp;
 mod uplink;
 mod verdict;
 

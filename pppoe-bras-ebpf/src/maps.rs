@@ -3,13 +3,13 @@
 //! BTF-defined maps (`.maps` section, `#[btf_map]`), so `bpftool map dump`
 //! shows field names. The symbol names are the `names::*` constants of common.
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, PerCpuArray},
+    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray},
     macros::btf_map,
 };
 use pppoe_bras_common::{
     maps::{
-        Config, NatKey, NatValue, NeighMiss, SessionCounters, SessionKey, SessionValue, Subscriber,
-        MAX_NAT, MAX_SESSIONS,
+        Config, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters, SessionKey,
+        SessionValue, Subscriber, MAX_FRAGS, MAX_NAT, MAX_SESSIONS,
     },
     stats::STAT_COUNT,
 };
@@ -45,3 +45,7 @@ pub static CONFIG: Array<Config, 1> = Array::new();
 /// Last next hop without a neighbour entry, entry 0 (the daemon resolves it).
 #[btf_map]
 pub static NEIGH_MISS: Array<NeighMiss, 1> = Array::new();
+
+/// First fragment's translation, for the later fragments of the same datagram.
+#[btf_map]
+pub static FRAGS: LruHashMap<FragKey, FragValue, { MAX_FRAGS as usize }> = LruHashMap::new();

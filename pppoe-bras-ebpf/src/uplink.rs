@@ -1,78 +1,77 @@
 //! `bras_uplink`: IPv4 to a NAT public address (or to a routed subscriber)
-//! → de-NAT → PPPoE encapsulation
-//! → access NIC. Everything it does not own passes to the host untouched (the
-//! host's own SSH, ARP, fragments, …).
-use aya_ebpf::{
-    bindings::xdp_action,
-    helpers::{bpf_redirect, bpf_xdp_adjust_head},
-    programs::XdpContext,
-};
+//! → de-NAT → PPPoE encapsulation → access NIC. ICMP errors about NAT flows
+//! are translated inside too (RFC 5508); packets that cannot reach the
+//! subscriber get an ICMP error back out of the uplink (Time Exceeded,
+//! Fragmentation Needed for PMTUD). Everything it does not own passes to the
+//! host untouched (the host's own SSH, ARP, fragments, …).
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_redirect, programs::XdpContext};
 use pppoe_bras_common::{
-    maps::{Subscriber, SESSION_F_NAT},
+    maps::{Config, Subscriber, CONFIG_F_MSS_CLAMP, FRAG_DIR_DOWN, SESSION_F_NAT},
     proto::*,
     stats::Stat,
 };
 
 use crate::{
-    config, counters,
-    hdr::{ptr_at, EthHdr},
-    ipv4::{self, Dir},
+    config, counters, encap, frag,
+    hdr::{ptr_at, put, read},
+    icmp::{self, Reply},
+    ipv4::{self, Dir, Ip, L4},
     maps::SUBSCRIBERS,
-    nat,
-    verdict::{drop, pass, Verdict},
+    nat, tcp,
+    verdict::{self, drop, pass, Verdict},
 };
 
+/// How a downstream packet is translated.
+enum Down {
+    /// Routed session: nothing.
+    Routed,
+    /// Later fragment: destination address only.
+    Addr([u8; 4]),
+    /// Destination address and port/identifier.
+    Nat(L4, [u8; 4], u16),
+}
+
 pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
-    config().ok_or(pass(Stat::PassDisabled))?;
-    let eth: *mut EthHdr = ptr_at(ctx, 0).ok_or(pass(Stat::UplinkPassOther))?;
+    let cfg = config().ok_or(pass(Stat::PassDisabled))?;
+    let eth: *mut [u8; ETH_HLEN] = ptr_at(ctx, 0).ok_or(pass(Stat::UplinkPassOther))?;
     // Safety: bounds-checked above.
-    if unsafe { u16::from_ne_bytes((*eth).proto) } != ETH_P_IP_BE {
+    if unsafe { u16::from_ne_bytes([(*eth)[12], (*eth)[13]]) } != ETH_P_IP_BE {
         return Ok(pass(Stat::UplinkPassOther));
     }
     let ip = ipv4::parse(ctx, ETH_HLEN, u16::MAX).ok_or(pass(Stat::UplinkPassOther))?;
 
     // Routed session (no NAT): the destination is the subscriber itself; any
     // protocol, fragments included.
-    let (sub, snat) = match routed(&ip.dst) {
-        Some(sub) => (sub, None),
-        None => {
-            if ip.fragment {
-                return Ok(pass(Stat::UplinkPassFragment));
-            }
-            let l4 = ipv4::l4(ctx, &ip, Dir::In).ok_or(pass(Stat::UplinkPassOther))?;
-            let (sub_addr, sub_port) =
-                nat::inbound(ip.proto, ip.dst, l4.port).ok_or(pass(Stat::UplinkPassNoMapping))?;
-            let sub = SUBSCRIBERS
-                .get_ptr(&sub_addr)
-                .ok_or(drop(Stat::DropNoSubscriber))?;
-            // Safety: live map value, copied.
-            (unsafe { *sub }, Some((l4, sub_addr, sub_port)))
-        }
-    };
-    if ip.ttl <= 1 {
-        return Err(drop(Stat::DropTtlExpired));
+    if let Some(sub) = routed(&ip.dst) {
+        return forward(ctx, &cfg, &ip, &sub, Down::Routed);
     }
-    if ip.tot_len > sub.mtu {
-        // TODO(carrier-grade issue): ICMP fragmentation needed (RFC 1191) when DF is set.
-        return Err(drop(Stat::DropTooBig));
+    if icmp::is_error(ctx, &ip) {
+        return icmp_error(ctx, &ip);
     }
+    if ip.later_fragment {
+        let addr = frag::recall(&ip, FRAG_DIR_DOWN).ok_or(pass(Stat::UplinkPassFragment))?;
+        let sub = subscriber(&addr)?;
+        return forward(ctx, &cfg, &ip, &sub, Down::Addr(addr));
+    }
+    let l4 = ipv4::l4(ctx, &ip, Dir::In).ok_or(pass(Stat::UplinkPassOther))?;
+    let flags = ipv4::tcp_flags(ctx, &ip);
+    let (sub_addr, sub_port) =
+        nat::inbound(ip.proto, ip.dst, l4.port, flags).ok_or(pass(Stat::UplinkPassNoMapping))?;
+    let sub = subscriber(&sub_addr)?;
+    if ip.fragment {
+        frag::remember(&ip, FRAG_DIR_DOWN, sub_addr);
+    }
+    forward(ctx, &cfg, &ip, &sub, Down::Nat(l4, sub_addr, sub_port))
+}
 
-    // ---- rewrite: failures DROP ----
-    ipv4::dec_ttl(ctx, &ip).ok_or(drop(Stat::Aborted))?;
-    if let Some((l4, sub_addr, sub_port)) = &snat {
-        ipv4::translate(ctx, &ip, l4, Dir::In, *sub_addr, *sub_port).ok_or(drop(Stat::Aborted))?;
-    }
-    encap(ctx, &sub, ip.tot_len)?;
-    counters::down(sub.slot, ip.tot_len);
-    // Safety: helper without preconditions.
-    let action = unsafe { bpf_redirect(sub.ifindex, 0) } as u32;
-    if action != xdp_action::XDP_REDIRECT {
-        return Err(drop(Stat::Aborted));
-    }
-    Ok(Verdict {
-        action,
-        stat: Stat::DownForwarded,
-    })
+/// The subscriber row of a NAT mapping's inside address.
+#[inline(always)]
+fn subscriber(addr: &[u8; 4]) -> Result<Subscriber, Verdict> {
+    let sub = SUBSCRIBERS
+        .get_ptr(addr)
+        .ok_or(drop(Stat::DropNoSubscriber))?;
+    // Safety: live map value, copied.
+    Ok(unsafe { *sub })
 }
 
 /// The subscriber row of `dst` when it is a routed (non-NAT) session.
@@ -84,76 +83,143 @@ fn routed(dst: &[u8; 4]) -> Option<Subscriber> {
     (sub.flags & SESSION_F_NAT == 0).then_some(sub)
 }
 
-/// Header bytes in front of the IPv4 packet, for the largest case (two tags).
-const MAX_ENCAP: usize = ETH_HLEN + 2 * VLAN_HLEN + PPPOE_PPP_LEN;
-
-/// Grow the head and write Ethernet (+ tags) + PPPoE session header + PPP
-/// protocol in place of the uplink's Ethernet header.
+/// TTL and MTU checks (answered with ICMP errors), then rewrite,
+/// encapsulate and redirect to the subscriber.
 #[inline(always)]
-fn encap(ctx: &XdpContext, sub: &Subscriber, tot_len: u16) -> Result<(), Verdict> {
-    let tags: usize = if sub.outer_tpid == 0 {
-        0
-    } else if sub.inner_vid == 0 {
-        1
-    } else {
-        2
-    };
-    let grow = (PPPOE_PPP_LEN + tags * VLAN_HLEN) as i32;
-    // Safety: ctx.ctx is the program's xdp_md.
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -grow) } != 0 {
-        return Err(drop(Stat::Aborted));
+fn forward(
+    ctx: &XdpContext,
+    cfg: &Config,
+    ip: &Ip,
+    sub: &Subscriber,
+    how: Down,
+) -> Result<Verdict, Verdict> {
+    if ip.ttl <= 1 {
+        return reply(
+            ctx,
+            cfg,
+            ip,
+            ICMP_TIME_EXCEEDED,
+            0,
+            [0; 4],
+            Stat::UplinkTxTimeExceeded,
+            Stat::DropTtlExpired,
+        );
     }
-    // Re-derive after adjust_head. MAX_ENCAP (30) bytes always exist: the
-    // frame now holds ≥ 22 bytes of header plus a ≥ 20-byte IPv4 header.
-    let base = ptr_at::<[u8; MAX_ENCAP]>(ctx, 0).ok_or(drop(Stat::Aborted))? as *mut u8;
-    // Safety: MAX_ENCAP bytes checked; each arm writes below that bound with
-    // constant offsets (kept constant per arm for the verifier).
-    unsafe {
-        put(base, 0, &sub.client_mac);
-        put(base, 6, &sub.bras_mac);
-        match tags {
-            0 => session_hdr(base, 12, sub.session_id, tot_len),
-            1 => {
-                put(base, 12, &sub.outer_tpid.to_be_bytes());
-                put(base, 14, &sub.outer_vid.to_be_bytes());
-                session_hdr(base, 16, sub.session_id, tot_len);
-            }
-            _ => {
-                put(base, 12, &sub.outer_tpid.to_be_bytes());
-                put(base, 14, &sub.outer_vid.to_be_bytes());
-                put(base, 16, &ETH_P_8021Q.to_be_bytes());
-                put(base, 18, &sub.inner_vid.to_be_bytes());
-                session_hdr(base, 20, sub.session_id, tot_len);
-            }
+    if ip.tot_len > sub.mtu {
+        if ip.df && !ip.fragment {
+            let m = sub.mtu.to_be_bytes();
+            return reply(
+                ctx,
+                cfg,
+                ip,
+                ICMP_DEST_UNREACH,
+                ICMP_FRAG_NEEDED,
+                [0, 0, m[0], m[1]],
+                Stat::UplinkTxFragNeeded,
+                Stat::DropTooBigNoDf,
+            );
+        }
+        return Err(drop(Stat::DropTooBigNoDf));
+    }
+    let flags = ipv4::tcp_flags(ctx, ip);
+
+    // ---- rewrite: failures DROP ----
+    ipv4::dec_ttl(ctx, ip).ok_or(drop(Stat::Aborted))?;
+    match &how {
+        Down::Routed => {}
+        Down::Addr(a) => ipv4::translate_addr(ctx, ip, Dir::In, *a).ok_or(drop(Stat::Aborted))?,
+        Down::Nat(l4, a, p) => {
+            ipv4::translate(ctx, ip, l4, Dir::In, *a, *p).ok_or(drop(Stat::Aborted))?
         }
     }
-    Ok(())
-}
-
-/// EtherType 0x8864, VER/TYPE 0x11, CODE 0, SESSION_ID, LENGTH (PPP protocol
-/// + datagram, RFC 2516 §4), PPP protocol 0x0021.
-///
-/// # Safety
-/// `base + off + 10` must be inside the checked packet range.
-#[inline(always)]
-unsafe fn session_hdr(base: *mut u8, off: usize, sid: u16, tot_len: u16) {
-    let len = tot_len.wrapping_add(PPP_PROTO_LEN as u16);
-    // Safety: per the function contract.
-    unsafe {
-        put(base, off, &ETH_P_PPP_SES.to_be_bytes());
-        put(base, off + 2, &[PPPOE_VER_TYPE, PPPOE_CODE_SESSION]);
-        put(base, off + 4, &sid.to_be_bytes());
-        put(base, off + 6, &len.to_be_bytes());
-        put(base, off + 8, &PPP_IPV4.to_be_bytes());
+    if cfg.flags & CONFIG_F_MSS_CLAMP != 0 && flags & TCP_SYN != 0 {
+        let mss = sub.mtu.saturating_sub(TCP_IP_HLEN);
+        tcp::clamp_mss(ctx, ip, flags, mss).ok_or(drop(Stat::Aborted))?;
     }
+    redirect(ctx, ip, sub, Stat::DownForwarded)
 }
 
-/// Copy `N` bytes to `base + off`.
-///
-/// # Safety
-/// The range must be inside the checked packet range.
+/// Encapsulate towards `sub`, count, redirect to the access NIC.
 #[inline(always)]
-unsafe fn put<const N: usize>(base: *mut u8, off: usize, bytes: &[u8; N]) {
-    // Safety: per the function contract.
-    unsafe { core::ptr::write_unaligned(base.add(off) as *mut [u8; N], *bytes) }
+fn redirect(ctx: &XdpContext, ip: &Ip, sub: &Subscriber, stat: Stat) -> Result<Verdict, Verdict> {
+    encap::encap(ctx, sub, ip.tot_len)?;
+    counters::down(sub.slot, ip.tot_len);
+    // Safety: helper without preconditions.
+    let action = unsafe { bpf_redirect(sub.ifindex, 0) } as u32;
+    if action != xdp_action::XDP_REDIRECT {
+        return Err(drop(Stat::Aborted));
+    }
+    Ok(Verdict { action, stat })
+}
+
+/// An ICMP error about a NAT flow (RFC 5508): the quoted datagram is one
+/// the subscriber sent; translate outer destination and quoted source back.
+/// No ICMP error is ever sent about it (RFC 1122 §3.2.2): TTL and MTU
+/// failures are plain drops.
+#[inline(always)]
+fn icmp_error(ctx: &XdpContext, ip: &Ip) -> Result<Verdict, Verdict> {
+    let q = icmp::quoted(ctx, ip, Dir::In).ok_or(pass(Stat::UplinkPassOther))?;
+    let (sub_addr, sub_port) =
+        nat::peek_in(q.proto, q.addr, q.port).ok_or(pass(Stat::UplinkPassNoMapping))?;
+    let sub = subscriber(&sub_addr)?;
+    if ip.ttl <= 1 {
+        return Err(drop(Stat::DropTtlExpired));
+    }
+    if ip.tot_len > sub.mtu {
+        return Err(drop(Stat::DropTooBigNoDf));
+    }
+    // ---- rewrite: failures DROP ----
+    ipv4::dec_ttl(ctx, ip).ok_or(drop(Stat::Aborted))?;
+    icmp::translate_error(ctx, ip, &q, Dir::In, sub_addr, sub_port).ok_or(drop(Stat::Aborted))?;
+    redirect(ctx, ip, &sub, Stat::DownIcmpError)
+}
+
+/// Answer `ip` with an ICMP error back out of the uplink (redirected to the
+/// ingress NIC, see `verdict::redirect`), from the
+/// uplink's address, to the packet's source; MACs swapped. `cant`: the drop
+/// counted when no error may be sent about `ip`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn reply(
+    ctx: &XdpContext,
+    cfg: &Config,
+    ip: &Ip,
+    ty: u8,
+    code: u8,
+    rest: [u8; 4],
+    sent: Stat,
+    cant: Stat,
+) -> Result<Verdict, Verdict> {
+    let sum = icmp::quote_sum(ctx, ip).ok_or(drop(cant))?;
+    let macs = read::<12>(ctx, 0).ok_or(drop(cant))?;
+    let src = if cfg.public_addr != [0; 4] {
+        cfg.public_addr
+    } else {
+        ip.dst
+    };
+    let r = Reply {
+        ty,
+        code,
+        rest,
+        src,
+        dst: ip.src,
+    };
+    // ---- rewrite: failures DROP ----
+    icmp::reply(ctx, ETH_HLEN, ip, sum, &r)?;
+    let base = ptr_at::<[u8; ETH_HLEN]>(ctx, 0).ok_or(drop(Stat::Aborted))? as *mut u8;
+    // Safety: ETH_HLEN bytes checked above.
+    unsafe {
+        put(
+            base,
+            0,
+            &[macs[6], macs[7], macs[8], macs[9], macs[10], macs[11]],
+        );
+        put(
+            base,
+            6,
+            &[macs[0], macs[1], macs[2], macs[3], macs[4], macs[5]],
+        );
+        put(base, 12, &ETH_P_IP.to_be_bytes());
+    }
+    verdict::redirect(ctx.ingress_ifindex() as u32, sent)
 }

@@ -29,6 +29,27 @@ pub fn drop(stat: Stat) -> Verdict {
     }
 }
 
+/// Send the (rewritten) frame to `ifindex` with `bpf_redirect`, counted
+/// under `stat`; a failed redirect drops (the frame is already rewritten).
+///
+/// Frames that go back out of the interface they came in on (ICMP errors
+/// the BRAS sends, hairpinned packets) use this too, with the ingress
+/// ifindex, rather than `XDP_TX`: on veth, native `XDP_TX` frames are only
+/// delivered when the peer runs an XDP program itself (the kernel's
+/// `veth_xdp_flush` wakes the peer only then; GRO on the peer is not
+/// enough), so they would sit in the peer's ring until the next redirected
+/// frame. `bpf_redirect` flushes via `ndo_xdp_xmit` and works with GRO.
+/// On hardware NICs the cost difference is small.
+#[inline(always)]
+pub fn redirect(ifindex: u32, stat: Stat) -> Result<Verdict, Verdict> {
+    // Safety: helper without preconditions.
+    let action = unsafe { aya_ebpf::helpers::bpf_redirect(ifindex, 0) } as u32;
+    if action != xdp_action::XDP_REDIRECT {
+        return Err(drop(Stat::Aborted));
+    }
+    Ok(Verdict { action, stat })
+}
+
 /// Bump the verdict's counter and return its action.
 #[inline(always)]
 pub fn finish(v: Verdict) -> u32 {

@@ -64,7 +64,7 @@ fn parse_row(line: &str) -> anyhow::Result<SessionRow> {
 pub fn main(args: BenchSetupArgs) -> anyhow::Result<()> {
     let mut cfg = DataplaneConfig::new(&args.access_if, &args.uplink_if);
     cfg.pin_dir = args.pin_dir;
-    cfg.public_ip = Some(args.public_ip);
+    cfg.public_ips = vec![args.public_ip];
     cfg.port_block_size = args.port_block_size;
     cfg.first_port = args.first_port;
     cfg.xdp_mode = args.xdp_mode;

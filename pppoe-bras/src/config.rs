@@ -200,8 +200,17 @@ pub struct Config {
     /// routes subscriber addresses as they are. Default `true`. Flag `--no-nat`.
     pub nat: bool,
     /// Public IPv4 used for NAT; `None` → the uplink's first IPv4 address.
-    /// Flag `--public-address`.
+    /// Flag `--public-address`. Ignored when `public_addresses` is set.
     pub public_address: Option<Ipv4Addr>,
+    /// Several public IPv4 addresses for NAT (at most 256). Each session's
+    /// port block lies on one of them ("paired" pooling, RFC 4787 REQ-2), so
+    /// capacity = addresses × blocks per address. Addresses other than the
+    /// uplink's must be routed to the BRAS (or added to the uplink). Default
+    /// `[]` (→ `public_address`).
+    pub public_addresses: Vec<Ipv4Addr>,
+    /// Clamp the TCP MSS option of SYN and SYN-ACK segments, both ways, to
+    /// the session MTU − 40 (RFC 4459 §3.2). Default `true`.
+    pub mss_clamp: bool,
     /// Public ports per subscriber block (RFC 6888 per-subscriber limit;
     /// RFC 7422-style blocks). Default 512. With one public address,
     /// `(65536 − first_port) / port_block_size` subscribers fit.
@@ -217,6 +226,9 @@ pub struct Config {
     /// Idle seconds before an ICMP query mapping expires (RFC 5508: ≥ 60).
     /// Default 60.
     pub nat_icmp_timeout: u32,
+    /// Idle seconds before a transitory TCP mapping expires: SYN not yet
+    /// answered, or FIN/RST seen (RFC 5382: ≥ 240). Default 240.
+    pub nat_tcp_transitory_timeout: u32,
     /// bpffs directory where maps are pinned (absolute). Default
     /// `/sys/fs/bpf/pppoe-bras`. Flag `--pin-dir`.
     pub pin_dir: PathBuf,
@@ -271,11 +283,14 @@ impl Default for Config {
             chap_rechallenge_interval: 0,
             nat: true,
             public_address: None,
+            public_addresses: Vec::new(),
+            mss_clamp: true,
             port_block_size: 512,
             first_port: 1024,
             nat_udp_timeout: 300,
             nat_tcp_timeout: 7440,
             nat_icmp_timeout: 60,
+            nat_tcp_transitory_timeout: 240,
             pin_dir: PathBuf::from("/sys/fs/bpf/pppoe-bras"),
             xdp_mode: XdpMode::Auto,
             users: Vec::new(),
@@ -344,11 +359,14 @@ struct Raw {
     chap_rechallenge_interval: S<i64>,
     nat: S<bool>,
     public_address: S<String>,
+    public_addresses: SList,
+    mss_clamp: S<bool>,
     port_block_size: S<i64>,
     first_port: S<i64>,
     nat_udp_timeout: S<i64>,
     nat_tcp_timeout: S<i64>,
     nat_icmp_timeout: S<i64>,
+    nat_tcp_transitory_timeout: S<i64>,
     pin_dir: S<String>,
     xdp_mode: S<String>,
     users: Option<Vec<RawUser>>,
@@ -538,10 +556,12 @@ impl<'a> Resolver<'a> {
         };
         if items.len() > max {
             let shown: Vec<&str> = items.iter().map(|(s, _)| s.as_str()).collect();
-            return Err(whole.bad(
-                shown,
-                format!("at most {max} servers (primary and secondary, RFC 1877); remove the rest"),
-            ));
+            let what = if max == 2 {
+                "servers (primary and secondary, RFC 1877)"
+            } else {
+                "addresses"
+            };
+            return Err(whole.bad(shown, format!("at most {max} {what}; remove the rest")));
         }
         items
             .into_iter()
@@ -618,11 +638,14 @@ const KEYS: &[&str] = &[
     "chap_rechallenge_interval",
     "nat",
     "public_address",
+    "public_addresses",
+    "mss_clamp",
     "port_block_size",
     "first_port",
     "nat_udp_timeout",
     "nat_tcp_timeout",
     "nat_icmp_timeout",
+    "nat_tcp_transitory_timeout",
     "pin_dir",
     "xdp_mode",
     "users",
@@ -963,6 +986,16 @@ impl Config {
         )?;
         let nat = r.scalar("nat", o.nat, raw.nat).map_or(d.nat, |(v, _)| v);
         let public_address = r.addr("public_address", o.public_address, raw.public_address)?;
+        let public_addresses = r.addr_list(
+            "public_addresses",
+            None,
+            raw.public_addresses,
+            Vec::new(),
+            256,
+        )?;
+        let mss_clamp = r
+            .scalar("mss_clamp", None, raw.mss_clamp)
+            .map_or(d.mss_clamp, |(v, _)| v);
         let blame = [
             ("port_block_size", raw.port_block_size.clone()),
             ("first_port", raw.first_port.clone()),
@@ -1023,6 +1056,14 @@ impl Config {
             d.nat_icmp_timeout,
             1..=604800,
             " seconds (RFC 5508: at least 60)",
+        )?;
+        let nat_tcp_transitory_timeout = r.int(
+            "nat_tcp_transitory_timeout",
+            None,
+            raw.nat_tcp_transitory_timeout,
+            d.nat_tcp_transitory_timeout,
+            1..=604800,
+            " seconds (RFC 5382: at least 240)",
         )?;
 
         let pin_dir = match r.scalar(
@@ -1115,11 +1156,14 @@ impl Config {
             chap_rechallenge_interval,
             nat,
             public_address,
+            public_addresses,
+            mss_clamp,
             port_block_size,
             first_port,
             nat_udp_timeout,
             nat_tcp_timeout,
             nat_icmp_timeout,
+            nat_tcp_transitory_timeout,
             pin_dir,
             xdp_mode,
             users,
@@ -1351,11 +1395,14 @@ max_sessions = 1000
 max_sessions_per_mac = 1
 nat = false
 public_address = "198.51.100.1"
+public_addresses = ["198.51.100.1", "198.51.100.3"]
+mss_clamp = false
 port_block_size = 256
 first_port = 2048
 nat_udp_timeout = 120
 nat_tcp_timeout = 86400
 nat_icmp_timeout = 30
+nat_tcp_transitory_timeout = 300
 pin_dir = "/sys/fs/bpf/bras2"
 xdp_mode = "generic"
 
@@ -1407,11 +1454,14 @@ address = "*"
             chap_rechallenge_interval: 0,
             nat: false,
             public_address: Some(a("198.51.100.1")),
+            public_addresses: vec![a("198.51.100.1"), a("198.51.100.3")],
+            mss_clamp: false,
             port_block_size: 256,
             first_port: 2048,
             nat_udp_timeout: 120,
             nat_tcp_timeout: 86400,
             nat_icmp_timeout: 30,
+            nat_tcp_transitory_timeout: 300,
             pin_dir: PathBuf::from("/sys/fs/bpf/bras2"),
             xdp_mode: XdpMode::Generic,
             users: vec![
@@ -1419,13 +1469,13 @@ address = "*"
                     name: "lab1".into(),
                     password: Secret::new("secret one"),
                     address: Some(a("10.9.0.1")),
-                    line: 34,
+                    line: 37,
                 },
                 User {
                     name: "lab2".into(),
                     password: Secret::new(""),
                     address: None,
-                    line: 39,
+                    line: 42,
                 },
             ],
             source: None,

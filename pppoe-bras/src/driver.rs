@@ -176,7 +176,15 @@ pub fn dataplane_config(cfg: &Config) -> DataplaneConfig {
         access_if: cfg.access_interface.clone(),
         uplink_if: cfg.uplink_interface.clone(),
         pin_dir: cfg.pin_dir.clone(),
-        public_ip: cfg.public_address,
+        public_ips: if cfg.public_addresses.is_empty() {
+            cfg.public_address.into_iter().collect()
+        } else {
+            cfg.public_addresses.clone()
+        },
+        local_ip: Some(cfg.local_address),
+        mss_clamp: cfg.mss_clamp,
+        // Our MRU, or the larger PPP-Max-Payload a session may negotiate (RFC 4638).
+        mru: cfg.mru.max(cfg.max_payload),
         nat: cfg.nat,
         port_block_size: cfg.port_block_size,
         first_port: cfg.first_port,
@@ -184,6 +192,7 @@ pub fn dataplane_config(cfg: &Config) -> DataplaneConfig {
         timeouts: NatTimeouts {
             udp: Duration::from_secs(u64::from(cfg.nat_udp_timeout)),
             tcp: Duration::from_secs(u64::from(cfg.nat_tcp_timeout)),
+            tcp_transitory: Duration::from_secs(u64::from(cfg.nat_tcp_transitory_timeout)),
             icmp: Duration::from_secs(u64::from(cfg.nat_icmp_timeout)),
         },
     }
@@ -265,17 +274,43 @@ fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, 
             log::warn!("send on access interface: {e}");
         }
     }
+    let mut failed = Vec::new();
     while let Some(op) = manager.poll_dataplane() {
-        apply(dataplane, op, mac);
+        failed.extend(apply(dataplane, op, mac));
+    }
+    if !failed.is_empty() {
+        let now = Instant::now();
+        for key in &failed {
+            manager.data_path_failed(now, key);
+        }
+        flush(manager, sock, dataplane, mac);
     }
 }
 
-fn apply(dataplane: &mut Dataplane, op: DataplaneOp, bras_mac: [u8; 6]) {
+/// Apply one map change; returns the session whose rows could not be
+/// installed, so the caller ends it.
+fn apply(dataplane: &mut Dataplane, op: DataplaneOp, bras_mac: [u8; 6]) -> Option<SessionKey> {
     match op {
         DataplaneOp::Install { key, address, mtu } => {
             let row = session_row(&key, bras_mac, address, mtu);
             if let Err(e) = dataplane.install(&row) {
-                log::error!("session {:#06x}: install map rows: {e:#}", key.session_id);
+                log::error!(
+                    "session {:#06x} {}: no data path ({e:#}); terminating it. With NAT, capacity \
+                     is public addresses × port blocks ({} now): add public_addresses or use a \
+                     smaller port_block_size",
+                    key.session_id,
+                    crate::wire::eth::fmt_mac(&key.peer_mac),
+                    dataplane.block_capacity()
+                );
+                return Some(key);
+            } else if let Some((ip, first, size)) = dataplane.nat_block(&row) {
+                // RFC 6888 §4 / RFC 7422: with port blocks, this one line per
+                // session is enough to trace any flow back to the subscriber.
+                log::info!(
+                    "session {:#06x} address={address} nat={ip}:{first}-{}",
+                    key.session_id,
+                    u32::from(first) + u32::from(size) - 1
+                );
             }
         }
         DataplaneOp::Remove { key, address, down } => {
@@ -295,4 +330,5 @@ fn apply(dataplane: &mut Dataplane, op: DataplaneOp, bras_mac: [u8; 6]) {
             }
         }
     }
+    None
 }

@@ -765,7 +765,9 @@ impl EmulateArgs {
             mac,
             vlans: self.vlan.or(self.qinq).unwrap_or(Vlans::NONE),
             service_name: self.service_name.clone(),
-            host_uniq: i.to_be_bytes().to_vec(),
+            // Unique per process and client, as pppd's (its pid): two
+            // emulators on one MAC must not look like one PADR retransmitted.
+            host_uniq: [std::process::id().to_be_bytes(), i.to_be_bytes()].concat(),
             peer: PeerConfig {
                 user: self.user.clone(),
                 password: self.password.as_bytes().to_vec(),

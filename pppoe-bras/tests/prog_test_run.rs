@@ -21,7 +21,9 @@ use std::{
     sync::atomic::{AtomicU32, Ordering},
 };
 
-use etherparse::{IcmpEchoHeader, Icmpv4Type, PacketBuilder, SlicedPacket, TransportSlice};
+use etherparse::{
+    IcmpEchoHeader, Icmpv4Type, PacketBuilder, SlicedPacket, TcpOptionElement, TransportSlice,
+};
 use pppoe_bras::dataplane::{
     ebpf_object, Dataplane, DataplaneConfig, Program, SessionRow, XdpMode,
 };
@@ -35,6 +37,8 @@ const GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0xfe];
 const PUBLIC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const NO_NEIGH_GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 253);
 const SUB: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 7);
+/// The BRAS's PPP (IPCP local) address.
+const LOCAL: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 254);
 const REMOTE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 /// Routed via a gateway without a neighbour entry.
 const REMOTE_NO_NEIGH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
@@ -139,6 +143,8 @@ impl TestNet {
         let mut cfg = DataplaneConfig::new("acc0", "up0");
         cfg.pin_dir = self.pin_dir.clone();
         cfg.xdp_mode = XdpMode::Generic;
+        cfg.mru = 1492;
+        cfg.local_ip = Some(LOCAL);
         cfg
     }
 }
@@ -358,7 +364,18 @@ fn read_mac(ifname: &str) -> [u8; 6] {
 
 /// Strip Ethernet + `tags` tags + PPPoE + PPP, checking each header.
 fn check_pppoe<'a>(frame: &'a [u8], bras_mac: [u8; 6], tags: &[(u16, u16)], sid: u16) -> &'a [u8] {
-    assert_eq!(&frame[0..6], &CLIENT, "dst = client MAC");
+    check_pppoe_to(frame, CLIENT, bras_mac, tags, sid)
+}
+
+/// [`check_pppoe`] towards another client MAC.
+fn check_pppoe_to<'a>(
+    frame: &'a [u8],
+    client: [u8; 6],
+    bras_mac: [u8; 6],
+    tags: &[(u16, u16)],
+    sid: u16,
+) -> &'a [u8] {
+    assert_eq!(&frame[0..6], &client, "dst = client MAC");
     assert_eq!(&frame[6..12], &bras_mac, "src = BRAS MAC");
     let mut o = 12;
     for (tpid, vid) in tags {
@@ -425,15 +442,58 @@ fn bump_ihl_with_options(mut p: Vec<u8>) -> Vec<u8> {
     p
 }
 
-fn set_fragment(mut p: Vec<u8>) -> Vec<u8> {
-    // MF bit; keep the header checksum right with an incremental update.
+/// Set the flags/fragment-offset word; keep the header checksum right.
+fn set_frag_word(mut p: Vec<u8>, new: u16) -> Vec<u8> {
     let old = u16::from_be_bytes([p[6], p[7]]);
-    let new = old | 0x2000;
     p[6..8].copy_from_slice(&new.to_be_bytes());
     let c = u16::from_be_bytes([p[10], p[11]]);
     let c = pppoe_bras_common::csum::replace2(c, old, new);
     p[10..12].copy_from_slice(&c.to_be_bytes());
     p
+}
+
+/// Set a 16-bit header word at `at` (id…); keep the header checksum right.
+fn set_hdr_word(mut p: Vec<u8>, at: usize, new: u16) -> Vec<u8> {
+    let old = u16::from_be_bytes([p[at], p[at + 1]]);
+    p[at..at + 2].copy_from_slice(&new.to_be_bytes());
+    let c = u16::from_be_bytes([p[10], p[11]]);
+    let c = pppoe_bras_common::csum::replace2(c, old, new);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// First fragment: MF set, offset 0.
+fn set_fragment(p: Vec<u8>) -> Vec<u8> {
+    let w = u16::from_be_bytes([p[6], p[7]]) & 0x4000;
+    set_frag_word(p, w & !0x4000 | 0x2000)
+}
+
+/// A later fragment with identification `id` and offset `off` (8-byte units):
+/// the bytes after the IP header stand for the middle of a datagram.
+fn set_frag_offset(p: Vec<u8>, id: u16, off: u16) -> Vec<u8> {
+    set_hdr_word(set_frag_word(p, off & 0x1fff), 4, id)
+}
+
+/// DF on or off.
+fn set_df(p: Vec<u8>, df: bool) -> Vec<u8> {
+    let w = u16::from_be_bytes([p[6], p[7]]) & !0x4000;
+    set_frag_word(p, if df { w | 0x4000 } else { w })
+}
+
+/// An ICMP error (type, code, rest of header) quoting `quoted`.
+fn icmp_error(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    ty: u8,
+    code: u8,
+    rest: [u8; 4],
+    quoted: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ipv4(src.octets(), dst.octets(), ttl).icmpv4_raw(ty, code, rest);
+    let mut v = Vec::new();
+    b.write(&mut v, quoted).unwrap();
+    v
 }
 
 /// Upstream and downstream through an untagged NAT session: every verdict of
@@ -591,12 +651,6 @@ fn nat_session_fixture_table() {
             "access_pass_other",
         ),
         (
-            "TTL 1",
-            up(&udp(SUB, REMOTE, 1, 40001, 53, b"x")),
-            XDP_DROP,
-            "drop_ttl_expired",
-        ),
-        (
             "bad PPPoE VER/TYPE",
             {
                 let mut f = up(&udp(SUB, REMOTE, 64, 40001, 53, b"x"));
@@ -648,10 +702,20 @@ fn nat_session_fixture_table() {
             "drop_malformed",
         ),
         (
-            "fragment",
-            up(&set_fragment(udp(SUB, REMOTE, 64, 40001, 53, b"x"))),
+            "later fragment without its first",
+            up(&set_frag_offset(
+                udp(SUB, REMOTE, 64, 40001, 53, b"x"),
+                0x77,
+                100,
+            )),
             XDP_DROP,
             "drop_fragment",
+        ),
+        (
+            "larger than our MRU",
+            up(&udp(SUB, REMOTE, 64, 40001, 53, &[0u8; 1500 - 28])),
+            XDP_DROP,
+            "drop_over_mru",
         ),
         (
             "GRE",
@@ -792,38 +856,37 @@ fn nat_session_fixture_table() {
             "uplink_pass_other",
         ),
         (
-            "fragment",
-            down(&set_fragment(udp(REMOTE, PUBLIC, 60, 53, pport, b"x"))),
+            "later fragment without its first (the host's own?)",
+            down(&set_frag_offset(
+                udp(REMOTE, PUBLIC, 60, 53, pport, b"x"),
+                0x99,
+                100,
+            )),
             XDP_PASS,
             "uplink_pass_fragment",
         ),
         (
-            "ICMP error (not translated yet)",
-            down(&{
-                let b = PacketBuilder::ipv4(REMOTE.octets(), PUBLIC.octets(), 60).icmpv4(
-                    Icmpv4Type::DestinationUnreachable(
-                        etherparse::icmpv4::DestUnreachableHeader::Port,
-                    ),
-                );
-                let mut v = Vec::new();
-                b.write(&mut v, &udp(PUBLIC, REMOTE, 63, pport, 53, b"x"))
-                    .unwrap();
-                v
-            }),
+            "ICMP error about no mapping",
+            down(&icmp_error(
+                REMOTE,
+                PUBLIC,
+                60,
+                3,
+                3,
+                [0; 4],
+                &udp(PUBLIC, REMOTE, 63, 5000, 53, b"x"),
+            )),
             XDP_PASS,
-            "uplink_pass_other",
+            "uplink_pass_no_mapping",
         ),
         (
-            "too big for the session MTU",
-            down(&udp(REMOTE, PUBLIC, 60, 53, pport, &[0u8; 1480])),
+            "too big for the session MTU, DF clear",
+            down(&set_df(
+                udp(REMOTE, PUBLIC, 60, 53, pport, &[0u8; 1480]),
+                false,
+            )),
             XDP_DROP,
-            "drop_too_big",
-        ),
-        (
-            "TTL 1",
-            down(&udp(REMOTE, PUBLIC, 1, 53, pport, b"x")),
-            XDP_DROP,
-            "drop_ttl_expired",
+            "drop_too_big_no_df",
         ),
     ];
     for (name, frame, action, stat) in table {
@@ -979,18 +1042,30 @@ fn remove_and_expire_mappings() {
         "up_forwarded",
     );
     assert_eq!(b.dp.nat_mappings().len(), 3);
+    // The remote end answers the SYN: the TCP mapping is established.
+    let um = b.up_mac;
+    let tport = 1024 + 1001 % 512;
+    b.run(
+        Program::Uplink,
+        &eth_ipv4(GW_MAC, um, &tcp(REMOTE, PUBLIC, 60, 80, tport, b"")),
+        XDP_REDIRECT,
+        "down_forwarded",
+    );
     let now = pppoe_bras::dataplane::monotonic_ns();
     let s = 1_000_000_000u64;
     assert_eq!(b.dp.expire_idle_at(now + 59 * s), 0);
     assert_eq!(b.dp.expire_idle_at(now + 61 * s), 1, "ICMP after 60 s");
-    assert_eq!(b.dp.expire_idle_at(now + 299 * s), 0);
+    assert_eq!(
+        b.dp.expire_idle_at(now + 299 * s),
+        0,
+        "established TCP outlives the transitory timeout"
+    );
     assert_eq!(b.dp.expire_idle_at(now + 301 * s), 1, "UDP after 300 s");
     let left = b.dp.nat_mappings();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].proto, 6);
     assert_eq!(left[0].inside, (SUB, 1001));
     // The expired UDP mapping no longer translates downstream.
-    let um = b.up_mac;
     let pport = 1024 + 1000 % 512;
     b.run(
         Program::Uplink,
@@ -1005,7 +1080,6 @@ fn remove_and_expire_mappings() {
         b.dp.nat_mappings().is_empty(),
         "remove deletes the session's mappings"
     );
-    let tport = 1024 + 1001 % 512;
     b.run(
         Program::Uplink,
         &eth_ipv4(GW_MAC, um, &tcp(REMOTE, PUBLIC, 60, 80, tport, b"")),
@@ -1258,4 +1332,913 @@ fn lab_ping_generic() {
 #[ignore = "lab: needs root, scapy, ethtool, ~3 s"]
 fn lab_ping_native() {
     lab_ping(XdpMode::Native);
+}
+
+// ------------------------------------------- ICMP, MTU, MSS, fragments, hairpin
+
+/// Internet checksum over `data` (0 when `data` includes a valid checksum).
+fn inet_csum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for c in data.chunks(2) {
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
+        sum += w as u32;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP error as seen on the wire, after checking the outer IPv4 header
+/// checksum, the ICMP checksum (over the whole message) and the quoted
+/// header's checksum.
+#[derive(Debug)]
+struct IcmpErr {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    tos: u8,
+    ty: u8,
+    code: u8,
+    rest: [u8; 4],
+    quoted: Vec<u8>,
+}
+
+fn check_icmp_error(p: &[u8]) -> IcmpErr {
+    let hlen = ((p[0] & 0x0f) as usize) * 4;
+    let tot = u16::from_be_bytes([p[2], p[3]]) as usize;
+    assert_eq!(p.len(), tot, "IPv4 total length = packet length");
+    assert_eq!(inet_csum(&p[..hlen]), 0, "outer IPv4 header checksum");
+    assert_eq!(p[9], 1, "ICMP");
+    let icmp = &p[hlen..tot];
+    assert_eq!(inet_csum(icmp), 0, "ICMP checksum");
+    let quoted = icmp[8..].to_vec();
+    let qh = ((quoted[0] & 0x0f) as usize) * 4;
+    assert_eq!(inet_csum(&quoted[..qh]), 0, "quoted IPv4 header checksum");
+    IcmpErr {
+        src: Ipv4Addr::new(p[12], p[13], p[14], p[15]),
+        dst: Ipv4Addr::new(p[16], p[17], p[18], p[19]),
+        ttl: p[8],
+        tos: p[1],
+        ty: icmp[0],
+        code: icmp[1],
+        rest: [icmp[4], icmp[5], icmp[6], icmp[7]],
+        quoted,
+    }
+}
+
+/// RFC 5508: ICMP errors about NAT flows are translated inside and out, in
+/// both directions, with every checksum right (the quoted datagrams here are
+/// complete, so even their L4 checksums are verified); errors that match no
+/// flow, are truncated or quote an ICMP error are not.
+#[test]
+fn icmp_errors_are_translated_both_ways() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let (bm, um) = (b.acc_mac, b.up_mac);
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &[], 0x0101, 0x0021, ip);
+    let down = |ip: &[u8]| eth_ipv4(GW_MAC, um, ip);
+    // Three flows: UDP, TCP, ICMP echo.
+    b.run(
+        Program::Access,
+        &up(&udp(SUB, REMOTE, 64, 40001, 53, b"q")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    b.run(
+        Program::Access,
+        &up(&tcp(SUB, REMOTE, 64, 40002, 80, b"")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    b.run(
+        Program::Access,
+        &up(&echo(SUB, REMOTE, 64, true, 0x4242, 1)),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    let (pu, pt, pi) = (1024 + 40001 % 512, 1024 + 40002 % 512, 1024 + 0x4242 % 512);
+
+    // Downstream: each error quotes what left the NAT (public source).
+    type Case = (&'static str, u8, u8, [u8; 4], Vec<u8>, u16);
+    let cases: [Case; 3] = [
+        (
+            "port unreachable about UDP",
+            3,
+            3,
+            [0; 4],
+            udp(PUBLIC, REMOTE, 1, pu, 53, b"q"),
+            40001,
+        ),
+        (
+            "time exceeded about TCP",
+            11,
+            0,
+            [0; 4],
+            tcp(PUBLIC, REMOTE, 1, pt, 80, b""),
+            40002,
+        ),
+        (
+            "fragmentation needed about an echo request",
+            3,
+            4,
+            [0, 0, 0x05, 0x78],
+            echo(PUBLIC, REMOTE, 1, true, pi, 1),
+            0x4242,
+        ),
+    ];
+    for (name, ty, code, rest, quoted, port) in cases {
+        eprintln!("case: {name}");
+        let msg = icmp_error(REMOTE, PUBLIC, 60, ty, code, rest, &quoted);
+        let out = b.run(
+            Program::Uplink,
+            &down(&msg),
+            XDP_REDIRECT,
+            "down_icmp_error",
+        );
+        let e = check_icmp_error(check_pppoe(&out, bm, &[], 0x0101));
+        assert_eq!((e.src, e.dst, e.ttl), (REMOTE, SUB, 59), "{name}: outer");
+        assert_eq!(
+            (e.ty, e.code, e.rest),
+            (ty, code, rest),
+            "{name}: ICMP header kept"
+        );
+        let q = check_ipv4(&e.quoted);
+        assert_eq!(
+            (q.src, q.sport, q.dst),
+            (SUB, port, REMOTE),
+            "{name}: quoted"
+        );
+    }
+
+    // Downstream errors that are not ours to translate pass to the host.
+    let table: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "quoted source is not the outer destination",
+            icmp_error(
+                REMOTE,
+                PUBLIC,
+                60,
+                3,
+                3,
+                [0; 4],
+                &udp(Ipv4Addr::new(192, 0, 2, 9), REMOTE, 1, pu, 53, b"q"),
+            ),
+            "uplink_pass_other",
+        ),
+        (
+            "quote truncated to 4 bytes of UDP",
+            icmp_error(
+                REMOTE,
+                PUBLIC,
+                60,
+                3,
+                3,
+                [0; 4],
+                &udp(PUBLIC, REMOTE, 1, pu, 53, b"q")[..24],
+            ),
+            "uplink_pass_other",
+        ),
+        (
+            "ICMP error quoting an ICMP error",
+            icmp_error(
+                REMOTE,
+                PUBLIC,
+                60,
+                3,
+                3,
+                [0; 4],
+                &icmp_error(
+                    PUBLIC,
+                    REMOTE,
+                    1,
+                    3,
+                    3,
+                    [0; 4],
+                    &udp(REMOTE, PUBLIC, 1, 53, pu, b"q"),
+                ),
+            ),
+            "uplink_pass_other",
+        ),
+        (
+            "quoted echo reply (not what left the NAT)",
+            icmp_error(
+                REMOTE,
+                PUBLIC,
+                60,
+                3,
+                3,
+                [0; 4],
+                &echo(PUBLIC, REMOTE, 1, false, pi, 1),
+            ),
+            "uplink_pass_other",
+        ),
+    ];
+    for (name, msg, stat) in table {
+        eprintln!("case: {name}");
+        let f = down(&msg);
+        let out = b.run(Program::Uplink, &f, XDP_PASS, stat);
+        assert_eq!(out, f, "{name}: untouched");
+    }
+
+    // Upstream: the subscriber reports an error about an inbound packet of a
+    // flow (e.g. port unreachable for a late UDP reply).
+    let quoted = udp(REMOTE, SUB, 59, 53, 40001, b"late");
+    let msg = icmp_error(SUB, REMOTE, 64, 3, 3, [0; 4], &quoted);
+    let out = b.run(Program::Access, &up(&msg), XDP_REDIRECT, "up_icmp_error");
+    let e = check_icmp_error(&out[14..]);
+    assert_eq!((e.src, e.dst, e.ttl), (PUBLIC, REMOTE, 63));
+    let q = check_ipv4(&e.quoted);
+    assert_eq!(
+        (q.src, q.dst, q.dport),
+        (REMOTE, PUBLIC, pu),
+        "quoted, translated back"
+    );
+    // Errors about unknown flows, truncated ones, nested ones: dropped.
+    let table: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "unknown flow",
+            icmp_error(
+                SUB,
+                REMOTE,
+                64,
+                3,
+                3,
+                [0; 4],
+                &udp(REMOTE, SUB, 59, 53, 999, b"x"),
+            ),
+        ),
+        (
+            "truncated quote",
+            icmp_error(SUB, REMOTE, 64, 3, 3, [0; 4], &quoted[..20]),
+        ),
+        (
+            "quoted destination is not the subscriber",
+            icmp_error(
+                SUB,
+                REMOTE,
+                64,
+                3,
+                3,
+                [0; 4],
+                &udp(REMOTE, PUBLIC, 59, 53, 40001, b"x"),
+            ),
+        ),
+    ];
+    for (name, msg) in table {
+        eprintln!("case: {name}");
+        b.run(
+            Program::Access,
+            &up(&msg),
+            XDP_DROP,
+            "drop_icmp_error_unmatched",
+        );
+    }
+    // ICMP errors never refresh a mapping (nor create one).
+    assert_eq!(b.dp.nat_mappings().len(), 3);
+}
+
+/// TTL expiry and PMTUD: the BRAS answers with ICMP errors built in place of
+/// the offending frame: upstream Time Exceeded from the PPP address back
+/// through the session; downstream Time Exceeded and Fragmentation Needed
+/// (next-hop MTU = session MTU) back out of the uplink.
+#[test]
+fn bras_sends_time_exceeded_and_frag_needed() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let (bm, um) = (b.acc_mac, b.up_mac);
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &[], 0x0101, 0x0021, ip);
+    let down = |ip: &[u8]| eth_ipv4(GW_MAC, um, ip);
+
+    // Upstream TTL 1 (with IP options: the quote is the whole header + 8).
+    for (name, ip) in [
+        (
+            "udp ttl 1",
+            udp(SUB, REMOTE, 1, 33434, 33435, b"traceroute probe"),
+        ),
+        ("echo ttl 0", echo(SUB, REMOTE, 0, true, 7, 1)),
+        (
+            "ip options",
+            bump_ihl_with_options(udp(SUB, REMOTE, 1, 33434, 33436, b"opt")),
+        ),
+    ] {
+        eprintln!("case: {name}");
+        // Ethernet padding after a short frame must not end up in the reply.
+        let mut f = up(&ip);
+        f.extend_from_slice(&[0xee; 7]);
+        let out = b.run(Program::Access, &f, XDP_REDIRECT, "access_tx_time_exceeded");
+        let e = check_icmp_error(check_pppoe(&out, bm, &[], 0x0101));
+        assert_eq!(
+            (e.src, e.dst, e.ttl, e.tos),
+            (LOCAL, SUB, 64, 0xc0),
+            "{name}"
+        );
+        assert_eq!((e.ty, e.code, e.rest), (11, 0, [0; 4]), "{name}");
+        let hlen = ((ip[0] & 0x0f) as usize) * 4;
+        assert_eq!(
+            e.quoted,
+            ip[..hlen + 8],
+            "{name}: header + 8 bytes quoted as received"
+        );
+    }
+    // Never an error about an ICMP error, nor about a later fragment; and a
+    // datagram shorter than header + 8 cannot be quoted.
+    let table: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "ICMP error with TTL 1",
+            icmp_error(
+                SUB,
+                REMOTE,
+                1,
+                3,
+                3,
+                [0; 4],
+                &udp(REMOTE, SUB, 59, 53, 40001, b"x"),
+            ),
+        ),
+        (
+            "later fragment with TTL 1",
+            set_frag_offset(udp(SUB, REMOTE, 1, 1, 2, b"x"), 5, 100),
+        ),
+        ("4 bytes of payload", {
+            let mut p = udp(SUB, REMOTE, 1, 1, 2, b"");
+            p.truncate(24);
+            set_hdr_word(p, 2, 24)
+        }),
+    ];
+    for (name, ip) in table {
+        eprintln!("case: {name}");
+        b.run(Program::Access, &up(&ip), XDP_DROP, "drop_ttl_expired");
+    }
+
+    // A flow downstream.
+    b.run(
+        Program::Access,
+        &up(&udp(SUB, REMOTE, 64, 40001, 53, b"q")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    let pport = 1024 + 40001 % 512;
+
+    // Downstream TTL 1: Time Exceeded from the uplink address, MACs swapped.
+    let ip = udp(REMOTE, PUBLIC, 1, 53, pport, b"answer");
+    let out = b.run(
+        Program::Uplink,
+        &down(&ip),
+        XDP_REDIRECT,
+        "uplink_tx_time_exceeded",
+    );
+    assert_eq!(&out[0..6], &GW_MAC, "back to the sender's MAC");
+    assert_eq!(&out[6..12], &um);
+    assert_eq!(&out[12..14], &[0x08, 0x00]);
+    let e = check_icmp_error(&out[14..]);
+    assert_eq!((e.src, e.dst, e.ty, e.code), (PUBLIC, REMOTE, 11, 0));
+    assert_eq!(e.quoted, ip[..28]);
+
+    // DF set and larger than the session MTU (1492): Fragmentation Needed.
+    let big = set_df(udp(REMOTE, PUBLIC, 60, 53, pport, &[7u8; 1472]), true);
+    let out = b.run(
+        Program::Uplink,
+        &down(&big),
+        XDP_REDIRECT,
+        "uplink_tx_frag_needed",
+    );
+    assert_eq!(
+        out.len(),
+        14 + 20 + 8 + 28,
+        "reply cut to header + 8 bytes quoted"
+    );
+    let e = check_icmp_error(&out[14..]);
+    assert_eq!((e.src, e.dst, e.ty, e.code), (PUBLIC, REMOTE, 3, 4));
+    assert_eq!(e.rest, [0, 0, 0x05, 0xd4], "next-hop MTU 1492 (RFC 1191)");
+    assert_eq!(e.quoted, big[..28]);
+    // Same with DF clear: no fragmentation in XDP, counted drop.
+    let big = set_df(big, false);
+    b.run(Program::Uplink, &down(&big), XDP_DROP, "drop_too_big_no_df");
+    // Exactly the MTU with DF passes.
+    let fits = set_df(udp(REMOTE, PUBLIC, 60, 53, pport, &[7u8; 1464]), true);
+    b.run(
+        Program::Uplink,
+        &down(&fits),
+        XDP_REDIRECT,
+        "down_forwarded",
+    );
+    // A smaller session MTU is what the error announces.
+    let mut small = b.row(0x0102, (0, 0), 0);
+    small.address = Ipv4Addr::new(100, 64, 0, 8);
+    small.client_mac = [0x02, 0, 0, 0, 0, 0x02];
+    small.mtu = 1400;
+    b.dp.install(&small).unwrap();
+    let (start, _) = b.dp.port_block(&small).unwrap();
+    b.run(
+        Program::Access,
+        &pppoe(
+            small.client_mac,
+            bm,
+            &[],
+            0x0102,
+            0x21,
+            &udp(small.address, REMOTE, 64, 7, 53, b"q"),
+        ),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    let big = set_df(
+        udp(REMOTE, PUBLIC, 60, 53, start + 7, &[7u8; 1401 - 28]),
+        true,
+    );
+    let out = b.run(
+        Program::Uplink,
+        &down(&big),
+        XDP_REDIRECT,
+        "uplink_tx_frag_needed",
+    );
+    let e = check_icmp_error(&out[14..]);
+    assert_eq!(u16::from_be_bytes([e.rest[2], e.rest[3]]), 1400);
+}
+
+/// The TCP options of `packet` (IPv4 + TCP), as etherparse reads them.
+fn tcp_mss(packet: &[u8]) -> Option<u16> {
+    let p = SlicedPacket::from_ip(packet).unwrap();
+    let Some(TransportSlice::Tcp(t)) = p.transport else {
+        panic!("not TCP")
+    };
+    t.options_iterator().find_map(|o| match o {
+        Ok(TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+        _ => None,
+    })
+}
+
+fn tcp_with(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    syn_ack: bool,
+    opts: &[TcpOptionElement],
+) -> Vec<u8> {
+    let b = PacketBuilder::ipv4(src.octets(), dst.octets(), 64).tcp(sport, dport, 1000, 65535);
+    let b = if syn_ack { b.syn().ack(5) } else { b.syn() };
+    let b = b.options(opts).unwrap();
+    let mut v = Vec::new();
+    b.write(&mut v, b"").unwrap();
+    v
+}
+
+/// MSS clamping: SYN upstream and SYN-ACK downstream get MSS ≤ MTU − 40
+/// (1452 for 1492) with a valid TCP checksum; smaller values, non-SYN
+/// segments and the other options are left alone.
+#[test]
+fn mss_is_clamped_on_syn_and_syn_ack() {
+    skip_unless_able!();
+    use TcpOptionElement::*;
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let (bm, um) = (b.acc_mac, b.up_mac);
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &[], 0x0101, 0x0021, ip);
+    let down = |ip: &[u8]| eth_ipv4(GW_MAC, um, ip);
+    let linux = [
+        MaximumSegmentSize(1460),
+        SelectiveAcknowledgementPermitted,
+        Timestamp(1, 0),
+        Noop,
+        WindowScale(7),
+    ];
+    let cases: [(&str, Vec<TcpOptionElement>, u16); 4] = [
+        ("linux SYN", linux.to_vec(), 1452),
+        (
+            "MSS after NOPs",
+            vec![Noop, Noop, WindowScale(2), MaximumSegmentSize(8960)],
+            1452,
+        ),
+        ("already small", vec![MaximumSegmentSize(1400)], 1400),
+        (
+            "MSS last",
+            vec![
+                Timestamp(9, 9),
+                SelectiveAcknowledgementPermitted,
+                MaximumSegmentSize(1500),
+            ],
+            1452,
+        ),
+    ];
+    for (i, (name, opts, want)) in cases.into_iter().enumerate() {
+        let sport = 41000 + i as u16;
+        let syn = tcp_with(SUB, REMOTE, sport, 80, false, &opts);
+        let out = b.run(Program::Access, &up(&syn), XDP_REDIRECT, "up_forwarded");
+        check_ipv4(&out[14..]);
+        assert_eq!(tcp_mss(&out[14..]), Some(want), "{name} upstream");
+        let pport = check_ipv4(&out[14..]).sport;
+        let syn_ack = tcp_with(REMOTE, PUBLIC, 80, pport, true, &opts);
+        let out = b.run(
+            Program::Uplink,
+            &down(&syn_ack),
+            XDP_REDIRECT,
+            "down_forwarded",
+        );
+        let inner = check_pppoe(&out, bm, &[], 0x0101);
+        check_ipv4(inner);
+        assert_eq!(tcp_mss(inner), Some(want), "{name} downstream SYN-ACK");
+    }
+    // Not a SYN: untouched even with an MSS option.
+    let plain = {
+        let b = PacketBuilder::ipv4(SUB.octets(), REMOTE.octets(), 64)
+            .tcp(41000, 80, 1001, 65535)
+            .ack(6)
+            .options(&[MaximumSegmentSize(1460)])
+            .unwrap();
+        let mut v = Vec::new();
+        b.write(&mut v, b"data").unwrap();
+        v
+    };
+    let out = b.run(Program::Access, &up(&plain), XDP_REDIRECT, "up_forwarded");
+    assert_eq!(tcp_mss(&out[14..]), Some(1460));
+
+    // mss_clamp = false leaves SYNs alone.
+    drop(b);
+    let mut b = Bench::new(|c| c.mss_clamp = false);
+    b.dp.install(&row).unwrap();
+    let bm = b.acc_mac;
+    let syn = tcp_with(SUB, REMOTE, 42000, 80, false, &linux);
+    let out = b.run(
+        Program::Access,
+        &pppoe(CLIENT, bm, &[], 0x0101, 0x21, &syn),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    assert_eq!(tcp_mss(&out[14..]), Some(1460));
+}
+
+/// Fragments through the NAT: the first fragment is translated by its
+/// ports and remembered; later fragments of the same datagram (same
+/// source, destination, protocol, id) get the same address; others are not
+/// translated.
+#[test]
+fn fragments_follow_their_first_fragment() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let (bm, um) = (b.acc_mac, b.up_mac);
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &[], 0x0101, 0x0021, ip);
+    let down = |ip: &[u8]| eth_ipv4(GW_MAC, um, ip);
+    let pport = 1024 + 40001 % 512;
+
+    // Upstream: first fragment (MF, offset 0, id 0x1234) then a later one.
+    let first = set_hdr_word(
+        set_fragment(udp(SUB, REMOTE, 64, 40001, 53, &[1u8; 64])),
+        4,
+        0x1234,
+    );
+    let out = b.run(Program::Access, &up(&first), XDP_REDIRECT, "up_forwarded");
+    let o = &out[14..];
+    assert_eq!(inet_csum(&o[..20]), 0);
+    assert_eq!(&o[12..16], &PUBLIC.octets());
+    assert_eq!(
+        u16::from_be_bytes([o[20], o[21]]),
+        pport,
+        "first fragment: port translated"
+    );
+    let later = set_frag_offset(
+        udp(SUB, REMOTE, 64, 1, 2, b"tail of the datagram"),
+        0x1234,
+        9,
+    );
+    let out = b.run(Program::Access, &up(&later), XDP_REDIRECT, "up_forwarded");
+    let o = &out[14..];
+    assert_eq!(inet_csum(&o[..20]), 0, "header checksum");
+    assert_eq!(
+        &o[12..16],
+        &PUBLIC.octets(),
+        "later fragment: source translated"
+    );
+    assert_eq!(&o[20..], &later[20..], "later fragment: payload untouched");
+    // Other id: no state.
+    let stray = set_frag_offset(udp(SUB, REMOTE, 64, 1, 2, b"tail"), 0x1235, 9);
+    b.run(Program::Access, &up(&stray), XDP_DROP, "drop_fragment");
+
+    // Downstream, same: first fragment by the mapping, then later ones.
+    let first = set_hdr_word(
+        set_fragment(udp(REMOTE, PUBLIC, 60, 53, pport, &[2u8; 64])),
+        4,
+        0x4321,
+    );
+    let out = b.run(
+        Program::Uplink,
+        &down(&first),
+        XDP_REDIRECT,
+        "down_forwarded",
+    );
+    let o = check_pppoe(&out, bm, &[], 0x0101);
+    assert_eq!(&o[16..20], &SUB.octets());
+    assert_eq!(u16::from_be_bytes([o[22], o[23]]), 40001);
+    let later = set_frag_offset(udp(REMOTE, PUBLIC, 60, 9, 9, b"rest of it"), 0x4321, 9);
+    let out = b.run(
+        Program::Uplink,
+        &down(&later),
+        XDP_REDIRECT,
+        "down_forwarded",
+    );
+    let o = check_pppoe(&out, bm, &[], 0x0101);
+    assert_eq!(inet_csum(&o[..20]), 0);
+    assert_eq!(
+        &o[16..20],
+        &SUB.octets(),
+        "later fragment: destination translated"
+    );
+    assert_eq!(&o[20..], &later[20..]);
+    let stray = down(&set_frag_offset(
+        udp(REMOTE, PUBLIC, 60, 9, 9, b"x"),
+        0x4322,
+        9,
+    ));
+    let out = b.run(Program::Uplink, &stray, XDP_PASS, "uplink_pass_fragment");
+    assert_eq!(out, stray);
+}
+
+/// Hairpinning (RFC 4787 REQ-9): a subscriber sending to another
+/// subscriber's public address and port reaches it, seen from its own
+/// public address and port, and the answer goes back the same way.
+#[test]
+fn hairpin_between_two_subscribers() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let a = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&a).unwrap();
+    let mut c = b.row(0x0102, (100, 0), 0);
+    c.client_mac = [0x02, 0, 0, 0, 0, 0x02];
+    c.address = Ipv4Addr::new(100, 64, 0, 8);
+    b.dp.install(&c).unwrap();
+    let bm = b.acc_mac;
+    let (ca, _) = b.dp.port_block(&a).unwrap();
+    let (cc, _) = b.dp.port_block(&c).unwrap();
+    // C opens a mapping (e.g. a game server behind NAT talking to a rendezvous host).
+    let out = b.run(
+        Program::Access,
+        &pppoe(
+            c.client_mac,
+            bm,
+            &[(0x8100, 100)],
+            0x0102,
+            0x21,
+            &udp(c.address, REMOTE, 64, 5000, 3478, b"stun"),
+        ),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    let c_pub = check_ipv4(&out[14..]).sport;
+    assert_eq!(c_pub, cc + 5000 % 512);
+    // A sends to C's public endpoint: hairpinned to C (802.1Q tag 100), from A's public endpoint.
+    let out = b.run(
+        Program::Access,
+        &pppoe(
+            CLIENT,
+            bm,
+            &[],
+            0x0101,
+            0x21,
+            &udp(SUB, PUBLIC, 64, 6000, c_pub, b"hello C"),
+        ),
+        XDP_REDIRECT,
+        "up_hairpin",
+    );
+    assert_eq!(&out[0..6], &c.client_mac);
+    let inner = &out[30 - 4..];
+    assert_eq!(&out[12..16], &[0x81, 0x00, 0x00, 100], "C's VLAN tag");
+    let v = check_ipv4(inner);
+    let a_pub = ca + 6000 % 512;
+    assert_eq!(
+        (v.src, v.sport, v.dst, v.dport, v.ttl),
+        (PUBLIC, a_pub, c.address, 5000, 63)
+    );
+    // C answers A's public endpoint: back to A.
+    let out = b.run(
+        Program::Access,
+        &pppoe(
+            c.client_mac,
+            bm,
+            &[(0x8100, 100)],
+            0x0102,
+            0x21,
+            &udp(c.address, PUBLIC, 64, 5000, a_pub, b"hi A"),
+        ),
+        XDP_REDIRECT,
+        "up_hairpin",
+    );
+    let v = check_ipv4(check_pppoe(&out, bm, &[], 0x0101));
+    assert_eq!((v.src, v.sport, v.dst, v.dport), (PUBLIC, c_pub, SUB, 6000));
+    // The BRAS's own address without a mapping is not forwarded.
+    b.run(
+        Program::Access,
+        &pppoe(
+            CLIENT,
+            bm,
+            &[],
+            0x0101,
+            0x21,
+            &udp(SUB, PUBLIC, 64, 6000, 22, b"ssh?"),
+        ),
+        XDP_DROP,
+        "drop_fib_fail",
+    );
+}
+
+/// Several public addresses: blocks are handed out interleaved over the
+/// addresses (paired pooling: all of a session's mappings on one address),
+/// and each session's traffic leaves from, and returns to, its address.
+#[test]
+fn paired_pooling_over_several_public_addresses() {
+    skip_unless_able!();
+    let second = Ipv4Addr::new(192, 0, 2, 2);
+    let mut b = Bench::new(|c| c.public_ips = vec![PUBLIC, second]);
+    let bm = b.acc_mac;
+    let um = b.up_mac;
+    let mut rows = Vec::new();
+    for i in 0..3u8 {
+        let mut r = b.row(0x0101 + i as u16, (0, 0), 0);
+        r.client_mac = [0x02, 0, 0, 0, 0, 0x10 + i];
+        r.address = Ipv4Addr::new(100, 64, 0, 20 + i);
+        b.dp.install(&r).unwrap();
+        rows.push(r);
+    }
+    let blocks: Vec<_> = rows.iter().map(|r| b.dp.nat_block(r).unwrap()).collect();
+    assert_eq!(
+        blocks,
+        vec![
+            (PUBLIC, 1024, 512),
+            (second, 1024, 512),
+            (PUBLIC, 1536, 512)
+        ]
+    );
+    // The default netns ephemeral range 32768-60999 is left out: 70 blocks per address.
+    assert_eq!(b.dp.block_capacity(), 2 * 70);
+    for (r, (addr, start, _)) in rows.iter().zip(&blocks) {
+        for sport in [100u16, 200] {
+            let out = b.run(
+                Program::Access,
+                &pppoe(
+                    r.client_mac,
+                    bm,
+                    &[],
+                    r.session_id,
+                    0x21,
+                    &udp(r.address, REMOTE, 64, sport, 53, b"q"),
+                ),
+                XDP_REDIRECT,
+                "up_forwarded",
+            );
+            let v = check_ipv4(&out[14..]);
+            assert_eq!(
+                (v.src, v.sport),
+                (*addr, start + sport),
+                "paired: same address for every flow"
+            );
+        }
+        let out = b.run(
+            Program::Uplink,
+            &eth_ipv4(GW_MAC, um, &udp(REMOTE, *addr, 60, 53, start + 100, b"a")),
+            XDP_REDIRECT,
+            "down_forwarded",
+        );
+        let v = check_ipv4(check_pppoe_to(&out, r.client_mac, bm, &[], r.session_id));
+        assert_eq!((v.dst, v.dport), (r.address, 100));
+    }
+}
+
+/// A freed port block rests 120 s before another session gets it (RFC 6888).
+#[test]
+fn freed_block_is_not_reused_at_once() {
+    skip_unless_able!();
+    // Exactly one block: 65024-65535.
+    let mut b = Bench::new(|c| c.first_port = 65024);
+    let a = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&a).unwrap();
+    assert_eq!(b.dp.nat_block(&a), Some((PUBLIC, 65024, 512)));
+    b.dp.remove(&a).unwrap();
+    let err = b.dp.install(&a).unwrap_err();
+    assert!(
+        err.to_string().contains("no free NAT port block"),
+        "{err:#}"
+    );
+}
+
+/// TCP state: a SYN nobody answered, or a connection after FIN/RST, is
+/// transitory (4 min); one both ends spoke on is established (2 h 4 min).
+#[test]
+fn tcp_state_picks_the_timeout() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let (bm, um) = (b.acc_mac, b.up_mac);
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &[], 0x0101, 0x0021, ip);
+    let down = |ip: &[u8]| eth_ipv4(GW_MAC, um, ip);
+    let seg = |src: Ipv4Addr, dst: Ipv4Addr, sp: u16, dp: u16, flags: &str| {
+        let mut t = PacketBuilder::ipv4(src.octets(), dst.octets(), 64).tcp(sp, dp, 1, 65535);
+        for f in flags.chars() {
+            t = match f {
+                'S' => t.syn(),
+                'A' => t.ack(1),
+                'F' => t.fin(),
+                'R' => t.rst(),
+                _ => t,
+            };
+        }
+        let mut v = Vec::new();
+        t.write(&mut v, b"").unwrap();
+        v
+    };
+    // 1: SYN only. 2: SYN, SYN-ACK, ACK. 3: established then FIN. 4: established then RST from remote.
+    for sp in [1u16, 2, 3, 4] {
+        b.run(
+            Program::Access,
+            &up(&seg(SUB, REMOTE, 5000 + sp, 80, "S")),
+            XDP_REDIRECT,
+            "up_forwarded",
+        );
+    }
+    let pp = |sp: u16| 1024 + (5000 + sp) % 512;
+    for sp in [2u16, 3, 4] {
+        b.run(
+            Program::Uplink,
+            &down(&seg(REMOTE, PUBLIC, 80, pp(sp), "SA")),
+            XDP_REDIRECT,
+            "down_forwarded",
+        );
+        b.run(
+            Program::Access,
+            &up(&seg(SUB, REMOTE, 5000 + sp, 80, "A")),
+            XDP_REDIRECT,
+            "up_forwarded",
+        );
+    }
+    b.run(
+        Program::Access,
+        &up(&seg(SUB, REMOTE, 5003, 80, "FA")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    b.run(
+        Program::Uplink,
+        &down(&seg(REMOTE, PUBLIC, 80, pp(4), "R")),
+        XDP_REDIRECT,
+        "down_forwarded",
+    );
+    let states: std::collections::HashMap<u16, u8> =
+        b.dp.nat_mappings()
+            .iter()
+            .map(|m| (m.inside.1 - 5000, m.state))
+            .collect();
+    use pppoe_bras_common::maps::tcp_established;
+    assert!(!tcp_established(states[&1]), "SYN only: {:#x}", states[&1]);
+    assert!(tcp_established(states[&2]), "answered: {:#x}", states[&2]);
+    assert!(!tcp_established(states[&3]), "FIN: {:#x}", states[&3]);
+    assert!(!tcp_established(states[&4]), "RST: {:#x}", states[&4]);
+
+    let now = pppoe_bras::dataplane::monotonic_ns();
+    let s = 1_000_000_000u64;
+    assert_eq!(b.dp.expire_idle_at(now + 239 * s), 0);
+    assert_eq!(
+        b.dp.expire_idle_at(now + 241 * s),
+        3,
+        "transitory after 240 s"
+    );
+    let left = b.dp.nat_mappings();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].inside.1, 5002);
+    assert_eq!(b.dp.expire_idle_at(now + 7439 * s), 0);
+    assert_eq!(
+        b.dp.expire_idle_at(now + 7441 * s),
+        1,
+        "established after 2 h 4 min"
+    );
+    // A new SYN on an old mapping starts over as transitory.
+    b.run(
+        Program::Access,
+        &up(&seg(SUB, REMOTE, 5002, 80, "S")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    b.run(
+        Program::Uplink,
+        &down(&seg(REMOTE, PUBLIC, 80, pp(2), "SA")),
+        XDP_REDIRECT,
+        "down_forwarded",
+    );
+    b.run(
+        Program::Access,
+        &up(&seg(SUB, REMOTE, 5002, 80, "S")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    assert!(!tcp_established(b.dp.nat_mappings()[0].state));
 }

@@ -7,6 +7,16 @@
 //! this module only expires them ([`Dataplane::expire_idle`]) and removes a
 //! session's mappings at [`Dataplane::remove`].
 //!
+//! NAT port blocks (RFC 7422 style, RFC 6888 REQ-3/4 per-subscriber limit):
+//! every public address is cut into blocks of `port_block_size` ports from
+//! `first_port` on, leaving out every block that overlaps the host's own
+//! ephemeral ports (`net.ipv4.ip_local_port_range`, read at start), so a
+//! mapping can never capture a reply meant for one of the host's sockets. A
+//! session gets one block on one address (paired pooling, RFC 4787 REQ-2);
+//! capacity = addresses × blocks per address. Freed blocks go to the back of
+//! the queue and are not handed out again for [`BLOCK_REUSE_DELAY`]
+//! (RFC 6888 REQ-11... "wait ≥ 120 s before reuse").
+//!
 //! Lifecycle: [`Dataplane::start`] → [`Dataplane::install`] /
 //! [`Dataplane::remove`] per session → [`Dataplane::shutdown`] (also run,
 //! best effort, on `Drop`, so a daemon crash path never leaves XDP attached
@@ -15,10 +25,10 @@
 mod sys;
 
 use std::{
-    collections::HashMap as StdHashMap,
+    collections::{HashMap as StdHashMap, VecDeque},
     net::Ipv4Addr,
     path::{Path, PathBuf},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{anyhow, bail, Context as _};
@@ -33,14 +43,20 @@ use aya::{
 pub use pppoe_bras_common::maps::PIN_DIR;
 use pppoe_bras_common::{
     maps::{
-        names, programs, Config, NatKey, NatValue, NeighMiss, SessionCounters as RawCounters,
-        SessionKey, SessionValue, Subscriber, CONFIG_F_ENABLED, MAX_SESSIONS, SESSION_F_NAT,
+        names, programs, tcp_established, Config, NatKey, NatValue, NeighMiss,
+        SessionCounters as RawCounters, SessionKey, SessionValue, Subscriber, CONFIG_F_ENABLED,
+        CONFIG_F_MSS_CLAMP, MAX_SESSIONS, SESSION_F_NAT,
     },
     nat,
     proto::{ETH_P_8021AD, ETH_P_8021Q, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
     stats::Stat,
 };
-pub use sys::monotonic_ns;
+pub use sys::{monotonic_ns, parse_port_range};
+
+/// How long a freed port block rests before another session gets it
+/// (RFC 6888 REQ-11: at least 120 s), so late packets of the old
+/// subscriber's flows never reach the new one.
+pub const BLOCK_REUSE_DELAY: Duration = Duration::from_secs(120);
 
 /// The MAC address of an interface (e.g. the access NIC, the usual BRAS MAC).
 pub fn interface_mac(name: &str) -> anyhow::Result<[u8; 6]> {
@@ -61,14 +77,16 @@ pub enum XdpMode {
 }
 
 /// Idle timeouts of NAT mappings (RFC 4787 REQ-5: UDP ≥ 2 min, 5 min
-/// recommended; RFC 5382 REQ-5: established TCP ≥ 2 h 4 min; RFC 5508 REQ-1
-/// ICMP query ≥ 60 s).
+/// recommended; RFC 5382 REQ-5: established TCP ≥ 2 h 4 min, transitory
+/// ≥ 4 min; RFC 5508 REQ-1 ICMP query ≥ 60 s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NatTimeouts {
     /// UDP mappings.
     pub udp: Duration,
-    /// TCP mappings (no TCP state tracking yet: one timeout for all states).
+    /// Established TCP connections (both ends sent, no FIN/RST seen).
     pub tcp: Duration,
+    /// Transitory TCP connections: SYN only, or FIN/RST seen.
+    pub tcp_transitory: Duration,
     /// ICMP echo mappings.
     pub icmp: Duration,
 }
@@ -78,6 +96,7 @@ impl Default for NatTimeouts {
         Self {
             udp: Duration::from_secs(300),
             tcp: Duration::from_secs(7440),
+            tcp_transitory: Duration::from_secs(240),
             icmp: Duration::from_secs(60),
         }
     }
@@ -92,17 +111,30 @@ pub struct DataplaneConfig {
     pub uplink_if: String,
     /// Where the maps are pinned (default [`PIN_DIR`]); must be on a bpffs.
     pub pin_dir: PathBuf,
-    /// NAT source address; default: the first IPv4 of the uplink.
-    pub public_ip: Option<Ipv4Addr>,
+    /// NAT source addresses (paired pooling: a session's block lies on one
+    /// of them); empty: the first IPv4 of the uplink. Addresses other than
+    /// the uplink's must be routed to the BRAS by the upstream router (or
+    /// added to the uplink interface), since XDP does not answer ARP.
+    pub public_ips: Vec<Ipv4Addr>,
+    /// The BRAS's PPP address (IPCP local address): source of the ICMP
+    /// Time Exceeded sent to subscribers. `None`: the first public address.
+    pub local_ip: Option<Ipv4Addr>,
+    /// Clamp the TCP MSS option of SYN and SYN-ACK segments to the session
+    /// MTU − 40, both directions.
+    pub mss_clamp: bool,
+    /// Largest IPv4 packet accepted from a subscriber (our MRU; the larger of
+    /// `mru` and PPP-Max-Payload with RFC 4638). 0: no check.
+    pub mru: u16,
     /// Translate subscribers' traffic (NAPT). Off: routed mode, the
     /// subscribers' addresses must be routable (and the uplink router must
     /// route them to the BRAS).
     pub nat: bool,
     /// Public ports per session (RFC 7422-style block).
     pub port_block_size: u16,
-    /// First public port of the first block. Keep the NAT range clear of the
-    /// host's own ephemeral ports (`net.ipv4.ip_local_port_range`), since the
-    /// uplink program takes any packet matching a mapping.
+    /// First public port of the first block. Blocks overlapping the host's
+    /// own ephemeral ports (`net.ipv4.ip_local_port_range`) are skipped,
+    /// since the uplink program takes any packet matching a mapping; narrow
+    /// that range (e.g. `61000 65535`) to give the NAT more blocks.
     pub first_port: u16,
     /// Attach mode.
     pub xdp_mode: XdpMode,
@@ -117,7 +149,10 @@ impl DataplaneConfig {
             access_if: access_if.into(),
             uplink_if: uplink_if.into(),
             pin_dir: PathBuf::from(PIN_DIR),
-            public_ip: None,
+            public_ips: Vec::new(),
+            local_ip: None,
+            mss_clamp: true,
+            mru: 0,
             nat: true,
             port_block_size: 512,
             first_port: 1024,
@@ -186,6 +221,8 @@ pub struct NatMapping {
     pub outside: (Ipv4Addr, u16),
     /// Last use (CLOCK_MONOTONIC ns), the later of both directions.
     pub last_seen_ns: u64,
+    /// TCP state bits (`pppoe_bras_common::maps::NAT_ST_*`), 0 for UDP/ICMP.
+    pub state: u8,
 }
 
 /// Which program [`Dataplane::test_run`] runs.
@@ -241,13 +278,18 @@ pub struct Dataplane {
     access_ifindex: u32,
     public_ip: Ipv4Addr,
     nat: bool,
-    first_port: u16,
     port_block_size: u16,
     timeouts: NatTimeouts,
     installed: StdHashMap<Ipv4Addr, Installed>,
     free_slots: Vec<u32>,
-    free_blocks: Vec<u32>,
+    /// Every port block: (public address, first port), `port_block_size` ports.
+    blocks: Vec<(Ipv4Addr, u16)>,
+    /// Free block indices, oldest first, with when they were freed.
+    free_blocks: VecDeque<(u32, Option<Instant>)>,
     last_neigh_miss: u64,
+    /// `drop_no_nat_port` at the last [`Dataplane::expire_idle`], for the
+    /// rate-limited quota log line.
+    last_quota_drops: u64,
     nr_cpus: usize,
     done: bool,
 }
@@ -299,10 +341,27 @@ impl Dataplane {
         }
         let access_ifindex = sys::ifindex(&cfg.access_if)?;
         let uplink_ifindex = sys::ifindex(&cfg.uplink_if)?;
-        let public_ip = match cfg.public_ip {
-            Some(ip) => ip,
-            None if cfg.nat => sys::first_ipv4(&cfg.uplink_if)?,
-            None => Ipv4Addr::UNSPECIFIED,
+        let uplink_ip = sys::first_ipv4(&cfg.uplink_if).ok();
+        let public_ips = if !cfg.public_ips.is_empty() {
+            cfg.public_ips.clone()
+        } else if cfg.nat {
+            vec![uplink_ip.ok_or_else(|| {
+                anyhow!(
+                    "uplink {} has no IPv4 address to use for NAT; set public_addresses",
+                    cfg.uplink_if
+                )
+            })?]
+        } else {
+            Vec::new()
+        };
+        let public_ip = public_ips.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let local_ip = cfg.local_ip.unwrap_or(public_ip);
+        let ephemeral = match sys::ephemeral_ports() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                log::warn!("{e:#}: NAT blocks may overlap the host's ephemeral ports");
+                None
+            }
         };
         let nr_cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
 
@@ -325,10 +384,13 @@ impl Dataplane {
         config.set(
             0,
             Config {
-                public_addr: public_ip.octets(),
+                public_addr: uplink_ip.unwrap_or(public_ip).octets(),
                 uplink_ifindex,
                 access_ifindex,
-                flags: CONFIG_F_ENABLED,
+                flags: CONFIG_F_ENABLED | if cfg.mss_clamp { CONFIG_F_MSS_CLAMP } else { 0 },
+                local_addr: local_ip.octets(),
+                mru: cfg.mru,
+                _pad: 0,
             },
             0,
         )?;
@@ -337,10 +399,19 @@ impl Dataplane {
         }
 
         let blocks = if cfg.nat {
-            nat::block_count(cfg.first_port, cfg.port_block_size)
+            layout_blocks(&public_ips, cfg.first_port, cfg.port_block_size, ephemeral)
         } else {
-            0
+            Vec::new()
         };
+        if cfg.nat && blocks.is_empty() {
+            bail!(
+                "no NAT port block of {} ports fits from port {} outside the host's ephemeral \
+                 ports {ephemeral:?}; lower first_port or port_block_size",
+                cfg.port_block_size,
+                cfg.first_port
+            );
+        }
+        let n_blocks = blocks.len();
         let mut dp = Self {
             ebpf,
             sessions,
@@ -356,13 +427,14 @@ impl Dataplane {
             access_ifindex,
             public_ip,
             nat: cfg.nat,
-            first_port: cfg.first_port,
             port_block_size: cfg.port_block_size,
             timeouts: cfg.timeouts,
             installed: StdHashMap::new(),
             free_slots: (0..MAX_SESSIONS).rev().collect(),
-            free_blocks: (0..blocks).rev().collect(),
+            free_blocks: (0..n_blocks as u32).map(|b| (b, None)).collect(),
+            blocks,
             last_neigh_miss: 0,
+            last_quota_drops: 0,
             nr_cpus,
             done: false,
         };
@@ -382,13 +454,21 @@ impl Dataplane {
             }
             Err(e) => log::debug!("reading gateways of {}: {e}", cfg.uplink_if),
         }
+        let eph = ephemeral.map_or_else(|| "?".to_owned(), |(a, b)| format!("{a}-{b}"));
         log::info!(
             "data plane up: access {} (ifindex {access_ifindex}), uplink {} (ifindex \
-             {uplink_ifindex}), nat {}, public {public_ip}, {blocks} port blocks of {}, maps in {}",
+             {uplink_ifindex}), nat {}, public {}, {n_blocks} port blocks of {} (host ephemeral \
+             ports {eph} left out), mss clamp {}, maps in {}",
             cfg.access_if,
             cfg.uplink_if,
             if cfg.nat { "on" } else { "off" },
+            public_ips
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             cfg.port_block_size,
+            if cfg.mss_clamp { "on" } else { "off" },
             cfg.pin_dir.display()
         );
         Ok(dp)
@@ -446,11 +526,16 @@ impl Dataplane {
             .pop()
             .ok_or_else(|| anyhow!("session table full ({MAX_SESSIONS})"))?;
         let block = if self.nat {
-            match self.free_blocks.pop() {
+            match self.take_block(Instant::now()) {
                 Some(b) => Some(b),
                 None => {
                     self.free_slots.push(slot);
-                    bail!("no free NAT port block for {}", row.address);
+                    bail!(
+                        "no free NAT port block for {} ({} blocks, freed ones rest {}s)",
+                        row.address,
+                        self.blocks.len(),
+                        BLOCK_REUSE_DELAY.as_secs()
+                    );
                 }
             }
         } else {
@@ -465,7 +550,8 @@ impl Dataplane {
             let _ = self.subscribers.remove(&row.address.octets());
             self.free_slots.push(slot);
             if let Some(b) = block {
-                self.free_blocks.push(b);
+                // Never used: no need to rest.
+                self.free_blocks.push_front((b, None));
             }
             return Err(e);
         }
@@ -483,11 +569,27 @@ impl Dataplane {
         }
     }
 
+    /// The oldest free block, if it has rested long enough.
+    fn take_block(&mut self, now: Instant) -> Option<u32> {
+        let (b, freed) = *self.free_blocks.front()?;
+        if freed.is_some_and(|t| now.duration_since(t) < BLOCK_REUSE_DELAY) {
+            return None;
+        }
+        self.free_blocks.pop_front();
+        Some(b)
+    }
+
+    /// (public address, first port, size) of block `b`.
+    fn block(&self, b: u32) -> Option<(Ipv4Addr, u16, u16)> {
+        let (addr, start) = *self.blocks.get(b as usize)?;
+        Some((addr, start, self.port_block_size))
+    }
+
     fn write_rows(&mut self, row: &SessionRow, inst: &Installed) -> anyhow::Result<()> {
-        let (port_start, port_count) = inst
-            .block
-            .and_then(|b| nat::block(self.first_port, self.port_block_size, b))
-            .unwrap_or((0, 0));
+        let (public, port_start, port_count) =
+            inst.block
+                .and_then(|b| self.block(b))
+                .unwrap_or((self.public_ip, 0, 0));
         let flags = if self.nat { SESSION_F_NAT } else { 0 };
         let (outer_vid, inner_vid) = (row.vlans.0 & 0x0fff, row.vlans.1 & 0x0fff);
         let outer_tpid = match (outer_vid, inner_vid, row.outer_tpid) {
@@ -510,7 +612,7 @@ impl Dataplane {
         };
         let val = SessionValue {
             addr: row.address.octets(),
-            public_addr: self.public_ip.octets(),
+            public_addr: public.octets(),
             port_start,
             port_count,
             mtu: row.mtu,
@@ -544,25 +646,22 @@ impl Dataplane {
         ignore_missing(self.sessions.remove(&inst.key)).context("deleting from SESSIONS")?;
         ignore_missing(self.subscribers.remove(&row.address.octets()))
             .context("deleting from SUBSCRIBERS")?;
-        if let Some((start, count)) = inst
-            .block
-            .and_then(|b| nat::block(self.first_port, self.port_block_size, b))
-        {
-            self.remove_block_mappings(row.address, start, count);
+        if let Some((public, start, count)) = inst.block.and_then(|b| self.block(b)) {
+            self.remove_block_mappings(row.address, public, start, count);
         }
         let counters = self.slot_counters(inst.slot);
         self.installed.remove(&row.address);
         self.free_slots.push(inst.slot);
         if let Some(b) = inst.block {
-            self.free_blocks.push(b);
+            self.free_blocks.push_back((b, Some(Instant::now())));
         }
         Ok(counters)
     }
 
     /// The session's public ports are known, so its `NAT_IN` keys are too:
     /// 3 × block size point lookups instead of a walk over the whole table.
-    fn remove_block_mappings(&mut self, addr: Ipv4Addr, start: u16, count: u16) {
-        let public = self.public_ip.octets();
+    fn remove_block_mappings(&mut self, addr: Ipv4Addr, public: Ipv4Addr, start: u16, count: u16) {
+        let public = public.octets();
         for proto in [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP] {
             for i in 0..count {
                 let in_key = NatKey {
@@ -612,13 +711,25 @@ impl Dataplane {
 
     /// The session's public port block `(first port, size)`, if it has one.
     pub fn port_block(&self, row: &SessionRow) -> Option<(u16, u16)> {
-        let b = self.installed.get(&row.address)?.block?;
-        nat::block(self.first_port, self.port_block_size, b)
+        self.nat_block(row).map(|(_, start, size)| (start, size))
     }
 
-    /// The public (NAT source) address.
+    /// The session's NAT block `(public address, first port, size)`, if it
+    /// has one: what to log at session start (RFC 6888 §4: with port
+    /// blocks, one line per session is enough to trace a flow back).
+    pub fn nat_block(&self, row: &SessionRow) -> Option<(Ipv4Addr, u16, u16)> {
+        let b = self.installed.get(&row.address)?.block?;
+        self.block(b)
+    }
+
+    /// The first public (NAT source) address.
     pub fn public_ip(&self) -> Ipv4Addr {
         self.public_ip
+    }
+
+    /// Number of NAT port blocks (sessions that can be NATed at once).
+    pub fn block_capacity(&self) -> usize {
+        self.blocks.len()
     }
 
     /// Named `STATS` counters summed over CPUs, in `Stat` order.
@@ -649,12 +760,14 @@ impl Dataplane {
                 },
                 0,
             );
+            let back = back.ok();
             let last = back.map(|b| b.last_seen).unwrap_or(0).max(v.last_seen);
             out.push(NatMapping {
                 proto: k.proto,
                 inside: (Ipv4Addr::from(k.addr), k.port),
                 outside: (Ipv4Addr::from(v.addr), v.port),
                 last_seen_ns: last,
+                state: back.map(|b| b.state).unwrap_or(0),
             });
         }
         out
@@ -663,22 +776,50 @@ impl Dataplane {
     /// Expire idle NAT mappings now; also asks the kernel to resolve the
     /// last next hop the data plane had no neighbour for. Run it
     /// periodically (every few seconds). Returns the mappings removed.
+    ///
+    /// Also logs (at most once per call, so once per period) when new flows
+    /// were dropped because a session's port block was full
+    /// (`drop_no_nat_port`, RFC 6888 REQ-4: drop, never evict).
     pub fn expire_idle(&mut self) -> usize {
         self.resolve_neighbours();
+        self.log_quota_drops();
         self.expire_idle_at(sys::monotonic_ns())
+    }
+
+    fn log_quota_drops(&mut self) {
+        let now = self.stat(Stat::DropNoNatPort);
+        if now > self.last_quota_drops {
+            log::warn!(
+                "NAT port quota: {} new flows dropped since the last check because a session's \
+                 block of {} ports was full (xdp.drop_no_nat_port {now})",
+                now - self.last_quota_drops,
+                self.port_block_size
+            );
+        }
+        self.last_quota_drops = now;
+    }
+
+    /// One `STATS` counter summed over CPUs.
+    pub fn stat(&self, s: Stat) -> u64 {
+        self.stats
+            .get(&(s as u32), 0)
+            .map(|v| v.iter().sum())
+            .unwrap_or(0)
     }
 
     /// [`Self::expire_idle`] with an explicit CLOCK_MONOTONIC time (ns).
     ///
     /// A mapping is idle when neither direction was seen for the protocol's
-    /// timeout. Also removes orphans: `NAT_OUT` rows whose `NAT_IN` twin is
+    /// timeout (TCP: established or transitory by the state the XDP
+    /// programs keep in the `NAT_IN` row). Also removes orphans: `NAT_OUT` rows whose `NAT_IN` twin is
     /// gone or points elsewhere, and `NAT_IN` rows without their `NAT_OUT`
     /// twin for more than a second (a creation race in XDP or a removal in
     /// progress).
     pub fn expire_idle_at(&mut self, now_ns: u64) -> usize {
-        let timeout = |proto: u8| -> u64 {
+        let timeout = |proto: u8, state: u8| -> u64 {
             let d = match proto {
-                IPPROTO_TCP => self.timeouts.tcp,
+                IPPROTO_TCP if tcp_established(state) => self.timeouts.tcp,
+                IPPROTO_TCP => self.timeouts.tcp_transitory,
                 IPPROTO_UDP => self.timeouts.udp,
                 _ => self.timeouts.icmp,
             };
@@ -695,7 +836,8 @@ impl Dataplane {
             let twin = self.nat_in.get(&in_key, 0).ok();
             let consistent = twin.is_some_and(|t| t.addr == k.addr && t.port == k.port);
             let last = twin.map(|t| t.last_seen).unwrap_or(0).max(v.last_seen);
-            if !consistent || now_ns.saturating_sub(last) > timeout(k.proto) {
+            let state = twin.map(|t| t.state).unwrap_or(0);
+            if !consistent || now_ns.saturating_sub(last) > timeout(k.proto, state) {
                 doomed.push((k, in_key));
             }
         }
@@ -839,10 +981,66 @@ fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
     }
 }
 
+/// The NAT port blocks: for every block position from `first_port` on that
+/// fits below 65536 and does not overlap `avoid` (inclusive range), one
+/// block on each address, interleaved (block 0 of every address first), so
+/// consecutive sessions spread over the addresses.
+pub fn layout_blocks(
+    addrs: &[Ipv4Addr],
+    first_port: u16,
+    size: u16,
+    avoid: Option<(u16, u16)>,
+) -> Vec<(Ipv4Addr, u16)> {
+    let mut out = Vec::new();
+    let n = nat::block_count(first_port, size);
+    for i in 0..n {
+        let Some((start, count)) = nat::block(first_port, size, i) else {
+            continue;
+        };
+        let last = u32::from(start) + u32::from(count) - 1;
+        if let Some((lo, hi)) = avoid {
+            if u32::from(start) <= u32::from(hi) && last >= u32::from(lo) {
+                continue;
+            }
+        }
+        for a in addrs {
+            out.push((*a, start));
+        }
+    }
+    out
+}
+
 /// Remove the pins a previous (crashed) run may have left, then the directory.
 fn remove_pins(dir: &Path) {
     for n in names::ALL {
         let _ = std::fs::remove_file(dir.join(n));
     }
     let _ = std::fs::remove_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_skip_the_ephemeral_range_and_interleave_addresses() {
+        let a = Ipv4Addr::new(198, 51, 100, 1);
+        let b = Ipv4Addr::new(198, 51, 100, 3);
+        let blocks = layout_blocks(&[a, b], 1024, 512, Some((32768, 60999)));
+        // 1024..32767: 62 blocks; 61000..65535 holds 8 blocks starting at
+        // 61440 (block starts are 1024 + k * 512).
+        assert_eq!(blocks.len(), 2 * 70);
+        assert_eq!(&blocks[..3], &[(a, 1024), (b, 1024), (a, 1536)]);
+        assert!(blocks.iter().all(|(_, s)| {
+            let last = u32::from(*s) + 511;
+            last < 32768 || u32::from(*s) > 60999
+        }));
+        assert_eq!(blocks.last(), Some(&(b, 65024)));
+        // A block straddling the range's edge is left out.
+        let edge = layout_blocks(&[a], 32000, 1000, Some((32768, 60999)));
+        assert!(edge.iter().all(|(_, s)| *s != 32000));
+        // No range known: everything.
+        assert_eq!(layout_blocks(&[a], 1024, 512, None).len(), 126);
+        assert!(layout_blocks(&[], 1024, 512, None).is_empty());
+    }
 }

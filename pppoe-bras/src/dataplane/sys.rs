@@ -169,6 +169,22 @@ pub fn poke_neighbour(addr: Ipv4Addr) -> io::Result<()> {
     s.send_to(&[0], (addr, 9)).map(|_| ())
 }
 
+/// The host's ephemeral port range (`net.ipv4.ip_local_port_range`) in the
+/// caller's network namespace.
+pub fn ephemeral_ports() -> anyhow::Result<(u16, u16)> {
+    let path = "/proc/sys/net/ipv4/ip_local_port_range";
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    parse_port_range(&text).ok_or_else(|| anyhow::anyhow!("{path}: cannot parse {text:?}"))
+}
+
+/// `"32768\t60999\n"` → `(32768, 60999)`.
+pub fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+    let mut it = text.split_whitespace().map(|w| w.parse::<u16>());
+    let lo = it.next()?.ok()?;
+    let hi = it.next()?.ok()?;
+    (lo <= hi).then_some((lo, hi))
+}
+
 #[cfg(test)]
 mod route_test {
     #[test]
@@ -182,5 +198,16 @@ mod route_test {
             super::parse_route_gateways(text, "up0"),
             vec![std::net::Ipv4Addr::new(198, 51, 100, 2)]
         );
+    }
+
+    #[test]
+    fn port_range() {
+        assert_eq!(
+            super::parse_port_range("32768\t60999\n"),
+            Some((32768, 60999))
+        );
+        assert_eq!(super::parse_port_range("61000 65535"), Some((61000, 65535)));
+        assert_eq!(super::parse_port_range("9 8"), None);
+        assert_eq!(super::parse_port_range("x"), None);
     }
 }
