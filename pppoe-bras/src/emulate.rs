@@ -763,6 +763,11 @@ impl FleetStats {
     /// client came up (`rate` = sessions up per second from start to the
     /// last one up).
     pub fn summary_line(&self, start: Instant) -> String {
+        self.line("SUMMARY", start)
+    }
+
+    /// [`FleetStats::summary_line`] with another first word (`ALLUP`).
+    pub fn line(&self, tag: &str, start: Instant) -> String {
         let ms = |t: Option<Instant>| {
             t.map_or_else(
                 || "-".to_owned(),
@@ -783,7 +788,7 @@ impl FleetStats {
             },
         );
         format!(
-            "SUMMARY sessions={} up={} failed={} first_up_ms={} all_up_ms={} rate={rate}",
+            "{tag} sessions={} up={} failed={} first_up_ms={} all_up_ms={} rate={rate}",
             self.clients,
             self.up,
             self.clients - self.up,
@@ -1125,12 +1130,16 @@ pub struct EmulateArgs {
     /// Number of sessions (distinct MACs; the interface is put in promiscuous mode when > 1).
     #[arg(long, default_value_t = 1)]
     pub sessions: u32,
-    /// Sessions started per second (and hung up per second on SIGTERM), so
-    /// a big `--sessions` does not flood the BRAS; 0 = all at once.
+    /// Sessions started per second, so a big `--sessions` does not flood
+    /// the BRAS; 0 = all at once.
     #[arg(long, default_value_t = 500)]
     pub rate: u32,
-    /// Print only the final `SUMMARY` line (and failures), not a line per
-    /// session event.
+    /// Sessions hung up per second on SIGTERM (default: `--rate`); 0 = all
+    /// at once. A second SIGTERM hangs up the rest at once.
+    #[arg(long, value_name = "N")]
+    pub close_rate: Option<u32>,
+    /// Print only `ALLUP` (once every session is up), the final `SUMMARY`
+    /// line and failures, not a line per session event.
     #[arg(long)]
     pub quiet: bool,
     /// Carry session 1's IPv4 over this TUN device (address and default route set).
@@ -1326,7 +1335,9 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
         tokio::time::Instant::from_std(start + launch_time + Duration::from_secs(args.timeout));
     let mut buf = Vec::with_capacity(65536);
     let mut tun_buf = vec![0u8; 65536];
+    let close_rate = args.close_rate.unwrap_or(args.rate);
     let mut closing = false;
+    let mut announced = false;
     let rx_delay = Duration::from_millis(args.rx_delay_ms);
     // Frames held back by --rx-delay-ms, in arrival order.
     let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
@@ -1361,6 +1372,12 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
             if !args.quiet || failure {
                 print_event(i, fleet.client(i), &ev);
             }
+        }
+        if !announced && fleet.all_up() {
+            // Once, when the last session came up: for benches that
+            // measure before hanging up.
+            announced = true;
+            println!("{}", fleet.stats().line("ALLUP", start));
         }
         if fleet.is_done() {
             break;
@@ -1426,16 +1443,16 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                     "emulate: not every session came up within {} s ({} of {} up)",
                     args.timeout, st.up, st.clients
                 );
-                fleet.close(Instant::now(), args.rate);
+                fleet.close(Instant::now(), close_rate);
                 closing = true;
             }
             // A second signal hangs up the rest at once.
             _ = sigterm.recv() => {
-                fleet.close(Instant::now(), if closing { 0 } else { args.rate });
+                fleet.close(Instant::now(), if closing { 0 } else { close_rate });
                 closing = true;
             }
             _ = sigint.recv() => {
-                fleet.close(Instant::now(), if closing { 0 } else { args.rate });
+                fleet.close(Instant::now(), if closing { 0 } else { close_rate });
                 closing = true;
             }
         }
