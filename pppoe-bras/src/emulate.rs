@@ -11,7 +11,8 @@
 //! field (`pppoe-bras emulate --profile edgerouter`), for interop tests.
 
 use std::{
-    collections::VecDeque,
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, VecDeque},
     net::Ipv4Addr,
     time::{Duration, Instant},
 };
@@ -698,6 +699,406 @@ impl Client {
     }
 }
 
+/// Start or stop pacing: item `k` is due at `t0 + k / rate` (all at once when
+/// `rate` is 0).
+#[derive(Debug, Clone, Copy)]
+struct Pacer {
+    t0: Instant,
+    rate: u32,
+    /// Items already done.
+    done: u64,
+}
+
+impl Pacer {
+    fn new(t0: Instant, rate: u32) -> Self {
+        Pacer { t0, rate, done: 0 }
+    }
+
+    /// When item number `done` is due.
+    fn next_at(&self) -> Instant {
+        if self.rate == 0 {
+            return self.t0;
+        }
+        let nanos = u128::from(self.done) * 1_000_000_000 / u128::from(self.rate);
+        self.t0 + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    fn is_due(&self, now: Instant) -> bool {
+        self.next_at() <= now
+    }
+}
+
+/// A client index could not be added: another client already has this MAC
+/// and VLAN tag stack, so frames for it could not be told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("two clients with MAC {} and tags {vlans}", fmt_mac(.mac))]
+pub struct DuplicateClient {
+    pub mac: [u8; 6],
+    pub vlans: Vlans,
+}
+
+/// Counters of a [`Fleet`], for the `SUMMARY` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetStats {
+    /// Clients launched, started or still waiting for their start time.
+    pub clients: usize,
+    /// Clients that sent their first PADI.
+    pub started: usize,
+    /// Clients whose IPCP opened at least once.
+    pub up: usize,
+    /// Clients that are finished (session ended or discovery gave up).
+    pub finished: usize,
+    /// Finished without ever being up.
+    pub failed: usize,
+    /// When the first and the latest client came up.
+    pub first_up: Option<Instant>,
+    pub last_up: Option<Instant>,
+    /// Frames addressed to no client of ours (broadcast, other hosts).
+    pub unknown_dst: u64,
+}
+
+impl FleetStats {
+    /// `SUMMARY sessions=N up=U failed=F first_up_ms=.. all_up_ms=.. rate=../s`
+    /// with times since `start`; `all_up_ms` and `rate` are `-` until every
+    /// client came up (`rate` = sessions up per second from start to the
+    /// last one up).
+    pub fn summary_line(&self, start: Instant) -> String {
+        self.line("SUMMARY", start)
+    }
+
+    /// [`FleetStats::summary_line`] with another first word (`ALLUP`).
+    pub fn line(&self, tag: &str, start: Instant) -> String {
+        let ms = |t: Option<Instant>| {
+            t.map_or_else(
+                || "-".to_owned(),
+                |t| t.saturating_duration_since(start).as_millis().to_string(),
+            )
+        };
+        let all_up = self.up == self.clients && self.clients > 0;
+        let last = self.last_up.filter(|_| all_up);
+        let rate = last.map_or_else(
+            || "-".to_owned(),
+            |t| {
+                let secs = t.saturating_duration_since(start).as_secs_f64();
+                if secs > 0.0 {
+                    format!("{:.1}/s", self.up as f64 / secs)
+                } else {
+                    "-".to_owned()
+                }
+            },
+        );
+        format!(
+            "{tag} sessions={} up={} failed={} first_up_ms={} all_up_ms={} rate={rate}",
+            self.clients,
+            self.up,
+            self.clients - self.up,
+            ms(self.first_up),
+            ms(last),
+        )
+    }
+}
+
+/// Many [`Client`]s on one interface, sans-IO, at scale: a received frame
+/// goes to the one client its destination MAC and VLAN tags name (one hash
+/// lookup; broadcast and unknown destinations are counted and dropped);
+/// deadlines sit in a heap with lazy invalidation (a client's entry is
+/// pushed only when its deadline changes), so a tick costs O(k log n) for k
+/// due clients. Starts are paced ([`Fleet::launch`]), and so is the
+/// hang-up ([`Fleet::close`]), so a big fleet does not flood the BRAS.
+///
+/// Client `i` is the `i`-th configuration launched; events carry `i`.
+pub struct Fleet {
+    clients: Vec<Client>,
+    /// Configurations launched but not started yet, in order.
+    pending: VecDeque<ClientConfig>,
+    launch: Option<Pacer>,
+    /// Hang-up in progress: clients `..next_close` are done.
+    closing: Option<Pacer>,
+    next_close: usize,
+    /// (MAC, VLANs) → client index (also for pending clients).
+    by_addr: HashMap<([u8; 6], Vlans), usize>,
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// The deadline each client has in `timers`.
+    scheduled: Vec<Option<Instant>>,
+    up_seen: Vec<bool>,
+    transmit: VecDeque<Vec<u8>>,
+    events: VecDeque<(usize, ClientEvent)>,
+    seed: u64,
+    stats: FleetStats,
+}
+
+impl Fleet {
+    /// An empty fleet; client seeds are derived from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Fleet {
+            clients: Vec::new(),
+            pending: VecDeque::new(),
+            launch: None,
+            closing: None,
+            next_close: 0,
+            by_addr: HashMap::new(),
+            timers: BinaryHeap::new(),
+            scheduled: Vec::new(),
+            up_seen: Vec::new(),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            seed,
+            stats: FleetStats {
+                clients: 0,
+                started: 0,
+                up: 0,
+                finished: 0,
+                failed: 0,
+                first_up: None,
+                last_up: None,
+                unknown_dst: 0,
+            },
+        }
+    }
+
+    /// Start clients with these settings, `rate` per second from `now`
+    /// (0: all at once, at the next [`Fleet::handle_timeout`] or poll). If a
+    /// launch is still in progress, these queue behind it at its rate.
+    /// Refused as a whole when two clients would share a MAC and VLAN tags.
+    pub fn launch(
+        &mut self,
+        now: Instant,
+        cfgs: impl IntoIterator<Item = ClientConfig>,
+        rate: u32,
+    ) -> Result<(), DuplicateClient> {
+        let cfgs: Vec<ClientConfig> = cfgs.into_iter().collect();
+        let first = self.stats.clients;
+        let mut added = Vec::with_capacity(cfgs.len());
+        for (n, c) in cfgs.iter().enumerate() {
+            let key = (c.mac, c.vlans);
+            if self.by_addr.contains_key(&key) {
+                for k in added {
+                    self.by_addr.remove(&k);
+                }
+                return Err(DuplicateClient {
+                    mac: c.mac,
+                    vlans: c.vlans,
+                });
+            }
+            self.by_addr.insert(key, first + n);
+            added.push(key);
+        }
+        self.stats.clients += cfgs.len();
+        if self.pending.is_empty() {
+            self.launch = Some(Pacer::new(now, rate));
+        }
+        self.pending.extend(cfgs);
+        self.start_due(now);
+        Ok(())
+    }
+
+    /// Number of clients launched (started or not).
+    pub fn len(&self) -> usize {
+        self.stats.clients
+    }
+
+    /// True when nothing was launched.
+    pub fn is_empty(&self) -> bool {
+        self.stats.clients == 0
+    }
+
+    /// Client `i`, once started.
+    pub fn client(&self, i: usize) -> Option<&Client> {
+        self.clients.get(i)
+    }
+
+    /// Every started client, in launch order.
+    pub fn clients(&self) -> &[Client] {
+        &self.clients
+    }
+
+    pub fn stats(&self) -> FleetStats {
+        self.stats
+    }
+
+    /// True when every launched client started and finished.
+    pub fn is_done(&self) -> bool {
+        self.pending.is_empty() && self.stats.finished == self.clients.len()
+    }
+
+    /// True when every launched client is up (or was).
+    pub fn all_up(&self) -> bool {
+        self.stats.up == self.stats.clients
+    }
+
+    /// A frame from the wire, for the client it is addressed to. Returns
+    /// that client's index and the IPv4 packet when it is session data.
+    pub fn handle_frame<'a>(&mut self, now: Instant, frame: &'a [u8]) -> Option<(usize, &'a [u8])> {
+        let Ok((eth, _)) = EthHeader::parse(frame) else {
+            self.stats.unknown_dst += 1;
+            return None;
+        };
+        let i = match self.by_addr.get(&(eth.dst, eth.vlans)) {
+            Some(&i) if i < self.clients.len() => i,
+            _ => {
+                self.stats.unknown_dst += 1;
+                return None;
+            }
+        };
+        let ip = self.clients.get_mut(i)?.handle_frame(now, frame);
+        self.collect(now, i);
+        ip.map(|p| (i, p))
+    }
+
+    /// Run what is due: client timers, paced starts and hang-ups.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.start_due(now);
+        self.close_due(now);
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, i))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            due.push((at, i));
+        }
+        for (at, i) in due {
+            if self.scheduled.get(i) != Some(&Some(at)) {
+                continue; // stale entry
+            }
+            if let Some(s) = self.scheduled.get_mut(i) {
+                *s = None;
+            }
+            if let Some(c) = self.clients.get_mut(i) {
+                c.handle_timeout(now);
+            }
+            self.collect(now, i);
+        }
+    }
+
+    /// The earliest instant [`Fleet::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let start = self
+            .launch
+            .filter(|_| !self.pending.is_empty())
+            .map(|p| p.next_at());
+        let close = self
+            .closing
+            .filter(|_| self.next_close < self.clients.len())
+            .map(|p| p.next_at());
+        let timer = self.timers.peek().map(|Reverse((at, _))| *at);
+        [start, close, timer].into_iter().flatten().min()
+    }
+
+    /// Next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmit.pop_front()
+    }
+
+    /// Next event, with the index of its client.
+    pub fn poll_event(&mut self) -> Option<(usize, ClientEvent)> {
+        self.events.pop_front()
+    }
+
+    /// Wrap an IPv4 packet for client `i`'s session.
+    pub fn encap_ipv4(&self, i: usize, packet: &[u8]) -> Option<Vec<u8>> {
+        self.clients.get(i)?.encap_ipv4(packet)
+    }
+
+    /// Hang up every client, `rate` per second from `now` (0: all at once);
+    /// clients not started yet never start (they count as failed).
+    pub fn close(&mut self, now: Instant, rate: u32) {
+        self.pending.clear();
+        self.by_addr.retain(|_, i| *i < self.clients.len());
+        // A second call with rate 0 hurries a paced hang-up along.
+        self.closing = Some(match self.closing {
+            Some(p) if rate != 0 => p,
+            _ => Pacer::new(now, rate),
+        });
+        self.close_due(now);
+    }
+
+    fn start_due(&mut self, now: Instant) {
+        while let Some(p) = self.launch.as_mut().filter(|p| p.is_due(now)) {
+            let Some(cfg) = self.pending.pop_front() else {
+                break;
+            };
+            p.done += 1;
+            self.seed = self
+                .seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let i = self.clients.len();
+            self.clients.push(Client::new(cfg, now, self.seed));
+            self.scheduled.push(None);
+            self.up_seen.push(false);
+            self.stats.started += 1;
+            self.collect(now, i);
+        }
+    }
+
+    fn close_due(&mut self, now: Instant) {
+        while let Some(p) = self.closing.as_mut().filter(|p| p.is_due(now)) {
+            let Some(c) = self.clients.get_mut(self.next_close) else {
+                break;
+            };
+            let i = self.next_close;
+            self.next_close += 1;
+            if c.is_finished() {
+                continue; // costs no frames, so no slot either
+            }
+            p.done += 1;
+            c.close(now);
+            self.collect(now, i);
+        }
+    }
+
+    /// After client `i` was touched: take its frames and events, update the
+    /// counters, reschedule its deadline if it changed.
+    fn collect(&mut self, now: Instant, i: usize) {
+        let Some(c) = self.clients.get_mut(i) else {
+            return;
+        };
+        while let Some(f) = c.poll_transmit() {
+            self.transmit.push_back(f);
+        }
+        while let Some(ev) = c.poll_event() {
+            match &ev {
+                ClientEvent::Up { .. } => {
+                    if let Some(seen @ false) = self.up_seen.get_mut(i) {
+                        *seen = true;
+                        self.stats.up += 1;
+                        self.stats.first_up.get_or_insert(now);
+                        self.stats.last_up = Some(now);
+                    }
+                }
+                ClientEvent::Down { .. } => {
+                    self.stats.finished += 1;
+                    if !self.up_seen.get(i).copied().unwrap_or(false) {
+                        self.stats.failed += 1;
+                    }
+                }
+                _ => {}
+            }
+            self.events.push_back((i, ev));
+        }
+        let at = c.poll_timeout();
+        let Some(s) = self.scheduled.get_mut(i) else {
+            return;
+        };
+        if *s != at {
+            *s = at;
+            if let Some(at) = at {
+                self.timers.push(Reverse((at, i)));
+                if self.timers.len() > 2 * self.clients.len() + 64 {
+                    let live: Vec<_> = self
+                        .scheduled
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, s)| s.map(|at| Reverse((at, i))))
+                        .collect();
+                    self.timers = BinaryHeap::from(live);
+                }
+            }
+        }
+    }
+}
+
 /// `pppoe-bras emulate` flags.
 #[derive(Debug, clap::Args)]
 pub struct EmulateArgs {
@@ -729,6 +1130,18 @@ pub struct EmulateArgs {
     /// Number of sessions (distinct MACs; the interface is put in promiscuous mode when > 1).
     #[arg(long, default_value_t = 1)]
     pub sessions: u32,
+    /// Sessions started per second, so a big `--sessions` does not flood
+    /// the BRAS; 0 = all at once.
+    #[arg(long, default_value_t = 500)]
+    pub rate: u32,
+    /// Sessions hung up per second on SIGTERM (default: `--rate`); 0 = all
+    /// at once. A second SIGTERM hangs up the rest at once.
+    #[arg(long, value_name = "N")]
+    pub close_rate: Option<u32>,
+    /// Print only `ALLUP` (once every session is up), the final `SUMMARY`
+    /// line and failures, not a line per session event.
+    #[arg(long)]
+    pub quiet: bool,
     /// Carry session 1's IPv4 over this TUN device (address and default route set).
     #[arg(long, value_name = "NAME")]
     pub tun: Option<String>,
@@ -744,7 +1157,8 @@ pub struct EmulateArgs {
     /// Don't ask for DNS servers in IPCP.
     #[arg(long)]
     pub no_dns: bool,
-    /// Give up when a session is not up after this many seconds.
+    /// Give up when a session is not up after this many seconds (counted
+    /// from when the last session is due to start at `--rate`).
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
     /// Seconds between our LCP Echo-Requests (0: never send any; default
@@ -814,8 +1228,8 @@ pub fn main(args: EmulateArgs) -> anyhow::Result<()> {
     std::process::exit(code);
 }
 
-fn print_event(i: usize, client: &Client, ev: &ClientEvent) {
-    let sid = client.session_id().unwrap_or(0);
+fn print_event(i: usize, client: Option<&Client>, ev: &ClientEvent) {
+    let sid = client.and_then(Client::session_id).unwrap_or(0);
     match ev {
         ClientEvent::SessionStarted {
             session_id,
@@ -853,36 +1267,58 @@ fn print_event(i: usize, client: &Client, ev: &ClientEvent) {
     }
 }
 
+/// Client `i`'s MAC: session 0 uses the interface's own, the others
+/// locally administered `02:e0:<i as 4 bytes>`.
+pub fn client_mac(base: [u8; 6], i: u32) -> [u8; 6] {
+    if i == 0 {
+        return base;
+    }
+    let b = i.to_be_bytes();
+    [0x02, 0xe0, b[0], b[1], b[2], b[3]]
+}
+
+/// Socket buffers for the emulator's packet socket: a fleet answering
+/// thousands of sessions must not lose frames in bursts.
+const SOCKET_BUFFER: libc::c_int = 16 << 20;
+
+fn grow_socket_buffers(fd: std::os::fd::RawFd) {
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+        // Safety: plain setsockopt on our own socket with an int value.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                &SOCKET_BUFFER as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            log::debug!(
+                "emulate: socket buffer: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
     use std::io::ErrorKind::WouldBlock;
+    use std::os::fd::AsRawFd as _;
     use tokio::{
         io::unix::AsyncFd,
         signal::unix::{signal, SignalKind},
     };
 
     let sock = crate::rawsock::PacketSocket::open(&args.interface)?.into_async()?;
+    grow_socket_buffers(sock.get_ref().as_raw_fd());
     let base_mac = crate::rawsock::if_mac(&args.interface)?;
     if args.sessions > 1 {
         run_ip(&["link", "set", &args.interface, "promisc", "on"])?;
     }
-    let now = Instant::now();
-    let mut clients: Vec<Client> = (0..args.sessions)
-        .map(|i| -> anyhow::Result<Client> {
-            let mut mac = base_mac;
-            if i > 0 {
-                mac = [
-                    0x02,
-                    0xe0,
-                    (i >> 24) as u8,
-                    (i >> 16) as u8,
-                    (i >> 8) as u8,
-                    i as u8,
-                ];
-            }
-            let cfg = args.client_config(i, mac)?;
-            Ok(Client::new(cfg, now, rand::random()))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let cfgs = (0..args.sessions)
+        .map(|i| args.client_config(i, client_mac(base_mac, i)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let tun = match &args.tun {
         Some(name) if args.sessions == 1 => Some(crate::rawsock::Tun::create(name)?.into_async()?),
         Some(_) => anyhow::bail!("--tun works with --sessions 1 only"),
@@ -890,51 +1326,70 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
     };
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    let start = Instant::now();
+    let mut fleet = Fleet::new(rand::random());
+    fleet.launch(start, cfgs, args.rate)?;
+    let launch_time = match args.rate {
+        0 => Duration::ZERO,
+        r => Duration::from_secs_f64(f64::from(args.sessions) / f64::from(r)),
+    };
+    let give_up =
+        tokio::time::Instant::from_std(start + launch_time + Duration::from_secs(args.timeout));
     let mut buf = Vec::with_capacity(65536);
     let mut tun_buf = vec![0u8; 65536];
-    let mut stopping = false;
+    let close_rate = args.close_rate.unwrap_or(args.rate);
+    let mut closing = false;
+    let mut announced = false;
     let rx_delay = Duration::from_millis(args.rx_delay_ms);
     // Frames held back by --rx-delay-ms, in arrival order.
     let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
+    let to_tun = |tun: &Option<AsyncFd<crate::rawsock::Tun>>, ip: &[u8]| {
+        if let Some(t) = tun {
+            let _ = t.get_ref().send(ip);
+        }
+    };
     loop {
         let now = Instant::now();
         while held.front().is_some_and(|(at, _)| *at <= now) {
             if let Some((_, frame)) = held.pop_front() {
-                for c in clients.iter_mut() {
-                    if let Some(ip) = c.handle_frame(now, &frame) {
-                        if let Some(t) = &tun {
-                            let _ = t.get_ref().send(ip);
-                        }
-                    }
+                if let Some((_, ip)) = fleet.handle_frame(now, &frame) {
+                    to_tun(&tun, ip);
                 }
             }
         }
-        for (i, c) in clients.iter_mut().enumerate() {
-            while let Some(frame) = c.poll_transmit() {
-                if let Err(e) = sock.get_ref().send(&frame) {
-                    log::warn!("send: {e}");
-                }
-            }
-            while let Some(ev) = c.poll_event() {
-                // Configure the TUN before saying UP, so whoever waits for
-                // the line can use the session at once.
-                if let (ClientEvent::Up { address, mru, .. }, Some(t)) = (&ev, &tun) {
-                    let name = t.get_ref().name().to_owned();
-                    configure_tun(&name, *address, *mru).context("configure the TUN device")?;
-                }
-                print_event(i, c, &ev);
+        while let Some(frame) = fleet.poll_transmit() {
+            if let Err(e) = sock.get_ref().send(&frame) {
+                log::warn!("send: {e}");
             }
         }
-        if stopping || clients.iter().all(Client::is_finished) {
+        while let Some((i, ev)) = fleet.poll_event() {
+            // Configure the TUN before saying UP, so whoever waits for
+            // the line can use the session at once.
+            if let (ClientEvent::Up { address, mru, .. }, Some(t)) = (&ev, &tun) {
+                let name = t.get_ref().name().to_owned();
+                configure_tun(&name, *address, *mru).context("configure the TUN device")?;
+            }
+            let failure = matches!(ev, ClientEvent::AuthFailed { .. })
+                || matches!(&ev, ClientEvent::Down { .. } if !fleet.client(i).is_some_and(Client::was_up));
+            if !args.quiet || failure {
+                print_event(i, fleet.client(i), &ev);
+            }
+        }
+        if !announced && fleet.all_up() {
+            // Once, when the last session came up: for benches that
+            // measure before hanging up.
+            announced = true;
+            println!("{}", fleet.stats().line("ALLUP", start));
+        }
+        if fleet.is_done() {
             break;
         }
-        let deadline = clients
-            .iter()
-            .filter_map(Client::poll_timeout)
+        let deadline = fleet
+            .poll_timeout()
+            .into_iter()
             .chain(held.front().map(|(at, _)| *at))
             .min();
-        let all_up = clients.iter().all(Client::was_up);
+        let all_up = fleet.all_up();
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -950,7 +1405,8 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
         tokio::select! {
             guard = sock.readable() => {
                 let mut guard = guard?;
-                loop {
+                // Bounded batch so timers and signals are never starved.
+                for _ in 0..1024 {
                     match sock.get_ref().recv(&mut buf) {
                         Ok(()) if !rx_delay.is_zero() => {
                             if held.len() < 100_000 {
@@ -958,13 +1414,8 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                             }
                         }
                         Ok(()) => {
-                            let now = Instant::now();
-                            for c in clients.iter_mut() {
-                                if let Some(ip) = c.handle_frame(now, &buf) {
-                                    if let Some(t) = &tun {
-                                        let _ = t.get_ref().send(ip);
-                                    }
-                                }
+                            if let Some((_, ip)) = fleet.handle_frame(Instant::now(), &buf) {
+                                to_tun(&tun, ip);
                             }
                         }
                         Err(e) if e.kind() == WouldBlock => { guard.clear_ready(); break; }
@@ -978,7 +1429,7 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                 while let Some(t) = t {
                     match t.recv(&mut tun_buf) {
                         Ok(n) => {
-                            if let Some(frame) = clients[0].encap_ipv4(&tun_buf[..n]) {
+                            if let Some(frame) = fleet.encap_ipv4(0, tun_buf.get(..n).unwrap_or_default()) {
                                 let _ = sock.get_ref().send(&frame);
                             }
                         }
@@ -987,30 +1438,29 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                     }
                 }
             }
-            () = sleep => {
-                let now = Instant::now();
-                for c in clients.iter_mut() {
-                    c.handle_timeout(now);
-                }
+            () = sleep => fleet.handle_timeout(Instant::now()),
+            () = tokio::time::sleep_until(give_up), if !all_up && !closing => {
+                let st = fleet.stats();
+                eprintln!(
+                    "emulate: not every session came up within {} s ({} of {} up)",
+                    args.timeout, st.up, st.clients
+                );
+                fleet.close(Instant::now(), close_rate);
+                closing = true;
             }
-            () = tokio::time::sleep_until(give_up), if !all_up => {
-                eprintln!("emulate: not every session came up within {} s", args.timeout);
-                close_all(&mut clients);
-                stopping = true;
+            // A second signal hangs up the rest at once.
+            _ = sigterm.recv() => {
+                fleet.close(Instant::now(), if closing { 0 } else { close_rate });
+                closing = true;
             }
-            _ = sigterm.recv() => { close_all(&mut clients); stopping = true; }
-            _ = sigint.recv() => { close_all(&mut clients); stopping = true; }
+            _ = sigint.recv() => {
+                fleet.close(Instant::now(), if closing { 0 } else { close_rate });
+                closing = true;
+            }
         }
     }
-    let all_up = clients.iter().all(Client::was_up);
-    Ok(if all_up { 0 } else { 1 })
-}
-
-fn close_all(clients: &mut [Client]) {
-    let now = Instant::now();
-    for c in clients.iter_mut() {
-        c.close(now);
-    }
+    println!("{}", fleet.stats().summary_line(start));
+    Ok(if fleet.all_up() { 0 } else { 1 })
 }
 
 fn configure_tun(name: &str, address: Ipv4Addr, mtu: u16) -> anyhow::Result<()> {
@@ -1029,4 +1479,174 @@ fn run_ip(args: &[&str]) -> anyhow::Result<()> {
         .context("run ip(8)")?;
     anyhow::ensure!(status.success(), "ip {} failed", args.join(" "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AC_MAC: [u8; 6] = [0x02, 0xb5, 0, 0, 0, 1];
+
+    fn cfg(i: u32) -> ClientConfig {
+        ClientConfig {
+            mac: client_mac([0x02, 0xc0, 0, 0, 0, 1], i),
+            host_uniq: i.to_be_bytes().to_vec(),
+            ..ClientConfig::default()
+        }
+    }
+
+    fn drain(fleet: &mut Fleet) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| fleet.poll_transmit()).collect()
+    }
+
+    fn code_and_src(frame: &[u8]) -> (Code, [u8; 6]) {
+        let (eth, payload) = EthHeader::parse(frame).unwrap();
+        let (hdr, _) = pppoe::Header::parse(payload).unwrap();
+        (hdr.code, eth.src)
+    }
+
+    /// A PADO from the AC to `dst`, echoing `host_uniq`.
+    fn pado(dst: [u8; 6], host_uniq: &[u8]) -> Vec<u8> {
+        let eth = EthHeader {
+            dst,
+            src: AC_MAC,
+            vlans: Vlans::NONE,
+            ethertype: pppoe_bras_common::proto::ETH_P_PPP_DISC,
+        };
+        pppoe::discovery_frame(
+            &eth,
+            Code::Pado,
+            0,
+            &[
+                (TagType::AcName, b"bras".as_slice()),
+                (TagType::ServiceName, b"".as_slice()),
+                (TagType::HostUniq, host_uniq),
+                (TagType::AcCookie, b"0123456789abcdef0123".as_slice()),
+            ],
+        )
+    }
+
+    #[test]
+    fn frames_go_to_the_addressed_client_only() {
+        let t0 = Instant::now();
+        let mut fleet = Fleet::new(1);
+        fleet.launch(t0, (0..3).map(cfg), 0).unwrap();
+        let padis = drain(&mut fleet);
+        assert_eq!(padis.len(), 3);
+        assert!(padis.iter().all(|f| code_and_src(f).0 == Code::Padi));
+
+        let b = cfg(1);
+        assert_eq!(fleet.handle_frame(t0, &pado(b.mac, &b.host_uniq)), None);
+        let out = drain(&mut fleet);
+        assert_eq!(out.len(), 1, "only client 1 answers");
+        assert_eq!(code_and_src(&out[0]), (Code::Padr, b.mac));
+        assert_eq!(fleet.stats().unknown_dst, 0);
+
+        // Broadcast, another host's MAC, and garbage reach no client.
+        fleet.handle_frame(t0, &pado(BROADCAST, &b.host_uniq));
+        fleet.handle_frame(t0, &pado([0x02, 0xee, 0, 0, 0, 9], &b.host_uniq));
+        fleet.handle_frame(t0, &[0u8; 5]);
+        assert!(drain(&mut fleet).is_empty());
+        assert_eq!(fleet.stats().unknown_dst, 3);
+    }
+
+    #[test]
+    fn duplicate_mac_refuses_the_whole_launch() {
+        let t0 = Instant::now();
+        let mut fleet = Fleet::new(1);
+        let err = fleet.launch(t0, [cfg(1), cfg(2), cfg(1)], 0).unwrap_err();
+        assert_eq!(err.mac, cfg(1).mac);
+        assert!(fleet.is_empty());
+        assert!(drain(&mut fleet).is_empty());
+        // Nothing was kept: the same MACs can be launched afterwards.
+        fleet.launch(t0, [cfg(1), cfg(2)], 0).unwrap();
+        assert_eq!(fleet.len(), 2);
+        // Same MAC on another VLAN is another client.
+        let mut tagged = cfg(1);
+        tagged.vlans = parse_vlan("100").unwrap();
+        fleet.launch(t0, [tagged], 0).unwrap();
+        assert_eq!(fleet.len(), 3);
+        assert!(fleet.launch(t0, [cfg(2)], 0).is_err());
+    }
+
+    #[test]
+    fn starts_and_hang_ups_are_paced() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut fleet = Fleet::new(1);
+        fleet.launch(t0, (0..5).map(cfg), 10).unwrap();
+        assert_eq!(drain(&mut fleet).len(), 1, "client 0 starts at once");
+        assert_eq!(fleet.poll_timeout(), Some(t0 + ms(100)));
+        fleet.handle_timeout(t0 + ms(250));
+        assert_eq!(drain(&mut fleet).len(), 2, "clients 1 and 2 are due");
+        assert_eq!(fleet.stats().started, 3);
+        assert_eq!(fleet.poll_timeout(), Some(t0 + ms(300)));
+
+        // Hang-up: the two not started never start; the three started are
+        // closed two per second.
+        fleet.close(t0 + ms(250), 2);
+        assert_eq!(fleet.stats().finished, 1);
+        assert_eq!(fleet.poll_timeout(), Some(t0 + ms(750)));
+        fleet.handle_timeout(t0 + ms(750));
+        assert_eq!(fleet.stats().finished, 2);
+        assert!(!fleet.is_done());
+        // A second call with rate 0 hurries the rest along.
+        fleet.close(t0 + ms(800), 0);
+        assert!(fleet.is_done());
+        let st = fleet.stats();
+        assert_eq!((st.clients, st.started, st.up, st.failed), (5, 3, 0, 3));
+        let events: Vec<_> = std::iter::from_fn(|| fleet.poll_event()).collect();
+        assert_eq!(
+            events.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert!(events
+            .iter()
+            .all(|(_, e)| matches!(e, ClientEvent::Down { .. })));
+        assert_eq!(
+            st.summary_line(t0),
+            "SUMMARY sessions=5 up=0 failed=5 first_up_ms=- all_up_ms=- rate=-"
+        );
+    }
+
+    #[test]
+    fn timers_fire_per_client_and_the_heap_stays_small() {
+        let t0 = Instant::now();
+        let mut fleet = Fleet::new(1);
+        fleet.launch(t0, (0..100).map(cfg), 0).unwrap();
+        drain(&mut fleet);
+        // PADI retransmissions after 2, 4, 8, 16 s for every client; after
+        // the fifth PADI has waited 32 s, all give up.
+        let mut now = t0;
+        let mut padis = 0;
+        while let Some(t) = fleet.poll_timeout() {
+            now = t;
+            fleet.handle_timeout(now);
+            padis += drain(&mut fleet).len();
+            assert!(fleet.timers.len() <= 2 * 100 + 64);
+        }
+        assert_eq!(padis, 100 * 4);
+        assert!(fleet.is_done());
+        assert_eq!(fleet.stats().failed, 100);
+        assert_eq!(now, t0 + Duration::from_secs(2 + 4 + 8 + 16 + 32));
+    }
+
+    #[test]
+    fn summary_when_all_up() {
+        let t0 = Instant::now();
+        let st = FleetStats {
+            clients: 1000,
+            started: 1000,
+            up: 1000,
+            finished: 0,
+            failed: 0,
+            first_up: Some(t0 + Duration::from_millis(12)),
+            last_up: Some(t0 + Duration::from_millis(2500)),
+            unknown_dst: 0,
+        };
+        assert_eq!(
+            st.summary_line(t0),
+            "SUMMARY sessions=1000 up=1000 failed=0 first_up_ms=12 all_up_ms=2500 rate=400.0/s"
+        );
+    }
 }

@@ -140,16 +140,30 @@ struct Session {
     user: Option<String>,
     address: Option<Ipv4Addr>,
     installed: bool,
+    /// The deadline this session has in [`Manager::timers`] (the latest one
+    /// pushed), so an unchanged deadline is not pushed again.
+    scheduled: Option<Instant>,
 }
 
 /// All sessions on one access interface.
+///
+/// Costs at scale: a frame costs one hash lookup plus the work of its own
+/// session; timers cost O(log n) per deadline change and O(k log n) for k
+/// timers due; nothing on the per-frame or per-timer path walks every
+/// session.
 pub struct Manager {
     cfg: ManagerConfig,
     discovery: Discovery,
     sessions: HashMap<SessionKey, Session>,
-    /// Deadlines per session, possibly stale: an entry is checked against the
-    /// session's own `poll_timeout` when it comes due.
+    /// Deadlines per session, possibly stale: an entry counts only while it
+    /// equals its session's `scheduled` (lazy invalidation). Entries are
+    /// pushed only when a session's deadline changes, and the heap is rebuilt
+    /// when stale entries outnumber live ones, so it stays O(sessions).
     timers: BinaryHeap<Reverse<(Instant, SessionKey)>>,
+    /// Session id → key (ids are unique on the interface), for `kill`.
+    by_id: HashMap<u16, SessionKey>,
+    /// Scratch list of due timers, kept to avoid an allocation per tick.
+    due: Vec<(Instant, SessionKey)>,
     secrets: Secrets,
     pool: Pool,
     transmit: VecDeque<Vec<u8>>,
@@ -166,6 +180,8 @@ impl Manager {
             discovery,
             sessions: HashMap::new(),
             timers: BinaryHeap::new(),
+            by_id: HashMap::new(),
+            due: Vec::new(),
             secrets,
             pool,
             transmit: VecDeque::new(),
@@ -188,6 +204,11 @@ impl Manager {
     /// Discovery counters.
     pub fn discovery(&self) -> &Discovery {
         &self.discovery
+    }
+
+    /// The address pool (leases in use).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// The manager's own counters (frames it discarded, by reason).
@@ -228,10 +249,35 @@ impl Manager {
 
     /// The session with this id (ids are unique on the interface).
     pub fn key_by_id(&self, session_id: u16) -> Option<SessionKey> {
-        self.sessions
-            .keys()
-            .find(|k| k.session_id == session_id)
-            .copied()
+        self.by_id.get(&session_id).copied()
+    }
+
+    /// Entries in the timer heap, stale ones included (at most about twice
+    /// the number of sessions; for tests and stats).
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// The data plane could not install a session's rows (e.g. no free NAT
+    /// port block): the subscriber would be up without a data path, so end
+    /// the session cleanly instead, LCP Terminate-Request then PADT, with a
+    /// log line saying why. The shell calls this when applying
+    /// [`DataplaneOp::Install`] fails. Returns false for an unknown session.
+    pub fn install_failed(&mut self, now: Instant, key: &SessionKey, error: &str) -> bool {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return false;
+        };
+        log::warn!(
+            "session {:#06x} {} user={} no data path ({error}): terminating",
+            key.session_id,
+            fmt_mac(&key.peer_mac),
+            s.user.as_deref().unwrap_or("-"),
+        );
+        // Nothing was installed, so the end of the session removes nothing.
+        s.installed = false;
+        s.link.close(now, DownReason::AdminClose);
+        self.drive(now, *key);
+        true
     }
 
     /// A frame from the access NIC (PPPoE discovery or session).
@@ -287,29 +333,34 @@ impl Manager {
         self.drive(now, key);
     }
 
-    /// Run every timer that is due.
+    /// Run every timer that is due: O(k log n) for k due entries.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.discovery.handle_timeout(now);
-        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+        // Take the due entries first: a session rescheduled while handling
+        // waits for the next call, so a timer that stays due cannot spin.
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(&Reverse((at, key))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
+            due.push((at, key));
+        }
+        for (at, key) in due.drain(..) {
             let Some(session) = self.sessions.get_mut(&key) else {
                 continue;
             };
-            match session.link.poll_timeout() {
-                Some(due) if due <= now => {
-                    session.link.handle_timeout(now);
-                    self.drive(now, key);
-                }
-                Some(later) if later != at => {
-                    // Rescheduled since this entry was pushed; the newer
-                    // entry is in the heap already, unless it was equal.
-                }
-                _ => {}
+            if session.scheduled != Some(at) {
+                continue; // stale: the session was rescheduled since
             }
+            session.scheduled = None;
+            if session.link.poll_timeout().is_some_and(|t| t <= now) {
+                session.link.handle_timeout(now);
+            }
+            // Pushes the session's next deadline, if any.
+            self.drive(now, key);
         }
+        self.due = due;
     }
 
     /// The earliest instant `handle_timeout` has work to do.
@@ -385,6 +436,7 @@ impl Manager {
         if let Some(mp) = max_payload {
             link_cfg.mru = mp.min(self.cfg.max_payload).max(link_cfg.mru);
         }
+        self.by_id.insert(key.session_id, key);
         self.seed = self
             .seed
             .wrapping_mul(6364136223846793005)
@@ -399,6 +451,7 @@ impl Manager {
                 user: None,
                 address: None,
                 installed: false,
+                scheduled: None,
             },
         );
         self.drive(now, key);
@@ -441,9 +494,31 @@ impl Manager {
                 break;
             }
         }
-        if let Some(at) = self.sessions.get(&key).and_then(|s| s.link.poll_timeout()) {
-            self.timers.push(Reverse((at, key)));
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let at = session.link.poll_timeout();
+        if at != session.scheduled {
+            session.scheduled = at;
+            if let Some(at) = at {
+                self.timers.push(Reverse((at, key)));
+                self.compact_timers();
+            }
         }
+    }
+
+    /// Rebuild the heap from the live deadlines once stale entries dominate
+    /// (O(n), amortised over the ≥ n pushes since the last rebuild).
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 2 * self.sessions.len() + 64 {
+            return;
+        }
+        let live: Vec<_> = self
+            .sessions
+            .iter()
+            .filter_map(|(k, s)| s.scheduled.map(|at| Reverse((at, *k))))
+            .collect();
+        self.timers = BinaryHeap::from(live);
     }
 
     fn handle_link_event(&mut self, now: Instant, key: SessionKey, ev: LinkEvent) {
@@ -576,6 +651,9 @@ impl Manager {
         let Some(s) = self.sessions.remove(&key) else {
             return;
         };
+        if self.by_id.get(&key.session_id) == Some(&key) {
+            self.by_id.remove(&key.session_id);
+        }
         if send_padt {
             self.transmit.push_back(self.discovery.padt(&key));
         }

@@ -11,7 +11,7 @@ use std::{
 use crate::{
     auth::Secrets,
     discovery::DiscoveryConfig,
-    emulate::{Client, ClientConfig, ClientEvent, Profile},
+    emulate::{Client, ClientConfig, ClientEvent, Fleet, Profile},
     pool::{Pool, PoolRange},
     ppp::{fsm::FsmConfig, link::LinkConfig, peer::PeerConfig, proto, AuthProto, DownReason},
     session::{DataplaneOp, Manager, ManagerConfig},
@@ -43,7 +43,14 @@ fn manager_with(
     let range: PoolRange = "172.16.0.100-172.16.0.199".parse().unwrap();
     let mut pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
     pool.reserve_static(secrets.static_addresses());
-    let mut cfg = ManagerConfig {
+    let mut cfg = classic_config(echo_interval, echo_failure);
+    tweak(&mut cfg);
+    Manager::new(cfg, secrets, pool, 42)
+}
+
+/// The classic bench settings of the session layer.
+fn classic_config(echo_interval: u64, echo_failure: u32) -> ManagerConfig {
+    ManagerConfig {
         discovery: DiscoveryConfig {
             ac_name: "pppoe-bras".into(),
             service_names: vec![],
@@ -71,9 +78,7 @@ fn manager_with(
             fsm: FsmConfig::default(),
         },
         max_payload: 1500,
-    };
-    tweak(&mut cfg);
-    Manager::new(cfg, secrets, pool, 42)
+    }
 }
 
 fn client_cfg(i: u32, user: &str, password: &str, auth: &[AuthProto]) -> ClientConfig {
@@ -1063,4 +1068,235 @@ fn garbage_mixed_into_live_sessions_hurts_no_bystander() {
         d.drop_malformed + d.drop_bad_version + d.drop_unexpected_code > 0,
         "{d:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Scale: one Manager, thousands of emulated subscribers (a `Fleet`).
+
+/// A manager for big fleets: a /16 pool from the shared address space
+/// (RFC 6598), one wildcard secrets line, no per-MAC surprises.
+fn scale_manager(echo_interval: u64) -> Manager {
+    let secrets = Secrets::parse("* * \"password\"\n", "scale-secrets").unwrap();
+    let range: PoolRange = "100.64.0.0/16".parse().unwrap();
+    let pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
+    let mut cfg = classic_config(echo_interval, 3);
+    cfg.discovery.max_sessions = 65534;
+    Manager::new(cfg, secrets, pool, 42)
+}
+
+/// Client `i` of a big fleet: its own MAC and user name.
+fn fleet_cfg(i: u32) -> ClientConfig {
+    let b = i.to_be_bytes();
+    let mut cfg = client_cfg(i, &format!("sub{i}"), "password", &[AuthProto::Chap]);
+    cfg.mac = [0x02, 0xe0, b[0], b[1], b[2], b[3]];
+    cfg
+}
+
+/// The BRAS and a fleet on a zero-delay wire, in virtual time.
+struct FleetSim {
+    now: Instant,
+    bras: Manager,
+    fleet: Fleet,
+    ops: Vec<DataplaneOp>,
+    events: Vec<(usize, ClientEvent)>,
+    frames: u64,
+}
+
+impl FleetSim {
+    fn new(bras: Manager) -> Self {
+        FleetSim {
+            now: Instant::now(),
+            bras,
+            fleet: Fleet::new(7),
+            ops: Vec::new(),
+            events: Vec::new(),
+            frames: 0,
+        }
+    }
+
+    fn settle(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(f) = self.fleet.poll_transmit() {
+                self.frames += 1;
+                self.bras.handle_frame(self.now, &f);
+                moved = true;
+            }
+            while let Some(f) = self.bras.poll_transmit() {
+                self.frames += 1;
+                let _ = self.fleet.handle_frame(self.now, &f);
+                moved = true;
+            }
+            self.ops
+                .extend(std::iter::from_fn(|| self.bras.poll_dataplane()));
+            self.events
+                .extend(std::iter::from_fn(|| self.fleet.poll_event()));
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        self.settle();
+        while let Some(t) = [self.bras.poll_timeout(), self.fleet.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .filter(|t| *t <= end)
+        {
+            self.now = self.now.max(t);
+            self.bras.handle_timeout(self.now);
+            self.fleet.handle_timeout(self.now);
+            self.settle();
+        }
+        self.now = end;
+    }
+}
+
+#[test]
+fn ten_thousand_subscribers_up_then_all_padt() {
+    const N: u32 = 10_000;
+    let started = std::time::Instant::now();
+    let mut sim = FleetSim::new(scale_manager(10));
+    let t0 = sim.now;
+    // 2,000 starts per second: 5 s of virtual time to start them all.
+    sim.fleet.launch(t0, (0..N).map(fleet_cfg), 2000).unwrap();
+    sim.run_for(Duration::from_secs(40));
+
+    let st = sim.fleet.stats();
+    assert_eq!((st.clients, st.up, st.failed), (N as usize, N as usize, 0));
+    assert_eq!(sim.bras.len(), N as usize);
+    let first_up = st.first_up.unwrap().duration_since(t0);
+    let last_up = st.last_up.unwrap().duration_since(t0);
+    assert!(first_up < Duration::from_millis(10), "{first_up:?}");
+    assert!(
+        (Duration::from_millis(4990)..Duration::from_millis(5010)).contains(&last_up),
+        "paced at 2000/s, the last start is at 4.9995 s: {last_up:?}"
+    );
+    let line = st.summary_line(t0);
+    assert!(
+        line.starts_with(
+            "SUMMARY sessions=10000 up=10000 failed=0 first_up_ms=0 all_up_ms=4999 rate=2000."
+        ) || line.starts_with(
+            "SUMMARY sessions=10000 up=10000 failed=0 first_up_ms=0 all_up_ms=5000 rate=2000."
+        ),
+        "{line}"
+    );
+
+    // Unique session ids and addresses, each from the pool, one install each.
+    let mut sids: Vec<u16> = sim
+        .fleet
+        .clients()
+        .iter()
+        .filter_map(Client::session_id)
+        .collect();
+    sids.sort_unstable();
+    sids.dedup();
+    assert_eq!(sids.len(), N as usize);
+    let mut addrs: Vec<Ipv4Addr> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            ClientEvent::Up { address, .. } => Some(*address),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(addrs.len(), N as usize);
+    addrs.sort_unstable();
+    addrs.dedup();
+    assert_eq!(addrs.len(), N as usize, "an address was handed out twice");
+    let pool: PoolRange = "100.64.0.0/16".parse().unwrap();
+    assert!(addrs.iter().all(|a| pool.contains(*a)));
+    let installs = sim
+        .ops
+        .iter()
+        .filter(|op| matches!(op, DataplaneOp::Install { .. }))
+        .count();
+    assert_eq!(installs, N as usize);
+    assert_eq!(sim.bras.pool().in_use(), N as usize);
+    // The echo timers ran for ~35 s on every session; the timer heap holds
+    // about one entry per session, not one per frame.
+    assert!(sim.frames > 20 * u64::from(N), "{} frames", sim.frames);
+    assert!(
+        sim.bras.timer_entries() <= 2 * N as usize + 64,
+        "{} timer entries",
+        sim.bras.timer_entries()
+    );
+    assert_eq!(sim.bras.stats().drop_unknown_session, 0);
+
+    // Everyone hangs up at once (LCP Terminate-Request, then PADT).
+    let now = sim.now;
+    sim.fleet.close(now, 0);
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.fleet.is_done());
+    assert!(sim.bras.is_empty(), "{} sessions left", sim.bras.len());
+    assert_eq!(
+        sim.bras.pool().in_use(),
+        0,
+        "every address back in the pool"
+    );
+    assert_eq!(sim.bras.discovery().live_sessions(), 0);
+    let removes = sim
+        .ops
+        .iter()
+        .filter(|op| matches!(op, DataplaneOp::Remove { down: Some(_), .. }))
+        .count();
+    assert_eq!(removes, N as usize);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn thousand_subscribers_all_at_once() {
+    const N: u32 = 1000;
+    let mut sim = FleetSim::new(scale_manager(0));
+    let t0 = sim.now;
+    sim.fleet.launch(t0, (0..N).map(fleet_cfg), 0).unwrap();
+    sim.run_for(Duration::from_secs(1));
+    let st = sim.fleet.stats();
+    assert_eq!((st.up, st.failed), (N as usize, 0));
+    assert_eq!(st.last_up, Some(t0), "a zero-delay wire: all up at once");
+    // Kill by id uses the id index.
+    let sid = sim.fleet.client(17).and_then(Client::session_id).unwrap();
+    let key = sim.bras.key_by_id(sid).unwrap();
+    assert_eq!(key.session_id, sid);
+    let now = sim.now;
+    assert!(sim.bras.kill(now, &key));
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(sim.bras.len(), N as usize - 1);
+    assert_eq!(sim.bras.key_by_id(sid), None);
+    assert!(sim.fleet.client(17).unwrap().is_finished());
+}
+
+#[test]
+fn failed_install_ends_the_session_cleanly() {
+    let mut sim = Sim::new(manager(10, 2));
+    let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.up(c).is_some());
+    let key = sim.bras.sessions().next().map(|(k, _)| *k).unwrap();
+    let now = sim.now;
+    assert!(sim.bras.install_failed(now, &key, "no free NAT port block"));
+    sim.run_for(Duration::from_secs(10));
+    assert!(sim.bras.is_empty());
+    assert!(sim.clients[c].is_finished());
+    // LCP Terminate-Request to the client.
+    assert_eq!(
+        sim.packets(Dir::ToClients, proto::LCP, Code::TermReq).len(),
+        1
+    );
+    // Nothing was installed, so there is nothing to remove.
+    assert!(
+        !sim.ops
+            .iter()
+            .any(|op| matches!(op, DataplaneOp::Remove { .. })),
+        "{:?}",
+        sim.ops
+    );
+    assert!(!sim.bras.install_failed(now, &key, "again"));
 }

@@ -70,6 +70,9 @@ enum BenchWhat {
     /// Data-path packets per second: pppoe-bras vs kernel forwarding +
     /// MASQUERADE vs bare XDP_REDIRECT, plus ns/packet (needs root).
     Dataplane(DataplaneArgs),
+    /// Control plane: sessions/s, time to N sessions, memory per session,
+    /// teardown, with the emulator against the daemon (needs root).
+    Sessions(crate::bench_sessions::SessionsArgs),
 }
 
 /// Options of `cargo xtask bench dataplane`.
@@ -109,6 +112,7 @@ struct DataplaneArgs {
 pub fn main(args: BenchArgs) -> Result<()> {
     match args.what {
         BenchWhat::Dataplane(a) => dataplane(a),
+        BenchWhat::Sessions(a) => crate::bench_sessions::main(a),
     }
 }
 

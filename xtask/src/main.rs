@@ -10,10 +10,12 @@
 //!   netns integration tests (`ARGS` go to the test binaries).
 //!
 //! - `cargo xtask bench dataplane` — the data-path benchmark table (root).
+//! - `cargo xtask bench sessions` — the control-plane benchmark table (root).
 //!
 //! The eBPF object is built by `pppoe-bras/build.rs` (aya-build), not here.
 
 mod bench;
+mod bench_sessions;
 
 use std::{
     env,
