@@ -280,29 +280,30 @@ fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, 
     }
     if !failed.is_empty() {
         let now = Instant::now();
-        for key in &failed {
-            manager.data_path_failed(now, key);
+        for (key, error) in &failed {
+            manager.install_failed(now, key, error);
         }
         flush(manager, sock, dataplane, mac);
     }
 }
 
 /// Apply one map change; returns the session whose rows could not be
-/// installed, so the caller ends it.
-fn apply(dataplane: &mut Dataplane, op: DataplaneOp, bras_mac: [u8; 6]) -> Option<SessionKey> {
+/// installed, with why, so the caller ends it.
+fn apply(
+    dataplane: &mut Dataplane,
+    op: DataplaneOp,
+    bras_mac: [u8; 6],
+) -> Option<(SessionKey, String)> {
     match op {
         DataplaneOp::Install { key, address, mtu } => {
             let row = session_row(&key, bras_mac, address, mtu);
             if let Err(e) = dataplane.install(&row) {
-                log::error!(
-                    "session {:#06x} {}: no data path ({e:#}); terminating it. With NAT, capacity \
-                     is public addresses × port blocks ({} now): add public_addresses or use a \
-                     smaller port_block_size",
-                    key.session_id,
-                    crate::wire::eth::fmt_mac(&key.peer_mac),
+                let hint = format!(
+                    "{e:#}; with NAT, capacity is public addresses × port blocks ({} now): add \
+                     public_addresses or use a smaller port_block_size",
                     dataplane.block_capacity()
                 );
-                return Some(key);
+                return Some((key, hint));
             } else if let Some((ip, first, size)) = dataplane.nat_block(&row) {
                 // RFC 6888 §4 / RFC 7422: with port blocks, this one line per
                 // session is enough to trace any flow back to the subscriber.

@@ -1277,41 +1277,14 @@ pub fn client_mac(base: [u8; 6], i: u32) -> [u8; 6] {
     [0x02, 0xe0, b[0], b[1], b[2], b[3]]
 }
 
-/// Socket buffers for the emulator's packet socket: a fleet answering
-/// thousands of sessions must not lose frames in bursts.
-const SOCKET_BUFFER: libc::c_int = 16 << 20;
-
-fn grow_socket_buffers(fd: std::os::fd::RawFd) {
-    for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
-        // Safety: plain setsockopt on our own socket with an int value.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                &SOCKET_BUFFER as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            log::debug!(
-                "emulate: socket buffer: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
-}
-
 async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
     use std::io::ErrorKind::WouldBlock;
-    use std::os::fd::AsRawFd as _;
     use tokio::{
         io::unix::AsyncFd,
         signal::unix::{signal, SignalKind},
     };
 
     let sock = crate::rawsock::PacketSocket::open(&args.interface)?.into_async()?;
-    grow_socket_buffers(sock.get_ref().as_raw_fd());
     let base_mac = crate::rawsock::if_mac(&args.interface)?;
     if args.sessions > 1 {
         run_ip(&["link", "set", &args.interface, "promisc", "on"])?;

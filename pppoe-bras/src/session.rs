@@ -395,18 +395,6 @@ impl Manager {
         true
     }
 
-    /// The data plane could not take the session's rows (no NAT port block
-    /// left, map full): it has no data path, so end it rather than leave the
-    /// CPE up and unable to reach anything. Its rows were never installed.
-    pub fn data_path_failed(&mut self, now: Instant, key: &SessionKey) {
-        let Some(session) = self.sessions.get_mut(key) else {
-            return;
-        };
-        session.installed = false;
-        session.link.close(now, DownReason::AdminClose);
-        self.drive(now, *key);
-    }
-
     /// Daemon stop: PADT to every live session right away (no waiting for
     /// Terminate-Acks), every row removed.
     pub fn shutdown(&mut self, now: Instant) {
