@@ -373,6 +373,10 @@ pub enum DiscoveryEvent {
     PeerTerminated { key: SessionKey },
 }
 
+/// How many ended sessions discovery remembers, to tell a hang-up's
+/// trailing PADT from a stray one.
+const RECENTLY_ENDED: usize = 4096;
+
 /// Counters: frames handled and frames dropped, by reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiscoveryStats {
@@ -411,6 +415,9 @@ pub struct DiscoveryStats {
     pub drop_limit: u64,
     /// Reply would not fit in 1500 bytes (oversized echoed tags).
     pub drop_too_big: u64,
+    /// PADT for a session that had just ended (the peer's Terminate-Request
+    /// or ours came first): the normal end of a hang-up, not a drop.
+    pub padt_after_end: u64,
     /// PADT for no live session.
     pub drop_unknown_session: u64,
     /// Tag stack not in the `vlans` list.
@@ -434,6 +441,7 @@ impl DiscoveryStats {
             ("pads_retransmit", self.pads_retransmit),
             ("pads_error_tx", self.pads_error_tx),
             ("padt_rx", self.padt_rx),
+            ("padt_after_end", self.padt_after_end),
             ("drop_ethertype", self.drop_ethertype),
             ("drop_bad_src_mac", self.drop_bad_src_mac),
             ("drop_bad_dst_mac", self.drop_bad_dst_mac),
@@ -531,6 +539,11 @@ pub struct Discovery {
     epoch: Option<Instant>,
     sessions: HashMap<SessionKey, Session>,
     ids: HashSet<u16>,
+    /// The last [`RECENTLY_ENDED`] released sessions, oldest first: a PADT
+    /// for one of them is the normal tail of a hang-up (the peer's
+    /// Terminate-Request already ended it), not a stray frame.
+    ended: VecDeque<SessionKey>,
+    ended_set: HashSet<SessionKey>,
     /// Live session ids per (VLANs, peer MAC).
     per_peer: HashMap<(Vlans, [u8; 6]), Vec<u16>>,
     /// Live sessions per tag stack (tagged only).
@@ -559,6 +572,8 @@ impl Discovery {
             epoch: None,
             sessions: HashMap::new(),
             ids: HashSet::new(),
+            ended: VecDeque::new(),
+            ended_set: HashSet::new(),
             per_peer: HashMap::new(),
             per_vlan: HashMap::new(),
             mac_buckets: HashMap::new(),
@@ -653,6 +668,14 @@ impl Discovery {
             return;
         }
         self.ids.remove(&key.session_id);
+        if self.ended_set.insert(*key) {
+            self.ended.push_back(*key);
+            if self.ended.len() > RECENTLY_ENDED {
+                if let Some(old) = self.ended.pop_front() {
+                    self.ended_set.remove(&old);
+                }
+            }
+        }
         if let Some(n) = self.per_vlan.get_mut(&key.vlans) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -976,6 +999,10 @@ impl Discovery {
                     self.events
                         .push_back(DiscoveryEvent::PeerTerminated { key });
                 }
+            }
+            None if self.ended_set.contains(&key) => {
+                self.stats.padt_after_end += 1;
+                log::debug!("discovery: PADT for {key}, which already ended");
             }
             None => {
                 let what = format_args!("PADT for session {:#06x}", hdr.session_id);
@@ -1794,13 +1821,23 @@ mod test {
                 0x00, 0x00
             ]
         );
-        // PADT after release: unknown.
+        // PADT after release: the tail of a hang-up, counted as such, not
+        // as a drop and not as an event.
         feed(
             &mut d,
             t0,
             &frame(&eth(AC, CPE, Vlans::NONE), Code::Padt, id, &[]),
         );
         assert_eq!(d.poll_event(), None);
+        assert_eq!(d.stats().padt_after_end, 1);
+        assert_eq!(d.stats().drop_unknown_session, 3);
+        // The same id from another MAC never was a session: a drop.
+        feed(
+            &mut d,
+            t0,
+            &frame(&eth(AC, CPE2, Vlans::NONE), Code::Padt, id, &[]),
+        );
+        assert_eq!(d.stats().drop_unknown_session, 4);
     }
 
     #[test]
