@@ -24,8 +24,8 @@
 //!
 //! NAT is on with the largest port block that fits N subscribers on the one
 //! public address (`(65536 − 1024) / N`, at most 512): with the daemon's
-//! default 512-port blocks only 126 subscribers get a data path, the rest
-//! stay up without one (the daemon logs `install map rows` errors).
+//! default 512-port blocks only the first ~70–126 subscribers would get a
+//! data path, and the daemon ends the others (`no data path` in its log).
 
 use std::{
     fmt::Write as _,
