@@ -3,13 +3,14 @@
 //! BTF-defined maps (`.maps` section, `#[btf_map]`), so `bpftool map dump`
 //! shows field names. The symbol names are the `names::*` constants of common.
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    btf_maps::{Array, CpuMap, HashMap, LruHashMap, PerCpuArray},
     macros::btf_map,
 };
 use pppoe_bras_common::{
     maps::{
-        Config, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters, SessionKey,
-        SessionValue, Subscriber, MAX_FRAGS, MAX_NAT, MAX_SESSIONS,
+        Config, FibHop, FibKey, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters,
+        SessionKey, SessionValue, Subscriber, MAX_CPUS, MAX_FIB_CACHE, MAX_FRAGS, MAX_NAT,
+        MAX_SESSIONS,
     },
     stats::STAT_COUNT,
 };
@@ -49,3 +50,15 @@ pub static NEIGH_MISS: Array<NeighMiss, 1> = Array::new();
 /// First fragment's translation, for the later fragments of the same datagram.
 #[btf_map]
 pub static FRAGS: LruHashMap<FragKey, FragValue, { MAX_FRAGS as usize }> = LruHashMap::new();
+
+/// Next hops of recent upstream destinations (see `fib`).
+#[btf_map]
+pub static FIB_CACHE: LruHashMap<FibKey, FibHop, { MAX_FIB_CACHE as usize }> = LruHashMap::new();
+
+/// The CPUs sessions are spread over; each entry runs `bras_access_cpu`.
+#[btf_map]
+pub static CPUS: CpuMap<{ MAX_CPUS as usize }> = CpuMap::new();
+
+/// `CPUS` keys in use, densely: a session's hash picks one of the first `Config::spread_cpus`.
+#[btf_map]
+pub static SPREAD_CPUS: Array<u32, { MAX_CPUS as usize }> = Array::new();

@@ -6,7 +6,7 @@
 //! host untouched (the host's own SSH, ARP, fragments, …).
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_redirect, programs::XdpContext};
 use pppoe_bras_common::{
-    maps::{Config, Subscriber, CONFIG_F_MSS_CLAMP, FRAG_DIR_DOWN, SESSION_F_NAT},
+    maps::{Config, Subscriber, CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, FRAG_DIR_DOWN, SESSION_F_NAT},
     proto::*,
     stats::Stat,
 };
@@ -41,9 +41,11 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     let ip = ipv4::parse(ctx, ETH_HLEN, u16::MAX).ok_or(pass(Stat::UplinkPassOther))?;
 
     // Routed session (no NAT): the destination is the subscriber itself; any
-    // protocol, fragments included.
-    if let Some(sub) = routed(&ip.dst) {
-        return forward(ctx, &cfg, &ip, &sub, Down::Routed);
+    // protocol, fragments included. With NAT on there are none: no lookup.
+    if cfg.flags & CONFIG_F_ROUTED != 0 {
+        if let Some(sub) = routed(&ip.dst) {
+            return forward(ctx, &cfg, &ip, &sub, Down::Routed);
+        }
     }
     if icmp::is_error(ctx, &ip) {
         return icmp_error(ctx, &ip);
