@@ -11,15 +11,16 @@
 //! | map (pinned name) | type | key | value | max entries |
 //! |---|---|---|---|---|
 //! | `SESSIONS` | hash | [`SessionKey`] (16 B) | [`SessionValue`] (20 B) | [`MAX_SESSIONS`] |
-//! | `SUBSCRIBERS` | hash | subscriber IPv4 `[u8; 4]` | [`Subscriber`] (32 B) | [`MAX_SESSIONS`] |
-//! | `NAT_OUT` | hash | [`NatKey`] (proto, subscriber ip, subscriber port) | [`NatValue`] (public ip, public port, last use) | [`MAX_NAT`] |
-//! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (subscriber ip, subscriber port, last use) | [`MAX_NAT`] |
+//! | `SUBSCRIBERS` | hash | subscriber IPv4 `[u8; 4]` | [`Subscriber`] (36 B) | [`MAX_SESSIONS`] |
+//! | `SUB_BY_SLOT` | array | session slot `u32` | [`Subscriber`] (36 B, zero: free) | [`MAX_SESSIONS`] |
+//! | `NAT_OUT` | hash | [`NatKey`] (proto, subscriber ip, subscriber port) | [`NatValue`] (24 B: public ip, public port, last use) | [`MAX_NAT`] |
+//! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (24 B: subscriber ip, subscriber port, slot, TCP state, last use) | [`MAX_NAT`] |
 //! | `COUNTERS` | per-CPU array | session slot `u32` | [`SessionCounters`] (32 B) | [`MAX_SESSIONS`] |
 //! | `STATS` | per-CPU array | [`crate::stats::Stat`] as `u32` | `u64` packets | [`crate::stats::STAT_COUNT`] |
 //! | `CONFIG` | array | `0u32` | [`Config`] (24 B) | 1 |
 //! | `NEIGH_MISS` | array | `0u32` | [`NeighMiss`] (16 B) | 1 |
 //! | `FRAGS` | LRU hash | [`FragKey`] (12 B) | [`FragValue`] (16 B) | [`MAX_FRAGS`] |
-//! | `FIB_CACHE` | LRU hash | [`FibKey`] (12 B) | [`FibHop`] (32 B) | [`MAX_FIB_CACHE`] |
+//! | `FIB_CACHE` | per-CPU array | hash of [`FibKey`] | [`FibEntry`] (40 B) | [`FIB_CACHE_SLOTS`] |
 //! | `CPUS` | CPU map | CPU number `u32` | `bpf_cpumap_val` (queue size, program) | [`MAX_CPUS`] |
 //! | `SPREAD_CPUS` | array | `0..Config::spread_cpus` | CPU number `u32` | [`MAX_CPUS`] |
 
@@ -47,14 +48,17 @@ pub mod names {
     pub const NEIGH_MISS: &str = "NEIGH_MISS";
     /// Translation of IPv4 fragments after the first (LRU).
     pub const FRAGS: &str = "FRAGS";
-    /// Next hops of recent upstream destinations (LRU).
+    /// Next hops of recent upstream destinations (per-CPU, direct-mapped).
     pub const FIB_CACHE: &str = "FIB_CACHE";
     /// CPUs the access program spreads sessions over (`BPF_MAP_TYPE_CPUMAP`).
     pub const CPUS: &str = "CPUS";
     /// The CPU numbers of `CPUS` in use, densely (hash → CPU).
     pub const SPREAD_CPUS: &str = "SPREAD_CPUS";
+    /// Session slot → subscriber (downstream: a `NAT_IN` row names the slot,
+    /// an array index instead of a second hash lookup).
+    pub const SUB_BY_SLOT: &str = "SUB_BY_SLOT";
     /// All of them, for pinning and unpinning.
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 13] = [
         SESSIONS,
         SUBSCRIBERS,
         NAT_OUT,
@@ -67,6 +71,7 @@ pub mod names {
         FIB_CACHE,
         CPUS,
         SPREAD_CPUS,
+        SUB_BY_SLOT,
     ];
 }
 
@@ -87,8 +92,8 @@ pub const MAX_SESSIONS: u32 = 65536;
 pub const MAX_NAT: u32 = 262_144;
 /// Fragmented datagrams in flight whose later fragments can be translated.
 pub const MAX_FRAGS: u32 = 8192;
-/// Destinations whose next hop is cached (`FIB_CACHE`).
-pub const MAX_FIB_CACHE: u32 = 16384;
+/// Slots of the direct-mapped next-hop cache `FIB_CACHE` (per CPU, a power of two).
+pub const FIB_CACHE_SLOTS: u32 = 1024;
 /// How long (ns) a cached next hop is used before `bpf_fib_lookup` is asked
 /// again: route and neighbour changes reach the data plane within this time.
 pub const FIB_CACHE_NS: u64 = 1_000_000_000;
@@ -193,8 +198,10 @@ pub struct Subscriber {
     pub mtu: u16,
     /// `SESSION_F_*`.
     pub flags: u16,
-    /// Index into `COUNTERS`.
+    /// Index into `COUNTERS` and `SUB_BY_SLOT`.
     pub slot: u32,
+    /// The subscriber's IPv4 address (the key of `SUBSCRIBERS`).
+    pub addr: [u8; 4],
 }
 
 /// Key of `NAT_OUT` (subscriber side) and `NAT_IN` (public side).
@@ -223,6 +230,11 @@ pub struct NatValue {
     pub state: u8,
     /// Always 0.
     pub _pad: u8,
+    /// `NAT_IN`: the subscriber's session slot (index of `SUB_BY_SLOT`,
+    /// checked against the address); 0 in `NAT_OUT`.
+    pub slot: u32,
+    /// Always 0.
+    pub _pad2: u32,
     /// `bpf_ktime_get_coarse_ns()` (CLOCK_MONOTONIC, one tick coarse) of the
     /// last packet in this map's direction, refreshed at most once a second
     /// per mapping.
@@ -330,10 +342,12 @@ pub struct FibKey {
     pub dst: [u8; 4],
 }
 
-/// Value of `FIB_CACHE`: a successful `bpf_fib_lookup`.
+/// Value of `FIB_CACHE`: a successful `bpf_fib_lookup` of `key`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FibHop {
+pub struct FibEntry {
+    /// What was looked up (all zero: empty slot).
+    pub key: FibKey,
     /// Egress ifindex.
     pub ifindex: u32,
     /// Route MTU: larger packets take the full lookup (Fragmentation Needed).
@@ -343,19 +357,19 @@ pub struct FibHop {
     /// Ethernet destination (the next hop's neighbour entry).
     pub dmac: [u8; 6],
     /// Always 0.
-    pub _pad: [u8; 6],
+    pub _pad: [u8; 2],
     /// `bpf_ktime_get_coarse_ns()` of the lookup; stale after [`FIB_CACHE_NS`].
     pub when: u64,
 }
 
 const _: () = {
     assert!(core::mem::size_of::<FibKey>() == 12);
-    assert!(core::mem::size_of::<FibHop>() == 32);
+    assert!(core::mem::size_of::<FibEntry>() == 40);
     assert!(core::mem::size_of::<SessionKey>() == 16);
     assert!(core::mem::size_of::<SessionValue>() == 20);
-    assert!(core::mem::size_of::<Subscriber>() == 32);
+    assert!(core::mem::size_of::<Subscriber>() == 36);
     assert!(core::mem::size_of::<NatKey>() == 8);
-    assert!(core::mem::size_of::<NatValue>() == 16);
+    assert!(core::mem::size_of::<NatValue>() == 24);
     assert!(core::mem::size_of::<SessionCounters>() == 32);
     assert!(core::mem::size_of::<Config>() == 24);
     assert!(core::mem::size_of::<NeighMiss>() == 16);
@@ -379,5 +393,5 @@ mod pod {
     unsafe impl aya::Pod for FragKey {}
     unsafe impl aya::Pod for FragValue {}
     unsafe impl aya::Pod for FibKey {}
-    unsafe impl aya::Pod for FibHop {}
+    unsafe impl aya::Pod for FibEntry {}
 }

@@ -302,6 +302,7 @@ fn time_exceeded(
         mtu: sess.mtu,
         flags: sess.flags,
         slot: sess.slot,
+        addr: sess.addr,
     };
     // A priority-tagged inner VLAN (VID 0) would change the header length.
     if encap::l2_len(&sub) != ip_off {
@@ -348,7 +349,7 @@ fn hairpin(
     }
     let l4_in = ipv4::l4(ctx, ip, Dir::In).ok_or(drop(Stat::DropMalformed))?;
     let flags = ipv4::tcp_flags(ctx, ip);
-    let (to_addr, to_port) =
+    let (to_addr, to_port, _) =
         nat::inbound(ip.proto, ip.dst, l4_in.port, flags).ok_or(drop(Stat::DropFibFail))?;
     let to = SUBSCRIBERS
         .get_ptr(to_addr)

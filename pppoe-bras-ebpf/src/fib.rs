@@ -3,10 +3,12 @@
 //!
 //! `bpf_fib_lookup` costs ~200 ns per call on the bench machine (the
 //! biggest single cost of the upstream path), so successful lookups are
-//! cached in the `FIB_CACHE` LRU map under (ingress ifindex, source after
-//! NAT, destination) for [`FIB_CACHE_NS`] (1 s): route and neighbour
-//! changes reach the data plane within that time. Packets larger than the
-//! cached route MTU, misses and stale entries take the full lookup, so
+//! cached for [`FIB_CACHE_NS`] (1 s) in `FIB_CACHE`, a per-CPU direct-mapped
+//! table (no locks, no hashing helper: one multiply picks the slot, the
+//! slot holds its key) of (ingress ifindex, source after NAT, destination);
+//! route and neighbour changes reach the data plane within that second.
+//! Packets larger than the cached route MTU, misses (incl. two hot
+//! destinations sharing a slot) and stale entries take the full lookup, so
 //! `FRAG_NEEDED`, `NO_NEIGH` and local destinations behave as without the
 //! cache.
 use aya_ebpf::{
@@ -19,7 +21,7 @@ use aya_ebpf::{
     EbpfContext,
 };
 use pppoe_bras_common::{
-    maps::{FibHop, FibKey, NeighMiss, FIB_CACHE_NS},
+    maps::{FibEntry, FibKey, NeighMiss, FIB_CACHE_NS, FIB_CACHE_SLOTS},
     stats::Stat,
 };
 
@@ -61,31 +63,42 @@ pub fn lookup(
     now: u64,
 ) -> Result<Route, Verdict> {
     let key = FibKey { ifindex, src, dst };
-    if let Some(h) = FIB_CACHE.get_ptr(key) {
-        // Safety: live map value.
-        let h = unsafe { &*h };
-        if now.wrapping_sub(h.when) < FIB_CACHE_NS && tot_len <= h.mtu {
+    let slot = FIB_CACHE.get_ptr_mut(slot_of(&key));
+    if let Some(e) = slot {
+        // Safety: this CPU's slot, valid for the program's run; no other writer.
+        let e = unsafe { &*e };
+        if e.key == key && now.wrapping_sub(e.when) < FIB_CACHE_NS && tot_len <= e.mtu {
             return Ok(Route::Hop(NextHop {
-                ifindex: h.ifindex,
-                smac: h.smac,
-                dmac: h.dmac,
+                ifindex: e.ifindex,
+                smac: e.smac,
+                dmac: e.dmac,
             }));
         }
     }
     let route = lookup_uncached(ctx, ifindex, src, dst, tos, proto, tot_len)?;
-    if let Route::Hop(h) = &route {
+    if let (Route::Hop(h), Some(e)) = (&route, slot) {
         let mtu = route_mtu(ctx, ifindex, src, dst, tos, proto);
-        let v = FibHop {
-            ifindex: h.ifindex,
-            mtu,
-            smac: h.smac,
-            dmac: h.dmac,
-            _pad: [0; 6],
-            when: now,
-        };
-        let _ = FIB_CACHE.insert(key, v, 0);
+        // Safety: as above.
+        unsafe {
+            *e = FibEntry {
+                key,
+                ifindex: h.ifindex,
+                mtu,
+                smac: h.smac,
+                dmac: h.dmac,
+                _pad: [0; 2],
+                when: now,
+            };
+        }
     }
     Ok(route)
+}
+
+/// The cache slot of `key`: multiplicative hash, top bits.
+#[inline(always)]
+fn slot_of(key: &FibKey) -> u32 {
+    let x = u32::from_ne_bytes(key.dst) ^ u32::from_ne_bytes(key.src).rotate_left(11) ^ key.ifindex;
+    x.wrapping_mul(0x9e37_79b1) >> (32 - FIB_CACHE_SLOTS.trailing_zeros())
 }
 
 /// The route MTU of `src → dst`: asks with the largest total length, which

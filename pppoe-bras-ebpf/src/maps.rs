@@ -8,8 +8,8 @@ use aya_ebpf::{
 };
 use pppoe_bras_common::{
     maps::{
-        Config, FibHop, FibKey, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters,
-        SessionKey, SessionValue, Subscriber, MAX_CPUS, MAX_FIB_CACHE, MAX_FRAGS, MAX_NAT,
+        Config, FibEntry, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters,
+        SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS, MAX_CPUS, MAX_FRAGS, MAX_NAT,
         MAX_SESSIONS,
     },
     stats::STAT_COUNT,
@@ -51,9 +51,9 @@ pub static NEIGH_MISS: Array<NeighMiss, 1> = Array::new();
 #[btf_map]
 pub static FRAGS: LruHashMap<FragKey, FragValue, { MAX_FRAGS as usize }> = LruHashMap::new();
 
-/// Next hops of recent upstream destinations (see `fib`).
+/// Next hops of recent upstream destinations, per CPU, direct-mapped (see `fib`).
 #[btf_map]
-pub static FIB_CACHE: LruHashMap<FibKey, FibHop, { MAX_FIB_CACHE as usize }> = LruHashMap::new();
+pub static FIB_CACHE: PerCpuArray<FibEntry, { FIB_CACHE_SLOTS as usize }> = PerCpuArray::new();
 
 /// The CPUs sessions are spread over; each entry runs `bras_access_cpu`.
 #[btf_map]
@@ -62,3 +62,7 @@ pub static CPUS: CpuMap<{ MAX_CPUS as usize }> = CpuMap::new();
 /// `CPUS` keys in use, densely: a session's hash picks one of the first `Config::spread_cpus`.
 #[btf_map]
 pub static SPREAD_CPUS: Array<u32, { MAX_CPUS as usize }> = Array::new();
+
+/// Session slot → subscriber (zero: free); `NAT_IN` rows name the slot.
+#[btf_map]
+pub static SUB_BY_SLOT: Array<Subscriber, { MAX_SESSIONS as usize }> = Array::new();

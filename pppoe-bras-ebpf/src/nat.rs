@@ -65,6 +65,8 @@ pub fn outbound(
         port,
         state: if proto == IPPROTO_TCP { NAT_ST_OUT } else { 0 },
         _pad: 0,
+        slot: sess.slot,
+        _pad2: 0,
         last_seen: now,
     };
     let mut i = 0;
@@ -82,6 +84,8 @@ pub fn outbound(
                 port: public_port,
                 state: 0,
                 _pad: 0,
+                slot: 0,
+                _pad2: 0,
                 last_seen: now,
             };
             if NAT_OUT.insert(key, out, BPF_NOEXIST as u64).is_ok() {
@@ -101,10 +105,11 @@ pub fn outbound(
     Err(drop(Stat::DropNoNatPort))
 }
 
-/// The subscriber (address, port) behind a public (proto, address, port),
-/// refreshing it; `tcp_flags` (0 for other protocols) advance the TCP state.
+/// The subscriber (address, port, session slot) behind a public (proto,
+/// address, port), refreshing it; `tcp_flags` (0 for other protocols)
+/// advance the TCP state.
 #[inline(always)]
-pub fn inbound(proto: u8, addr: [u8; 4], port: u16, tcp_flags: u8) -> Option<([u8; 4], u16)> {
+pub fn inbound(proto: u8, addr: [u8; 4], port: u16, tcp_flags: u8) -> Option<([u8; 4], u16, u32)> {
     let key = NatKey {
         addr,
         port,
@@ -125,7 +130,7 @@ pub fn inbound(proto: u8, addr: [u8; 4], port: u16, tcp_flags: u8) -> Option<([u
         set_state(v, bits, false);
     }
     // Safety: live map value.
-    Some(unsafe { ((*v).addr, (*v).port) })
+    Some(unsafe { ((*v).addr, (*v).port, (*v).slot) })
 }
 
 /// OR `bits` into a mapping's TCP state (`reset`: replace it), writing only

@@ -281,6 +281,7 @@ pub struct Dataplane {
     ebpf: Ebpf,
     sessions: HashMap<MapData, SessionKey, SessionValue>,
     subscribers: HashMap<MapData, [u8; 4], Subscriber>,
+    sub_by_slot: Array<MapData, Subscriber>,
     nat_out: HashMap<MapData, NatKey, NatValue>,
     nat_in: HashMap<MapData, NatKey, NatValue>,
     counters: PerCpuArray<MapData, RawCounters>,
@@ -395,6 +396,7 @@ impl Dataplane {
         let pd = cfg.pin_dir.as_path();
         let sessions = take(&mut ebpf, names::SESSIONS, pd, &mut pinned)?;
         let subscribers = take(&mut ebpf, names::SUBSCRIBERS, pd, &mut pinned)?;
+        let sub_by_slot = take(&mut ebpf, names::SUB_BY_SLOT, pd, &mut pinned)?;
         let nat_out = take(&mut ebpf, names::NAT_OUT, pd, &mut pinned)?;
         let nat_in = take(&mut ebpf, names::NAT_IN, pd, &mut pinned)?;
         let counters = take(&mut ebpf, names::COUNTERS, pd, &mut pinned)?;
@@ -442,6 +444,7 @@ impl Dataplane {
             ebpf,
             sessions,
             subscribers,
+            sub_by_slot,
             nat_out,
             nat_in,
             counters,
@@ -582,6 +585,7 @@ impl Dataplane {
         if let Err(e) = res {
             let _ = self.sessions.remove(&key);
             let _ = self.subscribers.remove(&row.address.octets());
+            let _ = self.sub_by_slot.set(slot, Subscriber::default(), 0);
             self.free_slots.push(slot);
             if let Some(b) = block {
                 // Never used: no need to rest.
@@ -643,6 +647,7 @@ impl Dataplane {
             mtu: row.mtu,
             flags,
             slot: inst.slot,
+            addr: row.address.octets(),
         };
         let val = SessionValue {
             addr: row.address.octets(),
@@ -656,6 +661,9 @@ impl Dataplane {
         self.subscribers
             .insert(row.address.octets(), sub, 0)
             .context("writing SUBSCRIBERS")?;
+        self.sub_by_slot
+            .set(inst.slot, sub, 0)
+            .context("writing SUB_BY_SLOT")?;
         self.sessions
             .insert(inst.key, val, 0)
             .context("writing SESSIONS")?;
@@ -680,6 +688,9 @@ impl Dataplane {
         ignore_missing(self.sessions.remove(&inst.key)).context("deleting from SESSIONS")?;
         ignore_missing(self.subscribers.remove(&row.address.octets()))
             .context("deleting from SUBSCRIBERS")?;
+        self.sub_by_slot
+            .set(inst.slot, Subscriber::default(), 0)
+            .context("clearing SUB_BY_SLOT")?;
         if let Some((public, start, count)) = inst.block.and_then(|b| self.block(b)) {
             self.remove_block_mappings(row.address, public, start, count);
         }
