@@ -56,12 +56,18 @@ pub fn maybe(
     }
 }
 
-/// Index in `0..n` for a session: a multiplicative hash of the low four
-/// MAC bytes and the session id, reduced by multiply-shift (no division).
+/// Index in `0..n` for a session: a murmur3-style mix of the MAC and the
+/// session id (which are often correlated: sequential ids, sequential lab
+/// MACs), reduced by multiply-shift (no division).
 #[inline(always)]
 fn pick(mac: &[u8; 6], sid: [u8; 2], n: u32) -> u32 {
-    let x = u32::from_ne_bytes([mac[2], mac[3], mac[4], mac[5]])
-        ^ u32::from_ne_bytes([sid[0], sid[1], mac[0], mac[1]]).rotate_left(16);
-    let h = x.wrapping_mul(0x9e37_79b1);
+    let a = u32::from_ne_bytes([mac[2], mac[3], mac[4], mac[5]]);
+    let b = u32::from_ne_bytes([sid[0], sid[1], mac[0], mac[1]]);
+    let mut h = a.wrapping_mul(0xcc9e_2d51).rotate_left(15) ^ b;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
     ((h as u64 * n as u64) >> 32) as u32
 }

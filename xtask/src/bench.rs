@@ -30,14 +30,33 @@
 //! - (b) kernel: IPv4 forwarding + `iptables MASQUERADE` on plain IPv4;
 //! - (a) pppoe-bras upstream (PPPoE/IPv4/UDP in on d0) and downstream
 //!   (IPv4/UDP to the public address in on d1), with 1, 1,000 and 10,000
-//!   sessions, run by the daemon's hidden `bench-dataplane-setup` subcommand.
+//!   sessions, run by the daemon's hidden `bench-dataplane-setup` subcommand
+//!   (the dut namespace's ephemeral ports are narrowed to 65000–65535 so
+//!   10,000 sessions' NAT blocks fit on one public address);
+//! - (a) pppoe-bras upstream again with sessions spread over all CPUs
+//!   (cpumap, `--spread all`), for the largest session count.
 //!
-//! Per-packet cost: `BPF_PROG_RUN` (no live frames) on a canned 64 B frame,
-//! one run per call (`repeat` > 1 would run later repetitions on the frame
-//! the first one already decapsulated or encapsulated: the kernel does not
-//! restore the packet between repetitions), median over many calls of the
-//! kernel-measured time, minus the same for a bare `return XDP_PASS`
-//! program (the timer's own cost).
+//! The generator thread is pinned to CPU 0; veth runs the receiver's XDP in
+//! the sender's softirq, so every case except the spread one runs entirely
+//! on that CPU (generator, DUT and sink), and the ratios compare programs
+//! on one core sharing it with the generator.
+//!
+//! Per-packet cost, two columns:
+//! - `ns/pkt` (warm): the generator program restores flow `i`'s frame and
+//!   `bpf_tail_call`s the DUT's attached program, in live-frame
+//!   `BPF_PROG_RUN` mode (frames really go out), half a million frames per
+//!   call over all flows in turn; the kernel's time per frame minus the same
+//!   with a bare `bpf_redirect()` program as the tail-call target (fastest
+//!   of 5 alternating calls each). This is the program's cost in steady
+//!   state, caches as warm as 10,000 sessions allow.
+//! - `ns cold`: `BPF_PROG_RUN` (no live frames) on flow 0's 64 B frame, one
+//!   run per call (`repeat` > 1 would run later repetitions on the frame the
+//!   first one already decapsulated or encapsulated: the kernel does not
+//!   restore the packet), median over many calls of the kernel-measured
+//!   time, minus the same for a bare `return XDP_PASS` program. Between
+//!   calls the syscall path evicts the program's code and data from L1, so
+//!   this is the cost of a packet arriving after idle, not the throughput
+//!   cost.
 
 use std::{
     collections::HashMap,
@@ -1143,6 +1162,7 @@ fn measure(src: &Iface, counter: &bpf::ArrayMap, traffic: Traffic, seconds: u32)
         let (stop, sent) = (stop.clone(), sent.clone());
         thread::spawn(move || -> Result<()> {
             enter_netns(&ns_path)?;
+            pin_to_cpu(GEN_CPU);
             // Keep the tables alive as long as the program runs.
             let _maps = (state, table);
             const BATCH: u32 = 1 << 16;
@@ -1184,6 +1204,25 @@ fn measure(src: &Iface, counter: &bpf::ArrayMap, traffic: Traffic, seconds: u32)
     let rate = result?;
     joined.context("generator")?;
     Ok(rate)
+}
+
+/// The CPU the generator thread runs on. The DUT's and the sink's receive
+/// processing follow it (veth NAPI runs in the sender's softirq), so every
+/// case but the spread one runs on this CPU alone; pinning keeps that from
+/// moving around between samples.
+const GEN_CPU: usize = 0;
+
+/// Pin the calling thread to `cpu` (best effort).
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in bounds
+    // for cpu < CPU_SETSIZE; sched_setaffinity(0) affects this thread only.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            eprintln!("bench: pinning the generator to CPU {cpu} failed");
+        }
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
