@@ -11,14 +11,18 @@
 //! | map (pinned name) | type | key | value | max entries |
 //! |---|---|---|---|---|
 //! | `SESSIONS` | hash | [`SessionKey`] (16 B) | [`SessionValue`] (20 B) | [`MAX_SESSIONS`] |
-//! | `SUBSCRIBERS` | hash | subscriber IPv4 `[u8; 4]` | [`Subscriber`] (32 B) | [`MAX_SESSIONS`] |
-//! | `NAT_OUT` | hash | [`NatKey`] (proto, subscriber ip, subscriber port) | [`NatValue`] (public ip, public port, last use) | [`MAX_NAT`] |
-//! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (subscriber ip, subscriber port, last use) | [`MAX_NAT`] |
+//! | `SUBSCRIBERS` | hash | subscriber IPv4 `[u8; 4]` | [`Subscriber`] (36 B) | [`MAX_SESSIONS`] |
+//! | `SUB_BY_SLOT` | array | session slot `u32` | [`Subscriber`] (36 B, zero: free) | [`MAX_SESSIONS`] |
+//! | `NAT_OUT` | hash | [`NatKey`] (proto, subscriber ip, subscriber port) | [`NatValue`] (24 B: public ip, public port, last use) | [`MAX_NAT`] |
+//! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (24 B: subscriber ip, subscriber port, slot, TCP state, last use) | [`MAX_NAT`] |
 //! | `COUNTERS` | per-CPU array | session slot `u32` | [`SessionCounters`] (32 B) | [`MAX_SESSIONS`] |
 //! | `STATS` | per-CPU array | [`crate::stats::Stat`] as `u32` | `u64` packets | [`crate::stats::STAT_COUNT`] |
 //! | `CONFIG` | array | `0u32` | [`Config`] (24 B) | 1 |
 //! | `NEIGH_MISS` | array | `0u32` | [`NeighMiss`] (16 B) | 1 |
 //! | `FRAGS` | LRU hash | [`FragKey`] (12 B) | [`FragValue`] (16 B) | [`MAX_FRAGS`] |
+//! | `FIB_CACHE` | per-CPU array | hash of [`FibKey`] | [`FibEntry`] (40 B) | [`FIB_CACHE_SLOTS`] |
+//! | `CPUS` | CPU map | CPU number `u32` | `bpf_cpumap_val` (queue size, program) | [`MAX_CPUS`] |
+//! | `SPREAD_CPUS` | array | `0..Config::spread_cpus` | CPU number `u32` | [`MAX_CPUS`] |
 
 /// Default directory where the maps are pinned (one file per map, named as below).
 pub const PIN_DIR: &str = "/sys/fs/bpf/pppoe-bras";
@@ -44,8 +48,17 @@ pub mod names {
     pub const NEIGH_MISS: &str = "NEIGH_MISS";
     /// Translation of IPv4 fragments after the first (LRU).
     pub const FRAGS: &str = "FRAGS";
+    /// Next hops of recent upstream destinations (per-CPU, direct-mapped).
+    pub const FIB_CACHE: &str = "FIB_CACHE";
+    /// CPUs the access program spreads sessions over (`BPF_MAP_TYPE_CPUMAP`).
+    pub const CPUS: &str = "CPUS";
+    /// The CPU numbers of `CPUS` in use, densely (hash → CPU).
+    pub const SPREAD_CPUS: &str = "SPREAD_CPUS";
+    /// Session slot → subscriber (downstream: a `NAT_IN` row names the slot,
+    /// an array index instead of a second hash lookup).
+    pub const SUB_BY_SLOT: &str = "SUB_BY_SLOT";
     /// All of them, for pinning and unpinning.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 13] = [
         SESSIONS,
         SUBSCRIBERS,
         NAT_OUT,
@@ -55,6 +68,10 @@ pub mod names {
         CONFIG,
         NEIGH_MISS,
         FRAGS,
+        FIB_CACHE,
+        CPUS,
+        SPREAD_CPUS,
+        SUB_BY_SLOT,
     ];
 }
 
@@ -64,6 +81,9 @@ pub mod programs {
     pub const ACCESS: &str = "bras_access";
     /// XDP program of the uplink NIC.
     pub const UPLINK: &str = "bras_uplink";
+    /// The access program's full processing, run in the `CPUS` map's
+    /// kernel threads when sessions are spread over CPUs.
+    pub const ACCESS_CPU: &str = "bras_access_cpu";
 }
 
 /// Sessions (and counter slots).
@@ -72,6 +92,14 @@ pub const MAX_SESSIONS: u32 = 65536;
 pub const MAX_NAT: u32 = 262_144;
 /// Fragmented datagrams in flight whose later fragments can be translated.
 pub const MAX_FRAGS: u32 = 8192;
+/// Slots of the direct-mapped next-hop cache `FIB_CACHE` (per CPU, a power of two).
+pub const FIB_CACHE_SLOTS: u32 = 1024;
+/// How long (ns) a cached next hop is used before `bpf_fib_lookup` is asked
+/// again: route and neighbour changes reach the data plane within this time.
+pub const FIB_CACHE_NS: u64 = 1_000_000_000;
+/// Largest CPU number sessions can be spread to (size of `CPUS`).
+pub const MAX_CPUS: u32 = 64;
+
 /// How long (ns) the first fragment's translation applies to later
 /// fragments of the same datagram (the usual reassembly timeout, 30 s).
 pub const FRAG_TTL_NS: u64 = 30_000_000_000;
@@ -83,6 +111,13 @@ pub const SESSION_F_NAT: u16 = 1;
 pub const CONFIG_F_ENABLED: u32 = 1;
 /// `Config::flags`: clamp the TCP MSS option of SYNs to the session MTU − 40.
 pub const CONFIG_F_MSS_CLAMP: u32 = 2;
+/// `Config::flags`: sessions are routed (NAT off): the uplink program looks
+/// the destination up in `SUBSCRIBERS`; without it, only NAT mappings.
+pub const CONFIG_F_ROUTED: u32 = 4;
+/// `Config::flags`: the access program hands PPPoE session frames to the
+/// CPU of their session (`SPREAD_CPUS[hash % spread_cpus]`) through `CPUS`,
+/// where `bras_access_cpu` does the work.
+pub const CONFIG_F_SPREAD: u32 = 8;
 
 /// `NatValue::state` (in `NAT_IN`, TCP only): the subscriber sent a segment.
 pub const NAT_ST_OUT: u8 = 1;
@@ -163,8 +198,10 @@ pub struct Subscriber {
     pub mtu: u16,
     /// `SESSION_F_*`.
     pub flags: u16,
-    /// Index into `COUNTERS`.
+    /// Index into `COUNTERS` and `SUB_BY_SLOT`.
     pub slot: u32,
+    /// The subscriber's IPv4 address (the key of `SUBSCRIBERS`).
+    pub addr: [u8; 4],
 }
 
 /// Key of `NAT_OUT` (subscriber side) and `NAT_IN` (public side).
@@ -193,8 +230,14 @@ pub struct NatValue {
     pub state: u8,
     /// Always 0.
     pub _pad: u8,
-    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) of the last packet in this
-    /// map's direction, refreshed at most once a second per mapping.
+    /// `NAT_IN`: the subscriber's session slot (index of `SUB_BY_SLOT`,
+    /// checked against the address); 0 in `NAT_OUT`.
+    pub slot: u32,
+    /// Always 0.
+    pub _pad2: u32,
+    /// `bpf_ktime_get_coarse_ns()` (CLOCK_MONOTONIC, one tick coarse) of the
+    /// last packet in this map's direction, refreshed at most once a second
+    /// per mapping.
     pub last_seen: u64,
 }
 
@@ -232,8 +275,8 @@ pub struct Config {
     /// Largest IPv4 packet accepted from a subscriber (our MRU, RFC 1661
     /// §6.1; larger with RFC 4638). Larger ones are dropped (`drop_over_mru`).
     pub mru: u16,
-    /// Always 0.
-    pub _pad: u16,
+    /// Entries of `SPREAD_CPUS` in use (with [`CONFIG_F_SPREAD`]).
+    pub spread_cpus: u16,
 }
 
 /// Key of `FRAGS`: one fragmented datagram as it arrived (RFC 791: source,
@@ -285,12 +328,48 @@ pub struct NeighMiss {
     pub when: u64,
 }
 
+/// Key of `FIB_CACHE`: what the upstream route depends on (the source after
+/// NAT, so a handful of public addresses in NAT mode). TOS is not part of
+/// it: TOS-based routing rules are not supported with the cache.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FibKey {
+    /// Ingress (access) ifindex the lookup is made for.
+    pub ifindex: u32,
+    /// Source address (after NAT).
+    pub src: [u8; 4],
+    /// Destination address.
+    pub dst: [u8; 4],
+}
+
+/// Value of `FIB_CACHE`: a successful `bpf_fib_lookup` of `key`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FibEntry {
+    /// What was looked up (all zero: empty slot).
+    pub key: FibKey,
+    /// Egress ifindex.
+    pub ifindex: u32,
+    /// Route MTU: larger packets take the full lookup (Fragmentation Needed).
+    pub mtu: u16,
+    /// Ethernet source (the egress NIC).
+    pub smac: [u8; 6],
+    /// Ethernet destination (the next hop's neighbour entry).
+    pub dmac: [u8; 6],
+    /// Always 0.
+    pub _pad: [u8; 2],
+    /// `bpf_ktime_get_coarse_ns()` of the lookup; stale after [`FIB_CACHE_NS`].
+    pub when: u64,
+}
+
 const _: () = {
+    assert!(core::mem::size_of::<FibKey>() == 12);
+    assert!(core::mem::size_of::<FibEntry>() == 40);
     assert!(core::mem::size_of::<SessionKey>() == 16);
     assert!(core::mem::size_of::<SessionValue>() == 20);
-    assert!(core::mem::size_of::<Subscriber>() == 32);
+    assert!(core::mem::size_of::<Subscriber>() == 36);
     assert!(core::mem::size_of::<NatKey>() == 8);
-    assert!(core::mem::size_of::<NatValue>() == 16);
+    assert!(core::mem::size_of::<NatValue>() == 24);
     assert!(core::mem::size_of::<SessionCounters>() == 32);
     assert!(core::mem::size_of::<Config>() == 24);
     assert!(core::mem::size_of::<NeighMiss>() == 16);
@@ -313,4 +392,6 @@ mod pod {
     unsafe impl aya::Pod for NeighMiss {}
     unsafe impl aya::Pod for FragKey {}
     unsafe impl aya::Pod for FragValue {}
+    unsafe impl aya::Pod for FibKey {}
+    unsafe impl aya::Pod for FibEntry {}
 }

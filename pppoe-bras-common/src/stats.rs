@@ -81,6 +81,9 @@ pub enum Stat {
     /// Access: sent to another subscriber's public address and port: translated
     /// both ways and sent to that subscriber (RFC 4787 REQ-9 hairpinning).
     UpHairpin,
+    /// Access: a PPPoE session frame handed to its session's CPU through
+    /// the `CPUS` map (spreading); `bras_access_cpu` there counts its verdict.
+    AccessSpread,
     /// Number of counters (not a counter).
     Count,
 }
@@ -120,6 +123,7 @@ impl Stat {
         Stat::DropOverMru,
         Stat::DropIcmpErrorUnmatched,
         Stat::UpHairpin,
+        Stat::AccessSpread,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -154,6 +158,7 @@ impl Stat {
             Stat::DropOverMru => "drop_over_mru",
             Stat::DropIcmpErrorUnmatched => "drop_icmp_error_unmatched",
             Stat::UpHairpin => "up_hairpin",
+            Stat::AccessSpread => "access_spread",
             Stat::Count => "count",
         }
     }

@@ -30,7 +30,7 @@ use crate::{
     icmp::{self, Quoted, Reply},
     ipv4::{self, Dir, Ip, L4},
     maps::{SESSIONS, SUBSCRIBERS},
-    nat, tcp,
+    nat, spread, tcp,
     verdict::{self, drop, pass, Verdict},
 };
 
@@ -107,9 +107,17 @@ fn parse_l2(ctx: &XdpContext) -> Option<L2> {
     })
 }
 
-pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
+/// The access path. `SPREAD`: this is the NIC's program, which may hand
+/// session frames to another CPU (`spread`) instead of processing them.
+#[inline(always)]
+pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     let cfg = config().ok_or(pass(Stat::PassDisabled))?;
     let l2 = parse_l2(ctx).ok_or(pass(Stat::AccessPassOther))?;
+    if SPREAD {
+        if let Some(v) = spread::maybe(ctx, &cfg, &l2.src, l2.proto, l2.off) {
+            return Ok(v);
+        }
+    }
     if l2.proto == ETH_P_PPP_DISC_BE {
         return Ok(pass(Stat::AccessPassControl));
     }
@@ -168,17 +176,20 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     }
 
     // NAT: decide (and create the mapping) now, rewrite later.
+    let now = nat::now();
     let mut up = Up::Routed;
     let mut fib_src = ip.src;
     if sess.flags & SESSION_F_NAT != 0 {
-        up = nat_decision(ctx, &ip, &sess)?;
+        up = nat_decision(ctx, &ip, &sess, now)?;
         fib_src = match &up {
             Up::Routed => ip.src,
             Up::Addr(a) | Up::Nat(_, a, _) | Up::Error(_, a, _) => *a,
         };
     }
 
-    let hop = match fib::lookup(ctx, ifindex, fib_src, ip.dst, ip.tos, ip.proto, ip.tot_len)? {
+    let hop = match fib::lookup(
+        ctx, ifindex, fib_src, ip.dst, ip.tos, ip.proto, ip.tot_len, now,
+    )? {
         Route::Hop(h) => h,
         Route::Local => {
             return match up {
@@ -236,7 +247,7 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
 /// reverse of that flow's mapping (RFC 5508 §4.2); anything else the
 /// session's mapping of its (proto, port), created on first use.
 #[inline(always)]
-fn nat_decision(ctx: &XdpContext, ip: &Ip, sess: &SessionValue) -> Result<Up, Verdict> {
+fn nat_decision(ctx: &XdpContext, ip: &Ip, sess: &SessionValue, now: u64) -> Result<Up, Verdict> {
     if ip.later_fragment {
         let a = frag::recall(ip, FRAG_DIR_UP).ok_or(drop(Stat::DropFragment))?;
         return Ok(Up::Addr(a));
@@ -254,7 +265,7 @@ fn nat_decision(ctx: &XdpContext, ip: &Ip, sess: &SessionValue) -> Result<Up, Ve
         }
         None => return Err(drop(Stat::DropNatUnsupported)),
     };
-    let (a, p) = nat::outbound(ip.proto, l4.port, sess)?;
+    let (a, p) = nat::outbound(ip.proto, l4.port, sess, now)?;
     if ip.proto == IPPROTO_TCP {
         nat::tcp_out(a, p, ipv4::tcp_flags(ctx, ip));
     }
@@ -291,6 +302,7 @@ fn time_exceeded(
         mtu: sess.mtu,
         flags: sess.flags,
         slot: sess.slot,
+        addr: sess.addr,
     };
     // A priority-tagged inner VLAN (VID 0) would change the header length.
     if encap::l2_len(&sub) != ip_off {
@@ -337,7 +349,7 @@ fn hairpin(
     }
     let l4_in = ipv4::l4(ctx, ip, Dir::In).ok_or(drop(Stat::DropMalformed))?;
     let flags = ipv4::tcp_flags(ctx, ip);
-    let (to_addr, to_port) =
+    let (to_addr, to_port, _) =
         nat::inbound(ip.proto, ip.dst, l4_in.port, flags).ok_or(drop(Stat::DropFibFail))?;
     let to = SUBSCRIBERS
         .get_ptr(to_addr)

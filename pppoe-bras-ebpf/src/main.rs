@@ -15,6 +15,7 @@ mod icmp;
 mod ipv4;
 mod maps;
 mod nat;
+mod spread;
 mod tcp;
 mod uplink;
 mod verdict;
@@ -24,10 +25,20 @@ use pppoe_bras_common::maps::{Config, CONFIG_F_ENABLED};
 
 use crate::maps::{CONFIG, COUNTERS};
 
-/// Access NIC: PPPoE session IPv4 is forwarded; control frames pass to the daemon.
+/// Access NIC: PPPoE session IPv4 is forwarded (or, spreading, handed to
+/// its session's CPU); control frames pass to the daemon.
 #[xdp]
 pub fn bras_access(ctx: XdpContext) -> u32 {
-    let v = match access::run(&ctx) {
+    let v = match access::run::<true>(&ctx) {
+        Ok(v) | Err(v) => v,
+    };
+    verdict::finish(v)
+}
+
+/// The access path on the CPU a session was spread to (`CPUS` entries).
+#[xdp(map = "cpumap")]
+pub fn bras_access_cpu(ctx: XdpContext) -> u32 {
+    let v = match access::run::<false>(&ctx) {
         Ok(v) | Err(v) => v,
     };
     verdict::finish(v)

@@ -3,13 +3,14 @@
 //! BTF-defined maps (`.maps` section, `#[btf_map]`), so `bpftool map dump`
 //! shows field names. The symbol names are the `names::*` constants of common.
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    btf_maps::{Array, CpuMap, HashMap, LruHashMap, PerCpuArray},
     macros::btf_map,
 };
 use pppoe_bras_common::{
     maps::{
-        Config, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters, SessionKey,
-        SessionValue, Subscriber, MAX_FRAGS, MAX_NAT, MAX_SESSIONS,
+        Config, FibEntry, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters,
+        SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS, MAX_CPUS, MAX_FRAGS, MAX_NAT,
+        MAX_SESSIONS,
     },
     stats::STAT_COUNT,
 };
@@ -49,3 +50,19 @@ pub static NEIGH_MISS: Array<NeighMiss, 1> = Array::new();
 /// First fragment's translation, for the later fragments of the same datagram.
 #[btf_map]
 pub static FRAGS: LruHashMap<FragKey, FragValue, { MAX_FRAGS as usize }> = LruHashMap::new();
+
+/// Next hops of recent upstream destinations, per CPU, direct-mapped (see `fib`).
+#[btf_map]
+pub static FIB_CACHE: PerCpuArray<FibEntry, { FIB_CACHE_SLOTS as usize }> = PerCpuArray::new();
+
+/// The CPUs sessions are spread over; each entry runs `bras_access_cpu`.
+#[btf_map]
+pub static CPUS: CpuMap<{ MAX_CPUS as usize }> = CpuMap::new();
+
+/// `CPUS` keys in use, densely: a session's hash picks one of the first `Config::spread_cpus`.
+#[btf_map]
+pub static SPREAD_CPUS: Array<u32, { MAX_CPUS as usize }> = Array::new();
+
+/// Session slot → subscriber (zero: free); `NAT_IN` rows name the slot.
+#[btf_map]
+pub static SUB_BY_SLOT: Array<Subscriber, { MAX_SESSIONS as usize }> = Array::new();

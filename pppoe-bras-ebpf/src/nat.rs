@@ -1,7 +1,7 @@
 //! NAPT mapping lookup and creation (RFC 4787 endpoint-independent mapping,
 //! RFC 7422-style per-session port blocks). Only map work here; the packet
 //! rewrite is `ipv4::translate`, so routed mode simply skips this module.
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use pppoe_bras_common::{
     maps::{NatKey, NatValue, SessionValue, NAT_ST_FIN, NAT_ST_IN, NAT_ST_OUT, NAT_ST_RST},
     nat::{candidate, NAT_PROBES},
@@ -13,6 +13,14 @@ use crate::{
     maps::{NAT_IN, NAT_OUT},
     verdict::{drop, Verdict},
 };
+
+/// The clock of `last_seen`: CLOCK_MONOTONIC at tick resolution, which is
+/// plenty for idle timeouts of minutes and cheaper than `bpf_ktime_get_ns`.
+#[inline(always)]
+pub fn now() -> u64 {
+    // Safety: helper without preconditions.
+    unsafe { bpf_ktime_get_coarse_ns() }
+}
 
 /// Refresh `last_seen` at most this often (ns): spares a cache-line write per packet.
 const REFRESH_NS: u64 = 1_000_000_000;
@@ -32,15 +40,18 @@ fn refresh(v: *mut NatValue, now: u64) {
 /// in `NAT_IN` with `BPF_NOEXIST` (probing a bounded number of candidates),
 /// then publish `NAT_OUT`.
 #[inline(always)]
-pub fn outbound(proto: u8, port: u16, sess: &SessionValue) -> Result<([u8; 4], u16), Verdict> {
+pub fn outbound(
+    proto: u8,
+    port: u16,
+    sess: &SessionValue,
+    now: u64,
+) -> Result<([u8; 4], u16), Verdict> {
     let key = NatKey {
         addr: sess.addr,
         port,
         proto,
         _pad: 0,
     };
-    // Safety: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
     if let Some(v) = NAT_OUT.get_ptr_mut(key) {
         refresh(v, now);
         // Safety: live map value.
@@ -54,6 +65,8 @@ pub fn outbound(proto: u8, port: u16, sess: &SessionValue) -> Result<([u8; 4], u
         port,
         state: if proto == IPPROTO_TCP { NAT_ST_OUT } else { 0 },
         _pad: 0,
+        slot: sess.slot,
+        _pad2: 0,
         last_seen: now,
     };
     let mut i = 0;
@@ -71,6 +84,8 @@ pub fn outbound(proto: u8, port: u16, sess: &SessionValue) -> Result<([u8; 4], u
                 port: public_port,
                 state: 0,
                 _pad: 0,
+                slot: 0,
+                _pad2: 0,
                 last_seen: now,
             };
             if NAT_OUT.insert(key, out, BPF_NOEXIST as u64).is_ok() {
@@ -90,10 +105,11 @@ pub fn outbound(proto: u8, port: u16, sess: &SessionValue) -> Result<([u8; 4], u
     Err(drop(Stat::DropNoNatPort))
 }
 
-/// The subscriber (address, port) behind a public (proto, address, port),
-/// refreshing it; `tcp_flags` (0 for other protocols) advance the TCP state.
+/// The subscriber (address, port, session slot) behind a public (proto,
+/// address, port), refreshing it; `tcp_flags` (0 for other protocols)
+/// advance the TCP state.
 #[inline(always)]
-pub fn inbound(proto: u8, addr: [u8; 4], port: u16, tcp_flags: u8) -> Option<([u8; 4], u16)> {
+pub fn inbound(proto: u8, addr: [u8; 4], port: u16, tcp_flags: u8) -> Option<([u8; 4], u16, u32)> {
     let key = NatKey {
         addr,
         port,
@@ -101,8 +117,7 @@ pub fn inbound(proto: u8, addr: [u8; 4], port: u16, tcp_flags: u8) -> Option<([u
         _pad: 0,
     };
     let v = NAT_IN.get_ptr_mut(key)?;
-    // Safety: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now();
     refresh(v, now);
     if proto == IPPROTO_TCP {
         let mut bits = NAT_ST_IN;
@@ -115,7 +130,7 @@ pub fn inbound(proto: u8, addr: [u8; 4], port: u16, tcp_flags: u8) -> Option<([u
         set_state(v, bits, false);
     }
     // Safety: live map value.
-    Some(unsafe { ((*v).addr, (*v).port) })
+    Some(unsafe { ((*v).addr, (*v).port, (*v).slot) })
 }
 
 /// OR `bits` into a mapping's TCP state (`reset`: replace it), writing only

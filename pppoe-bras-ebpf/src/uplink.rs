@@ -6,7 +6,7 @@
 //! host untouched (the host's own SSH, ARP, fragments, …).
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_redirect, programs::XdpContext};
 use pppoe_bras_common::{
-    maps::{Config, Subscriber, CONFIG_F_MSS_CLAMP, FRAG_DIR_DOWN, SESSION_F_NAT},
+    maps::{Config, Subscriber, CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, FRAG_DIR_DOWN, SESSION_F_NAT},
     proto::*,
     stats::Stat,
 };
@@ -16,7 +16,7 @@ use crate::{
     hdr::{ptr_at, put, read},
     icmp::{self, Reply},
     ipv4::{self, Dir, Ip, L4},
-    maps::SUBSCRIBERS,
+    maps::{SUBSCRIBERS, SUB_BY_SLOT},
     nat, tcp,
     verdict::{self, drop, pass, Verdict},
 };
@@ -31,6 +31,10 @@ enum Down {
     Nat(L4, [u8; 4], u16),
 }
 
+/// The uplink path. Inlined: as a BPF subprogram returning this `Result`
+/// through a caller stack slot, LLVM may leave that stack pointer in r0 at
+/// exit, which the verifier rejects ("cannot return stack pointer").
+#[inline(always)]
 pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     let cfg = config().ok_or(pass(Stat::PassDisabled))?;
     let eth: *mut [u8; ETH_HLEN] = ptr_at(ctx, 0).ok_or(pass(Stat::UplinkPassOther))?;
@@ -41,9 +45,11 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     let ip = ipv4::parse(ctx, ETH_HLEN, u16::MAX).ok_or(pass(Stat::UplinkPassOther))?;
 
     // Routed session (no NAT): the destination is the subscriber itself; any
-    // protocol, fragments included.
-    if let Some(sub) = routed(&ip.dst) {
-        return forward(ctx, &cfg, &ip, &sub, Down::Routed);
+    // protocol, fragments included. With NAT on there are none: no lookup.
+    if cfg.flags & CONFIG_F_ROUTED != 0 {
+        if let Some(sub) = routed(&ip.dst) {
+            return forward(ctx, &cfg, &ip, &sub, Down::Routed);
+        }
     }
     if icmp::is_error(ctx, &ip) {
         return icmp_error(ctx, &ip);
@@ -55,13 +61,27 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     }
     let l4 = ipv4::l4(ctx, &ip, Dir::In).ok_or(pass(Stat::UplinkPassOther))?;
     let flags = ipv4::tcp_flags(ctx, &ip);
-    let (sub_addr, sub_port) =
+    let (sub_addr, sub_port, slot) =
         nat::inbound(ip.proto, ip.dst, l4.port, flags).ok_or(pass(Stat::UplinkPassNoMapping))?;
-    let sub = subscriber(&sub_addr)?;
+    let sub = subscriber_at(slot, &sub_addr)?;
     if ip.fragment {
         frag::remember(&ip, FRAG_DIR_DOWN, sub_addr);
     }
     forward(ctx, &cfg, &ip, &sub, Down::Nat(l4, sub_addr, sub_port))
+}
+
+/// The subscriber of a NAT mapping: `SUB_BY_SLOT[slot]` (an array index)
+/// when it still holds that address, else the `SUBSCRIBERS` row.
+#[inline(always)]
+fn subscriber_at(slot: u32, addr: &[u8; 4]) -> Result<Subscriber, Verdict> {
+    if let Some(s) = SUB_BY_SLOT.get_ptr(slot) {
+        // Safety: live map value, copied.
+        let s = unsafe { *s };
+        if s.addr == *addr && s.ifindex != 0 {
+            return Ok(s);
+        }
+    }
+    subscriber(addr)
 }
 
 /// The subscriber row of a NAT mapping's inside address.

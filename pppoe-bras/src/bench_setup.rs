@@ -31,6 +31,22 @@ pub struct BenchSetupArgs {
     /// One session per line: `client_mac bras_mac session_id ipv4 mtu`.
     #[arg(long)]
     pub sessions: PathBuf,
+    /// Spread sessions over CPUs: `off`, `all` (the online CPUs) or a
+    /// comma-separated CPU list.
+    #[arg(long, default_value = "off")]
+    pub spread: String,
+}
+
+/// The CPUs of a `--spread` value.
+fn spread_cpus(s: &str) -> anyhow::Result<Vec<u32>> {
+    match s {
+        "off" | "" => Ok(Vec::new()),
+        "all" => crate::dataplane::online_cpus(),
+        list => list
+            .split(',')
+            .map(|c| c.trim().parse().with_context(|| format!("bad CPU {c:?}")))
+            .collect(),
+    }
 }
 
 fn parse_mac(s: &str) -> anyhow::Result<[u8; 6]> {
@@ -74,7 +90,9 @@ pub fn main(args: BenchSetupArgs) -> anyhow::Result<()> {
         .filter(|l| !l.trim().is_empty())
         .map(parse_row)
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let spread = spread_cpus(&args.spread)?;
     let mut dp = Dataplane::start(&cfg)?;
+    dp.set_spread(&spread)?;
     let mut out = std::io::stdout().lock();
     for row in &rows {
         dp.install(row)?;
@@ -84,23 +102,25 @@ pub fn main(args: BenchSetupArgs) -> anyhow::Result<()> {
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);
-    tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?
-        .block_on(async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = signal(SignalKind::terminate())?;
-            let mut int = signal(SignalKind::interrupt())?;
-            let stdin_eof = tokio::task::spawn_blocking(|| {
-                let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-            });
-            tokio::select! {
-                _ = stdin_eof => {}
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            anyhow::Ok(())
-        })?;
+        .build()?;
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let stdin_eof = tokio::task::spawn_blocking(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        });
+        tokio::select! {
+            _ = stdin_eof => {}
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        anyhow::Ok(())
+    })?;
+    // The stdin reader may still block (a signal ended the wait): don't join it.
+    rt.shutdown_background();
     for (name, v) in dp.stats() {
         if v != 0 {
             println!("stat {name} {v}");
@@ -122,5 +142,8 @@ mod test {
         assert_eq!(row.mtu, 1492);
         assert!(parse_row("02:00:00:00:00:01 7 198.18.0.1").is_err());
         assert!(parse_row("zz:00:00:00:00:01 02:b5:00:00:00:01 7 198.18.0.1 1492").is_err());
+        assert_eq!(spread_cpus("off").unwrap(), Vec::<u32>::new());
+        assert_eq!(spread_cpus("0, 1").unwrap(), vec![0, 1]);
+        assert!(spread_cpus("x").is_err());
     }
 }

@@ -1145,6 +1145,69 @@ fn port_block_exhaustion() {
     );
 }
 
+/// Spreading: with two CPUs, each session's frames are either handed to its
+/// CPU through the cpumap untouched (`access_spread`, still PPPoE) or, when
+/// that CPU is the one running the program, processed in place
+/// (`up_forwarded`); control frames never move; turned off, everything is
+/// processed in place again.
+#[test]
+fn sessions_spread_over_cpus() {
+    skip_unless_able!();
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipping: needs two CPUs");
+        return;
+    }
+    let mut b = Bench::new(|_| {});
+    let bm = b.acc_mac;
+    let rows: Vec<SessionRow> = (0..16u8)
+        .map(|i| SessionRow {
+            client_mac: [0x02, 0, 0, 0, 0x10, i],
+            session_id: 0x0200 + u16::from(i),
+            address: Ipv4Addr::new(100, 64, 1, i + 1),
+            ..b.row(0, (0, 0), 0)
+        })
+        .collect();
+    for r in &rows {
+        b.dp.install(r).unwrap();
+    }
+    b.dp.set_spread(&[0, 1]).unwrap();
+    assert_eq!(b.dp.spread(), &[0, 1]);
+    let (mut spread, mut local) = (0, 0);
+    for r in &rows {
+        let ip = udp(r.address, REMOTE, 64, 4000, 53, b"x");
+        let frame = pppoe(r.client_mac, bm, &[], r.session_id, 0x21, &ip);
+        let before = b.stat("access_spread");
+        let out = b.dp.test_run(Program::Access, &frame, b.acc, 1).unwrap();
+        assert_eq!(out.action, XDP_REDIRECT);
+        if b.stat("access_spread") > before {
+            assert_eq!(out.frame, frame, "a spread frame is handed over untouched");
+            spread += 1;
+        } else {
+            assert_eq!(&out.frame[12..14], &[0x08, 0x00], "processed here: IPv4");
+            local += 1;
+        }
+    }
+    assert!(spread > 0 && local > 0, "spread {spread}, local {local}");
+    // LCP stays on the receiving CPU and goes to the daemon.
+    let lcp = pppoe(
+        rows[0].client_mac,
+        bm,
+        &[],
+        rows[0].session_id,
+        0xc021,
+        &[9, 1, 0, 8, 0, 0, 0, 0],
+    );
+    b.run(Program::Access, &lcp, XDP_PASS, "access_pass_control");
+    // One CPU is no spreading.
+    b.dp.set_spread(&[1]).unwrap();
+    assert!(b.dp.spread().is_empty());
+    for r in &rows {
+        let ip = udp(r.address, REMOTE, 64, 4000, 53, b"x");
+        let frame = pppoe(r.client_mac, bm, &[], r.session_id, 0x21, &ip);
+        b.run(Program::Access, &frame, XDP_REDIRECT, "up_forwarded");
+    }
+}
+
 /// Routed mode: no translation, TTL only, any protocol, both directions.
 #[test]
 fn routed_mode() {

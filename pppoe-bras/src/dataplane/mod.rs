@@ -33,7 +33,7 @@ use std::{
 
 use anyhow::{anyhow, bail, Context as _};
 use aya::{
-    maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues},
+    maps::{Array, CpuMap, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues},
     programs::{
         xdp::{XdpLinkId, XdpMode as AyaXdpMode},
         ProgramError, TestRun, TestRunOptions, Xdp,
@@ -45,7 +45,8 @@ use pppoe_bras_common::{
     maps::{
         names, programs, tcp_established, Config, NatKey, NatValue, NeighMiss,
         SessionCounters as RawCounters, SessionKey, SessionValue, Subscriber, CONFIG_F_ENABLED,
-        CONFIG_F_MSS_CLAMP, MAX_SESSIONS, SESSION_F_NAT,
+        CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, CONFIG_F_SPREAD, MAX_CPUS, MAX_SESSIONS,
+        SESSION_F_NAT,
     },
     nat,
     proto::{ETH_P_8021AD, ETH_P_8021Q, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
@@ -57,6 +58,15 @@ pub use sys::{monotonic_ns, parse_port_range};
 /// (RFC 6888 REQ-11: at least 120 s), so late packets of the old
 /// subscriber's flows never reach the new one.
 pub const BLOCK_REUSE_DELAY: Duration = Duration::from_secs(120);
+
+/// Frames queued per CPU of the `CPUS` cpumap when spreading sessions.
+pub const SPREAD_QUEUE: u32 = 2048;
+
+/// The online CPUs (`/sys/devices/system/cpu/online`), e.g. for
+/// [`Dataplane::set_spread`].
+pub fn online_cpus() -> anyhow::Result<Vec<u32>> {
+    aya::util::online_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))
+}
 
 /// The MAC address of an interface (e.g. the access NIC, the usual BRAS MAC).
 pub fn interface_mac(name: &str) -> anyhow::Result<[u8; 6]> {
@@ -232,6 +242,9 @@ pub enum Program {
     Access,
     /// `bras_uplink`.
     Uplink,
+    /// `bras_access_cpu`: the access path as run on the CPU a session was
+    /// spread to (no spreading step).
+    AccessCpu,
 }
 
 impl Program {
@@ -239,6 +252,7 @@ impl Program {
         match self {
             Program::Access => programs::ACCESS,
             Program::Uplink => programs::UPLINK,
+            Program::AccessCpu => programs::ACCESS_CPU,
         }
     }
 }
@@ -267,11 +281,18 @@ pub struct Dataplane {
     ebpf: Ebpf,
     sessions: HashMap<MapData, SessionKey, SessionValue>,
     subscribers: HashMap<MapData, [u8; 4], Subscriber>,
+    sub_by_slot: Array<MapData, Subscriber>,
     nat_out: HashMap<MapData, NatKey, NatValue>,
     nat_in: HashMap<MapData, NatKey, NatValue>,
     counters: PerCpuArray<MapData, RawCounters>,
     stats: PerCpuArray<MapData, u64>,
     neigh_miss: Array<MapData, NeighMiss>,
+    config: Array<MapData, Config>,
+    config_value: Config,
+    cpus: CpuMap<MapData>,
+    spread_cpus: Array<MapData, u32>,
+    /// CPUs sessions are spread over (empty: off).
+    spread: Vec<u32>,
     links: Vec<(&'static str, XdpLinkId)>,
     pin_dir: PathBuf,
     pinned: Vec<PathBuf>,
@@ -375,25 +396,32 @@ impl Dataplane {
         let pd = cfg.pin_dir.as_path();
         let sessions = take(&mut ebpf, names::SESSIONS, pd, &mut pinned)?;
         let subscribers = take(&mut ebpf, names::SUBSCRIBERS, pd, &mut pinned)?;
+        let sub_by_slot = take(&mut ebpf, names::SUB_BY_SLOT, pd, &mut pinned)?;
         let nat_out = take(&mut ebpf, names::NAT_OUT, pd, &mut pinned)?;
         let nat_in = take(&mut ebpf, names::NAT_IN, pd, &mut pinned)?;
         let counters = take(&mut ebpf, names::COUNTERS, pd, &mut pinned)?;
         let stats = take(&mut ebpf, names::STATS, pd, &mut pinned)?;
         let mut config: Array<MapData, Config> = take(&mut ebpf, names::CONFIG, pd, &mut pinned)?;
         let neigh_miss = take(&mut ebpf, names::NEIGH_MISS, pd, &mut pinned)?;
-        config.set(
-            0,
-            Config {
-                public_addr: uplink_ip.unwrap_or(public_ip).octets(),
-                uplink_ifindex,
-                access_ifindex,
-                flags: CONFIG_F_ENABLED | if cfg.mss_clamp { CONFIG_F_MSS_CLAMP } else { 0 },
-                local_addr: local_ip.octets(),
-                mru: cfg.mru,
-                _pad: 0,
-            },
-            0,
-        )?;
+        let cpus = take(&mut ebpf, names::CPUS, pd, &mut pinned)?;
+        let spread_cpus = take(&mut ebpf, names::SPREAD_CPUS, pd, &mut pinned)?;
+        let mut flags = CONFIG_F_ENABLED;
+        if cfg.mss_clamp {
+            flags |= CONFIG_F_MSS_CLAMP;
+        }
+        if !cfg.nat {
+            flags |= CONFIG_F_ROUTED;
+        }
+        let config_value = Config {
+            public_addr: uplink_ip.unwrap_or(public_ip).octets(),
+            uplink_ifindex,
+            access_ifindex,
+            flags,
+            local_addr: local_ip.octets(),
+            mru: cfg.mru,
+            spread_cpus: 0,
+        };
+        config.set(0, config_value, 0)?;
         if let Err(e) = sys::enable_forwarding(&cfg.access_if) {
             log::warn!("{e:#}: upstream FIB lookups will fail (drop_fib_fail)");
         }
@@ -416,11 +444,17 @@ impl Dataplane {
             ebpf,
             sessions,
             subscribers,
+            sub_by_slot,
             nat_out,
             nat_in,
             counters,
             stats,
             neigh_miss,
+            config,
+            config_value,
+            cpus,
+            spread_cpus,
+            spread: Vec::new(),
             links: Vec::new(),
             pin_dir: cfg.pin_dir.clone(),
             pinned,
@@ -439,6 +473,9 @@ impl Dataplane {
             done: false,
         };
         // From here on Drop cleans up (pins, links) if attaching fails.
+        dp.xdp(Program::AccessCpu)?
+            .load()
+            .with_context(|| format!("verifier rejected {}", programs::ACCESS_CPU))?;
         dp.attach(Program::Access, &cfg.access_if, cfg.xdp_mode)?;
         dp.attach(Program::Uplink, &cfg.uplink_if, cfg.xdp_mode)?;
         // bpf_fib_lookup only finds neighbours the kernel already knows;
@@ -548,6 +585,7 @@ impl Dataplane {
         if let Err(e) = res {
             let _ = self.sessions.remove(&key);
             let _ = self.subscribers.remove(&row.address.octets());
+            let _ = self.sub_by_slot.set(slot, Subscriber::default(), 0);
             self.free_slots.push(slot);
             if let Some(b) = block {
                 // Never used: no need to rest.
@@ -609,6 +647,7 @@ impl Dataplane {
             mtu: row.mtu,
             flags,
             slot: inst.slot,
+            addr: row.address.octets(),
         };
         let val = SessionValue {
             addr: row.address.octets(),
@@ -622,6 +661,9 @@ impl Dataplane {
         self.subscribers
             .insert(row.address.octets(), sub, 0)
             .context("writing SUBSCRIBERS")?;
+        self.sub_by_slot
+            .set(inst.slot, sub, 0)
+            .context("writing SUB_BY_SLOT")?;
         self.sessions
             .insert(inst.key, val, 0)
             .context("writing SESSIONS")?;
@@ -646,6 +688,9 @@ impl Dataplane {
         ignore_missing(self.sessions.remove(&inst.key)).context("deleting from SESSIONS")?;
         ignore_missing(self.subscribers.remove(&row.address.octets()))
             .context("deleting from SUBSCRIBERS")?;
+        self.sub_by_slot
+            .set(inst.slot, Subscriber::default(), 0)
+            .context("clearing SUB_BY_SLOT")?;
         if let Some((public, start, count)) = inst.block.and_then(|b| self.block(b)) {
             self.remove_block_mappings(row.address, public, start, count);
         }
@@ -873,6 +918,45 @@ impl Dataplane {
             let _ = self.nat_in.remove(&k);
         }
         removed
+    }
+
+    /// Spread PPPoE sessions over `cpus` (CPU numbers; fewer than two turns
+    /// spreading off): the access program hands each session's IPv4 frames
+    /// to one of these CPUs, chosen by a hash of (client MAC, session id),
+    /// where `bras_access_cpu` processes them (`CPUS` cpumap, queue of
+    /// [`SPREAD_QUEUE`] frames per CPU). RSS cannot do this for PPPoE. Can be
+    /// changed at any time; a session may move CPU when the set changes.
+    pub fn set_spread(&mut self, cpus: &[u32]) -> anyhow::Result<()> {
+        let mut want: Vec<u32> = cpus.iter().copied().filter(|c| *c < MAX_CPUS).collect();
+        want.sort_unstable();
+        want.dedup();
+        if want.len() < 2 {
+            want.clear();
+        }
+        // Off first, so the program never indexes a half-written table.
+        self.config_value.flags &= !CONFIG_F_SPREAD;
+        self.config_value.spread_cpus = 0;
+        self.config.set(0, self.config_value, 0)?;
+        let fd = self.xdp(Program::AccessCpu)?.fd()?.try_clone()?;
+        for (i, cpu) in want.iter().enumerate() {
+            self.cpus
+                .set(*cpu, SPREAD_QUEUE, Some(&fd), 0)
+                .with_context(|| format!("adding CPU {cpu} to the cpumap"))?;
+            self.spread_cpus.set(i as u32, *cpu, 0)?;
+        }
+        if !want.is_empty() {
+            self.config_value.flags |= CONFIG_F_SPREAD;
+            self.config_value.spread_cpus = want.len() as u16;
+            self.config.set(0, self.config_value, 0)?;
+            log::info!("spreading PPPoE sessions over CPUs {want:?}");
+        }
+        self.spread = want;
+        Ok(())
+    }
+
+    /// The CPUs sessions are spread over (empty: spreading is off).
+    pub fn spread(&self) -> &[u32] {
+        &self.spread
     }
 
     /// If the data plane recorded a new next hop without a neighbour entry
