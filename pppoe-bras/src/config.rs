@@ -211,6 +211,10 @@ pub struct Config {
     /// Clamp the TCP MSS option of SYN and SYN-ACK segments, both ways, to
     /// the session MTU − 40 (RFC 4459 §3.2). Default `true`.
     pub mss_clamp: bool,
+    /// Spread session traffic over every online CPU (cpumap keyed by
+    /// session): RSS gives all PPPoE on a NIC one flow hash, so without
+    /// this one core does all the work. Default `true` (no effect on one CPU).
+    pub spread: bool,
     /// Public ports per subscriber block (RFC 6888 per-subscriber limit;
     /// RFC 7422-style blocks). Default 512. With one public address,
     /// `(65536 − first_port) / port_block_size` subscribers fit.
@@ -285,6 +289,7 @@ impl Default for Config {
             public_address: None,
             public_addresses: Vec::new(),
             mss_clamp: true,
+            spread: true,
             port_block_size: 512,
             first_port: 1024,
             nat_udp_timeout: 300,
@@ -361,6 +366,7 @@ struct Raw {
     public_address: S<String>,
     public_addresses: SList,
     mss_clamp: S<bool>,
+    spread: S<bool>,
     port_block_size: S<i64>,
     first_port: S<i64>,
     nat_udp_timeout: S<i64>,
@@ -640,6 +646,7 @@ const KEYS: &[&str] = &[
     "public_address",
     "public_addresses",
     "mss_clamp",
+    "spread",
     "port_block_size",
     "first_port",
     "nat_udp_timeout",
@@ -996,6 +1003,9 @@ impl Config {
         let mss_clamp = r
             .scalar("mss_clamp", None, raw.mss_clamp)
             .map_or(d.mss_clamp, |(v, _)| v);
+        let spread = r
+            .scalar("spread", None, raw.spread)
+            .map_or(d.spread, |(v, _)| v);
         let blame = [
             ("port_block_size", raw.port_block_size.clone()),
             ("first_port", raw.first_port.clone()),
@@ -1158,6 +1168,7 @@ impl Config {
             public_address,
             public_addresses,
             mss_clamp,
+            spread,
             port_block_size,
             first_port,
             nat_udp_timeout,
@@ -1397,6 +1408,7 @@ nat = false
 public_address = "198.51.100.1"
 public_addresses = ["198.51.100.1", "198.51.100.3"]
 mss_clamp = false
+spread = false
 port_block_size = 256
 first_port = 2048
 nat_udp_timeout = 120
@@ -1456,6 +1468,7 @@ address = "*"
             public_address: Some(a("198.51.100.1")),
             public_addresses: vec![a("198.51.100.1"), a("198.51.100.3")],
             mss_clamp: false,
+            spread: false,
             port_block_size: 256,
             first_port: 2048,
             nat_udp_timeout: 120,
@@ -1469,13 +1482,13 @@ address = "*"
                     name: "lab1".into(),
                     password: Secret::new("secret one"),
                     address: Some(a("10.9.0.1")),
-                    line: 37,
+                    line: 38,
                 },
                 User {
                     name: "lab2".into(),
                     password: Secret::new(""),
                     address: None,
-                    line: 42,
+                    line: 43,
                 },
             ],
             source: None,

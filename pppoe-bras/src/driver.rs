@@ -37,6 +37,12 @@ pub async fn run(cfg: Config, control_socket: &std::path::Path) -> anyhow::Resul
         log::warn!("{w}");
     }
     let mut dataplane = Dataplane::start(&dataplane_config(&cfg))?;
+    if cfg.spread {
+        let cpus = crate::dataplane::online_cpus()?;
+        if let Err(e) = dataplane.set_spread(&cpus) {
+            log::warn!("spreading sessions over CPUs {cpus:?}: {e:#}; one CPU does the work");
+        }
+    }
     let result = serve(
         &cfg,
         control_socket,
