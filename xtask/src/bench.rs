@@ -62,7 +62,6 @@ use std::{
     collections::HashMap,
     ffi::CString,
     fmt::Write as _,
-    io::{BufRead, BufReader},
     net::Ipv4Addr,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
@@ -76,6 +75,11 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::util::{
+    bras_binary, build_bras, check_stop, cpus, del_netns, install_signal_handlers, ip, is_root,
+    kernel_release, line_reader, ns_exec, sleep_checked, stop_requested, workspace_root,
+};
 
 /// `cargo xtask bench …`
 #[derive(clap::Args, Debug)]
@@ -136,73 +140,7 @@ pub fn main(args: BenchArgs) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------
-// Interruption
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-}
-
-fn check_stop() -> Result<()> {
-    if STOP.load(Ordering::SeqCst) {
-        bail!("interrupted");
-    }
-    Ok(())
-}
-
-/// Sleep in small steps so Ctrl-C is noticed quickly.
-fn sleep_checked(d: Duration) -> Result<()> {
-    let end = Instant::now() + d;
-    loop {
-        check_stop()?;
-        let now = Instant::now();
-        if now >= end {
-            return Ok(());
-        }
-        thread::sleep((end - now).min(Duration::from_millis(50)));
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Shell helpers
-
-fn run(cmd: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {cmd}"))?;
-    if !out.status.success() {
-        bail!(
-            "`{cmd} {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn ip(args: &[&str]) -> Result<String> {
-    run("ip", args)
-}
-
-/// Run `cmd` inside network namespace `ns`.
-fn ns_exec(ns: &str, cmd: &[&str]) -> Result<String> {
-    let mut a = vec!["netns", "exec", ns];
-    a.extend_from_slice(cmd);
-    ip(&a)
-}
+// MAC addresses
 
 fn parse_mac(s: &str) -> Result<[u8; 6]> {
     let mut mac = [0u8; 6];
@@ -279,10 +217,7 @@ struct Topology {
 impl Drop for Topology {
     fn drop(&mut self) {
         for ns in [&self.gen, &self.dut, &self.sink] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
+            del_netns(ns);
         }
     }
 }
@@ -293,10 +228,7 @@ struct NsGuard(Vec<String>);
 impl Drop for NsGuard {
     fn drop(&mut self) {
         for ns in &self.0 {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
+            del_netns(ns);
         }
     }
 }
@@ -1170,7 +1102,7 @@ fn measure(src: &Iface, counter: &bpf::ArrayMap, traffic: Traffic, seconds: u32)
             // Keep the tables alive as long as the program runs.
             let _maps = (state, table);
             const BATCH: u32 = 1 << 16;
-            while !stop.load(Ordering::Relaxed) && !STOP.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) && !stop_requested() {
                 prog.test_run(&frame, ifindex, BATCH, true)?;
                 sent.fetch_add(u64::from(BATCH), Ordering::Relaxed);
             }
@@ -1395,15 +1327,7 @@ impl Bras {
             blocks: Vec::new(),
             lines: None,
         };
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = line_reader(stdout);
         let mut by_ip = HashMap::new();
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -1479,13 +1403,6 @@ fn bras_supports_setup(bin: &Path) -> bool {
 // ---------------------------------------------------------------------------
 // The run
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 /// One row of the table.
 #[derive(Debug, Clone)]
 struct Row {
@@ -1511,8 +1428,7 @@ struct Ctx<'a> {
 }
 
 fn dataplane(args: DataplaneArgs) -> Result<()> {
-    // SAFETY: trivial libc call.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         bail!("`cargo xtask bench dataplane` needs root (netns, XDP)");
     }
     if args.sizes.iter().any(|&s| !(64..=1500).contains(&s)) {
@@ -1524,23 +1440,14 @@ fn dataplane(args: DataplaneArgs) -> Result<()> {
     install_signal_handlers();
 
     let root = workspace_root();
-    let bras_bin = args
-        .bras_bin
-        .clone()
-        .unwrap_or_else(|| root.join("target/release/pppoe-bras"));
+    let bras_bin = args.bras_bin.clone().unwrap_or_else(|| bras_binary(true));
     let mut bras_pending: Option<String> = None;
     if args.baselines_only {
         bras_pending = Some("skipped (--baselines-only)".into());
     } else {
         if !args.no_build && args.bras_bin.is_none() {
-            eprintln!("bench: cargo build --release -p pppoe-bras");
-            let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "--release", "-p", "pppoe-bras"])
-                .current_dir(&root)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if !ok {
+            if let Err(e) = build_bras(true) {
+                eprintln!("bench: {e:#}");
                 bras_pending = Some("pending: building pppoe-bras failed".into());
             }
         }
@@ -1921,12 +1828,7 @@ fn bras_inner(ctx: &Ctx, bin: &Path, n: u32, workdir: &Path) -> Result<Vec<Row>>
 // Output
 
 fn machine_line(args: &DataplaneArgs) -> String {
-    let cpus = thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into());
+    let (cpus, kernel) = (cpus(), kernel_release());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

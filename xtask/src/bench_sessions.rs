@@ -29,19 +29,20 @@
 
 use std::{
     fmt::Write as _,
-    io::{BufRead, BufReader},
     os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        mpsc,
-    },
+    sync::mpsc,
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::util::{
+    bras_binary, build_bras, check_stop, cpus, del_netns, install_signal_handlers, ip, is_root,
+    kernel_release, line_reader, workspace_root,
+};
 
 /// Options of `cargo xtask bench sessions`.
 #[derive(clap::Args, Debug)]
@@ -75,8 +76,7 @@ pub struct SessionsArgs {
 
 /// Entry point.
 pub fn main(args: SessionsArgs) -> Result<()> {
-    // SAFETY: trivial libc call.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         bail!("`cargo xtask bench sessions` needs root (netns, XDP, AF_PACKET)");
     }
     if args.sessions.iter().any(|&n| n == 0 || n > 60_000) {
@@ -84,21 +84,9 @@ pub fn main(args: SessionsArgs) -> Result<()> {
     }
     install_signal_handlers();
     let root = workspace_root();
-    let bin = args
-        .bras_bin
-        .clone()
-        .unwrap_or_else(|| root.join("target/release/pppoe-bras"));
+    let bin = args.bras_bin.clone().unwrap_or_else(|| bras_binary(true));
     if !args.no_build && args.bras_bin.is_none() {
-        eprintln!("bench: cargo build --release -p pppoe-bras");
-        let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "-p", "pppoe-bras"])
-            .current_dir(&root)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            bail!("building pppoe-bras failed");
-        }
+        build_bras(true).context("building pppoe-bras failed")?;
     }
     let work = root.join("target/bench/sessions-run");
     std::fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
@@ -135,31 +123,6 @@ pub fn main(args: SessionsArgs) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------
-// Interruption
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-}
-
-fn check_stop() -> Result<()> {
-    if STOP.load(Ordering::SeqCst) {
-        bail!("interrupted");
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------
 // Topology and processes
 
 const CPE_IF: &str = "c0";
@@ -168,22 +131,6 @@ const UPLINK_IF: &str = "u0";
 const INET_IF: &str = "i0";
 const POOL: &str = "100.64.0.0/16";
 const FIRST_PORT: u32 = 1024;
-
-fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .context("running ip")?;
-    if !out.status.success() {
-        bail!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
 
 /// The three namespaces and the daemon's pin dir; deleted on drop.
 struct Topology {
@@ -236,10 +183,7 @@ impl Topology {
 impl Drop for Topology {
     fn drop(&mut self) {
         for ns in &self.namespaces {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
+            del_netns(ns);
         }
         let _ = std::fs::remove_dir_all(&self.pin_dir);
     }
@@ -330,21 +274,6 @@ impl Drop for Proc {
             }
         }
     }
-}
-
-/// Lines of a child's stdout, read on a thread.
-fn line_reader(child: &mut Child) -> Result<mpsc::Receiver<String>> {
-    let out = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(rx)
 }
 
 /// `pppoe-bras <cmd> --control-socket <sock>` (the socket is a path, so no
@@ -546,7 +475,12 @@ fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32) -> Result<Measu
         r => Duration::from_secs_f64(f64::from(n) / f64::from(r) + 5.0),
     };
     let mut emu = Proc::spawn("pppoe-bras emulate", cmd, hang_up)?;
-    let lines = line_reader(&mut emu.child)?;
+    let stdout = emu
+        .child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no stdout"))?;
+    let lines = line_reader(stdout);
 
     let launch = match args.rate {
         0 => 0.0,
@@ -635,12 +569,7 @@ fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32) -> Result<Measu
 // Output
 
 fn machine_line(args: &SessionsArgs) -> String {
-    let cpus = thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into());
+    let (cpus, kernel) = (cpus(), kernel_release());
     let nat = if args.no_nat {
         "routed (no NAT)"
     } else {
@@ -790,13 +719,6 @@ fn render_json(header: &str, args: &SessionsArgs, rows: &[Measured]) -> String {
     }
     o.push_str("  ]\n}\n");
     o
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 
 mod bench;
 mod bench_sessions;
+mod util;
 
 use std::{
     env,
@@ -26,6 +27,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use util::{bras_binary, build_bras, cargo, is_root, status, workspace_root};
 
 /// The bpf-linker release the eBPF build is known to work with.
 const BPF_LINKER: &str = "bpf-linker@0.10.2";
@@ -104,13 +106,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Setup { check } => setup(if check { Mode::Check } else { Mode::Install }),
         Cmd::Lab { args } => {
             setup(Mode::InstallIfRoot)?;
-            build(false)?;
-            run_as_root(&binary(false), "lab", &args)
+            build_bras(false)?;
+            run_as_root(&bras_binary(false), "lab", &args)
         }
         Cmd::Run { release, args } => {
             setup(Mode::InstallIfRoot)?;
-            build(release)?;
-            run_as_root(&binary(release), "run", &args)
+            build_bras(release)?;
+            run_as_root(&bras_binary(release), "run", &args)
         }
         Cmd::Test { args } => test(&args),
         Cmd::Bench(args) => bench::main(args),
@@ -125,18 +127,6 @@ enum Mode {
     Install,
     /// Install the Rust parts; the Debian packages only when root (warn otherwise).
     InstallIfRoot,
-}
-
-fn is_root() -> bool {
-    // The effective uid (second field of `Uid:`), without a libc dependency.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// Find `tool` on PATH, in the sbin directories (not on a normal user's
@@ -155,37 +145,6 @@ fn find_tool(tool: &str) -> Option<PathBuf> {
         dirs.push(Path::new(&home).join("bin"));
     }
     dirs.into_iter().map(|d| d.join(tool)).find(|p| p.is_file())
-}
-
-fn cargo() -> OsString {
-    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_owned)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn status(cmd: &mut Command) -> anyhow::Result<()> {
-    eprintln!("xtask: $ {}", show(cmd));
-    let st = cmd
-        .status()
-        .with_context(|| format!("spawn {}", show(cmd)))?;
-    if !st.success() {
-        bail!("`{}` failed ({st})", show(cmd));
-    }
-    Ok(())
-}
-
-fn show(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
 }
 
 fn setup(mode: Mode) -> anyhow::Result<()> {
@@ -277,25 +236,6 @@ fn setup(mode: Mode) -> anyhow::Result<()> {
         eprintln!("xtask: setup complete: packages, nightly rust-src and bpf-linker present");
     }
     Ok(())
-}
-
-fn build(release: bool) -> anyhow::Result<()> {
-    let mut c = Command::new(cargo());
-    c.current_dir(workspace_root())
-        .args(["build", "-p", "pppoe-bras"]);
-    if release {
-        c.arg("--release");
-    }
-    status(&mut c)
-}
-
-fn binary(release: bool) -> PathBuf {
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    target
-        .join(if release { "release" } else { "debug" })
-        .join("pppoe-bras")
 }
 
 /// Run `<bin> <sub> <args>` as root: directly when root, else through `sudo -E`.
