@@ -75,10 +75,12 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
 
 use crate::util::{
     bras_binary, build_bras, check_stop, cpus, del_netns, install_signal_handlers, ip, is_root,
-    kernel_release, line_reader, ns_exec, sleep_checked, stop_requested, workspace_root,
+    kernel_release, line_reader, ns_exec, rounded, sleep_checked, stop_requested, workspace_root,
+    write_json,
 };
 
 /// `cargo xtask bench …`
@@ -1542,10 +1544,7 @@ fn dataplane(args: DataplaneArgs) -> Result<()> {
         .json
         .clone()
         .unwrap_or_else(|| root.join("target/bench/dataplane.json"));
-    if let Some(dir) = json_path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&json_path, render_json(&header, &args, &rows))?;
+    write_json(&json_path, &report(&header, &args, &rows))?;
     eprintln!("bench: wrote {}", json_path.display());
     Ok(())
 }
@@ -1958,69 +1957,73 @@ fn render_table(header: &str, sizes: &[usize], rows: &[Row]) -> String {
     out
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+/// `target/bench/dataplane.json`.
+#[derive(Serialize)]
+struct Report<'a> {
+    machine: &'a str,
+    seconds: u32,
+    frame_sizes: &'a [usize],
+    rows: Vec<RowJson<'a>>,
 }
 
-fn json_num(x: Option<f64>) -> String {
-    match x {
-        Some(x) if x.is_finite() => format!("{x:.4}"),
-        _ => "null".into(),
-    }
+/// One [`Row`] in [`Report`]; all figures to 4 decimal places.
+#[derive(Serialize)]
+struct RowJson<'a> {
+    kind: &'a str,
+    label: &'a str,
+    flows: u32,
+    ns_per_packet: Option<f64>,
+    ns_cold: Option<f64>,
+    note: Option<&'a str>,
+    results: Vec<SizeJson>,
 }
 
-fn render_json(header: &str, args: &DataplaneArgs, rows: &[Row]) -> String {
-    let mut o = String::from("{\n");
-    let _ = writeln!(o, "  \"machine\": {},", json_str(header));
-    let _ = writeln!(o, "  \"seconds\": {},", args.seconds);
-    let sizes: Vec<String> = args.sizes.iter().map(|s| s.to_string()).collect();
-    let _ = writeln!(o, "  \"frame_sizes\": [{}],", sizes.join(", "));
-    o.push_str("  \"rows\": [\n");
-    for (k, r) in rows.iter().enumerate() {
+/// One frame size of a [`RowJson`].
+#[derive(Serialize)]
+struct SizeJson {
+    frame_size: usize,
+    pps: Option<f64>,
+    offered_pps: Option<f64>,
+    a_over_b: Option<f64>,
+    a_over_c: Option<f64>,
+}
+
+fn report<'a>(header: &'a str, args: &'a DataplaneArgs, rows: &'a [Row]) -> Report<'a> {
+    let round = |x| rounded(x, 4);
+    let row = |r: &'a Row| {
         let a_b = ratios(rows, r, "kernel");
         let a_c = ratios(rows, r, "ceiling");
-        let per_size: Vec<String> = args
+        let results = args
             .sizes
             .iter()
             .enumerate()
-            .map(|(i, s)| {
+            .map(|(i, &frame_size)| {
                 let rate = r.rates.get(i).copied().flatten();
-                format!(
-                    "{{\"frame_size\": {s}, \"pps\": {}, \"offered_pps\": {}, \"a_over_b\": {}, \"a_over_c\": {}}}",
-                    json_num(rate.map(|x| x.pps)),
-                    json_num(rate.map(|x| x.offered)),
-                    json_num(a_b.get(i).copied().flatten()),
-                    json_num(a_c.get(i).copied().flatten()),
-                )
+                SizeJson {
+                    frame_size,
+                    pps: round(rate.map(|x| x.pps)),
+                    offered_pps: round(rate.map(|x| x.offered)),
+                    a_over_b: round(a_b.get(i).copied().flatten()),
+                    a_over_c: round(a_c.get(i).copied().flatten()),
+                }
             })
             .collect();
-        let _ = write!(
-            o,
-            "    {{\"kind\": {}, \"label\": {}, \"flows\": {}, \"ns_per_packet\": {}, \"ns_cold\": {}, \"note\": {}, \"results\": [{}]}}",
-            json_str(r.kind),
-            json_str(&r.label),
-            r.flows,
-            json_num(r.ns_per_pkt),
-            json_num(r.ns_cold),
-            r.note.as_deref().map_or("null".to_string(), json_str),
-            per_size.join(", ")
-        );
-        o.push_str(if k + 1 < rows.len() { ",\n" } else { "\n" });
+        RowJson {
+            kind: r.kind,
+            label: &r.label,
+            flows: r.flows,
+            ns_per_packet: round(r.ns_per_pkt),
+            ns_cold: round(r.ns_cold),
+            note: r.note.as_deref(),
+            results,
+        }
+    };
+    Report {
+        machine: header,
+        seconds: args.seconds,
+        frame_sizes: &args.sizes,
+        rows: rows.iter().map(row).collect(),
     }
-    o.push_str("  ]\n}\n");
-    o
 }
 
 #[cfg(test)]
@@ -2103,8 +2106,73 @@ mod tests {
         assert_eq!(ratios(&rows, &rows[3], "kernel"), vec![Some(4.0)]);
         assert_eq!(ratios(&rows, &rows[3], "ceiling"), vec![Some(0.5)]);
         assert_eq!(ratios(&rows, &rows[1], "ceiling"), vec![None]);
-        let json = render_json("m", &DataplaneArgs::parse_from_for_test(), &rows);
-        assert!(json.contains("\"a_over_b\": 4.0000"));
+    }
+
+    #[test]
+    fn json_keeps_its_keys_and_shape() {
+        let rate = |pps| Some(Rate { pps, offered: pps });
+        let row = |kind, flows, pps, note: Option<&str>| Row {
+            kind,
+            label: format!("{kind} {flows}"),
+            flows,
+            rates: vec![rate(pps)],
+            ns_per_pkt: Some(97.123_456),
+            ns_cold: None,
+            note: note.map(str::to_owned),
+        };
+        let rows = vec![
+            row("ceiling", 1, 3.0, None),
+            row("kernel", 1, 1.0, None),
+            row("bras-up", 1, 2.0, Some("a \"quoted\"\nnote")),
+        ];
+        let args = DataplaneArgs::parse_from_for_test();
+        let text = serde_json::to_string(&report("m", &args, &rows)).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // serde_json's maps are sorted, so compare sorted key lists.
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        fn sorted(mut v: Vec<&str>) -> Vec<&str> {
+            v.sort();
+            v
+        }
+        assert_eq!(
+            keys(&j),
+            sorted(vec!["machine", "seconds", "frame_sizes", "rows"])
+        );
+        assert_eq!(j["frame_sizes"], serde_json::json!([64]));
+        let r = &j["rows"][2];
+        assert_eq!(
+            keys(r),
+            sorted(vec![
+                "kind",
+                "label",
+                "flows",
+                "ns_per_packet",
+                "ns_cold",
+                "note",
+                "results"
+            ])
+        );
+        assert_eq!(r["kind"], "bras-up");
+        assert_eq!(r["note"], "a \"quoted\"\nnote");
+        assert_eq!(r["ns_per_packet"], 97.1235);
+        assert!(r["ns_cold"].is_null());
+        let res = &r["results"][0];
+        assert_eq!(
+            keys(res),
+            sorted(vec![
+                "frame_size",
+                "pps",
+                "offered_pps",
+                "a_over_b",
+                "a_over_c"
+            ])
+        );
+        assert_eq!(res["frame_size"], 64);
+        assert_eq!(res["a_over_b"], 2.0);
+        assert_eq!(res["a_over_c"], 0.6667);
+        assert!(j["rows"][0]["results"][0]["a_over_b"].is_null());
     }
 
     impl DataplaneArgs {

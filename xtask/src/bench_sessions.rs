@@ -38,10 +38,11 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
 
 use crate::util::{
     bras_binary, build_bras, check_stop, cpus, del_netns, install_signal_handlers, ip, is_root,
-    kernel_release, line_reader, workspace_root,
+    kernel_release, line_reader, rounded, workspace_root, write_json,
 };
 
 /// Options of `cargo xtask bench sessions`.
@@ -110,10 +111,7 @@ pub fn main(args: SessionsArgs) -> Result<()> {
         .json
         .clone()
         .unwrap_or_else(|| root.join("target/bench/sessions.json"));
-    if let Some(dir) = json_path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&json_path, render_json(&header, &args, &rows))?;
+    write_json(&json_path, &report(&header, &args, &rows))?;
     eprintln!(
         "bench: wrote {} (logs in {})",
         json_path.display(),
@@ -648,77 +646,75 @@ fn render_table(header: &str, rows: &[Measured]) -> String {
     o
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+/// `target/bench/sessions.json`.
+#[derive(Serialize)]
+struct Report<'a> {
+    machine: &'a str,
+    rate: u32,
+    close_rate: u32,
+    nat: bool,
+    runs: Vec<RunJson<'a>>,
 }
 
-fn json_num<T: std::fmt::Display>(v: Option<T>) -> String {
-    v.map_or_else(|| "null".to_owned(), |v| v.to_string())
+/// One session count in [`Report`]; rates and bytes per session to 0.1.
+#[derive(Serialize)]
+struct RunJson<'a> {
+    sessions: u32,
+    rate: u32,
+    port_block_size: Option<u32>,
+    up: Option<u64>,
+    failed: Option<u64>,
+    first_up_ms: Option<u64>,
+    all_up_ms: Option<u64>,
+    sessions_per_sec: Option<f64>,
+    daemon_sessions: Option<u64>,
+    daemon_rss_idle_kib: Option<u64>,
+    daemon_rss_up_kib: Option<u64>,
+    daemon_rss_after_teardown_kib: Option<u64>,
+    daemon_bytes_per_session: Option<f64>,
+    emulator_rss_kib: Option<u64>,
+    emulator_bytes_per_session: Option<f64>,
+    teardown_ms: Option<u64>,
+    /// An object, in the daemon's counter order.
+    #[serde(serialize_with = "as_map")]
+    daemon_drops: &'a [(String, u64)],
+    note: Option<&'a str>,
 }
 
-fn json_f(v: Option<f64>) -> String {
-    json_num(v.filter(|v| v.is_finite()).map(|v| format!("{v:.1}")))
+fn as_map<S: serde::Serializer>(pairs: &&[(String, u64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
-fn render_json(header: &str, args: &SessionsArgs, rows: &[Measured]) -> String {
-    let mut o = String::from("{\n");
-    let _ = writeln!(o, "  \"machine\": {},", json_str(header));
-    let _ = writeln!(o, "  \"rate\": {},", args.rate);
-    let _ = writeln!(
-        o,
-        "  \"close_rate\": {},",
-        args.close_rate.unwrap_or(args.rate)
-    );
-    let _ = writeln!(o, "  \"nat\": {},", !args.no_nat);
-    o.push_str("  \"runs\": [\n");
-    for (k, r) in rows.iter().enumerate() {
-        let drops: Vec<String> = r
-            .drops
+fn report<'a>(header: &'a str, args: &SessionsArgs, rows: &'a [Measured]) -> Report<'a> {
+    Report {
+        machine: header,
+        rate: args.rate,
+        close_rate: args.close_rate.unwrap_or(args.rate),
+        nat: !args.no_nat,
+        runs: rows
             .iter()
-            .map(|(k, v)| format!("{}: {v}", json_str(k)))
-            .collect();
-        let _ = write!(
-            o,
-            "    {{\"sessions\": {}, \"rate\": {}, \"port_block_size\": {}, \"up\": {}, \"failed\": {}, \
-             \"first_up_ms\": {}, \"all_up_ms\": {}, \"sessions_per_sec\": {}, \"daemon_sessions\": {}, \
-             \"daemon_rss_idle_kib\": {}, \"daemon_rss_up_kib\": {}, \"daemon_rss_after_teardown_kib\": {}, \
-             \"daemon_bytes_per_session\": {}, \"emulator_rss_kib\": {}, \"emulator_bytes_per_session\": {}, \
-             \"teardown_ms\": {}, \"daemon_drops\": {{{}}}, \"note\": {}}}",
-            r.sessions,
-            r.rate,
-            json_num(r.port_block_size),
-            json_num(r.up),
-            json_num(r.failed),
-            json_num(r.first_up_ms),
-            json_num(r.all_up_ms),
-            json_f(r.sessions_per_sec()),
-            json_num(r.daemon_sessions),
-            json_num(r.daemon_rss_idle_kib),
-            json_num(r.daemon_rss_up_kib),
-            json_num(r.daemon_rss_after_kib),
-            json_f(r.daemon_bytes_per_session()),
-            json_num(r.emu_rss_up_kib),
-            json_f(r.emu_bytes_per_session()),
-            json_num(r.teardown_ms),
-            drops.join(", "),
-            r.note.as_deref().map_or("null".to_string(), json_str),
-        );
-        o.push_str(if k + 1 < rows.len() { ",\n" } else { "\n" });
+            .map(|r| RunJson {
+                sessions: r.sessions,
+                rate: r.rate,
+                port_block_size: r.port_block_size,
+                up: r.up,
+                failed: r.failed,
+                first_up_ms: r.first_up_ms,
+                all_up_ms: r.all_up_ms,
+                sessions_per_sec: rounded(r.sessions_per_sec(), 1),
+                daemon_sessions: r.daemon_sessions,
+                daemon_rss_idle_kib: r.daemon_rss_idle_kib,
+                daemon_rss_up_kib: r.daemon_rss_up_kib,
+                daemon_rss_after_teardown_kib: r.daemon_rss_after_kib,
+                daemon_bytes_per_session: rounded(r.daemon_bytes_per_session(), 1),
+                emulator_rss_kib: r.emu_rss_up_kib,
+                emulator_bytes_per_session: rounded(r.emu_bytes_per_session(), 1),
+                teardown_ms: r.teardown_ms,
+                daemon_drops: &r.drops,
+                note: r.note.as_deref(),
+            })
+            .collect(),
     }
-    o.push_str("  ]\n}\n");
-    o
 }
 
 #[cfg(test)]
@@ -743,8 +739,10 @@ mod tests {
     }
 
     #[test]
-    fn json_is_escaped_and_null_for_missing() {
-        let m = Measured::failed(10, 5, "bad \"x\"\n".into());
+    fn json_keeps_its_keys_and_shape() {
+        let mut m = Measured::failed(10, 5, "bad \"x\"\n".into());
+        m.all_up_ms = Some(3);
+        m.drops = vec![("z.drop".into(), 2), ("a.error".into(), 1)];
         let args = SessionsArgs {
             sessions: vec![10],
             rate: 5,
@@ -755,9 +753,49 @@ mod tests {
             no_build: true,
             json: None,
         };
-        let j = render_json("h", &args, &[m]);
-        assert!(j.contains("\"note\": \"bad \\\"x\\\"\\u000a\""), "{j}");
-        assert!(j.contains("\"all_up_ms\": null"), "{j}");
-        assert!(j.contains("\"nat\": false"), "{j}");
+        let text = serde_json::to_string(&report("h", &args, &[m])).unwrap();
+        // The daemon's counter order, not sorted.
+        assert!(
+            text.contains(r#""daemon_drops":{"z.drop":2,"a.error":1}"#),
+            "{text}"
+        );
+        let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let mut want = vec!["machine", "rate", "close_rate", "nat", "runs"];
+        want.sort();
+        assert_eq!(keys(&j), want);
+        assert_eq!(j["close_rate"], 5);
+        assert_eq!(j["nat"], false);
+        let run = &j["runs"][0];
+        let mut want = vec![
+            "sessions",
+            "rate",
+            "port_block_size",
+            "up",
+            "failed",
+            "first_up_ms",
+            "all_up_ms",
+            "sessions_per_sec",
+            "daemon_sessions",
+            "daemon_rss_idle_kib",
+            "daemon_rss_up_kib",
+            "daemon_rss_after_teardown_kib",
+            "daemon_bytes_per_session",
+            "emulator_rss_kib",
+            "emulator_bytes_per_session",
+            "teardown_ms",
+            "daemon_drops",
+            "note",
+        ];
+        want.sort();
+        assert_eq!(keys(run), want);
+        assert_eq!(run["note"], "bad \"x\"\n");
+        assert_eq!(run["sessions_per_sec"], 3333.3);
+        assert!(run["up"].is_null());
+        assert!(run["daemon_bytes_per_session"].is_null());
     }
 }

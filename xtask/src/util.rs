@@ -203,9 +203,40 @@ pub fn kernel_release() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+// ---------------------------------------------------------------------------
+// Result files
+
+/// Write `value` as pretty JSON (and a final newline) to `path`, creating
+/// its directory.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("write {}", path.display()))
+}
+
+/// `x` rounded to `decimals` places, `None` unless finite: the precision
+/// the result files have always had.
+pub fn rounded(x: Option<f64>, decimals: i32) -> Option<f64> {
+    let scale = 10f64.powi(decimals);
+    x.filter(|x| x.is_finite())
+        .map(|x| (x * scale).round() / scale)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounding_keeps_the_old_precision_and_drops_non_finite() {
+        assert_eq!(rounded(Some(2.019_849), 4), Some(2.0198));
+        assert_eq!(rounded(Some(11_111.111), 1), Some(11_111.1));
+        assert_eq!(rounded(Some(f64::NAN), 1), None);
+        assert_eq!(rounded(Some(f64::INFINITY), 4), None);
+        assert_eq!(rounded(None, 4), None);
+    }
 
     #[test]
     fn commands_show_as_lines() {
