@@ -573,30 +573,30 @@ mod bpf {
                     self.value_size
                 );
             }
-            let mut a = MapElem {
-                map_fd: self.fd.as_raw_fd() as u32,
-                _pad: 0,
-                key: &index as *const u32 as u64,
-                value: value.as_ptr() as u64,
-                flags: 0,
-            };
-            sys(MAP_UPDATE_ELEM, &mut a).context("map update")?;
-            Ok(())
+            self.elem(MAP_UPDATE_ELEM, index, value.as_ptr() as u64)
+                .context("map update")
         }
 
         pub fn get_u64(&self, index: u32) -> Result<u64> {
             let mut v = vec![0u8; self.value_size.max(8)];
-            let mut a = MapElem {
-                map_fd: self.fd.as_raw_fd() as u32,
-                _pad: 0,
-                key: &index as *const u32 as u64,
-                value: v.as_mut_ptr() as u64,
-                flags: 0,
-            };
-            sys(MAP_LOOKUP_ELEM, &mut a).context("map lookup")?;
+            self.elem(MAP_LOOKUP_ELEM, index, v.as_mut_ptr() as u64)
+                .context("map lookup")?;
             let mut b = [0u8; 8];
             b.copy_from_slice(&v[..8]);
             Ok(u64::from_ne_bytes(b))
+        }
+
+        /// Element command `cmd` (lookup, update) on slot `index`; `value`
+        /// is the address of `value_size` bytes.
+        fn elem(&self, cmd: libc::c_long, index: u32, value: u64) -> std::io::Result<()> {
+            let mut a = MapElem {
+                map_fd: self.raw() as u32,
+                _pad: 0,
+                key: &index as *const u32 as u64,
+                value,
+                flags: 0,
+            };
+            sys(cmd, &mut a).map(drop)
         }
 
         fn raw(&self) -> i32 {
@@ -1491,35 +1491,14 @@ fn dataplane(args: DataplaneArgs) -> Result<()> {
     }
     for &n in &args.sessions {
         match &bras_pending {
-            Some(why) => {
-                for kind in ["bras-up", "bras-down"] {
-                    rows.push(Row {
-                        kind,
-                        label: bras_label(kind, n),
-                        flows: n,
-                        rates: vec![None; args.sizes.len()],
-                        ns_per_pkt: None,
-                        ns_cold: None,
-                        note: Some(why.clone()),
-                    });
-                }
-            }
+            Some(why) => rows.extend(unmeasured_bras(n, args.sizes.len(), why)),
             None => match bras(&ctx, &bras_bin, n) {
                 Ok(r) => rows.extend(r),
                 Err(e) => {
                     check_stop()?;
                     eprintln!("bench: pppoe-bras with {n} sessions: {e:#}");
-                    for kind in ["bras-up", "bras-down"] {
-                        rows.push(Row {
-                            kind,
-                            label: bras_label(kind, n),
-                            flows: n,
-                            rates: vec![None; args.sizes.len()],
-                            ns_per_pkt: None,
-                            ns_cold: None,
-                            note: Some(format!("failed: {e:#}")),
-                        });
-                    }
+                    let why = format!("failed: {e:#}");
+                    rows.extend(unmeasured_bras(n, args.sizes.len(), &why));
                 }
             },
         }
@@ -1547,6 +1526,20 @@ fn dataplane(args: DataplaneArgs) -> Result<()> {
     write_json(&json_path, &report(&header, &args, &rows))?;
     eprintln!("bench: wrote {}", json_path.display());
     Ok(())
+}
+
+/// The pppoe-bras up and down rows for `n` sessions when they could not be
+/// measured (`why`: the note).
+fn unmeasured_bras(n: u32, sizes: usize, why: &str) -> [Row; 2] {
+    ["bras-up", "bras-down"].map(|kind| Row {
+        kind,
+        label: bras_label(kind, n),
+        flows: n,
+        rates: vec![None; sizes],
+        ns_per_pkt: None,
+        ns_cold: None,
+        note: Some(why.to_owned()),
+    })
 }
 
 fn bras_label(kind: &str, n: u32) -> String {
