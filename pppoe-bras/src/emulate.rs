@@ -1142,9 +1142,14 @@ pub struct EmulateArgs {
     /// line and failures, not a line per session event.
     #[arg(long)]
     pub quiet: bool,
-    /// Carry session 1's IPv4 over this TUN device (address and default route set).
+    /// Carry session 1's IPv4 over this TUN device (its address set).
     #[arg(long, value_name = "NAME")]
     pub tun: Option<String>,
+    /// With --tun: also make the TUN the default route (as a CPE's WAN is).
+    /// Meant for a namespace of its own; on a host it replaces the host's
+    /// default route.
+    #[arg(long, requires = "tun")]
+    pub default_route: bool,
     /// LCP MRU to ask for (default 1492, or the profile's).
     #[arg(long)]
     pub mru: Option<u16>,
@@ -1340,7 +1345,8 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
             // the line can use the session at once.
             if let (ClientEvent::Up { address, mru, .. }, Some(t)) = (&ev, &tun) {
                 let name = t.get_ref().name().to_owned();
-                configure_tun(&name, *address, *mru).context("configure the TUN device")?;
+                configure_tun(&name, *address, *mru, args.default_route)
+                    .context("configure the TUN device")?;
             }
             let failure = matches!(ev, ClientEvent::AuthFailed { .. })
                 || matches!(&ev, ClientEvent::Down { .. } if !fleet.client(i).is_some_and(Client::was_up));
@@ -1436,12 +1442,19 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
     Ok(if fleet.all_up() { 0 } else { 1 })
 }
 
-fn configure_tun(name: &str, address: Ipv4Addr, mtu: u16) -> anyhow::Result<()> {
+fn configure_tun(
+    name: &str,
+    address: Ipv4Addr,
+    mtu: u16,
+    default_route: bool,
+) -> anyhow::Result<()> {
     let addr = format!("{address}/32");
     let mtu = mtu.to_string();
     run_ip(&["addr", "add", &addr, "dev", name])?;
     run_ip(&["link", "set", name, "mtu", &mtu, "up"])?;
-    run_ip(&["route", "replace", "default", "dev", name])?;
+    if default_route {
+        run_ip(&["route", "replace", "default", "dev", name])?;
+    }
     Ok(())
 }
 

@@ -723,7 +723,8 @@ impl Lab {
             c.args(["--sessions", &n.to_string()]);
         }
         if let Some(t) = &opts.tun {
-            c.args(["--tun", t]);
+            // The cpe namespace is the CPE: its WAN is its default route.
+            c.args(["--tun", t, "--default-route"]);
         }
         if let Some(m) = opts.mru {
             c.args(["--mru", &m.to_string()]);
