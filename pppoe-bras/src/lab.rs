@@ -683,11 +683,21 @@ impl Lab {
         if let Some(m) = &opts.xdp_mode {
             c.args(["--xdp-mode", m]);
         }
+        if !opts.extra.iter().any(|a| a == "--control-socket") {
+            // Each lab's daemon its own socket, so labs can run side by side.
+            c.arg("--control-socket").arg(self.control_socket());
+        }
         c.args(&opts.extra);
         if std::env::var_os("RUST_LOG").is_none() {
             c.env("RUST_LOG", "info");
         }
         c
+    }
+
+    /// The control socket of this lab's daemon (`pppoe-bras sessions
+    /// --control-socket …`), unless the test passed its own.
+    pub fn control_socket(&self) -> PathBuf {
+        self.tmp_dir().join("control.sock")
     }
 
     /// Start the daemon and wait for its `ready access=<if> ...` log line.
@@ -2008,6 +2018,11 @@ fn demo_steps(
         println!("  ip netns exec {} ping 192.0.2.1", lab.ns_cpe());
         println!("  ip netns exec {} ip -d link show", lab.ns_bras());
         println!("  bpftool map dump pinned {}/<map>", opts.pin_dir.display());
+        println!(
+            "  {} sessions --control-socket {}   (or stats, kill <id>)",
+            exe.display(),
+            lab.control_socket().display()
+        );
         println!("Ctrl-C tears it down.");
         while !interrupted() && emu.try_wait()?.is_none() && bras.try_wait()?.is_none() {
             std::thread::sleep(Duration::from_millis(200));
