@@ -89,6 +89,12 @@ struct RunArgs {
     /// Address pool, e.g. 172.16.0.100-172.16.0.199 or 172.16.0.0/24 (repeatable).
     #[arg(long, value_name = "RANGE")]
     pool: Vec<String>,
+    /// pppoe-server's -R: first remote address of the pool (with -N).
+    #[arg(short = 'R', long, value_name = "ADDR", requires = "pool_size")]
+    remote_start: Option<std::net::Ipv4Addr>,
+    /// pppoe-server's -N: number of pool addresses from -R.
+    #[arg(short = 'N', long, value_name = "N", requires = "remote_start")]
+    pool_size: Option<u32>,
     /// DNS server handed out in IPCP (repeatable, at most 2).
     #[arg(long, value_name = "ADDR")]
     dns: Vec<String>,
@@ -122,7 +128,10 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn overrides(self) -> config::Overrides {
+    fn overrides(mut self) -> config::Overrides {
+        if let (Some(start), Some(n)) = (self.remote_start, self.pool_size) {
+            self.pool.push(pppoe_server_pool(start, n));
+        }
         config::Overrides {
             access_interface: self.access_interface,
             uplink_interface: self.uplink_interface,
@@ -141,6 +150,19 @@ impl RunArgs {
             xdp_mode: self.xdp_mode,
             public_address: self.public_address,
         }
+    }
+}
+
+/// pppoe-server's `-R START -N COUNT` as a pool range (`START-LAST`); a
+/// count of 0 or one running past 255.255.255.255 is passed through as is,
+/// for the config validation to refuse with its usual message.
+fn pppoe_server_pool(start: std::net::Ipv4Addr, count: u32) -> String {
+    let last = u32::from(start)
+        .checked_add(count.saturating_sub(1))
+        .map(std::net::Ipv4Addr::from);
+    match (count, last) {
+        (1.., Some(last)) => format!("{start}-{last}"),
+        _ => format!("{start}-(+{count})"),
     }
 }
 
@@ -188,4 +210,25 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(pppoe_bras::driver::run(cfg, &control_socket))
+}
+
+#[cfg(test)]
+mod test {
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn pppoe_server_r_and_n_make_a_pool_range() {
+        let start = Ipv4Addr::new(172, 16, 0, 100);
+        assert_eq!(
+            super::pppoe_server_pool(start, 100),
+            "172.16.0.100-172.16.0.199"
+        );
+        assert_eq!(
+            super::pppoe_server_pool(start, 1),
+            "172.16.0.100-172.16.0.100"
+        );
+        // Refused later by the config validation, with its message.
+        assert!(super::pppoe_server_pool(start, 0).contains("(+0)"));
+        assert!(super::pppoe_server_pool(Ipv4Addr::BROADCAST, 2).contains("(+2)"));
+    }
 }
