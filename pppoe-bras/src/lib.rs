@@ -15,6 +15,7 @@ pub mod emulate;
 pub mod lab;
 pub mod pool;
 pub mod ppp;
+pub mod pppd_options;
 pub mod rawsock;
 pub mod session;
 pub mod wire;

@@ -53,6 +53,10 @@ struct RunArgs {
     /// Enter network namespace /run/netns/NAME first.
     #[arg(long, value_name = "NAME")]
     netns: Option<String>,
+    /// pppd options file, as pppoe-server -O takes (require-chap/pap,
+    /// lcp-echo-interval/failure, ms-dns, ms-wins, mru; the rest is ignored).
+    #[arg(short = 'O', long = "pppd-options", value_name = "FILE")]
+    pppd_options: Option<PathBuf>,
     /// Access interface, where the PPPoE clients are (pppoe-server -I).
     #[arg(
         short = 'I',
@@ -205,7 +209,31 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let file = args.config.clone();
     let control_socket = args.control_socket.clone();
-    let cfg = config::Config::resolve(file.as_deref(), args.overrides())?;
+    let pppd = args
+        .pppd_options
+        .as_deref()
+        .map(pppoe_bras::pppd_options::PppdOptions::load)
+        .transpose()?;
+    let mut overrides = args.overrides();
+    // Precedence: config file < pppd options file (-O) < flags.
+    if let Some(p) = &pppd {
+        overrides.auth = overrides.auth.or_else(|| p.auth.clone());
+        overrides.lcp_echo_interval = overrides.lcp_echo_interval.or(p.lcp_echo_interval);
+        overrides.lcp_echo_failure = overrides.lcp_echo_failure.or(p.lcp_echo_failure);
+        if overrides.dns.is_none() && !p.dns.is_empty() {
+            overrides.dns = Some(p.dns.iter().map(ToString::to_string).collect());
+        }
+    }
+    let mut cfg = config::Config::resolve(file.as_deref(), overrides)?;
+    if let Some(p) = pppd {
+        cfg.mru = p.mru.unwrap_or(cfg.mru);
+        if !p.nbns.is_empty() {
+            cfg.nbns = p.nbns;
+        }
+        for w in p.warnings {
+            log::warn!("{w}");
+        }
+    }
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?

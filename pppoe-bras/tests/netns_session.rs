@@ -296,3 +296,39 @@ fn control_frames_dissect_cleanly_in_the_expected_order() {
         "CHAP exchange {chap:?}"
     );
 }
+
+/// The classic bench's pppd options file, given as pppoe-server's `-O`:
+/// its DNS servers and MRU reach the CPE, and what pppoe-bras does not
+/// implement is named in a warning instead of stopping the daemon.
+#[test]
+fn pppd_options_file_of_the_classic_bench_is_read() {
+    if !root_or_skip("pppd_options_file") {
+        return;
+    }
+    let lab = new_lab();
+    let options = lab
+        .write_file(
+            "options",
+            "# /etc/ppp/options\nrequire-chap\nlcp-echo-interval 10\nlcp-echo-failure 2\n\
+             ms-dns 192.0.2.98\nms-dns 192.0.2.99\nmru 1454\nproxyarp\n",
+        )
+        .expect("write options");
+    let mut o = classic(&lab, "");
+    o.dns.clear(); // flags would win over the file
+    o.extra.push("-O".to_owned());
+    o.extra.push(options.display().to_string());
+    let bras = start_bras(&lab, &o);
+    let (_emu, up) = bring_up(&lab, &emu("testuser1", "chap"));
+    assert_eq!(
+        up.dns,
+        vec![Ipv4Addr::new(192, 0, 2, 98), Ipv4Addr::new(192, 0, 2, 99)]
+    );
+    assert_eq!(up.mru, Some(1454), "the BRAS's MRU from the options file");
+    let warned = bras
+        .wait_stderr(
+            |l| l.contains("\"proxyarp\" ignored"),
+            Duration::from_secs(2),
+        )
+        .expect("daemon log");
+    assert!(warned.is_some(), "{}", bras.tail(20));
+}

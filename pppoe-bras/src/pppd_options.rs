@@ -1,0 +1,173 @@
+//! pppd options files (`pppoe-server -O /etc/ppp/options`): the subset a
+//! PPPoE server bench uses, so an existing bench's file works as is.
+//!
+//! Understood: `require-chap`, `require-pap` (offered CHAP first, as pppd
+//! does), `lcp-echo-interval N`, `lcp-echo-failure N`, `ms-dns ADDR` (twice
+//! for primary and secondary), `ms-wins ADDR`, `mru N`. Options that only
+//! make sense for pppd itself (`auth`, `debug`, `noipdefault`, `proxyarp`,
+//! `ktune`, `lock`, `default-asyncmap`, `novj`, …) are accepted and ignored,
+//! each with a warning naming the line. Comments start with `#`.
+
+use std::{net::Ipv4Addr, path::Path};
+
+use crate::config::ConfigError;
+
+/// What an options file sets; `None` = not mentioned.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PppdOptions {
+    /// `require-chap` / `require-pap`, CHAP first.
+    pub auth: Option<Vec<String>>,
+    pub lcp_echo_interval: Option<u32>,
+    pub lcp_echo_failure: Option<u32>,
+    /// `ms-dns`, in order.
+    pub dns: Vec<Ipv4Addr>,
+    /// `ms-wins`, in order.
+    pub nbns: Vec<Ipv4Addr>,
+    pub mru: Option<u16>,
+    /// One line per ignored option: `file:line: option "x" ignored (…)`.
+    pub warnings: Vec<String>,
+}
+
+impl PppdOptions {
+    /// Read and parse `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            what: "pppd options file",
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parse an options file's text; `origin` names it in messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let mut o = PppdOptions::default();
+        let (mut chap, mut pap) = (false, false);
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let content = raw.split('#').next().unwrap_or("");
+            let mut words = content.split_whitespace();
+            let Some(opt) = words.next() else {
+                continue;
+            };
+            let err = |message: String| ConfigError::At {
+                origin: origin.to_owned(),
+                line,
+                column: None,
+                message,
+            };
+            let mut value = |what: &str| {
+                words
+                    .next()
+                    .ok_or_else(|| err(format!("{opt} needs {what}; write e.g. `{opt} 10`")))
+            };
+            match opt {
+                "require-chap" => chap = true,
+                "require-pap" => pap = true,
+                "lcp-echo-interval" | "lcp-echo-failure" | "mru" => {
+                    let v = value("a number")?;
+                    let n: u32 = v
+                        .parse()
+                        .map_err(|_| err(format!("{opt} {v:?}: not a number")))?;
+                    match opt {
+                        "lcp-echo-interval" => o.lcp_echo_interval = Some(n),
+                        "lcp-echo-failure" => o.lcp_echo_failure = Some(n),
+                        _ => {
+                            if !(64..=1500).contains(&n) {
+                                return Err(err(format!(
+                                    "mru {n}: out of range; PPPoE allows 64 to 1500"
+                                )));
+                            }
+                            o.mru = u16::try_from(n).ok();
+                        }
+                    }
+                }
+                "ms-dns" | "ms-wins" => {
+                    let v = value("an IPv4 address")?;
+                    let a: Ipv4Addr = v
+                        .parse()
+                        .map_err(|_| err(format!("{opt} {v:?}: not an IPv4 address")))?;
+                    let list = if opt == "ms-dns" {
+                        &mut o.dns
+                    } else {
+                        &mut o.nbns
+                    };
+                    if list.len() == 2 {
+                        return Err(err(format!(
+                            "a third {opt}: IPCP carries a primary and a secondary only                              (RFC 1877); remove one"
+                        )));
+                    }
+                    list.push(a);
+                }
+                _ => o.warnings.push(format!(
+                    "{origin}:{line}: pppd option {opt:?} ignored (pppoe-bras reads \
+                     require-chap, require-pap, lcp-echo-interval, lcp-echo-failure, ms-dns, \
+                     ms-wins and mru; the rest is pppd's own business)"
+                )),
+            }
+        }
+        if chap || pap {
+            let mut auth = Vec::new();
+            if chap {
+                auth.push("chap".to_owned());
+            }
+            if pap {
+                auth.push("pap".to_owned());
+            }
+            o.auth = Some(auth);
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn the_classic_bench_options_file() {
+        let text = "# /etc/ppp/options of the classic bench\n\
+                    require-pap\n\
+                    require-chap\n\
+                    lcp-echo-interval 10\n\
+                    lcp-echo-failure 2\n\
+                    ms-dns 192.0.2.53   # primary\n\
+                    ms-dns 192.0.2.54\n\
+                    proxyarp\n";
+        let o = PppdOptions::parse(text, "options").unwrap();
+        assert_eq!(o.auth, Some(vec!["chap".to_owned(), "pap".to_owned()]));
+        assert_eq!(o.lcp_echo_interval, Some(10));
+        assert_eq!(o.lcp_echo_failure, Some(2));
+        assert_eq!(
+            o.dns,
+            vec![Ipv4Addr::new(192, 0, 2, 53), Ipv4Addr::new(192, 0, 2, 54)]
+        );
+        assert_eq!(o.warnings.len(), 1);
+        assert!(o.warnings[0].starts_with("options:8: pppd option \"proxyarp\" ignored"));
+    }
+
+    #[test]
+    fn bad_values_name_the_line() {
+        for (text, line, needle) in [
+            ("lcp-echo-interval ten\n", 1, "not a number"),
+            ("\nms-dns 192.0.2\n", 2, "not an IPv4 address"),
+            ("\n\nlcp-echo-failure\n", 3, "needs a number"),
+            ("mru 70000\n", 1, "out of range"),
+            (
+                "ms-dns 192.0.2.1\nms-dns 192.0.2.2\nms-dns 192.0.2.3\n",
+                3,
+                "a third ms-dns",
+            ),
+        ] {
+            let e = PppdOptions::parse(text, "opts").unwrap_err().to_string();
+            assert!(e.starts_with(&format!("opts:{line}")), "{e}");
+            assert!(e.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn nothing_said_changes_nothing() {
+        let o = PppdOptions::parse("# only a comment\n\n", "x").unwrap();
+        assert_eq!(o, PppdOptions::default());
+    }
+}
