@@ -11,6 +11,7 @@
 //! | map (pinned name) | type | key | value | max entries |
 //! |---|---|---|---|---|
 //! | `SESSIONS` | hash | [`SessionKey`] (16 B) | [`SessionValue`] (20 B) | [`MAX_SESSIONS`] |
+//! | `SESSION_BY_ID` | array | PPPoE session id `u32` | [`SessionEntry`] (36 B, zero: free) | [`MAX_SESSIONS`] |
 //! | `SUBSCRIBERS` | hash | subscriber IPv4 `[u8; 4]` | [`Subscriber`] (36 B) | [`MAX_SESSIONS`] |
 //! | `SUB_BY_SLOT` | array | session slot `u32` | [`Subscriber`] (36 B, zero: free) | [`MAX_SESSIONS`] |
 //! | `NAT_OUT` | hash | [`NatKey`] (proto, subscriber ip, subscriber port) | [`NatValue`] (24 B: public ip, public port, last use) | [`MAX_NAT`] |
@@ -30,8 +31,12 @@ pub const PIN_DIR: &str = "/sys/fs/bpf/pppoe-bras";
 /// Map names: the ELF symbol, the kernel's map name (≤ 15 characters) and the
 /// pinned file name.
 pub mod names {
-    /// PPPoE session → subscriber (upstream lookup).
+    /// PPPoE session → subscriber (the bpftool view, and the upstream
+    /// lookup of sessions whose id is not in `SESSION_BY_ID`).
     pub const SESSIONS: &str = "SESSIONS";
+    /// PPPoE session id → session key and value (the upstream lookup: an
+    /// array index and a key compare instead of hashing 16 bytes).
+    pub const SESSION_BY_ID: &str = "SESSION_BY_ID";
     /// Subscriber IPv4 → encapsulation (downstream lookup).
     pub const SUBSCRIBERS: &str = "SUBSCRIBERS";
     /// NAPT mapping, subscriber side → public side.
@@ -58,8 +63,9 @@ pub mod names {
     /// an array index instead of a second hash lookup).
     pub const SUB_BY_SLOT: &str = "SUB_BY_SLOT";
     /// All of them, for pinning and unpinning.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         SESSIONS,
+        SESSION_BY_ID,
         SUBSCRIBERS,
         NAT_OUT,
         NAT_IN,
@@ -173,6 +179,23 @@ pub struct SessionValue {
     pub flags: u16,
     /// Index into `COUNTERS`.
     pub slot: u32,
+}
+
+/// Value of `SESSION_BY_ID` (index: the PPPoE SESSION_ID): a session and
+/// the key it belongs to. The daemon allocates session ids uniquely (RFC
+/// 2516 §5.3 lets the AC pick them), so the id alone finds the session; the
+/// program still compares the whole key (ifindex, VLANs, client MAC, id)
+/// before using the value, and a mismatch falls back to `SESSIONS` (where a
+/// session whose id is taken by another one lives only). All zero: free
+/// (no interface has ifindex 0). The key is last so that a reader racing a
+/// (forward) copy by the daemon sees the whole value once it sees the key.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// The session, as in `SESSIONS`.
+    pub val: SessionValue,
+    /// Whose session it is, as the key of `SESSIONS`.
+    pub key: SessionKey,
 }
 
 /// Value of `SUBSCRIBERS` (key: subscriber IPv4 octets): how to encapsulate
@@ -367,6 +390,7 @@ const _: () = {
     assert!(core::mem::size_of::<FibEntry>() == 40);
     assert!(core::mem::size_of::<SessionKey>() == 16);
     assert!(core::mem::size_of::<SessionValue>() == 20);
+    assert!(core::mem::size_of::<SessionEntry>() == 36);
     assert!(core::mem::size_of::<Subscriber>() == 36);
     assert!(core::mem::size_of::<NatKey>() == 8);
     assert!(core::mem::size_of::<NatValue>() == 24);
@@ -384,6 +408,7 @@ mod pod {
     // padding (sizes asserted above), every bit pattern valid.
     unsafe impl aya::Pod for SessionKey {}
     unsafe impl aya::Pod for SessionValue {}
+    unsafe impl aya::Pod for SessionEntry {}
     unsafe impl aya::Pod for Subscriber {}
     unsafe impl aya::Pod for NatKey {}
     unsafe impl aya::Pod for NatValue {}

@@ -29,7 +29,7 @@ use crate::{
     hdr::{be16, ptr_at, EthHdr, PppoeHdr, VlanHdr},
     icmp::{self, Quoted, Reply},
     ipv4::{self, Dir, Ip, L4},
-    maps::{SESSIONS, SUBSCRIBERS},
+    maps::{SESSIONS, SESSION_BY_ID, SUBSCRIBERS},
     nat, spread, tcp,
     verdict::{self, drop, pass, Verdict},
 };
@@ -153,9 +153,7 @@ pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         client_mac: l2.src,
         session_id: sid,
     };
-    let sess = SESSIONS.get_ptr(key).ok_or(drop(Stat::DropNoSession))?;
-    // Safety: live map value; copied so later map updates cannot alias it.
-    let sess = unsafe { *sess };
+    let sess = session(&key).ok_or(drop(Stat::DropNoSession))?;
 
     let ip_off = off + PPPOE_PPP_LEN;
     // PPPoE LENGTH covers the PPP protocol field and the datagram (RFC 2516 §4)
@@ -240,6 +238,23 @@ pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         return Err(drop(Stat::Aborted));
     }
     Ok(Verdict { action, stat })
+}
+
+/// The session of `key`: `SESSION_BY_ID[session id]` when it holds this very
+/// key (an array index and a 16-byte compare), else the `SESSIONS` hash.
+/// Copied, so later map updates cannot alias it.
+#[inline(always)]
+fn session(key: &SessionKey) -> Option<SessionValue> {
+    if let Some(e) = SESSION_BY_ID.get_ptr(key.session_id as u32) {
+        // Safety: live array element; read field by field, then checked.
+        let (k, v) = unsafe { ((*e).key, (*e).val) };
+        if k == *key {
+            return Some(v);
+        }
+    }
+    let v = SESSIONS.get_ptr(*key)?;
+    // Safety: live map value.
+    Some(unsafe { *v })
 }
 
 /// The translation of a NAT session's packet: a later fragment gets its

@@ -9,8 +9,8 @@ use aya_ebpf::{
 use pppoe_bras_common::{
     maps::{
         Config, FibEntry, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters,
-        SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS, MAX_CPUS, MAX_FRAGS, MAX_NAT,
-        MAX_SESSIONS,
+        SessionEntry, SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS, MAX_CPUS, MAX_FRAGS,
+        MAX_NAT, MAX_SESSIONS,
     },
     stats::STAT_COUNT,
 };
@@ -18,6 +18,10 @@ use pppoe_bras_common::{
 /// PPPoE session (ifindex, VLANs, client MAC, session id) → subscriber address, NAT block, counter slot.
 #[btf_map]
 pub static SESSIONS: HashMap<SessionKey, SessionValue, { MAX_SESSIONS as usize }> = HashMap::new();
+
+/// PPPoE session id → (session, its key): the upstream lookup; `SESSIONS` is the fallback.
+#[btf_map]
+pub static SESSION_BY_ID: Array<SessionEntry, { MAX_SESSIONS as usize }> = Array::new();
 
 /// Subscriber IPv4 → how to encapsulate towards it (access ifindex, tags, MACs, session id, MTU).
 #[btf_map]

@@ -1145,6 +1145,76 @@ fn port_block_exhaustion() {
     );
 }
 
+/// Upstream sessions are found by SESSION_ID (`SESSION_BY_ID`), the whole
+/// key checked: a frame with a live session id but another client MAC or
+/// VLAN is `drop_no_session`. Two sessions sharing an id (not what the
+/// daemon allocates, but the map must stay right) both forward: the second
+/// through the `SESSIONS` hash, and it takes the id over when the first goes.
+#[test]
+fn session_lookup_by_id_checks_the_key() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let bm = b.acc_mac;
+    let a = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&a).unwrap();
+    let other_mac = [0x02, 0, 0, 0, 0, 0x99];
+    let ip = udp(SUB, REMOTE, 64, 4000, 53, b"x");
+    b.run(
+        Program::Access,
+        &pppoe(CLIENT, bm, &[], 0x0101, 0x21, &ip),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    for (mac, tags, sid) in [
+        (other_mac, &[][..], 0x0101),
+        (CLIENT, &[(0x8100, 7)][..], 0x0101),
+        (CLIENT, &[][..], 0x0102),
+        (CLIENT, &[][..], 0),
+    ] {
+        b.run(
+            Program::Access,
+            &pppoe(mac, bm, tags, sid, 0x21, &ip),
+            XDP_DROP,
+            "drop_no_session",
+        );
+    }
+
+    // Same id, other client: lives in SESSIONS only, still forwards.
+    let c = SessionRow {
+        client_mac: other_mac,
+        address: Ipv4Addr::new(100, 64, 0, 9),
+        ..a
+    };
+    b.dp.install(&c).unwrap();
+    let ip_c = udp(c.address, REMOTE, 64, 4000, 53, b"x");
+    let up = |b: &mut Bench, r: &SessionRow, ip: &[u8], action: u32, stat: &str| {
+        b.run(
+            Program::Access,
+            &pppoe(r.client_mac, bm, &[], r.session_id, 0x21, ip),
+            action,
+            stat,
+        );
+    };
+    up(&mut b, &a, &ip, XDP_REDIRECT, "up_forwarded");
+    up(&mut b, &c, &ip_c, XDP_REDIRECT, "up_forwarded");
+    // Each session's address is only accepted from its own client.
+    up(&mut b, &c, &ip, XDP_DROP, "drop_spoofed_source");
+    // The owner goes: the other one takes the id over.
+    b.dp.remove(&a).unwrap();
+    up(&mut b, &a, &ip, XDP_DROP, "drop_no_session");
+    up(&mut b, &c, &ip_c, XDP_REDIRECT, "up_forwarded");
+    b.dp.remove(&c).unwrap();
+    up(&mut b, &c, &ip_c, XDP_DROP, "drop_no_session");
+    // Reinstalled in the other order, with a waiting session removed first.
+    b.dp.install(&c).unwrap();
+    b.dp.install(&a).unwrap();
+    b.dp.remove(&a).unwrap();
+    up(&mut b, &c, &ip_c, XDP_REDIRECT, "up_forwarded");
+    up(&mut b, &a, &ip, XDP_DROP, "drop_no_session");
+    b.dp.install(&a).unwrap();
+    up(&mut b, &a, &ip, XDP_REDIRECT, "up_forwarded");
+}
+
 /// Spreading: with two CPUs, each session's frames are either handed to its
 /// CPU through the cpumap untouched (`access_spread`, still PPPoE) or, when
 /// that CPU is the one running the program, processed in place

@@ -44,9 +44,9 @@ pub use pppoe_bras_common::maps::PIN_DIR;
 use pppoe_bras_common::{
     maps::{
         names, programs, tcp_established, Config, NatKey, NatValue, NeighMiss,
-        SessionCounters as RawCounters, SessionKey, SessionValue, Subscriber, CONFIG_F_ENABLED,
-        CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, CONFIG_F_SPREAD, MAX_CPUS, MAX_SESSIONS,
-        SESSION_F_NAT,
+        SessionCounters as RawCounters, SessionEntry, SessionKey, SessionValue, Subscriber,
+        CONFIG_F_ENABLED, CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, CONFIG_F_SPREAD, MAX_CPUS,
+        MAX_SESSIONS, SESSION_F_NAT,
     },
     nat,
     proto::{ETH_P_8021AD, ETH_P_8021Q, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
@@ -280,6 +280,7 @@ struct Installed {
 pub struct Dataplane {
     ebpf: Ebpf,
     sessions: HashMap<MapData, SessionKey, SessionValue>,
+    session_by_id: Array<MapData, SessionEntry>,
     subscribers: HashMap<MapData, [u8; 4], Subscriber>,
     sub_by_slot: Array<MapData, Subscriber>,
     nat_out: HashMap<MapData, NatKey, NatValue>,
@@ -302,6 +303,11 @@ pub struct Dataplane {
     port_block_size: u16,
     timeouts: NatTimeouts,
     installed: StdHashMap<Ipv4Addr, Installed>,
+    /// Session id → the session (by address) whose entry `SESSION_BY_ID` holds.
+    id_owner: StdHashMap<u16, Ipv4Addr>,
+    /// Session id → other sessions with that id (only in `SESSIONS`),
+    /// promoted to `SESSION_BY_ID` when the owner goes.
+    id_waiting: StdHashMap<u16, Vec<Ipv4Addr>>,
     free_slots: Vec<u32>,
     /// Every port block: (public address, first port), `port_block_size` ports.
     blocks: Vec<(Ipv4Addr, u16)>,
@@ -395,6 +401,7 @@ impl Dataplane {
         let mut pinned = Vec::new();
         let pd = cfg.pin_dir.as_path();
         let sessions = take(&mut ebpf, names::SESSIONS, pd, &mut pinned)?;
+        let session_by_id = take(&mut ebpf, names::SESSION_BY_ID, pd, &mut pinned)?;
         let subscribers = take(&mut ebpf, names::SUBSCRIBERS, pd, &mut pinned)?;
         let sub_by_slot = take(&mut ebpf, names::SUB_BY_SLOT, pd, &mut pinned)?;
         let nat_out = take(&mut ebpf, names::NAT_OUT, pd, &mut pinned)?;
@@ -443,6 +450,7 @@ impl Dataplane {
         let mut dp = Self {
             ebpf,
             sessions,
+            session_by_id,
             subscribers,
             sub_by_slot,
             nat_out,
@@ -464,6 +472,8 @@ impl Dataplane {
             port_block_size: cfg.port_block_size,
             timeouts: cfg.timeouts,
             installed: StdHashMap::new(),
+            id_owner: StdHashMap::new(),
+            id_waiting: StdHashMap::new(),
             free_slots: (0..MAX_SESSIONS).rev().collect(),
             free_blocks: (0..n_blocks as u32).map(|b| (b, None)).collect(),
             blocks,
@@ -547,8 +557,9 @@ impl Dataplane {
     }
 
     /// Install a session: allocates a counter slot and (NAT on) a port block,
-    /// zeroes the counters, writes `SUBSCRIBERS` then `SESSIONS` (so the
-    /// return path exists before the first upstream packet is accepted).
+    /// zeroes the counters, writes `SUBSCRIBERS` then `SESSIONS` and
+    /// `SESSION_BY_ID` (so the return path exists before the first upstream
+    /// packet is accepted).
     /// Re-installing the same session updates it in place.
     pub fn install(&mut self, row: &SessionRow) -> anyhow::Result<()> {
         let key = self.key(row);
@@ -583,6 +594,7 @@ impl Dataplane {
             .zero_counters(slot)
             .and_then(|()| self.write_rows(row, &inst));
         if let Err(e) = res {
+            let _ = self.release_id(row.address, &key);
             let _ = self.sessions.remove(&key);
             let _ = self.subscribers.remove(&row.address.octets());
             let _ = self.sub_by_slot.set(slot, Subscriber::default(), 0);
@@ -667,6 +679,74 @@ impl Dataplane {
         self.sessions
             .insert(inst.key, val, 0)
             .context("writing SESSIONS")?;
+        self.claim_id(row.address, inst.key, val)
+    }
+
+    /// Put the session into `SESSION_BY_ID[session id]` unless another
+    /// session holds that id (then it stays in `SESSIONS` only, and waits).
+    fn claim_id(
+        &mut self,
+        addr: Ipv4Addr,
+        key: SessionKey,
+        val: SessionValue,
+    ) -> anyhow::Result<()> {
+        let sid = key.session_id;
+        match self.id_owner.get(&sid) {
+            Some(&owner) if owner != addr => {
+                let waiting = self.id_waiting.entry(sid).or_default();
+                if !waiting.contains(&addr) {
+                    log::debug!("session id {sid:#06x} of {addr} is taken by {owner}: hash lookup");
+                    waiting.push(addr);
+                }
+                Ok(())
+            }
+            _ => {
+                self.session_by_id
+                    .set(u32::from(sid), SessionEntry { val, key }, 0)
+                    .context("writing SESSION_BY_ID")?;
+                self.id_owner.insert(sid, addr);
+                Ok(())
+            }
+        }
+    }
+
+    /// Take the session of `addr` out of `SESSION_BY_ID` (or out of the
+    /// waiting list of its id); a waiting session with the same id takes
+    /// the entry over.
+    fn release_id(&mut self, addr: Ipv4Addr, key: &SessionKey) -> anyhow::Result<()> {
+        let sid = key.session_id;
+        if self.id_owner.get(&sid) != Some(&addr) {
+            if let Some(w) = self.id_waiting.get_mut(&sid) {
+                w.retain(|a| *a != addr);
+                if w.is_empty() {
+                    self.id_waiting.remove(&sid);
+                }
+            }
+            return Ok(());
+        }
+        self.id_owner.remove(&sid);
+        self.session_by_id
+            .set(u32::from(sid), SessionEntry::default(), 0)
+            .context("clearing SESSION_BY_ID")?;
+        let next = match self.id_waiting.get_mut(&sid) {
+            Some(w) if !w.is_empty() => {
+                let a = w.remove(0);
+                if w.is_empty() {
+                    self.id_waiting.remove(&sid);
+                }
+                Some(a)
+            }
+            _ => None,
+        };
+        if let Some(next) = next {
+            if let Some(inst) = self.installed.get(&next).copied() {
+                let val = self
+                    .sessions
+                    .get(&inst.key, 0)
+                    .context("reading SESSIONS")?;
+                self.claim_id(next, inst.key, val)?;
+            }
+        }
         Ok(())
     }
 
@@ -676,7 +756,7 @@ impl Dataplane {
         Ok(())
     }
 
-    /// Remove a session: `SESSIONS` first (no new mappings), then
+    /// Remove a session: `SESSION_BY_ID` and `SESSIONS` first (no new mappings), then
     /// `SUBSCRIBERS`, then every NAT mapping of its port block; frees the
     /// slot and block and returns the final counters.
     pub fn remove(&mut self, row: &SessionRow) -> anyhow::Result<SessionCounters> {
@@ -685,6 +765,7 @@ impl Dataplane {
             .get(&row.address)
             .copied()
             .ok_or_else(|| anyhow!("no session installed for {}", row.address))?;
+        self.release_id(row.address, &inst.key)?;
         ignore_missing(self.sessions.remove(&inst.key)).context("deleting from SESSIONS")?;
         ignore_missing(self.subscribers.remove(&row.address.octets()))
             .context("deleting from SUBSCRIBERS")?;
