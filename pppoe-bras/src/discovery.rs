@@ -300,8 +300,10 @@ pub struct DiscoveryConfig {
     pub max_sessions: usize,
     /// Live sessions per peer MAC (per VLAN tags); same treatment.
     pub max_sessions_per_mac: usize,
-    /// Support RFC 4638 PPP-Max-Payload.
-    pub max_payload: bool,
+    /// RFC 4638 PPP-Max-Payload: the largest value agreed (a larger request
+    /// is answered with this); 0 turns the tag off. It must fit the access
+    /// NIC: MTU ≥ value + 8.
+    pub max_payload: u16,
     /// The access NIC's MAC (AC MAC).
     pub local_mac: [u8; 6],
     /// PADI rate per peer MAC (and VLAN tags); excess PADIs are dropped.
@@ -327,7 +329,7 @@ impl Default for DiscoveryConfig {
             cookie_key: [0; 16],
             max_sessions: usize::from(MAX_ID),
             max_sessions_per_mac: usize::from(MAX_ID),
-            max_payload: true,
+            max_payload: MAX_PAYLOAD_CAP,
             local_mac: [0x02, 0, 0, 0, 0, 0xfe],
             padi_rate_per_mac: None,
             padi_rate_total: None,
@@ -1065,12 +1067,12 @@ impl Discovery {
     }
 
     fn agreed_max_payload(&self, tags: &DiscoveryTags<'_>) -> Option<u16> {
-        if !self.cfg.max_payload {
+        if self.cfg.max_payload < MIN_MAX_PAYLOAD {
             return None;
         }
         tags.ppp_max_payload
             .filter(|&v| v >= MIN_MAX_PAYLOAD)
-            .map(|v| v.min(MAX_PAYLOAD_CAP))
+            .map(|v| v.min(self.cfg.max_payload).min(MAX_PAYLOAD_CAP))
     }
 
     fn alloc_id(&mut self) -> Option<u16> {
@@ -1138,7 +1140,7 @@ mod test {
             cookie_key: [0; 16],
             max_sessions: 100,
             max_sessions_per_mac: 4,
-            max_payload: true,
+            max_payload: MAX_PAYLOAD_CAP,
             local_mac: AC,
             ..DiscoveryConfig::default()
         }
@@ -1915,7 +1917,7 @@ mod test {
         }
         // Disabled: never echoed.
         let mut d = Discovery::new(DiscoveryConfig {
-            max_payload: false,
+            max_payload: 0,
             ..cfg()
         });
         let pado = padi(

@@ -28,9 +28,11 @@ const NAT_EXPIRY_PERIOD: Duration = Duration::from_secs(10);
 
 /// Run the daemon until SIGTERM/SIGINT. Everything it installed (map rows,
 /// pins, XDP programs) is removed before it returns, also on error paths.
-pub async fn run(cfg: Config, control_socket: &std::path::Path) -> anyhow::Result<()> {
+pub async fn run(mut cfg: Config, control_socket: &std::path::Path) -> anyhow::Result<()> {
     let access_mac = if_mac(&cfg.access_interface)
         .with_context(|| format!("access interface {:?}", cfg.access_interface))?;
+    let access_mtu = crate::rawsock::if_mtu(&cfg.access_interface)?;
+    cfg.max_payload = fitting_max_payload(cfg.max_payload, access_mtu, &cfg.access_interface);
     let secrets = cfg.secrets()?;
     let pool = cfg.build_pool(&secrets);
     for w in cfg.warnings() {
@@ -146,7 +148,7 @@ pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
             cookie_key: rand::random(),
             max_sessions: cfg.max_sessions as usize,
             max_sessions_per_mac: cfg.max_sessions_per_mac as usize,
-            max_payload: cfg.max_payload > 0,
+            max_payload: cfg.max_payload,
             local_mac: access_mac,
             padi_rate_per_mac: cfg.padi_rate_per_mac,
             padi_rate_total: cfg.padi_rate_total,
@@ -172,8 +174,29 @@ pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
                 max_terminate: cfg.max_terminate,
             },
         },
-        max_payload: cfg.max_payload,
     }
+}
+
+/// RFC 4638: a PPP-Max-Payload above 1492 only works when the access NIC
+/// carries it plus the 8-byte PPPoE/PPP header ("baby jumbo", MTU ≥ 1508 for
+/// 1500). Agree to no more than the NIC fits; below 1493 the tag is off.
+fn fitting_max_payload(configured: u16, access_mtu: u32, access_if: &str) -> u16 {
+    let fits = u16::try_from(access_mtu.saturating_sub(8)).unwrap_or(u16::MAX);
+    if configured == 0 || configured <= fits {
+        return configured;
+    }
+    if fits <= crate::discovery::MIN_MAX_PAYLOAD {
+        log::warn!(
+            "RFC 4638 PPP-Max-Payload off: {access_if} has MTU {access_mtu}, a payload of \
+             {configured} needs {}; raise the MTU (e.g. `ip link set {access_if} mtu {}`) \
+             to offer it",
+            u32::from(configured) + 8,
+            u32::from(configured) + 8
+        );
+        return 0;
+    }
+    log::warn!("RFC 4638 PPP-Max-Payload capped at {fits}: {access_if} has MTU {access_mtu}");
+    fits
 }
 
 /// The data plane's settings, from the config.
@@ -338,4 +361,18 @@ fn apply(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod test {
+    use super::fitting_max_payload;
+
+    #[test]
+    fn max_payload_fits_the_access_mtu() {
+        assert_eq!(fitting_max_payload(1500, 1508, "a0"), 1500);
+        assert_eq!(fitting_max_payload(1500, 9000, "a0"), 1500);
+        assert_eq!(fitting_max_payload(1500, 1504, "a0"), 1496, "capped");
+        assert_eq!(fitting_max_payload(1500, 1500, "a0"), 0, "a 1500 NIC can't");
+        assert_eq!(fitting_max_payload(0, 9000, "a0"), 0, "off stays off");
+    }
 }

@@ -475,9 +475,10 @@ impl Lab {
         // without address, the uplink 198.51.100.1/24, a route to the test
         // network only, forwarding on (bpf_fib_lookup needs it). In inet: the
         // test host on lo and the uplink peer. In cpe: the emulator's NIC,
-        // without address (PPPoE needs none).
+        // without address (PPPoE needs none). The access link is "baby
+        // jumbo" (1508), so RFC 4638 PPP-Max-Payload 1500 fits.
         for cmd in [
-            format!("-n {bras} link add {acc} mtu 1500 type veth peer name {cpe_if} mtu 1500 netns {cpe}"),
+            format!("-n {bras} link add {acc} mtu 1508 type veth peer name {cpe_if} mtu 1508 netns {cpe}"),
             format!("-n {bras} link add {upl} type veth peer name {inet_if} netns {inet}"),
             format!("-n {bras} link set {acc} up"),
             format!("-n {bras} addr add 198.51.100.1/24 dev {upl}"),

@@ -79,8 +79,6 @@ pub struct ManagerConfig {
     pub discovery: DiscoveryConfig,
     /// Template for every session's link; `mru` is the cap without RFC 4638.
     pub link: LinkConfig,
-    /// Highest MRU when the peer asked for PPP-Max-Payload (RFC 4638).
-    pub max_payload: u16,
 }
 
 /// Frames the manager itself received and discarded, by reason (discovery
@@ -422,7 +420,8 @@ impl Manager {
     fn start_session(&mut self, now: Instant, key: SessionKey, max_payload: Option<u16>) {
         let mut link_cfg = self.cfg.link.clone();
         if let Some(mp) = max_payload {
-            link_cfg.mru = mp.min(self.cfg.max_payload).max(link_cfg.mru);
+            // Discovery agreed `mp` within its cap; LCP may go up to it.
+            link_cfg.mru = mp.max(link_cfg.mru);
         }
         self.by_id.insert(key.session_id, key);
         self.seed = self

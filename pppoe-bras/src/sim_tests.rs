@@ -57,7 +57,6 @@ fn classic_config(echo_interval: u64, echo_failure: u32) -> ManagerConfig {
             cookie_key: [7; 16],
             max_sessions: 10_000,
             max_sessions_per_mac: 4,
-            max_payload: true,
             local_mac: BRAS_MAC,
             ..DiscoveryConfig::default()
         },
@@ -77,7 +76,6 @@ fn classic_config(echo_interval: u64, echo_failure: u32) -> ManagerConfig {
             chap_rechallenge: Duration::ZERO,
             fsm: FsmConfig::default(),
         },
-        max_payload: 1500,
     }
 }
 
@@ -648,7 +646,7 @@ fn profile_max_payload_agrees_mru_1500() {
 
 #[test]
 fn profile_max_payload_without_rfc4638_support_stays_at_1492() {
-    let mut sim = Sim::new(manager_with(10, 3, |c| c.discovery.max_payload = false));
+    let mut sim = Sim::new(manager_with(10, 3, |c| c.discovery.max_payload = 0));
     let c = sim.add(profile_client(Profile::MaxPayload));
     sim.run_for(Duration::from_secs(10));
     // The client asks for 1500 and is Naked down to 1492.

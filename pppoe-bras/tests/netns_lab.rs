@@ -67,13 +67,14 @@ fn topology_routes_only_between_bras_and_inet_and_is_removed_on_drop() {
     );
     assert_eq!(fwd.split_whitespace().collect::<Vec<_>>(), ["1", "1"]);
 
-    // Access link: MTU 1500 both ends, no address on the BRAS side.
+    // Access link: MTU 1508 both ends (RFC 4638 baby jumbo), no address on
+    // the BRAS side.
     for (ns, ifname) in [
         (lab.ns_bras(), lab.access_if()),
         (lab.ns_cpe(), lab.cpe_if()),
     ] {
         let link = ok(&lab, ns, &["ip", "-o", "link", "show", "dev", ifname]);
-        assert!(link.contains("mtu 1500") && link.contains("UP"), "{link}");
+        assert!(link.contains("mtu 1508") && link.contains("UP"), "{link}");
     }
     let addrs = ok(
         &lab,
