@@ -531,6 +531,10 @@ struct Session {
     pads: Vec<u8>,
     /// PeerTerminated already reported.
     terminated: bool,
+    /// The peer has spoken PPP on the session: a PADR with the same
+    /// Host-Uniq is then a restarted client (new session), not a
+    /// retransmission that crossed our PADS.
+    active: bool,
 }
 
 /// The discovery server of one access interface.
@@ -661,6 +665,14 @@ impl Discovery {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<DiscoveryEvent> {
         self.events.pop_front()
+    }
+
+    /// The peer sent its first PPP frame on `key`'s session: from now on a
+    /// PADR like the one that created it starts a new session.
+    pub fn session_active(&mut self, key: &SessionKey) {
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.active = true;
+        }
     }
 
     /// The session ended (for any reason): free its id. Unknown keys are
@@ -893,6 +905,7 @@ impl Discovery {
                     continue;
                 };
                 if !s.terminated
+                    && !s.active
                     && s.host_uniq.as_deref() == tags.host_uniq
                     && now.saturating_duration_since(s.started) <= PADR_RETRANSMIT_WINDOW
                 {
@@ -969,6 +982,7 @@ impl Discovery {
                 relay_session_id: tags.relay_session_id.map(<[u8]>::to_vec),
                 pads,
                 terminated: false,
+                active: false,
             },
         );
         self.per_peer.entry(peer).or_default().push(id);
@@ -1522,6 +1536,20 @@ mod test {
         feed(&mut d, t0 + Duration::from_secs(11), &padr);
         assert_eq!(decode(&d.poll_transmit().unwrap()).hdr.session_id, 3);
         assert_eq!(d.live_sessions(), 3);
+
+        // Within the window, but the peer already spoke PPP on its session:
+        // a restarted client (same MAC and Host-Uniq) gets a new session
+        // instead of the live one.
+        let key3 = SessionKey {
+            vlans: Vlans::NONE,
+            peer_mac: CPE,
+            session_id: 3,
+        };
+        d.session_active(&key3);
+        feed(&mut d, t0 + Duration::from_secs(12), &padr);
+        assert_eq!(decode(&d.poll_transmit().unwrap()).hdr.session_id, 4);
+        assert_eq!(d.live_sessions(), 4);
+        assert_eq!(d.stats().pads_retransmit, 1);
     }
 
     #[test]

@@ -138,6 +138,8 @@ struct Session {
     user: Option<String>,
     address: Option<Ipv4Addr>,
     installed: bool,
+    /// The peer has sent a PPP frame (discovery was told once).
+    peer_spoke: bool,
     /// The deadline this session has in [`Manager::timers`] (the latest one
     /// pushed), so an unchanged deadline is not pushed again.
     scheduled: Option<Instant>,
@@ -327,6 +329,10 @@ impl Manager {
             return;
         };
         self.stats.session_rx += 1;
+        if !session.peer_spoke {
+            session.peer_spoke = true;
+            self.discovery.session_active(&key);
+        }
         session.link.handle_frame(now, protocol, info);
         self.drive(now, key);
     }
@@ -438,6 +444,7 @@ impl Manager {
                 user: None,
                 address: None,
                 installed: false,
+                peer_spoke: false,
                 scheduled: None,
             },
         );
