@@ -84,6 +84,9 @@ pub enum Stat {
     /// Access: a PPPoE session frame handed to its session's CPU through
     /// the `CPUS` map (spreading); `bras_access_cpu` there counts its verdict.
     AccessSpread,
+    /// An ICMP error the BRAS would have sent (Time Exceeded, Fragmentation
+    /// Needed) over its per-CPU rate (RFC 1812 §4.3.2.8): dropped instead.
+    DropIcmpRateLimit,
     /// Number of counters (not a counter).
     Count,
 }
@@ -124,6 +127,7 @@ impl Stat {
         Stat::DropIcmpErrorUnmatched,
         Stat::UpHairpin,
         Stat::AccessSpread,
+        Stat::DropIcmpRateLimit,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -159,6 +163,7 @@ impl Stat {
             Stat::DropIcmpErrorUnmatched => "drop_icmp_error_unmatched",
             Stat::UpHairpin => "up_hairpin",
             Stat::AccessSpread => "access_spread",
+            Stat::DropIcmpRateLimit => "drop_icmp_rate_limit",
             Stat::Count => "count",
         }
     }

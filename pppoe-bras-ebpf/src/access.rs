@@ -306,6 +306,7 @@ fn time_exceeded(
     sid: u16,
 ) -> Result<Verdict, Verdict> {
     let sum = icmp::quote_sum(ctx, ip).ok_or(drop(Stat::DropTtlExpired))?;
+    crate::icmp_limit::take()?;
     let sub = Subscriber {
         ifindex: 0,
         outer_tpid: l2.outer_tpid,

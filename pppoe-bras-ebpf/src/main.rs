@@ -12,6 +12,7 @@ mod fib;
 mod frag;
 mod hdr;
 mod icmp;
+mod icmp_limit;
 mod ipv4;
 mod maps;
 mod nat;

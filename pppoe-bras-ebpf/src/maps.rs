@@ -67,6 +67,10 @@ pub static CPUS: CpuMap<{ MAX_CPUS as usize }> = CpuMap::new();
 #[btf_map]
 pub static SPREAD_CPUS: Array<u32, { MAX_CPUS as usize }> = Array::new();
 
+/// Per-CPU budget of the ICMP errors the BRAS sends (see `icmp_limit`).
+#[btf_map]
+pub static ICMP_BUDGET: PerCpuArray<u64, 1> = PerCpuArray::new();
+
 /// Session slot → subscriber (zero: free); `NAT_IN` rows name the slot.
 #[btf_map]
 pub static SUB_BY_SLOT: Array<Subscriber, { MAX_SESSIONS as usize }> = Array::new();

@@ -212,6 +212,7 @@ fn reply(
 ) -> Result<Verdict, Verdict> {
     let sum = icmp::quote_sum(ctx, ip).ok_or(drop(cant))?;
     let macs = read::<12>(ctx, 0).ok_or(drop(cant))?;
+    crate::icmp_limit::take()?;
     let src = if cfg.public_addr != [0; 4] {
         cfg.public_addr
     } else {

@@ -1737,6 +1737,43 @@ fn icmp_errors_are_translated_both_ways() {
     assert_eq!(b.dp.nat_mappings().len(), 3);
 }
 
+/// A flood of TTL-expiring packets is not reflected at line rate: after a
+/// burst, the BRAS's own ICMP errors are limited per CPU (RFC 1812
+/// §4.3.2.8) and the rest are dropped under `drop_icmp_rate_limit`.
+#[test]
+fn icmp_errors_the_bras_sends_are_rate_limited() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let f = pppoe(
+        CLIENT,
+        b.acc_mac,
+        &[],
+        0x0101,
+        0x0021,
+        &udp(SUB, REMOTE, 1, 33434, 33435, b"flood"),
+    );
+    let (mut sent, mut dropped) = (0u32, 0u32);
+    for _ in 0..1000 {
+        let out =
+            b.dp.test_run(Program::Access, &f, b.acc, 1)
+                .expect("test_run");
+        match out.action {
+            XDP_REDIRECT => sent += 1,
+            XDP_DROP => dropped += 1,
+            other => panic!("unexpected action {other}"),
+        }
+    }
+    assert!(sent >= 100, "the burst must go through: {sent} sent");
+    assert!(
+        dropped >= 500,
+        "a flood must be limited: {sent} sent, {dropped} dropped"
+    );
+    assert_eq!(b.stat("drop_icmp_rate_limit"), u64::from(dropped));
+    assert_eq!(b.stat("access_tx_time_exceeded"), u64::from(sent));
+}
+
 /// TTL expiry and PMTUD: the BRAS answers with ICMP errors built in place of
 /// the offending frame: upstream Time Exceeded from the PPP address back
 /// through the session; downstream Time Exceeded and Fragmentation Needed
