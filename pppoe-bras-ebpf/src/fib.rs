@@ -114,15 +114,7 @@ fn route_mtu(
     proto: u8,
 ) -> u16 {
     let mut p = params(ifindex, src, dst, tos, proto, u16::MAX);
-    // Safety: ctx is the program's xdp_md; p is a stack struct of the size passed.
-    let rc = unsafe {
-        bpf_fib_lookup(
-            ctx.as_ptr(),
-            &mut p,
-            core::mem::size_of::<FibParams>() as i32,
-            0,
-        )
-    };
+    let rc = fib_lookup(ctx, &mut p);
     if rc == BPF_FIB_LKUP_RET_FRAG_NEEDED as i64 {
         // Safety: union member the kernel writes with FRAG_NEEDED.
         unsafe { p.__bindgen_anon_1.mtu_result }
@@ -131,6 +123,13 @@ fn route_mtu(
     } else {
         0
     }
+}
+
+/// `bpf_fib_lookup` on `p`, returning the kernel's `BPF_FIB_LKUP_RET_*`.
+#[inline(always)]
+fn fib_lookup(ctx: &XdpContext, p: &mut FibParams) -> i64 {
+    // Safety: ctx is the program's xdp_md; p is a stack struct of the size passed.
+    unsafe { bpf_fib_lookup(ctx.as_ptr(), p, core::mem::size_of::<FibParams>() as i32, 0) }
 }
 
 #[inline(always)]
@@ -167,15 +166,7 @@ fn lookup_uncached(
     tot_len: u16,
 ) -> Result<Route, Verdict> {
     let mut p = params(ifindex, src, dst, tos, proto, tot_len);
-    // Safety: ctx is the program's xdp_md; p is a stack struct of the size passed.
-    let rc = unsafe {
-        bpf_fib_lookup(
-            ctx.as_ptr(),
-            &mut p,
-            core::mem::size_of::<FibParams>() as i32,
-            0,
-        )
-    };
+    let rc = fib_lookup(ctx, &mut p);
     if rc == BPF_FIB_LKUP_RET_SUCCESS as i64 {
         if p.ifindex == ifindex {
             // The route points back out of the access NIC: not ours to forward.
