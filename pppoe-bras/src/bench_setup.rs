@@ -50,15 +50,7 @@ fn spread_cpus(s: &str) -> anyhow::Result<Vec<u32>> {
 }
 
 fn parse_mac(s: &str) -> anyhow::Result<[u8; 6]> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let mut mac = [0u8; 6];
-    if parts.len() != 6 {
-        return Err(anyhow!("bad MAC {s:?}"));
-    }
-    for (d, p) in mac.iter_mut().zip(parts) {
-        *d = u8::from_str_radix(p, 16).with_context(|| format!("bad MAC {s:?}"))?;
-    }
-    Ok(mac)
+    crate::wire::eth::parse_mac(s).ok_or_else(|| anyhow!("bad MAC {s:?}"))
 }
 
 fn parse_row(line: &str) -> anyhow::Result<SessionRow> {

@@ -6,7 +6,6 @@ use std::{
     fs::File,
     io,
     mem::{size_of, zeroed},
-    net::Ipv4Addr,
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
 };
 
@@ -79,14 +78,6 @@ pub fn if_mac(name: &str) -> anyhow::Result<[u8; 6]> {
         *dst = *src as u8;
     }
     Ok(mac)
-}
-
-/// First IPv4 address of `name`, if any.
-pub fn if_ipv4(name: &str) -> anyhow::Result<Ipv4Addr> {
-    let req = ioctl_ifreq(name, libc::SIOCGIFADDR)?;
-    // Safety: SIOCGIFADDR filled the addr member with a sockaddr_in.
-    let sin: libc::sockaddr_in = unsafe { std::mem::transmute(req.ifr_ifru.ifru_addr) };
-    Ok(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
 }
 
 /// MTU of `name`.

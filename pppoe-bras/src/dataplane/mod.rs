@@ -68,11 +68,6 @@ pub fn online_cpus() -> anyhow::Result<Vec<u32>> {
     aya::util::online_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))
 }
 
-/// The MAC address of an interface (e.g. the access NIC, the usual BRAS MAC).
-pub fn interface_mac(name: &str) -> anyhow::Result<[u8; 6]> {
-    sys::mac(name)
-}
-
 /// How the XDP programs are attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -366,8 +361,8 @@ impl Dataplane {
         if cfg.nat && cfg.port_block_size == 0 {
             bail!("port_block_size must be > 0 with NAT on");
         }
-        let access_ifindex = sys::ifindex(&cfg.access_if)?;
-        let uplink_ifindex = sys::ifindex(&cfg.uplink_if)?;
+        let access_ifindex = crate::rawsock::if_index(&cfg.access_if)?;
+        let uplink_ifindex = crate::rawsock::if_index(&cfg.uplink_if)?;
         let uplink_ip = sys::first_ipv4(&cfg.uplink_if).ok();
         let public_ips = if !cfg.public_ips.is_empty() {
             cfg.public_ips.clone()

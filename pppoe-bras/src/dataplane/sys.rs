@@ -8,17 +8,6 @@ use std::{
 
 use anyhow::{anyhow, bail, Context as _};
 
-/// `if_nametoindex`, with the name in the error.
-pub fn ifindex(name: &str) -> anyhow::Result<u32> {
-    let c = CString::new(name).map_err(|_| anyhow!("bad interface name {name:?}"))?;
-    // Safety: `c` is a valid NUL-terminated string.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx == 0 {
-        bail!("interface {name}: {}", io::Error::last_os_error());
-    }
-    Ok(idx)
-}
-
 /// The first IPv4 address configured on `name`.
 pub fn first_ipv4(name: &str) -> anyhow::Result<Ipv4Addr> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
@@ -49,23 +38,6 @@ pub fn first_ipv4(name: &str) -> anyhow::Result<Ipv4Addr> {
     // Safety: `head` came from getifaddrs.
     unsafe { libc::freeifaddrs(head) };
     found.ok_or_else(|| anyhow!("interface {name} has no IPv4 address (set public_ip)"))
-}
-
-/// The MAC address of `name` (from sysfs).
-pub fn mac(name: &str) -> anyhow::Result<[u8; 6]> {
-    let s = fs::read_to_string(format!("/sys/class/net/{name}/address"))
-        .with_context(|| format!("reading the MAC of {name}"))?;
-    parse_mac(s.trim()).ok_or_else(|| anyhow!("bad MAC {s:?} for {name}"))
-}
-
-/// `aa:bb:cc:dd:ee:ff` → bytes.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut it = s.split(':');
-    for b in out.iter_mut() {
-        *b = u8::from_str_radix(it.next()?, 16).ok()?;
-    }
-    it.next().is_none().then_some(out)
 }
 
 /// `bpf_fib_lookup` refuses to route for an interface without IPv4

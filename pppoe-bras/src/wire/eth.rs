@@ -228,6 +228,16 @@ pub fn is_multicast(mac: &[u8; 6]) -> bool {
     mac[0] & 1 == 1
 }
 
+/// `"02:00:00:00:00:01"` → bytes (the form [`fmt_mac`] writes).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut it = s.split(':');
+    for b in out.iter_mut() {
+        *b = u8::from_str_radix(it.next()?, 16).ok()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
 /// Formats a MAC as `02:00:00:00:00:01`.
 pub fn fmt_mac(mac: &[u8; 6]) -> String {
     format!(
