@@ -44,11 +44,7 @@ impl Rng {
 }
 
 fn parse_mac(s: &str) -> [u8; 6] {
-    let mut m = [0u8; 6];
-    for (d, p) in m.iter_mut().zip(s.split(':')) {
-        *d = u8::from_str_radix(p, 16).expect("MAC");
-    }
-    m
+    pppoe_bras::wire::eth::parse_mac(s).expect("MAC")
 }
 
 /// Frames that must not harm the live session `(client, sid)`.
