@@ -18,7 +18,8 @@
 //! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (24 B: subscriber ip, subscriber port, slot, TCP state, last use) | [`MAX_NAT`] |
 //! | `COUNTERS` | per-CPU array | session slot `u32` | [`SessionCounters`] (32 B) | [`MAX_SESSIONS`] |
 //! | `STATS` | per-CPU array | [`crate::stats::Stat`] as `u32` | `u64` packets | [`crate::stats::STAT_COUNT`] |
-//! | `CONFIG` | array | `0u32` | [`Config`] (24 B) | 1 |
+//! | `CONFIG` | array | `0u32` | [`Config`] (36 B) | 1 |
+//! | `INSIDE_NETS` | LPM trie | prefix length `u32` + IPv4 `[u8; 4]` | `u8` (1) | [`MAX_SESSIONS`] |
 //! | `NEIGH_MISS` | array | `0u32` | [`NeighMiss`] (16 B) | 1 |
 //! | `FRAGS` | LRU hash | [`FragKey`] (12 B) | [`FragValue`] (16 B) | [`MAX_FRAGS`] |
 //! | `FIB_CACHE` | per-CPU array | hash of [`FibKey`] | [`FibEntry`] (40 B) | [`FIB_CACHE_SLOTS`] |
@@ -62,8 +63,11 @@ pub mod names {
     /// Session slot → subscriber (downstream: a `NAT_IN` row names the slot,
     /// an array index instead of a second hash lookup).
     pub const SUB_BY_SLOT: &str = "SUB_BY_SLOT";
+    /// The pools and static users' addresses (LPM trie): destinations that
+    /// are subscribers' inside addresses, never sent to the uplink.
+    pub const INSIDE_NETS: &str = "INSIDE_NETS";
     /// All of them, for pinning and unpinning.
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         SESSIONS,
         SESSION_BY_ID,
         SUBSCRIBERS,
@@ -78,6 +82,7 @@ pub mod names {
         CPUS,
         SPREAD_CPUS,
         SUB_BY_SLOT,
+        INSIDE_NETS,
     ];
 }
 
@@ -124,6 +129,54 @@ pub const CONFIG_F_ROUTED: u32 = 4;
 /// CPU of their session (`SPREAD_CPUS[hash % spread_cpus]`) through `CPUS`,
 /// where `bras_access_cpu` does the work.
 pub const CONFIG_F_SPREAD: u32 = 8;
+
+/// `Config::flags`: traffic from one subscriber to another's inside
+/// address is dropped (`drop_isolated`) instead of forwarded.
+pub const CONFIG_F_ISOLATE: u32 = 16;
+
+/// `Config::access_allow` bits: which non-PPPoE frames the access program
+/// passes to the host (everything else is dropped, `drop_access_not_pppoe`).
+pub mod access_allow {
+    /// ARP (0x0806).
+    pub const ARP: u32 = 1;
+    /// LLDP (0x88cc).
+    pub const LLDP: u32 = 2;
+    /// IPv4 (0x0800) outside PPPoE: the host's own management on the segment.
+    pub const IPV4: u32 = 4;
+    /// IPv6 (0x86dd) outside PPPoE.
+    pub const IPV6: u32 = 8;
+    /// Slow protocols (0x8809: LACP, OAM).
+    pub const LACP: u32 = 16;
+    /// IEEE 802.3 length-field frames (LLC: STP, CDP …).
+    pub const LLC: u32 = 32;
+    /// 802.1X EAPOL (0x888e).
+    pub const EAPOL: u32 = 64;
+    /// The words of `access_allow` in the config, with their bits.
+    pub const WORDS: [(&str, u32); 7] = [
+        ("arp", ARP),
+        ("lldp", LLDP),
+        ("ipv4", IPV4),
+        ("ipv6", IPV6),
+        ("lacp", LACP),
+        ("llc", LLC),
+        ("eapol", EAPOL),
+    ];
+
+    /// The bit that allows a frame of `ethertype` (host order; a value
+    /// below 0x0600 is an 802.3 length), 0 for kinds that are never allowed.
+    pub const fn bit(ethertype: u16) -> u32 {
+        match ethertype {
+            0x0806 => ARP,
+            0x88cc => LLDP,
+            0x0800 => IPV4,
+            0x86dd => IPV6,
+            0x8809 => LACP,
+            0x888e => EAPOL,
+            t if t < 0x0600 => LLC,
+            _ => 0,
+        }
+    }
+}
 
 /// `NatValue::state` (in `NAT_IN`, TCP only): the subscriber sent a segment.
 pub const NAT_ST_OUT: u8 = 1;
@@ -300,6 +353,14 @@ pub struct Config {
     pub mru: u16,
     /// Entries of `SPREAD_CPUS` in use (with [`CONFIG_F_SPREAD`]).
     pub spread_cpus: u16,
+    /// [`access_allow`] bits: non-PPPoE frames passed to the host.
+    pub access_allow: u32,
+    /// A prefix covering every inside address (pools, static users):
+    /// only destinations in it are looked up in `SUBSCRIBERS` and
+    /// `INSIDE_NETS` (one compare spares the lookups for the rest).
+    pub inside_net: [u8; 4],
+    /// Its mask (0.0.0.0 with `inside_net` 0.0.0.0: every destination is looked up).
+    pub inside_mask: [u8; 4],
 }
 
 /// Key of `FRAGS`: one fragmented datagram as it arrived (RFC 791: source,
@@ -395,7 +456,7 @@ const _: () = {
     assert!(core::mem::size_of::<NatKey>() == 8);
     assert!(core::mem::size_of::<NatValue>() == 24);
     assert!(core::mem::size_of::<SessionCounters>() == 32);
-    assert!(core::mem::size_of::<Config>() == 24);
+    assert!(core::mem::size_of::<Config>() == 36);
     assert!(core::mem::size_of::<NeighMiss>() == 16);
     assert!(core::mem::size_of::<FragKey>() == 12);
     assert!(core::mem::size_of::<FragValue>() == 16);

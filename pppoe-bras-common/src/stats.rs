@@ -9,7 +9,8 @@
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stat {
-    /// Access: not a PPPoE frame (ARP, LLDP, IPv6 …): passed to the host.
+    /// Access: not a PPPoE frame, but of a kind the operator allowed
+    /// (`access_allow`, e.g. ARP or LLDP): passed to the host.
     AccessPassOther = 0,
     /// Access: PPPoE discovery or a session frame that is not IPv4 (LCP,
     /// PAP/CHAP, IPCP, …): passed to the daemon's AF_PACKET socket.
@@ -87,6 +88,27 @@ pub enum Stat {
     /// An ICMP error the BRAS would have sent (Time Exceeded, Fragmentation
     /// Needed) over its per-CPU rate (RFC 1812 §4.3.2.8): dropped instead.
     DropIcmpRateLimit,
+    /// Access: not PPPoE (plain IPv4/IPv6, ARP, anything) and not allowed by
+    /// `access_allow`: the access segment carries PPPoE only, so nothing
+    /// else reaches the host's stack from it.
+    DropAccessNotPppoe,
+    /// Access: ICMP Echo Request to the BRAS's PPP address (`local_address`)
+    /// answered in place, back through the session (the gateway pings).
+    AccessTxEchoReply,
+    /// Access: other traffic to `local_address`: ICMP Destination
+    /// Unreachable (port for TCP/UDP, protocol otherwise) sent back.
+    AccessTxUnreachable,
+    /// Access: to `local_address` but nothing can be answered (an ICMP
+    /// error, a later fragment, a truncated datagram): dropped.
+    DropToLocal,
+    /// Access: to another subscriber's inside address: forwarded PPPoE to
+    /// PPPoE (as the kernel routes between ppp interfaces), no NAT.
+    UpSubscriber,
+    /// Access: to another subscriber with `isolate_subscribers` on.
+    DropIsolated,
+    /// Access: to an address of a pool or a static user that no session
+    /// holds now: never sent to the uplink.
+    DropInsideNoSubscriber,
     /// Number of counters (not a counter).
     Count,
 }
@@ -128,6 +150,13 @@ impl Stat {
         Stat::UpHairpin,
         Stat::AccessSpread,
         Stat::DropIcmpRateLimit,
+        Stat::DropAccessNotPppoe,
+        Stat::AccessTxEchoReply,
+        Stat::AccessTxUnreachable,
+        Stat::DropToLocal,
+        Stat::UpSubscriber,
+        Stat::DropIsolated,
+        Stat::DropInsideNoSubscriber,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -164,6 +193,13 @@ impl Stat {
             Stat::UpHairpin => "up_hairpin",
             Stat::AccessSpread => "access_spread",
             Stat::DropIcmpRateLimit => "drop_icmp_rate_limit",
+            Stat::DropAccessNotPppoe => "drop_access_not_pppoe",
+            Stat::AccessTxEchoReply => "access_tx_echo_reply",
+            Stat::AccessTxUnreachable => "access_tx_unreachable",
+            Stat::DropToLocal => "drop_to_local",
+            Stat::UpSubscriber => "up_subscriber",
+            Stat::DropIsolated => "drop_isolated",
+            Stat::DropInsideNoSubscriber => "drop_inside_no_subscriber",
             Stat::Count => "count",
         }
     }

@@ -1,13 +1,18 @@
 //! `bras_access`: PPPoE session IPv4 from subscribers → NAT → uplink.
 //!
-//! parse L2 (+ up to two VLAN tags) → PPPoE/PPP → session lookup → IPv4
-//! checks → anti-spoof → MRU → TTL (expiry answered with ICMP Time
-//! Exceeded through the session) → NAT decision (map work only: a flow, an
+//! parse L2 (+ up to two VLAN tags) → anything but PPPoE dropped (the
+//! access segment is sealed; `access_allow` kinds pass) → PPPoE/PPP →
+//! session lookup → IPv4 checks → anti-spoof → MRU → to `local_address`:
+//! answered here (`gateway`) → TTL (expiry answered with ICMP Time
+//! Exceeded through the session) → to another subscriber's inside address:
+//! PPPoE to PPPoE (or `drop_isolated`), to a free inside address: dropped →
+//! NAT decision (map work only: a flow, an
 //! ICMP error about an inbound flow, or a later fragment) → FIB lookup (a
 //! local destination is a hairpin candidate) → and only then the rewrite:
 //! TTL, NAT, MSS clamp, strip the encapsulation, fresh Ethernet → redirect.
 //! Every check that can fail runs before the first write, and any failure
 //! after it drops (never passes a half-rewritten frame).
+use aya_ebpf::btf_maps::lpm_trie::Key;
 use aya_ebpf::{
     bindings::xdp_action,
     helpers::{bpf_redirect, bpf_xdp_adjust_head},
@@ -15,8 +20,8 @@ use aya_ebpf::{
 };
 use pppoe_bras_common::{
     maps::{
-        Config, SessionKey, SessionValue, Subscriber, CONFIG_F_MSS_CLAMP, FRAG_DIR_UP,
-        SESSION_F_NAT,
+        access_allow, Config, SessionKey, SessionValue, Subscriber, CONFIG_F_ISOLATE,
+        CONFIG_F_MSS_CLAMP, FRAG_DIR_UP, SESSION_F_NAT,
     },
     proto::*,
     stats::Stat,
@@ -26,10 +31,11 @@ use crate::{
     config, counters, encap,
     fib::{self, Route},
     frag,
+    gateway::{self, Back},
     hdr::{be16, ptr_at, EthHdr, PppoeHdr, VlanHdr},
-    icmp::{self, Quoted, Reply},
+    icmp::{self, Quoted},
     ipv4::{self, Dir, Ip, L4},
-    maps::{SESSIONS, SESSION_BY_ID, SUBSCRIBERS},
+    maps::{INSIDE_NETS, SESSIONS, SESSION_BY_ID, SUBSCRIBERS},
     nat, spread, tcp,
     verdict::{self, drop, pass, Verdict},
 };
@@ -112,7 +118,7 @@ fn parse_l2(ctx: &XdpContext) -> Option<L2> {
 #[inline(always)]
 pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     let cfg = config().ok_or(pass(Stat::PassDisabled))?;
-    let l2 = parse_l2(ctx).ok_or(pass(Stat::AccessPassOther))?;
+    let l2 = parse_l2(ctx).ok_or(drop(Stat::DropMalformed))?;
     if SPREAD {
         if let Some(v) = spread::maybe(ctx, &cfg, &l2.src, l2.proto, l2.off) {
             return Ok(v);
@@ -122,7 +128,7 @@ pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         return Ok(pass(Stat::AccessPassControl));
     }
     if l2.proto != ETH_P_PPP_SES_BE {
-        return Ok(pass(Stat::AccessPassOther));
+        return Err(not_pppoe(&cfg, l2.proto));
     }
     // Constant per branch of parse_l2; masking keeps the verifier's range tight.
     let off = l2.off & 0x1f;
@@ -169,8 +175,29 @@ pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     if cfg.mru != 0 && ip.tot_len > cfg.mru {
         return Err(drop(Stat::DropOverMru));
     }
+    let back = Back {
+        outer_tpid: l2.outer_tpid,
+        outer_vid: l2.outer_vid,
+        inner_vid: l2.inner_vid,
+        session_id: sid,
+        client_mac: l2.src,
+        bras_mac: l2.dst,
+    };
+    if ip.dst == cfg.local_addr && cfg.local_addr != [0; 4] {
+        return gateway::to_local(ctx, &cfg, &back, ip_off, &ip, &sess);
+    }
     if ip.ttl <= 1 {
-        return time_exceeded(ctx, &cfg, &l2, ip_off, &ip, &sess, sid);
+        return gateway::time_exceeded(ctx, &cfg, &back, ip_off, &ip, &sess);
+    }
+    if is_inside(&cfg, ip.dst) {
+        if let Some(to) = SUBSCRIBERS.get_ptr(ip.dst) {
+            // Safety: live map value, copied.
+            let to = unsafe { *to };
+            return to_subscriber(ctx, &cfg, ip_off, &ip, &sess, &to);
+        }
+        if INSIDE_NETS.get(&Key::new(32, ip.dst)).is_some() {
+            return Err(drop(Stat::DropInsideNoSubscriber));
+        }
     }
 
     // NAT: decide (and create the mapping) now, rewrite later.
@@ -186,7 +213,15 @@ pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     }
 
     let hop = match fib::lookup(
-        ctx, ifindex, fib_src, ip.dst, ip.tos, ip.proto, ip.tot_len, now,
+        ctx,
+        cfg.uplink_ifindex,
+        ifindex,
+        fib_src,
+        ip.dst,
+        ip.tos,
+        ip.proto,
+        ip.tot_len,
+        now,
     )? {
         Route::Hop(h) => h,
         Route::Local => {
@@ -290,59 +325,6 @@ fn nat_decision(ctx: &XdpContext, ip: &Ip, sess: &SessionValue, now: u64) -> Res
     Ok(Up::Nat(l4, a, p))
 }
 
-#[allow(clippy::too_many_arguments)]
-/// TTL expired here: answer ICMP Time Exceeded (RFC 792) from the PPP local
-/// address — the hop a traceroute through the session shows first — to the
-/// subscriber, back through the same session (MACs swapped, same tags and
-/// session id), redirected to the ingress NIC (see `verdict::redirect`).
-#[inline(always)]
-fn time_exceeded(
-    ctx: &XdpContext,
-    cfg: &Config,
-    l2: &L2,
-    ip_off: usize,
-    ip: &Ip,
-    sess: &SessionValue,
-    sid: u16,
-) -> Result<Verdict, Verdict> {
-    let sum = icmp::quote_sum(ctx, ip).ok_or(drop(Stat::DropTtlExpired))?;
-    crate::icmp_limit::take()?;
-    let sub = Subscriber {
-        ifindex: 0,
-        outer_tpid: l2.outer_tpid,
-        outer_vid: l2.outer_vid,
-        inner_vid: l2.inner_vid,
-        session_id: sid,
-        client_mac: l2.src,
-        bras_mac: l2.dst,
-        mtu: sess.mtu,
-        flags: sess.flags,
-        slot: sess.slot,
-        addr: sess.addr,
-    };
-    // A priority-tagged inner VLAN (VID 0) would change the header length.
-    if encap::l2_len(&sub) != ip_off {
-        return Err(drop(Stat::DropTtlExpired));
-    }
-    let src = if cfg.local_addr != [0; 4] {
-        cfg.local_addr
-    } else {
-        cfg.public_addr
-    };
-    let r = Reply {
-        ty: ICMP_TIME_EXCEEDED,
-        code: 0,
-        rest: [0; 4],
-        src,
-        dst: ip.src,
-    };
-    // ---- rewrite: failures DROP ----
-    let tot_len = icmp::reply(ctx, ip_off, ip, sum, &r)?;
-    encap::write_l2(ctx, &sub, tot_len)?;
-    counters::down(sess.slot, tot_len);
-    verdict::redirect(ctx.ingress_ifindex() as u32, Stat::AccessTxTimeExceeded)
-}
-
 /// The destination is local: if it is another subscriber's public address
 /// and port (a `NAT_IN` mapping), hairpin (RFC 4787 REQ-9, RFC 5382 REQ-8):
 /// source → this session's public address and port, destination → the
@@ -380,6 +362,48 @@ fn hairpin(
     ipv4::dec_ttl(ctx, ip).ok_or(drop(Stat::Aborted))?;
     ipv4::translate(ctx, ip, l4, Dir::Out, paddr, pport).ok_or(drop(Stat::Aborted))?;
     ipv4::translate(ctx, ip, &l4_in, Dir::In, to_addr, to_port).ok_or(drop(Stat::Aborted))?;
+    deliver(ctx, cfg, ip_off, ip, sess, &to, flags, Stat::UpHairpin)
+}
+
+/// To another subscriber's inside address: routed PPPoE to PPPoE without
+/// NAT, as the kernel routes between ppp interfaces in the classic bench,
+/// unless `isolate_subscribers` is on. Never sent to the uplink.
+#[inline(always)]
+fn to_subscriber(
+    ctx: &XdpContext,
+    cfg: &Config,
+    ip_off: usize,
+    ip: &Ip,
+    sess: &SessionValue,
+    to: &Subscriber,
+) -> Result<Verdict, Verdict> {
+    if cfg.flags & CONFIG_F_ISOLATE != 0 {
+        return Err(drop(Stat::DropIsolated));
+    }
+    if ip.tot_len > to.mtu {
+        return Err(drop(Stat::DropTooBigNoDf));
+    }
+    let flags = ipv4::tcp_flags(ctx, ip);
+    // ---- rewrite: failures DROP ----
+    ipv4::dec_ttl(ctx, ip).ok_or(drop(Stat::Aborted))?;
+    deliver(ctx, cfg, ip_off, ip, sess, to, flags, Stat::UpSubscriber)
+}
+
+/// The end of both subscriber-to-subscriber paths: MSS clamp to the smaller
+/// MTU, count on both sessions, swap the encapsulation for `to`'s and
+/// redirect to its access NIC.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn deliver(
+    ctx: &XdpContext,
+    cfg: &Config,
+    ip_off: usize,
+    ip: &Ip,
+    sess: &SessionValue,
+    to: &Subscriber,
+    flags: u8,
+    stat: Stat,
+) -> Result<Verdict, Verdict> {
     if cfg.flags & CONFIG_F_MSS_CLAMP != 0 && flags & TCP_SYN != 0 {
         let mtu = if to.mtu < sess.mtu { to.mtu } else { sess.mtu };
         let mss = mtu.saturating_sub(TCP_IP_HLEN);
@@ -387,11 +411,30 @@ fn hairpin(
     }
     counters::up(sess.slot, ip.tot_len);
     counters::down(to.slot, ip.tot_len);
-    let delta = ip_off as i32 - encap::l2_len(&to) as i32;
+    let delta = ip_off as i32 - encap::l2_len(to) as i32;
     // Safety: ctx.ctx is the program's xdp_md.
     if delta != 0 && unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
         return Err(drop(Stat::Aborted));
     }
-    encap::write_l2(ctx, &to, ip.tot_len)?;
-    verdict::redirect(to.ifindex, Stat::UpHairpin)
+    encap::write_l2(ctx, to, ip.tot_len)?;
+    verdict::redirect(to.ifindex, stat)
+}
+
+/// A frame that is not PPPoE: passed to the host when its kind is in
+/// `access_allow`, else dropped. Nothing else from the subscriber segment
+/// reaches the host's stack (no routing, no local services).
+#[inline(always)]
+fn not_pppoe(cfg: &Config, proto_be: u16) -> Verdict {
+    if cfg.access_allow & access_allow::bit(u16::from_be(proto_be)) != 0 {
+        pass(Stat::AccessPassOther)
+    } else {
+        drop(Stat::DropAccessNotPppoe)
+    }
+}
+
+/// True when `dst` lies in the prefix that covers every inside address.
+#[inline(always)]
+fn is_inside(cfg: &Config, dst: [u8; 4]) -> bool {
+    let m = u32::from_ne_bytes(cfg.inside_mask);
+    u32::from_ne_bytes(dst) & m == u32::from_ne_bytes(cfg.inside_net)
 }

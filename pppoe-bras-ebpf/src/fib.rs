@@ -48,13 +48,15 @@ pub enum Route {
     Local,
 }
 
-/// Route `src → dst` as if it arrived on `ifindex` (the access NIC),
-/// from `FIB_CACHE` when a fresh entry exists (`now`: coarse clock, ns).
+/// Route `src → dst` as if it arrived on `ifindex` (the uplink, see
+/// [`lookup_uncached`]), from `FIB_CACHE` when a fresh entry exists (`now`:
+/// coarse clock, ns). A route out of `access` (the access NIC) is refused.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn lookup(
     ctx: &XdpContext,
     ifindex: u32,
+    access: u32,
     src: [u8; 4],
     dst: [u8; 4],
     tos: u8,
@@ -75,7 +77,7 @@ pub fn lookup(
             }));
         }
     }
-    let route = lookup_uncached(ctx, ifindex, src, dst, tos, proto, tot_len)?;
+    let route = lookup_uncached(ctx, ifindex, access, src, dst, tos, proto, tot_len)?;
     if let (Route::Hop(h), Some(e)) = (&route, slot) {
         let mtu = route_mtu(ctx, ifindex, src, dst, tos, proto);
         // Safety: as above.
@@ -146,10 +148,16 @@ fn params(ifindex: u32, src: [u8; 4], dst: [u8; 4], tos: u8, proto: u8, tot_len:
     p
 }
 
-/// Route `src → dst` as if it arrived on `ifindex` (the access NIC).
+/// Route `src → dst` as if it arrived on `ifindex`.
 ///
-/// Needs IPv4 forwarding enabled on `ifindex` (else `FWD_DISABLED`); the
-/// daemon sets `net.ipv4.conf.<access>.forwarding=1`. The kernel checks the
+/// `bpf_fib_lookup` needs IPv4 forwarding enabled on the device it is
+/// asked for (else `FWD_DISABLED`). The lookup is made for the **uplink**
+/// (`Config::uplink_ifindex`), not the access NIC the packet came in on:
+/// so the access NIC keeps `net.ipv4.conf.<access>.forwarding=0` and the
+/// kernel never routes a frame that arrived there, even if one got past
+/// XDP (a detached program, an `access_allow`ed kind). The daemon sets
+/// forwarding on the uplink only. Policy rules that match on `iif` see the
+/// uplink. The kernel checks the
 /// route MTU against `tot_len` (`FRAG_NEEDED` → `DropTooBig`). On `NO_NEIGH`
 /// the kernel has filled in the egress ifindex and the next hop (gateway or
 /// destination); it is recorded in `NEIGH_MISS` so the daemon can make the
@@ -159,6 +167,7 @@ fn params(ifindex: u32, src: [u8; 4], dst: [u8; 4], tos: u8, proto: u8, tot_len:
 fn lookup_uncached(
     ctx: &XdpContext,
     ifindex: u32,
+    access: u32,
     src: [u8; 4],
     dst: [u8; 4],
     tos: u8,
@@ -168,7 +177,7 @@ fn lookup_uncached(
     let mut p = params(ifindex, src, dst, tos, proto, tot_len);
     let rc = fib_lookup(ctx, &mut p);
     if rc == BPF_FIB_LKUP_RET_SUCCESS as i64 {
-        if p.ifindex == ifindex {
+        if p.ifindex == access {
             // The route points back out of the access NIC: not ours to forward.
             return Err(drop(Stat::DropFibFail));
         }

@@ -2,7 +2,8 @@
 //! `bras_uplink` (uplink → subscriber). One job per module:
 //! `hdr` (views, bounds checks), `ipv4` (parse, rewrite, checksums), `nat`
 //! (mappings), `fib` (next hop), `access`/`uplink` (the two paths), `maps`,
-//! `verdict` (the one exit and its counter).
+//! `verdict` (the one exit and its counter), `gateway` (what the BRAS
+//! answers subscribers itself).
 #![no_std]
 #![no_main]
 
@@ -10,6 +11,7 @@ mod access;
 mod encap;
 mod fib;
 mod frag;
+mod gateway;
 mod hdr;
 mod icmp;
 mod icmp_limit;

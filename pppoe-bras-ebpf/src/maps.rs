@@ -3,7 +3,7 @@
 //! BTF-defined maps (`.maps` section, `#[btf_map]`), so `bpftool map dump`
 //! shows field names. The symbol names are the `names::*` constants of common.
 use aya_ebpf::{
-    btf_maps::{Array, CpuMap, HashMap, LruHashMap, PerCpuArray},
+    btf_maps::{Array, CpuMap, HashMap, LpmTrie, LruHashMap, PerCpuArray},
     macros::btf_map,
 };
 use pppoe_bras_common::{
@@ -74,3 +74,8 @@ pub static ICMP_BUDGET: PerCpuArray<u64, 1> = PerCpuArray::new();
 /// Session slot → subscriber (zero: free); `NAT_IN` rows name the slot.
 #[btf_map]
 pub static SUB_BY_SLOT: Array<Subscriber, { MAX_SESSIONS as usize }> = Array::new();
+
+/// Inside addresses (pools as prefixes, static users as /32): a destination
+/// here that no session holds is dropped, never sent to the uplink.
+#[btf_map]
+pub static INSIDE_NETS: LpmTrie<[u8; 4], u8, { MAX_SESSIONS as usize }> = LpmTrie::new();

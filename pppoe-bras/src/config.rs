@@ -211,6 +211,12 @@ pub struct Config {
     /// Clamp the TCP MSS option of SYN and SYN-ACK segments, both ways, to
     /// the session MTU − 40 (RFC 4459 §3.2). Default `true`.
     pub mss_clamp: bool,
+    /// `access_allow`: non-PPPoE frame kinds the access NIC passes to the
+    /// host (`pppoe_bras_common::maps::access_allow` bits); default none.
+    pub access_allow: u32,
+    /// `isolate_subscribers`: drop subscriber-to-subscriber traffic
+    /// instead of forwarding it PPPoE to PPPoE (default false).
+    pub isolate_subscribers: bool,
     /// Spread session traffic over every online CPU (cpumap keyed by
     /// session): RSS gives all PPPoE on a NIC one flow hash, so without
     /// this one core does all the work. Default `true` (no effect on one CPU).
@@ -289,6 +295,8 @@ impl Default for Config {
             public_address: None,
             public_addresses: Vec::new(),
             mss_clamp: true,
+            access_allow: 0,
+            isolate_subscribers: false,
             spread: true,
             port_block_size: 512,
             first_port: 1024,
@@ -366,6 +374,8 @@ struct Raw {
     public_address: S<String>,
     public_addresses: SList,
     mss_clamp: S<bool>,
+    access_allow: SList,
+    isolate_subscribers: S<bool>,
     spread: S<bool>,
     port_block_size: S<i64>,
     first_port: S<i64>,
@@ -646,6 +656,8 @@ const KEYS: &[&str] = &[
     "public_address",
     "public_addresses",
     "mss_clamp",
+    "access_allow",
+    "isolate_subscribers",
     "spread",
     "port_block_size",
     "first_port",
@@ -657,6 +669,19 @@ const KEYS: &[&str] = &[
     "xdp_mode",
     "users",
 ];
+
+/// The `access_allow` bit of one word (`arp`, `lldp`, …).
+fn access_allow_bit(word: &str) -> Result<u32, String> {
+    use pppoe_bras_common::maps::access_allow::WORDS;
+    WORDS
+        .iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(word.trim()))
+        .map(|(_, b)| *b)
+        .ok_or_else(|| {
+            let known: Vec<&str> = WORDS.iter().map(|(w, _)| *w).collect();
+            format!("unknown frame kind; use some of {}", known.join(", "))
+        })
+}
 
 /// Rewrites serde's phrasing into ours ("unknown key", "known keys are").
 fn rewrite_toml_message(msg: &str) -> String {
@@ -1006,6 +1031,19 @@ impl Config {
         let spread = r
             .scalar("spread", None, raw.spread)
             .map_or(d.spread, |(v, _)| v);
+        let access_allow = match r.list("access_allow", None, raw.access_allow) {
+            None => d.access_allow,
+            Some((items, _)) => {
+                let mut bits = 0;
+                for (s, place) in items {
+                    bits |= access_allow_bit(&s).map_err(|e| place.bad(&s, e))?;
+                }
+                bits
+            }
+        };
+        let isolate_subscribers = r
+            .scalar("isolate_subscribers", None, raw.isolate_subscribers)
+            .map_or(d.isolate_subscribers, |(v, _)| v);
         let blame = [
             ("port_block_size", raw.port_block_size.clone()),
             ("first_port", raw.first_port.clone()),
@@ -1168,6 +1206,8 @@ impl Config {
             public_address,
             public_addresses,
             mss_clamp,
+            access_allow,
+            isolate_subscribers,
             spread,
             port_block_size,
             first_port,
@@ -1408,6 +1448,8 @@ nat = false
 public_address = "198.51.100.1"
 public_addresses = ["198.51.100.1", "198.51.100.3"]
 mss_clamp = false
+access_allow = ["arp", "LLDP"]
+isolate_subscribers = true
 spread = false
 port_block_size = 256
 first_port = 2048
@@ -1468,6 +1510,9 @@ address = "*"
             public_address: Some(a("198.51.100.1")),
             public_addresses: vec![a("198.51.100.1"), a("198.51.100.3")],
             mss_clamp: false,
+            access_allow: pppoe_bras_common::maps::access_allow::ARP
+                | pppoe_bras_common::maps::access_allow::LLDP,
+            isolate_subscribers: true,
             spread: false,
             port_block_size: 256,
             first_port: 2048,
@@ -1721,6 +1766,11 @@ address = "*"
         let e = err(&format!("{IFACES}service_names = [\"a\", \"\"]\n"));
         assert!(
             e.contains(":3: service_names \"\": empty service name"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}access_allow = [\"arp\", \"ipx\"]\n"));
+        assert!(
+            e.contains(":3: access_allow \"ipx\": unknown frame kind; use some of arp, lldp"),
             "{e}"
         );
         let e = err(&format!("{IFACES}pin_dir = \"bpf/x\"\n"));

@@ -38,7 +38,7 @@ pub async fn run(mut cfg: Config, control_socket: &std::path::Path) -> anyhow::R
     for w in cfg.warnings() {
         log::warn!("{w}");
     }
-    let mut dataplane = Dataplane::start(&dataplane_config(&cfg))?;
+    let mut dataplane = Dataplane::start(&dataplane_config(&cfg, pool.inside_prefixes()))?;
     if cfg.spread {
         let cpus = crate::dataplane::online_cpus()?;
         if let Err(e) = dataplane.set_spread(&cpus) {
@@ -199,8 +199,9 @@ fn fitting_max_payload(configured: u16, access_mtu: u32, access_if: &str) -> u16
     fits
 }
 
-/// The data plane's settings, from the config.
-pub fn dataplane_config(cfg: &Config) -> DataplaneConfig {
+/// The data plane's settings, from the config and the pool's inside
+/// prefixes ([`crate::pool::Pool::inside_prefixes`]).
+pub fn dataplane_config(cfg: &Config, inside: Vec<(Ipv4Addr, u8)>) -> DataplaneConfig {
     DataplaneConfig {
         access_if: cfg.access_interface.clone(),
         uplink_if: cfg.uplink_interface.clone(),
@@ -224,6 +225,9 @@ pub fn dataplane_config(cfg: &Config) -> DataplaneConfig {
             tcp_transitory: Duration::from_secs(u64::from(cfg.nat_tcp_transitory_timeout)),
             icmp: Duration::from_secs(u64::from(cfg.nat_icmp_timeout)),
         },
+        access_allow: cfg.access_allow,
+        isolate_subscribers: cfg.isolate_subscribers,
+        inside,
     }
 }
 

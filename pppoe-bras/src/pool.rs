@@ -187,6 +187,50 @@ pub enum PoolError {
     Exhausted { size: u64 },
 }
 
+/// Append the CIDR blocks that exactly cover `first..=last`.
+fn cidrs(first: u32, last: u32, out: &mut Vec<(Ipv4Addr, u8)>) {
+    let (mut f, l) = (u64::from(first), u64::from(last));
+    while f <= l {
+        // The largest block aligned at `f` that does not pass `l`.
+        let mut size = if f == 0 {
+            1u64 << 32
+        } else {
+            1u64 << f.trailing_zeros().min(32)
+        };
+        while f + size - 1 > l {
+            size >>= 1;
+        }
+        out.push((Ipv4Addr::from(f as u32), 32 - size.trailing_zeros() as u8));
+        f += size;
+    }
+}
+
+/// The longest prefix that contains every one of `prefixes` (0.0.0.0/0
+/// for none): one compare in XDP that spares the inside lookups for
+/// every other destination.
+pub fn covering_prefix(prefixes: &[(Ipv4Addr, u8)]) -> (Ipv4Addr, u8) {
+    let Some(&(first, first_len)) = prefixes.first() else {
+        return (Ipv4Addr::UNSPECIFIED, 0);
+    };
+    let mask = |len: u8| {
+        if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(len))
+        }
+    };
+    let base = u32::from(first);
+    let mut len = first_len;
+    for &(a, l) in prefixes {
+        len = len.min(l);
+        let diff = (u32::from(a) ^ base) & mask(len);
+        if diff != 0 {
+            len = len.min(diff.leading_zeros() as u8);
+        }
+    }
+    (Ipv4Addr::from(base & mask(len)), len)
+}
+
 /// The lease table. See the module doc for the allocation policy.
 #[derive(Debug, Clone)]
 pub struct Pool {
@@ -305,6 +349,25 @@ impl Pool {
         }
     }
 
+    /// Every inside address as prefixes: the ranges cut into the fewest
+    /// CIDR blocks, then each static address outside them as a /32. What the
+    /// data plane must never send to the uplink as a destination.
+    pub fn inside_prefixes(&self) -> Vec<(Ipv4Addr, u8)> {
+        let mut out = Vec::new();
+        for &(f, l) in &self.ranges {
+            cidrs(f, l, &mut out);
+        }
+        let mut statics: Vec<Ipv4Addr> = self
+            .reserved
+            .iter()
+            .copied()
+            .filter(|a| !self.in_ranges(*a))
+            .collect();
+        statics.sort_unstable();
+        out.extend(statics.into_iter().map(|a| (a, 32)));
+        out
+    }
+
     /// Number of addresses leased now (static and dynamic).
     pub fn in_use(&self) -> usize {
         self.leases.len()
@@ -371,6 +434,49 @@ mod tests {
 
     fn r(s: &str) -> PoolRange {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn inside_prefixes_cover_ranges_exactly_and_statics_outside_them() {
+        let mut p = Pool::new(&[r("172.16.0.100-172.16.0.199")], &[]);
+        p.reserve_static([a("172.16.0.101"), a("10.9.9.9")]);
+        let got = p.inside_prefixes();
+        let want: Vec<(Ipv4Addr, u8)> = [
+            ("172.16.0.100", 30),
+            ("172.16.0.104", 29),
+            ("172.16.0.112", 28),
+            ("172.16.0.128", 26),
+            ("172.16.0.192", 29),
+            ("10.9.9.9", 32),
+        ]
+        .iter()
+        .map(|(s, l)| (a(s), *l))
+        .collect();
+        assert_eq!(got, want);
+        // Every address of the range is covered exactly once, no other.
+        let covered = |x: u32| {
+            got.iter()
+                .filter(|(n, l)| {
+                    let m = if *l == 0 {
+                        0
+                    } else {
+                        u32::MAX << (32 - u32::from(*l))
+                    };
+                    x & m == u32::from(*n)
+                })
+                .count()
+        };
+        for x in u32::from(a("172.16.0.90"))..=u32::from(a("172.16.0.210")) {
+            let inside = (100..=199).contains(&(x & 0xff));
+            assert_eq!(covered(x), usize::from(inside), "{}", Ipv4Addr::from(x));
+        }
+        assert_eq!(covering_prefix(&got[..5]), (a("172.16.0.0"), 24));
+        assert_eq!(covering_prefix(&got), (a("0.0.0.0"), 0));
+        assert_eq!(covering_prefix(&[]), (a("0.0.0.0"), 0));
+        assert_eq!(covering_prefix(&[(a("10.9.9.9"), 32)]), (a("10.9.9.9"), 32));
+        let mut whole = Vec::new();
+        cidrs(0, u32::MAX, &mut whole);
+        assert_eq!(whole, vec![(a("0.0.0.0"), 0)]);
     }
 
     #[test]

@@ -641,14 +641,14 @@ fn nat_session_fixture_table() {
                 f.extend_from_slice(&[0; 28]);
                 f
             },
-            XDP_PASS,
-            "access_pass_other",
+            XDP_DROP,
+            "drop_access_not_pppoe",
         ),
         (
             "plain IPv4 on the access NIC",
             eth_ipv4(CLIENT, bm, &udp(SUB, REMOTE, 64, 1, 53, b"x")),
-            XDP_PASS,
-            "access_pass_other",
+            XDP_DROP,
+            "drop_access_not_pppoe",
         ),
         (
             "bad PPPoE VER/TYPE",
@@ -2411,4 +2411,218 @@ fn tcp_state_picks_the_timeout() {
         "up_forwarded",
     );
     assert!(!tcp_established(b.dp.nat_mappings()[0].state));
+}
+
+// ------------------------------------------------- the sealed access segment
+
+/// A host on the subscriber segment that is not a subscriber reaches
+/// nothing: plain IPv4, IPv6, ARP, a truncated frame are dropped by
+/// default; `access_allow` lets the named kinds (and only those) through.
+#[test]
+fn access_segment_carries_pppoe_only() {
+    skip_unless_able!();
+    let eth = |ty: u16, body: &[u8]| {
+        let mut f = Vec::new();
+        f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+        f.extend_from_slice(&CLIENT);
+        f.extend_from_slice(&ty.to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    };
+    let arp = eth(0x0806, &[0; 28]);
+    let v6 = eth(0x86dd, &[0x60; 60]);
+    let lldp = eth(0x88cc, &[0; 46]);
+    let tagged_v4 = {
+        let mut f = vec![0x02, 0, 0, 0, 0, 0x01];
+        f.extend_from_slice(&CLIENT);
+        f.extend_from_slice(&[0x81, 0x00, 0x00, 0x64, 0x08, 0x00]);
+        f.extend_from_slice(&udp(SUB, REMOTE, 64, 1, 53, b"x"));
+        f
+    };
+    let mut b = Bench::new(|_| {});
+    let bm = b.acc_mac;
+    let v4 = eth_ipv4(
+        CLIENT,
+        bm,
+        &udp(Ipv4Addr::new(10, 99, 0, 2), REMOTE, 64, 1, 53, b"x"),
+    );
+    for f in [&v4, &v6, &arp, &lldp, &tagged_v4] {
+        b.run(Program::Access, f, XDP_DROP, "drop_access_not_pppoe");
+    }
+    // A VLAN tag cut off after the TPID.
+    b.run(
+        Program::Access,
+        &eth(0x8100, &[]),
+        XDP_DROP,
+        "drop_malformed",
+    );
+    drop(b);
+
+    use pppoe_bras_common::maps::access_allow::{ARP, LLDP};
+    let mut b = Bench::new(|c| c.access_allow = ARP | LLDP);
+    b.run(Program::Access, &arp, XDP_PASS, "access_pass_other");
+    b.run(Program::Access, &lldp, XDP_PASS, "access_pass_other");
+    b.run(Program::Access, &v4, XDP_DROP, "drop_access_not_pppoe");
+    b.run(Program::Access, &v6, XDP_DROP, "drop_access_not_pppoe");
+}
+
+// ------------------------------------------------------ the gateway answers
+
+/// `ping local_address` from a session is answered in place, through the
+/// same session (tags, id), with valid checksums; TTL 1 does not matter
+/// (the datagram is for the BRAS). UDP/TCP get Port Unreachable, other
+/// protocols Protocol Unreachable, anything else to it is dropped; none of
+/// it reaches the uplink.
+#[test]
+fn gateway_address_answers_ping_and_unreachables() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (100, 0), 0);
+    b.dp.install(&row).unwrap();
+    let bm = b.acc_mac;
+    let tags = [(0x8100u16, 100u16)];
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &tags, 0x0101, 0x21, ip);
+
+    for ttl in [64, 1] {
+        let req = echo(SUB, LOCAL, ttl, true, 0x4242, 7);
+        let out = b.run(
+            Program::Access,
+            &up(&req),
+            XDP_REDIRECT,
+            "access_tx_echo_reply",
+        );
+        let ip = check_pppoe(&out, bm, &tags, 0x0101);
+        let v = check_ipv4(ip);
+        assert_eq!((v.src, v.dst, v.ttl, v.sport), (LOCAL, SUB, 64, 0x4242));
+        assert_eq!(ip[20], 0, "ICMP type Echo Reply");
+        assert_eq!(&ip[28..], b"ping-payload", "payload echoed");
+    }
+    let c = b.dp.counters(&row);
+    assert_eq!((c.up_packets, c.down_packets), (2, 2), "{c:?}");
+
+    // UDP to the gateway: Port Unreachable quoting the datagram.
+    let dgram = udp(SUB, LOCAL, 64, 5353, 53, b"query");
+    let out = b.run(
+        Program::Access,
+        &up(&dgram),
+        XDP_REDIRECT,
+        "access_tx_unreachable",
+    );
+    let ip = check_pppoe(&out, bm, &tags, 0x0101);
+    assert_eq!(
+        &ip[12..20],
+        &[172, 16, 0, 254, 100, 64, 0, 7],
+        "from LOCAL to SUB"
+    );
+    assert_eq!((ip[9], ip[20], ip[21]), (1, 3, 3), "ICMP Port Unreachable");
+    assert_eq!(&ip[28..48], &dgram[..20], "quotes the header");
+    let sum = ip[20..]
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum::<u32>();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    assert_eq!((folded & 0xffff) + (folded >> 16), 0xffff, "ICMP checksum");
+
+    // GRE (47) to the gateway: Protocol Unreachable.
+    let mut gre = udp(SUB, LOCAL, 64, 1, 2, b"gre?");
+    gre[9] = 47;
+    gre[10] = 0;
+    gre[11] = 0;
+    let hc = !etherparse::Ipv4HeaderSlice::from_slice(&gre)
+        .unwrap()
+        .to_header()
+        .calc_header_checksum();
+    let hc = !hc;
+    gre[10..12].copy_from_slice(&hc.to_be_bytes());
+    let out = b.run(
+        Program::Access,
+        &up(&gre),
+        XDP_REDIRECT,
+        "access_tx_unreachable",
+    );
+    let ip = check_pppoe(&out, bm, &tags, 0x0101);
+    assert_eq!((ip[20], ip[21]), (3, 2), "ICMP Protocol Unreachable");
+
+    // An Echo Reply or an ICMP error to the gateway: nothing to answer.
+    let reply = echo(SUB, LOCAL, 64, false, 1, 1);
+    b.run(Program::Access, &up(&reply), XDP_DROP, "drop_to_local");
+    assert_eq!(b.stat("up_forwarded"), 0, "nothing went to the uplink");
+}
+
+// ------------------------------------------ subscriber to subscriber inside
+
+/// A → B's inside address goes PPPoE to PPPoE without NAT (source kept,
+/// TTL − 1, B's tags and id); with `isolate_subscribers` it is dropped; an
+/// inside address nobody holds is never sent to the uplink.
+#[test]
+fn subscriber_to_subscriber_by_inside_address() {
+    skip_unless_able!();
+    let other = Ipv4Addr::new(100, 64, 0, 8);
+    let free = Ipv4Addr::new(100, 64, 0, 9);
+    let inside = vec![(Ipv4Addr::new(100, 64, 0, 0), 24)];
+    for isolate in [false, true] {
+        let inside = inside.clone();
+        let mut b = Bench::new(|c| {
+            c.isolate_subscribers = isolate;
+            c.inside = inside;
+        });
+        let a = b.row(0x0101, (0, 0), 0);
+        b.dp.install(&a).unwrap();
+        let mut c = b.row(0x0102, (100, 0), 0);
+        c.client_mac = [0x02, 0, 0, 0, 0, 0x02];
+        c.address = other;
+        b.dp.install(&c).unwrap();
+        let bm = b.acc_mac;
+        let f = pppoe(
+            CLIENT,
+            bm,
+            &[],
+            0x0101,
+            0x21,
+            &udp(SUB, other, 64, 7000, 8000, b"hi B"),
+        );
+        if isolate {
+            b.run(Program::Access, &f, XDP_DROP, "drop_isolated");
+        } else {
+            let out = b.run(Program::Access, &f, XDP_REDIRECT, "up_subscriber");
+            let v = check_ipv4(check_pppoe_to(
+                &out,
+                c.client_mac,
+                bm,
+                &[(0x8100, 100)],
+                0x0102,
+            ));
+            assert_eq!(
+                (v.src, v.sport, v.dst, v.dport, v.ttl),
+                (SUB, 7000, other, 8000, 63),
+                "routed, not NATed"
+            );
+            let (ca, cc) = (b.dp.counters(&a), b.dp.counters(&c));
+            assert_eq!((ca.up_packets, cc.down_packets), (1, 1));
+        }
+        let f = pppoe(
+            CLIENT,
+            bm,
+            &[],
+            0x0101,
+            0x21,
+            &udp(SUB, free, 64, 7000, 8000, b"x"),
+        );
+        b.run(Program::Access, &f, XDP_DROP, "drop_inside_no_subscriber");
+        // Outside the inside prefixes traffic is NATed to the uplink as before.
+        let f = pppoe(
+            CLIENT,
+            bm,
+            &[],
+            0x0101,
+            0x21,
+            &udp(SUB, REMOTE, 64, 7000, 53, b"x"),
+        );
+        b.run(Program::Access, &f, XDP_REDIRECT, "up_forwarded");
+        assert_eq!(
+            b.dp.nat_mappings().len(),
+            1,
+            "only the uplink flow was NATed"
+        );
+    }
 }

@@ -33,7 +33,10 @@ use std::{
 
 use anyhow::{anyhow, bail, Context as _};
 use aya::{
-    maps::{Array, CpuMap, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues},
+    maps::{
+        lpm_trie::{Key as LpmKey, LpmTrie},
+        Array, CpuMap, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues,
+    },
     programs::{
         xdp::{XdpLinkId, XdpMode as AyaXdpMode},
         ProgramError, TestRun, TestRunOptions, Xdp,
@@ -45,8 +48,8 @@ use pppoe_bras_common::{
     maps::{
         names, programs, tcp_established, Config, NatKey, NatValue, NeighMiss,
         SessionCounters as RawCounters, SessionEntry, SessionKey, SessionValue, Subscriber,
-        CONFIG_F_ENABLED, CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, CONFIG_F_SPREAD, MAX_CPUS,
-        MAX_SESSIONS, SESSION_F_NAT,
+        CONFIG_F_ENABLED, CONFIG_F_ISOLATE, CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, CONFIG_F_SPREAD,
+        MAX_CPUS, MAX_SESSIONS, SESSION_F_NAT,
     },
     nat,
     proto::{ETH_P_8021AD, ETH_P_8021Q, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
@@ -145,6 +148,15 @@ pub struct DataplaneConfig {
     pub xdp_mode: XdpMode,
     /// NAT idle timeouts.
     pub timeouts: NatTimeouts,
+    /// Non-PPPoE frames the access program passes to the host
+    /// (`pppoe_bras_common::maps::access_allow` bits); 0: PPPoE only.
+    pub access_allow: u32,
+    /// Drop subscriber-to-subscriber traffic instead of forwarding it.
+    pub isolate_subscribers: bool,
+    /// Inside addresses (pools, static users) as prefixes
+    /// ([`crate::pool::Pool::inside_prefixes`]): destinations never sent
+    /// to the uplink.
+    pub inside: Vec<(Ipv4Addr, u8)>,
 }
 
 impl DataplaneConfig {
@@ -163,6 +175,9 @@ impl DataplaneConfig {
             first_port: 1024,
             xdp_mode: XdpMode::Auto,
             timeouts: NatTimeouts::default(),
+            access_allow: 0,
+            isolate_subscribers: false,
+            inside: Vec::new(),
         }
     }
 }
@@ -313,6 +328,8 @@ pub struct Dataplane {
     /// rate-limited quota log line.
     last_quota_drops: u64,
     nr_cpus: usize,
+    /// `forwarding` of (access, uplink) before start, restored at teardown.
+    forwarding_was: Option<(String, bool, String, bool)>,
     done: bool,
 }
 
@@ -407,7 +424,23 @@ impl Dataplane {
         let neigh_miss = take(&mut ebpf, names::NEIGH_MISS, pd, &mut pinned)?;
         let cpus = take(&mut ebpf, names::CPUS, pd, &mut pinned)?;
         let spread_cpus = take(&mut ebpf, names::SPREAD_CPUS, pd, &mut pinned)?;
+        let mut inside_nets: LpmTrie<MapData, [u8; 4], u8> =
+            take(&mut ebpf, names::INSIDE_NETS, pd, &mut pinned)?;
+        for (net, len) in &cfg.inside {
+            inside_nets
+                .insert(&LpmKey::new(u32::from(*len), net.octets()), 1, 0)
+                .with_context(|| format!("writing INSIDE_NETS {net}/{len}"))?;
+        }
+        let (inside_net, inside_len) = crate::pool::covering_prefix(&cfg.inside);
+        let inside_mask = if inside_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(inside_len))
+        };
         let mut flags = CONFIG_F_ENABLED;
+        if cfg.isolate_subscribers {
+            flags |= CONFIG_F_ISOLATE;
+        }
         if cfg.mss_clamp {
             flags |= CONFIG_F_MSS_CLAMP;
         }
@@ -422,10 +455,31 @@ impl Dataplane {
             local_addr: local_ip.octets(),
             mru: cfg.mru,
             spread_cpus: 0,
+            access_allow: cfg.access_allow,
+            inside_net: inside_net.octets(),
+            inside_mask: inside_mask.to_be_bytes(),
         };
         config.set(0, config_value, 0)?;
-        if let Err(e) = sys::enable_forwarding(&cfg.access_if) {
+        // The FIB lookups are made for the uplink (see the eBPF `fib`
+        // module), so forwarding is on there and OFF on the access NIC: the
+        // kernel never routes anything that arrived from the subscriber
+        // segment, even if a frame got past XDP.
+        let access_fwd = sys::set_forwarding(&cfg.access_if, false).unwrap_or_else(|e| {
+            log::warn!(
+                "{e:#}: the kernel may route non-PPPoE frames from {}",
+                cfg.access_if
+            );
+            false
+        });
+        let uplink_fwd = sys::set_forwarding(&cfg.uplink_if, true).unwrap_or_else(|e| {
             log::warn!("{e:#}: upstream FIB lookups will fail (drop_fib_fail)");
+            true
+        });
+        if access_fwd {
+            log::info!(
+                "IPv4 forwarding turned off on the access NIC {}: only PPPoE enters from it",
+                cfg.access_if
+            );
         }
 
         let blocks = if cfg.nat {
@@ -475,6 +529,12 @@ impl Dataplane {
             last_neigh_miss: 0,
             last_quota_drops: 0,
             nr_cpus,
+            forwarding_was: Some((
+                cfg.access_if.clone(),
+                access_fwd,
+                cfg.uplink_if.clone(),
+                uplink_fwd,
+            )),
             done: false,
         };
         // From here on Drop cleans up (pins, links) if attaching fails.
@@ -1120,6 +1180,11 @@ impl Dataplane {
             }
         }
         let _ = std::fs::remove_dir(&self.pin_dir);
+        if let Some((access, a, uplink, u)) = self.forwarding_was.take() {
+            // Best effort: the interfaces may be gone (a lab torn down first).
+            let _ = sys::set_forwarding(&access, a);
+            let _ = sys::set_forwarding(&uplink, u);
+        }
         first_err.map_or(Ok(()), Err)
     }
 }

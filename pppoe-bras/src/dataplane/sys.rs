@@ -40,11 +40,21 @@ pub fn first_ipv4(name: &str) -> anyhow::Result<Ipv4Addr> {
     found.ok_or_else(|| anyhow!("interface {name} has no IPv4 address (set public_ip)"))
 }
 
-/// `bpf_fib_lookup` refuses to route for an interface without IPv4
-/// forwarding (`BPF_FIB_LKUP_RET_FWD_DISABLED`): switch it on for `name` only.
-pub fn enable_forwarding(name: &str) -> anyhow::Result<()> {
+/// Set `net.ipv4.conf.<name>.forwarding` and return what it was.
+/// `bpf_fib_lookup` refuses to route for an interface without it
+/// (`BPF_FIB_LKUP_RET_FWD_DISABLED`); the kernel forwards nothing that
+/// arrives on an interface with it off.
+pub fn set_forwarding(name: &str, on: bool) -> anyhow::Result<bool> {
     let p = format!("/proc/sys/net/ipv4/conf/{name}/forwarding");
-    fs::write(&p, "1").with_context(|| format!("enabling forwarding ({p})"))
+    let was = fs::read_to_string(&p)
+        .with_context(|| format!("reading {p}"))?
+        .trim()
+        == "1";
+    if was != on {
+        fs::write(&p, if on { "1" } else { "0" })
+            .with_context(|| format!("setting {p} to {}", u8::from(on)))?;
+    }
+    Ok(was)
 }
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
