@@ -136,8 +136,12 @@ struct Session {
     last_now: Instant,
     started: Instant,
     user: Option<String>,
+    /// The address leased to the session (held across renegotiations).
     address: Option<Ipv4Addr>,
-    installed: bool,
+    /// The address whose rows are in the data plane. Kept while IPCP or LCP
+    /// renegotiates, so an unchanged address keeps its NAT block and live
+    /// mappings; replaced when the address changes; removed at the end.
+    installed: Option<Ipv4Addr>,
     /// The peer has sent a PPP frame (discovery was told once).
     peer_spoke: bool,
     /// The deadline this session has in [`Manager::timers`] (the latest one
@@ -234,7 +238,7 @@ impl Manager {
                 SessionInfo {
                     user: s.user.as_deref(),
                     address: s.address,
-                    installed: s.installed,
+                    installed: s.installed.is_some(),
                     mtu: s.link.peer_mru(),
                     age: s.last_now.saturating_duration_since(s.started),
                 },
@@ -274,7 +278,7 @@ impl Manager {
             s.user.as_deref().unwrap_or("-"),
         );
         // Nothing was installed, so the end of the session removes nothing.
-        s.installed = false;
+        s.installed = None;
         s.link.close(now, DownReason::AdminClose);
         self.drive(now, *key);
         true
@@ -443,7 +447,7 @@ impl Manager {
                 started: now,
                 user: None,
                 address: None,
-                installed: false,
+                installed: None,
                 peer_spoke: false,
                 scheduled: None,
             },
@@ -520,7 +524,21 @@ impl Manager {
         let mac = fmt_mac(&key.peer_mac);
         match ev {
             LinkEvent::Authenticate { user, credential } => {
-                let result = self.authenticate(&key, &user, &credential);
+                // A renegotiated link (LCP restarted in Opened) authenticates
+                // again: the same user keeps its lease; another user gives
+                // it back first.
+                let held = self.sessions.get(&key).and_then(|s| {
+                    let same = s.user.as_deref() == Some(user.as_str());
+                    s.address.map(|a| (a, same))
+                });
+                if let Some((old, false)) = held {
+                    self.pool.release(old);
+                    if let Some(s) = self.sessions.get_mut(&key) {
+                        s.address = None;
+                    }
+                }
+                let keep = held.and_then(|(a, same)| same.then_some(a));
+                let result = self.authenticate(&key, &user, &credential, keep);
                 if let Some(s) = self.sessions.get_mut(&key) {
                     s.user = Some(user);
                     if let AuthResult::Accept { address } = result {
@@ -567,11 +585,24 @@ impl Manager {
                     return;
                 };
                 let mtu = s.link.peer_mru();
-                s.installed = true;
+                let again = s.installed.is_some();
+                if let Some(old) = s.installed.filter(|a| *a != peer_address) {
+                    // Another address after renegotiation (another user):
+                    // the old rows and NAT block go first.
+                    self.dataplane.push_back(DataplaneOp::Remove {
+                        key,
+                        address: old,
+                        down: None,
+                    });
+                }
+                s.installed = Some(peer_address);
                 log::info!(
-                    "session {sid:#06x} {mac} up user={} address={peer_address} mtu={mtu}",
+                    "session {sid:#06x} {mac} {} user={} address={peer_address} mtu={mtu}",
+                    if again { "up again" } else { "up" },
                     s.user.as_deref().unwrap_or("-")
                 );
+                // Same address: the data plane updates the rows in place
+                // (MTU) and keeps the NAT block and its mappings.
                 self.dataplane.push_back(DataplaneOp::Install {
                     key,
                     address: peer_address,
@@ -588,31 +619,33 @@ impl Manager {
                     // line then carries the byte counts.
                     return;
                 }
-                log::info!("session {sid:#06x} {mac} ipcp down (link stays up)");
-                if s.installed {
-                    s.installed = false;
-                    if let Some(address) = s.address {
-                        self.dataplane.push_back(DataplaneOp::Remove {
-                            key,
-                            address,
-                            down: None,
-                        });
-                    }
-                }
+                // Renegotiation (IPCP, or LCP and a new authentication): the
+                // rows stay until NetworkUp says which address comes back;
+                // if IPCP never does, the link ends (ncp_finished) and the
+                // final Remove takes them.
+                log::info!("session {sid:#06x} {mac} ipcp down (renegotiating)");
             }
             LinkEvent::Down { reason } => {
+                if let DownReason::PeerInsists { asked, assigned } = &reason {
+                    log::warn!(
+                        "session {sid:#06x} {mac} peer insists on {asked}, assigned {assigned}: \
+                         terminating"
+                    );
+                }
                 let send_padt = reason != DownReason::Padt;
                 self.end_session(now, key, reason, send_padt);
             }
         }
     }
 
-    /// Verify a credential and lease an address. Never logs secrets.
+    /// Verify a credential and lease an address (`keep`: the address this
+    /// session already holds for this user, kept). Never logs secrets.
     fn authenticate(
         &mut self,
         key: &SessionKey,
         user: &str,
         credential: &crate::ppp::Credential,
+        keep: Option<Ipv4Addr>,
     ) -> AuthResult {
         let sid = key.session_id;
         let mac = fmt_mac(&key.peer_mac);
@@ -626,6 +659,9 @@ impl Manager {
             .secrets
             .verify(user, &self.cfg.discovery.ac_name, credential)
         {
+            Verdict::Accept { .. } if keep.is_some() => AuthResult::Accept {
+                address: keep.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            },
             Verdict::Accept { static_address } => match self.pool.allocate(user, static_address) {
                 Ok(address) => AuthResult::Accept { address },
                 Err(e) => {
@@ -660,13 +696,13 @@ impl Manager {
             reason,
             duration: now.saturating_duration_since(s.started),
         };
-        match (s.installed, s.address) {
-            (true, Some(address)) => self.dataplane.push_back(DataplaneOp::Remove {
+        match s.installed {
+            Some(address) => self.dataplane.push_back(DataplaneOp::Remove {
                 key,
                 address,
                 down: Some(down),
             }),
-            _ => log::info!("{}", down.log_line(&key, s.address, "bytes=0/0")),
+            None => log::info!("{}", down.log_line(&key, s.address, "bytes=0/0")),
         }
     }
 }

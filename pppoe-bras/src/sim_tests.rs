@@ -1298,3 +1298,76 @@ fn failed_install_ends_the_session_cleanly() {
     );
     assert!(!sim.bras.install_failed(now, &key, "again"));
 }
+
+/// Renegotiation in Opened, 1,000 times (LCP restarts, which
+/// re-authenticates, and IPCP restarts, alternately): the session keeps
+/// its address (a static user always gets its own), the data plane is only
+/// ever told to install that one address again (rows updated in place, NAT
+/// block and mappings kept), never to remove it, and the pool holds exactly
+/// one lease, as before.
+#[test]
+fn renegotiation_a_thousand_times_keeps_address_and_leases() {
+    let mut sim = Sim::new(manager(0, 3));
+    for (i, user) in ["testuser1", "testuser3"].into_iter().enumerate() {
+        let c = sim.add(client_cfg(
+            i as u32 + 1,
+            user,
+            "password",
+            &[AuthProto::Chap],
+        ));
+        sim.run_for(Duration::from_secs(5));
+        let (addr, _, _) = sim.up(c).expect("session up");
+        let sid = sim.clients[c].session_id().unwrap();
+        let mac = sim.clients[c].config().mac;
+        let eth = EthHeader {
+            dst: BRAS_MAC,
+            src: mac,
+            vlans: Vlans::default(),
+            ethertype: 0x8864,
+        };
+        let in_use = sim.bras.pool().in_use();
+        sim.ops.clear();
+        for round in 0..500u32 {
+            for (protocol, opts) in [
+                (
+                    proto::LCP,
+                    vec![1, 4, 0x05, 0xd4, 5, 6, 9, 9, 9, round as u8 | 1],
+                ),
+                (proto::IPCP, {
+                    let o = addr.octets();
+                    vec![3, 6, o[0], o[1], o[2], o[3]]
+                }),
+            ] {
+                let info = crate::wire::ppp::packet(Code::ConfReq, round as u8, &opts);
+                let frame = pppoe::session_frame(&eth, sid, protocol, &info);
+                sim.send(Dir::ToBras, frame);
+                sim.run_for(Duration::from_secs(2));
+            }
+        }
+        assert_eq!(sim.bras.len(), i + 1, "{user}: no session lost");
+        assert_eq!(sim.bras.pool().in_use(), in_use, "{user}: no lease leaked");
+        assert_eq!(sim.bras.pool().holder(addr), Some(user));
+        let installs = sim.installs();
+        assert!(
+            installs.len() >= 1000,
+            "{user}: {} installs",
+            installs.len()
+        );
+        assert!(
+            installs.iter().all(|(a, _)| *a == addr),
+            "{user}: address changed"
+        );
+        assert!(
+            !sim.ops
+                .iter()
+                .any(|op| matches!(op, DataplaneOp::Remove { .. })),
+            "{user}: rows removed during renegotiation"
+        );
+        let (_, info) = sim
+            .bras
+            .sessions()
+            .find(|(k, _)| k.session_id == sid)
+            .unwrap();
+        assert_eq!((info.address, info.installed), (Some(addr), true));
+    }
+}

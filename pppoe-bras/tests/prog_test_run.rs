@@ -2626,3 +2626,49 @@ fn subscriber_to_subscriber_by_inside_address() {
         );
     }
 }
+
+/// Re-installing a session with the same address (what the daemon does
+/// after LCP/IPCP renegotiation) updates its rows in place: same port
+/// block, live mappings kept, new MTU in force.
+#[test]
+fn reinstall_after_renegotiation_keeps_block_and_mappings() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let mut row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let block = b.dp.nat_block(&row);
+    let bm = b.acc_mac;
+    let f = pppoe(
+        CLIENT,
+        bm,
+        &[],
+        0x0101,
+        0x21,
+        &udp(SUB, REMOTE, 64, 40001, 53, b"x"),
+    );
+    let out = b.run(Program::Access, &f, XDP_REDIRECT, "up_forwarded");
+    let public_port = check_ipv4(&out[14..]).sport;
+    for mtu in [1400u16, 1492].into_iter().cycle().take(1000) {
+        row.mtu = mtu;
+        b.dp.install(&row).unwrap();
+    }
+    assert_eq!(b.dp.nat_block(&row), block, "same block");
+    let m = b.dp.nat_mappings();
+    assert_eq!(m.len(), 1, "mapping kept: {m:?}");
+    let out = b.run(Program::Access, &f, XDP_REDIRECT, "up_forwarded");
+    assert_eq!(
+        check_ipv4(&out[14..]).sport,
+        public_port,
+        "same public port"
+    );
+    // The new MTU is in force downstream: 1028 bytes with DF over 576.
+    row.mtu = 576;
+    b.dp.install(&row).unwrap();
+    let big = udp(REMOTE, PUBLIC, 64, 53, public_port, &[0u8; 1000]);
+    b.run(
+        Program::Uplink,
+        &eth_ipv4(GW_MAC, b.up_mac, &big),
+        XDP_REDIRECT,
+        "uplink_tx_frag_needed",
+    );
+}

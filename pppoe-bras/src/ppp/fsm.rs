@@ -115,6 +115,12 @@ pub trait Protocol {
     fn magic(&self) -> u32 {
         0
     }
+    /// A negotiation outcome that must end the link (e.g. an IPCP peer
+    /// that insists on an address it was not given), reported once. The
+    /// link polls it after every packet.
+    fn take_failure(&mut self) -> Option<super::DownReason> {
+        None
+    }
     /// Largest control packet (header included) the peer accepts: Echo-Reply
     /// and Code-Reject are truncated to it.
     fn max_packet(&self) -> usize {

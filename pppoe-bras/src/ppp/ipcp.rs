@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use crate::wire::ppp::{self as wire, OptionWriter};
 
 use super::fsm::{Protocol, Verdict};
-use super::proto;
+use super::{proto, DownReason};
 
 /// IPCP configuration option types.
 pub mod opt {
@@ -35,6 +35,11 @@ pub struct IpcpServer {
     send_local: bool,
     peer_address: Option<Ipv4Addr>,
     max_packet: usize,
+    /// Naks of a wrong IP-Address so far, and how many the peer gets
+    /// (Max-Failure) before insisting ends the link.
+    addr_naks: u32,
+    max_addr_naks: u32,
+    failure: Option<DownReason>,
 }
 
 impl IpcpServer {
@@ -47,7 +52,16 @@ impl IpcpServer {
             send_local: true,
             peer_address: None,
             max_packet: 1500,
+            addr_naks: 0,
+            max_addr_naks: 5,
+            failure: None,
         }
+    }
+
+    /// How many Naks of a wrong IP-Address the peer gets before the link
+    /// ends with [`DownReason::PeerInsists`] (the FSM's Max-Failure).
+    pub fn set_max_address_naks(&mut self, n: u32) {
+        self.max_addr_naks = n.max(1);
     }
 
     /// Largest control packet the peer takes (its LCP MRU): bounds Code-Reject.
@@ -84,6 +98,17 @@ impl IpcpServer {
     }
 }
 
+impl IpcpServer {
+    fn fail(&mut self, asked: Ipv4Addr) {
+        if self.failure.is_none() {
+            self.failure = Some(DownReason::PeerInsists {
+                asked,
+                assigned: self.assigned,
+            });
+        }
+    }
+}
+
 /// Ack `value` if it equals `want`, else Nak with `want`.
 fn ack_or_nak(kind: u8, value: Ipv4Addr, want: Ipv4Addr, nak: &mut OptionWriter<'_>) -> Verdict {
     if value == want {
@@ -100,6 +125,7 @@ impl Protocol for IpcpServer {
 
     fn reset(&mut self) {
         self.send_local = true;
+        self.addr_naks = 0;
     }
 
     fn build_request(&mut self, w: &mut OptionWriter<'_>) {
@@ -114,7 +140,18 @@ impl Protocol for IpcpServer {
         };
         match kind {
             opt::IP_ADDRESS if !self.assigned.is_unspecified() => {
-                ack_or_nak(kind, v, self.assigned, nak)
+                if v != self.assigned && self.addr_naks >= self.max_addr_naks {
+                    // RFC 1661 would turn the Nak into a Reject now, and a
+                    // peer that then drops the option would be Acked with an
+                    // address we cannot forward for: end it instead.
+                    self.fail(v);
+                    return Verdict::Reject;
+                }
+                let verdict = ack_or_nak(kind, v, self.assigned, nak);
+                if verdict == Verdict::Nak {
+                    self.addr_naks += 1;
+                }
+                verdict
             }
             _ => match self.server_value(kind) {
                 Some(Some(want)) => ack_or_nak(kind, v, want, nak),
@@ -140,6 +177,16 @@ impl Protocol for IpcpServer {
             .flatten()
             .find(|o| o.kind == opt::IP_ADDRESS)
             .and_then(|o| wire::value_ipv4(o.value));
+        // Acked without the assigned address (only possible once Max-Failure
+        // stopped the Naks of a missing one): no data path would work.
+        if !self.assigned.is_unspecified() && self.peer_address != Some(self.assigned) {
+            self.fail(self.peer_address.unwrap_or(Ipv4Addr::UNSPECIFIED));
+        }
+        self.addr_naks = 0;
+    }
+
+    fn take_failure(&mut self) -> Option<DownReason> {
+        self.failure.take()
     }
 
     /// We keep our address when Naked (the peer converges or Max-Configure

@@ -300,6 +300,9 @@ impl Link {
                 s.phase = Phase::Network;
                 s.schedule_rechallenge(now);
                 core.ipcp.proto_mut().set_assigned(address);
+                core.ipcp
+                    .proto_mut()
+                    .set_max_address_naks(s.cfg.fsm.max_failure);
                 let mru = usize::from(core.peer_mru());
                 core.ipcp.proto_mut().set_max_packet(mru);
                 core.pump(now, s);
@@ -537,6 +540,21 @@ impl Role<IpcpServer> for Server {
         self.phase = Phase::Terminate;
         self.auth_deadline = None;
         self.rechallenge_at = None;
+    }
+
+    /// No NCP is left (IPCP is the only one): end the link with LCP
+    /// Terminate, as pppd does, so the lease is freed and the CPE
+    /// redials, instead of an LCP link that holds an address forever.
+    fn ncp_finished(&mut self, core: &mut LinkCore<IpcpServer>, now: Instant, was_up: bool) {
+        if core.closing.is_some() || self.phase != Phase::Network {
+            return;
+        }
+        let reason = if was_up {
+            DownReason::NoNetwork("ipcp")
+        } else {
+            DownReason::NegotiationFailed("ipcp")
+        };
+        core.close(now, reason, self);
     }
 
     fn down(&mut self, reason: DownReason) {

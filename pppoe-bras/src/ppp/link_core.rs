@@ -49,6 +49,10 @@ pub(super) trait Role<I> {
     fn closing(&mut self);
     /// The link is dead: report `Down { reason }` (called exactly once).
     fn down(&mut self, reason: DownReason);
+    /// IPCP finished (This-Layer-Finished: Max-Configure, Protocol-Reject,
+    /// or closed by the peer); `was_up`: it had reached Opened. The server
+    /// ends the link (no NCP left); the client keeps its default (nothing).
+    fn ncp_finished(&mut self, _core: &mut LinkCore<I>, _now: Instant, _was_up: bool) {}
 }
 
 /// LCP, IPCP, the transmit queue and keepalive of one link, either role.
@@ -68,6 +72,8 @@ pub(super) struct LinkCore<I> {
     echo_sent: u64,
     echo_replies: u64,
     network_up: bool,
+    /// IPCP reached Opened at least once.
+    network_was_up: bool,
     dead: bool,
 }
 
@@ -87,6 +93,7 @@ impl<I: Protocol> LinkCore<I> {
             echo_sent: 0,
             echo_replies: 0,
             network_up: false,
+            network_was_up: false,
             dead: false,
         }
     }
@@ -291,11 +298,20 @@ impl<I: Protocol> LinkCore<I> {
                 match ev {
                     fsm::Event::Up => {
                         self.network_up = true;
+                        self.network_was_up = true;
                         role.network_up(self);
                     }
                     fsm::Event::Down => self.network_down(role),
+                    fsm::Event::Finished => {
+                        let was_up = self.network_was_up;
+                        role.ncp_finished(self, now, was_up);
+                    }
                     _ => {}
                 }
+            }
+            if let Some(reason) = self.ipcp.proto_mut().take_failure() {
+                progress = true;
+                self.close(now, reason, role);
             }
             if matches!(
                 self.lcp.state(),

@@ -93,6 +93,13 @@ pub enum DownReason {
     LoopedBack,
     /// PPPoE PADT from the peer.
     Padt,
+    /// The last network protocol went down after being up (the peer closed
+    /// IPCP): no data path is left, so the link ends (RFC 1661 §3.7, as
+    /// pppd does: "No network protocols running").
+    NoNetwork(&'static str),
+    /// IPCP: the peer kept asking for `asked` (Max-Failure Naks) or acked
+    /// without the address it was given: it would be up with no data path.
+    PeerInsists { asked: Ipv4Addr, assigned: Ipv4Addr },
 }
 
 impl std::fmt::Display for DownReason {
@@ -106,6 +113,10 @@ impl std::fmt::Display for DownReason {
             DownReason::NegotiationFailed(what) => write!(f, "negotiation-failed({what})"),
             DownReason::LoopedBack => f.write_str("looped-back"),
             DownReason::Padt => f.write_str("padt"),
+            DownReason::NoNetwork(what) => write!(f, "no-network({what})"),
+            DownReason::PeerInsists { asked, assigned } => {
+                write!(f, "peer-insists(asked={asked},assigned={assigned})")
+            }
         }
     }
 }

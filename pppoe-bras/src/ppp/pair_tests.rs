@@ -451,39 +451,84 @@ fn vj_rejected() {
 }
 
 #[test]
-fn ipcp_terminate_keeps_lcp_up() {
+fn ipcp_closed_by_the_peer_ends_the_link() {
     let mut p = Pair::default();
     p.drive_for(Duration::from_secs(5));
     let out = p.inject(proto::IPCP, &wire::packet(Code::TermReq, 0x77, &[]));
     assert_eq!(out, [(proto::IPCP, wire::packet(Code::TermAck, 0x77, &[]))]);
     assert_eq!(p.server.poll_event(), Some(LinkEvent::NetworkDown));
-    assert_eq!(p.server.lcp_state(), State::Opened);
-    // Time passes (Stopping → Stopped, echoes continue): LCP stays.
-    p.drive_for(Duration::from_secs(60));
-    assert_eq!(p.server.lcp_state(), State::Opened);
-    assert_eq!(p.server.ipcp_state(), State::Stopped);
-    assert!(!p.server.is_down());
-    assert!(p
-        .server_evs()
-        .iter()
-        .all(|e| !matches!(e, LinkEvent::Down { .. })));
-    // The peer may restart IPCP.
-    let out = p.inject(
-        proto::IPCP,
-        &wire::packet(Code::ConfReq, 1, &[3, 6, 100, 64, 0, 2]),
+    assert_eq!(p.server.lcp_state(), State::Opened, "Stopping: not yet");
+    // Stopping → Stopped (This-Layer-Finished): no NCP is left, so the
+    // link ends with LCP Terminate, as pppd does ("No network protocols
+    // running"), instead of holding the lease forever.
+    p.drive_for(Duration::from_secs(30));
+    assert!(p.server.is_down());
+    assert!(p.server_evs().contains(&LinkEvent::Down {
+        reason: DownReason::NoNetwork("ipcp")
+    }));
+    assert!(
+        !p.frames(Dir::ToClient, proto::LCP, Code::TermReq)
+            .is_empty(),
+        "LCP Terminate-Request sent"
     );
-    let codes: Vec<u8> = out.iter().map(|(_, i)| i[0]).collect();
-    assert_eq!(codes, [1, 2], "irc,scr,sca");
-    let (id, req) = {
-        let (h, d) = wire::parse(&out[0].1).unwrap();
-        (h.identifier, d.to_vec())
-    };
-    p.inject(proto::IPCP, &wire::packet(Code::ConfAck, id, &req));
-    assert_eq!(
-        p.server.poll_event(),
-        Some(LinkEvent::NetworkUp {
-            peer_address: ASSIGNED
-        })
+}
+
+#[test]
+fn ipcp_that_never_converges_ends_the_link() {
+    // The peer answers LCP and CHAP but drops every IPCP packet: our
+    // Configure-Requests run into Max-Configure (tlf).
+    let mut p = Pair::default();
+    p.pass = Box::new(|_, protocol, _| protocol != proto::IPCP);
+    p.drive_for(Duration::from_secs(60));
+    assert!(p.server.is_down());
+    let evs = p.server_evs();
+    assert!(!evs.iter().any(|e| matches!(e, LinkEvent::NetworkUp { .. })));
+    assert!(evs.contains(&LinkEvent::Down {
+        reason: DownReason::NegotiationFailed("ipcp")
+    }));
+}
+
+#[test]
+fn peer_that_insists_on_its_own_address_ends_the_link() {
+    let mut p = Pair::default();
+    p.drive_for(Duration::from_secs(1));
+    // Take IPCP down and over: the peer asks for 100.64.0.99 again and
+    // again, whatever we Nak.
+    let theirs = [100, 64, 0, 99];
+    let mut naks = 0;
+    for id in 0..20u8 {
+        let out = p.inject(
+            proto::IPCP,
+            &wire::packet(
+                Code::ConfReq,
+                id,
+                &[3, 6, theirs[0], theirs[1], theirs[2], theirs[3]],
+            ),
+        );
+        naks += out
+            .iter()
+            .filter(|(pr, i)| *pr == proto::IPCP && i[0] == u8::from(Code::ConfNak))
+            .count();
+        if p.server.is_down()
+            || p.server_evs()
+                .iter()
+                .any(|e| matches!(e, LinkEvent::Down { .. }))
+        {
+            break;
+        }
+    }
+    p.drive_for(Duration::from_secs(30));
+    assert!(p.server.is_down());
+    assert_eq!(naks, 5, "Max-Failure Naks, then it ends");
+    let evs = p.server_evs();
+    assert!(
+        evs.contains(&LinkEvent::Down {
+            reason: DownReason::PeerInsists {
+                asked: Ipv4Addr::from(theirs),
+                assigned: ASSIGNED
+            }
+        }),
+        "{evs:?}"
     );
 }
 
@@ -1096,7 +1141,7 @@ fn kill_on_padt_sends_nothing() {
 }
 
 #[test]
-fn protocol_reject_of_ipcp_tears_down_only_ipcp() {
+fn protocol_reject_of_ipcp_ends_the_link() {
     let mut p = Pair::default();
     p.drive_for(Duration::from_secs(1));
     let out = p.inject(
@@ -1110,7 +1155,9 @@ fn protocol_reject_of_ipcp_tears_down_only_ipcp() {
     assert_eq!(p.server.lcp_state(), State::Opened);
     p.pass = Box::new(|_, protocol, _| protocol != proto::IPCP);
     p.drive_for(Duration::from_secs(30));
-    assert!(!p.server.is_down());
-    assert_eq!(p.server.lcp_state(), State::Opened);
-    assert_eq!(p.server.ipcp_state(), State::Stopped);
+    // IPCP stopped (tlf) and it was the only NCP: the link ends.
+    assert!(p.server.is_down());
+    assert!(p.server_evs().contains(&LinkEvent::Down {
+        reason: DownReason::NoNetwork("ipcp")
+    }));
 }
