@@ -1925,24 +1925,29 @@ fn demo_steps(
         Ok((up, d))
     })?;
 
+    let ping = |target: &str| -> anyhow::Result<((), String)> {
+        let out = lab.exec(lab.ns_cpe(), &["ping", "-c", "3", "-W", "2", target])?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = |t: &str| {
+                t.lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .map(str::to_owned)
+            };
+            let why = last(&err).or_else(|| last(&text)).unwrap_or_default();
+            bail!("ping failed: {why}");
+        }
+        Ok(((), ping_avg(&text).unwrap_or_default()))
+    };
+    steps.check(
+        "ping 172.16.0.254 from the subscriber (the gateway, answered in XDP)",
+        || ping(&LOCAL_IP.to_string()),
+    );
     steps.check(
         "ping 192.0.2.1 from the subscriber (through XDP + NAT)",
-        || {
-            let out = lab.exec(lab.ns_cpe(), &["ping", "-c", "3", "-W", "2", "192.0.2.1"])?;
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            if !out.status.success() {
-                let err = String::from_utf8_lossy(&out.stderr);
-                let last = |t: &str| {
-                    t.lines()
-                        .rev()
-                        .find(|l| !l.trim().is_empty())
-                        .map(str::to_owned)
-                };
-                let why = last(&err).or_else(|| last(&text)).unwrap_or_default();
-                bail!("ping failed: {why}");
-            }
-            Ok(((), ping_avg(&text).unwrap_or_default()))
-        },
+        || ping("192.0.2.1"),
     );
     let echo_src = |proto: Proto| {
         lab.echo_log()
