@@ -23,6 +23,7 @@ use crate::{
     pool::Pool,
     ppp::{
         link::{Link, LinkConfig, LinkEvent},
+        rng::Rng,
         AuthResult, DownReason,
     },
     wire::{
@@ -168,12 +169,22 @@ pub struct Manager {
     pool: Pool,
     transmit: VecDeque<Vec<u8>>,
     dataplane: VecDeque<DataplaneOp>,
-    seed: u64,
+    /// Forked for every session (Magic-Numbers, CHAP challenges).
+    rng: Rng,
     stats: ManagerStats,
 }
 
 impl Manager {
-    pub fn new(cfg: ManagerConfig, secrets: Secrets, pool: Pool, seed: u64) -> Self {
+    /// The production manager: every session draws its Magic-Numbers, CHAP
+    /// challenges and identifiers from the OS-keyed CSPRNG; there is no seed
+    /// and nothing chained between sessions.
+    pub fn new(cfg: ManagerConfig, secrets: Secrets, pool: Pool) -> Self {
+        Manager::with_rng(cfg, secrets, pool, Rng::from_os())
+    }
+
+    /// A manager whose sessions draw from forks of `rng`: [`Rng::seeded`]
+    /// makes simulations reproducible (tests only).
+    pub fn with_rng(cfg: ManagerConfig, secrets: Secrets, pool: Pool, rng: Rng) -> Self {
         let discovery = Discovery::new(cfg.discovery.clone());
         Manager {
             cfg,
@@ -186,7 +197,7 @@ impl Manager {
             pool,
             transmit: VecDeque::new(),
             dataplane: VecDeque::new(),
-            seed,
+            rng,
             stats: ManagerStats::default(),
         }
     }
@@ -430,11 +441,7 @@ impl Manager {
             link_cfg.mru = mp.max(link_cfg.mru);
         }
         self.by_id.insert(key.session_id, key);
-        self.seed = self
-            .seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let link = Link::new(link_cfg, now, self.seed ^ u64::from(key.session_id));
+        let link = Link::with_rng(link_cfg, now, self.rng.fork());
         self.sessions.insert(
             key,
             Session {

@@ -97,9 +97,10 @@ pub struct Lcp {
 }
 
 impl Lcp {
-    pub fn new(policy: LcpPolicy, rng_seed: u64) -> Self {
+    /// `rng` draws the Magic-Numbers (see [`Rng`]).
+    pub fn new(policy: LcpPolicy, rng: Rng) -> Self {
         let mut lcp = Lcp {
-            rng: Rng::new(rng_seed),
+            rng,
             mru: Some(policy.mru),
             magic: 0,
             send_magic: true,
@@ -357,7 +358,7 @@ mod tests {
                 accept_auth: vec![],
                 auth_nak_first: None,
             },
-            7,
+            Rng::seeded(7),
         )
     }
 
@@ -468,7 +469,7 @@ mod tests {
                 accept_auth: vec![AuthProto::Pap],
                 auth_nak_first: None,
             },
-            1,
+            Rng::seeded(1),
         );
         assert_eq!(
             judge(&mut c, 3, &[0xc2, 0x23, 5]),

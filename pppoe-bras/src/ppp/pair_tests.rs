@@ -94,7 +94,7 @@ impl Pair {
         Pair {
             t0,
             now: t0,
-            server: Link::new(server, t0, 1),
+            server: Link::with_rng(server, t0, Rng::seeded(1)),
             client: Peer::new(client, t0, 2),
             log: Vec::new(),
             server_events: Vec::new(),
@@ -620,7 +620,7 @@ fn peer_mru_too_large_is_naked() {
 #[test]
 fn magic_loopback() {
     let t0 = Instant::now();
-    let mut link = Link::new(server_cfg(), t0, 9);
+    let mut link = Link::with_rng(server_cfg(), t0, Rng::seeded(9));
     let mut events = Vec::new();
     for _ in 0..100 {
         let Some((protocol, info)) = link.poll_transmit() else {
@@ -821,7 +821,7 @@ fn auth_timeout() {
 #[test]
 fn late_or_unsolicited_auth_result_ignored() {
     let t0 = Instant::now();
-    let mut link = Link::new(server_cfg(), t0, 3);
+    let mut link = Link::with_rng(server_cfg(), t0, Rng::seeded(3));
     link.handle_auth_result(t0, AuthResult::Accept { address: ASSIGNED });
     assert_eq!(link.phase(), Phase::Establish);
     assert!(link.poll_event().is_none());
@@ -830,7 +830,7 @@ fn late_or_unsolicited_auth_result_ignored() {
 #[test]
 fn ncp_before_network_phase_discarded_and_ipv4_ignored() {
     let t0 = Instant::now();
-    let mut link = Link::new(server_cfg(), t0, 3);
+    let mut link = Link::with_rng(server_cfg(), t0, Rng::seeded(3));
     while link.poll_transmit().is_some() {}
     link.handle_frame(
         t0,
@@ -885,7 +885,7 @@ fn hammer(p: &mut Pair, rng: &mut Rng, info: &[u8]) {
 
 #[test]
 fn garbage_in_every_state_never_panics() {
-    let mut rng = Rng::new(42);
+    let mut rng = Rng::seeded(42);
     let templates: Vec<Vec<u8>> = vec![
         wire::packet(
             Code::ConfReq,
