@@ -251,7 +251,7 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
                     key.session_id,
                     crate::wire::eth::fmt_mac(&key.peer_mac),
                     key.vlans,
-                    info.user.unwrap_or("-"),
+                    crate::wire::text::escape(info.user.unwrap_or("-")),
                     info.address
                         .map_or_else(|| "-".to_owned(), |a| a.to_string()),
                     info.mtu,

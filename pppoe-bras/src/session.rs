@@ -29,6 +29,7 @@ use crate::{
     wire::{
         eth::{fmt_mac, EthHeader},
         pppoe,
+        text::escape,
     },
 };
 
@@ -67,7 +68,7 @@ impl DownInfo {
             key.session_id,
             fmt_mac(&key.peer_mac),
             self.reason,
-            self.user.as_deref().unwrap_or("-"),
+            escape(self.user.as_deref().unwrap_or("-")),
             address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             self.duration.as_secs_f64(),
             bytes
@@ -282,7 +283,7 @@ impl Manager {
             "session {:#06x} {} user={} no data path ({error}): terminating",
             key.session_id,
             fmt_mac(&key.peer_mac),
-            s.user.as_deref().unwrap_or("-"),
+            escape(s.user.as_deref().unwrap_or("-")),
         );
         // Nothing was installed, so the end of the session removes nothing.
         s.installed = false;
@@ -548,14 +549,18 @@ impl Manager {
                         Verdict::Accept { .. }
                     );
                 let result = if ok {
-                    log::debug!("session {sid:#06x} {mac} re-challenge ok user={user}");
+                    log::debug!(
+                        "session {sid:#06x} {mac} re-challenge ok user={}",
+                        escape(&user)
+                    );
                     AuthResult::Accept {
                         address: s.address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
                     }
                 } else {
                     self.stats.reauth_failed += 1;
                     log::warn!(
-                        "session {sid:#06x} {mac} re-challenge failed user={user} same_user={same_user}"
+                        "session {sid:#06x} {mac} re-challenge failed user={} same_user={same_user}",
+                        escape(&user)
                     );
                     AuthResult::Reject {
                         message: "authentication failed".to_owned(),
@@ -564,10 +569,17 @@ impl Manager {
                 s.link.handle_auth_result(now, result);
             }
             LinkEvent::AuthSucceeded { user, proto } => {
-                log::info!("session {sid:#06x} {mac} auth ok user={user} proto={proto:?}");
+                log::info!(
+                    "session {sid:#06x} {mac} auth ok user={} proto={proto:?}",
+                    escape(&user)
+                );
             }
             LinkEvent::AuthFailed { user, message } => {
-                log::info!("session {sid:#06x} {mac} auth failed user={user} message={message:?}");
+                log::info!(
+                    "session {sid:#06x} {mac} auth failed user={} message={:?}",
+                    escape(&user),
+                    escape(&message)
+                );
             }
             LinkEvent::NetworkUp { peer_address } => {
                 let Some(s) = self.sessions.get_mut(&key) else {
@@ -577,7 +589,7 @@ impl Manager {
                 s.installed = true;
                 log::info!(
                     "session {sid:#06x} {mac} up user={} address={peer_address} mtu={mtu}",
-                    s.user.as_deref().unwrap_or("-")
+                    escape(s.user.as_deref().unwrap_or("-"))
                 );
                 self.dataplane.push_back(DataplaneOp::Install {
                     key,
@@ -624,7 +636,10 @@ impl Manager {
         let sid = key.session_id;
         let mac = fmt_mac(&key.peer_mac);
         let reject = |why: &str| {
-            log::warn!("session {sid:#06x} {mac} auth failed user={user} reason={why}");
+            log::warn!(
+                "session {sid:#06x} {mac} auth failed user={} reason={why}",
+                escape(user)
+            );
             AuthResult::Reject {
                 message: "authentication failed".to_owned(),
             }
@@ -636,7 +651,10 @@ impl Manager {
             Verdict::Accept { static_address } => match self.pool.allocate(user, static_address) {
                 Ok(address) => AuthResult::Accept { address },
                 Err(e) => {
-                    log::warn!("session {sid:#06x} {mac} user={user}: no address: {e}");
+                    log::warn!(
+                        "session {sid:#06x} {mac} user={}: no address: {e}",
+                        escape(user)
+                    );
                     AuthResult::Reject {
                         message: "no address available".to_owned(),
                     }

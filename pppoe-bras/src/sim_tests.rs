@@ -1409,3 +1409,39 @@ fn production_sessions_draw_from_the_os_not_from_their_inputs() {
     );
     assert_ne!(magics_a, magics_b);
 }
+
+// ---------------------------------------------------------------------------
+// Peer strings in logs.
+
+/// A Peer-ID and a Service-Name with a newline and a terminal escape: every
+/// log record stays one line of printable ASCII, the bytes shown as \xNN.
+#[test]
+fn peer_strings_are_escaped_in_log_lines() {
+    for auth in [AuthProto::Pap, AuthProto::Chap] {
+        let lines = crate::test_log::capture(|| {
+            let mut sim = Sim::new(manager(10, 2));
+            let mut cfg = client_cfg(1, "evil\nsession 0x0001 up user=root\x1b[2J", "pw", &[auth]);
+            cfg.service_name = "isp\r\nfake".into();
+            sim.add(cfg);
+            sim.run_for(Duration::from_secs(5));
+            assert!(sim.installs().is_empty(), "unknown user");
+        });
+        let user = "user=evil\\x0asession 0x0001 up user=root\\x1b[2J";
+        for want in [
+            format!("auth failed {user} reason=unknown-user"),
+            format!("down reason=auth-failed {user} "),
+            "service 'isp\\x0d\\x0afake'".to_owned(),
+        ] {
+            assert!(
+                lines.iter().any(|l| l.contains(&want)),
+                "{auth:?}: no line with {want:?} in {lines:#?}"
+            );
+        }
+        for l in &lines {
+            assert!(
+                l.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+                "{auth:?}: not one printable line: {l:?}"
+            );
+        }
+    }
+}
