@@ -662,6 +662,8 @@ impl Manager {
             },
             Verdict::UnknownUser => reject("unknown-user"),
             Verdict::BadSecret => reject("bad-secret"),
+            // `-` in the secrets line's address column.
+            Verdict::NoAddressAllowed => reject("no-address-allowed"),
         }
     }
 

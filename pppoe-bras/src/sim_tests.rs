@@ -1445,3 +1445,29 @@ fn peer_strings_are_escaped_in_log_lines() {
         }
     }
 }
+
+/// A secrets line with `-` in the address column (pppd: no address
+/// allowed): the right password is still refused, and the log says why.
+#[test]
+fn user_with_no_address_allowed_is_refused() {
+    let lines = crate::test_log::capture(|| {
+        let secrets = Secrets::parse("nobody * \"password\" -\n", "test-secrets").unwrap();
+        let range: PoolRange = "172.16.0.100-172.16.0.199".parse().unwrap();
+        let pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
+        let bras = Manager::with_rng(classic_config(10, 2), secrets, pool, Rng::seeded(1));
+        let mut sim = Sim::new(bras);
+        let c = sim.add(client_cfg(1, "nobody", "password", &[AuthProto::Pap]));
+        sim.run_for(Duration::from_secs(5));
+        assert!(sim.up(c).is_none());
+        assert!(sim.installs().is_empty());
+        assert_eq!(sim.bras.pool().in_use(), 0);
+        assert_eq!(sim.removal_reasons(), vec![]);
+        assert!(sim.bras.is_empty(), "the session ended");
+    });
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("auth failed user=nobody reason=no-address-allowed")),
+        "{lines:#?}"
+    );
+}
