@@ -103,6 +103,9 @@ pub struct ManagerStats {
     pub drop_unknown_session: u64,
     /// CHAP re-challenge answered wrongly or by another user.
     pub reauth_failed: u64,
+    /// LCP Echo-Requests/-Replies carrying our own Magic-Number (a
+    /// looped-back line, RFC 1661 §6.4); see [`Link::looped_echoes`].
+    pub lcp_looped_echo: u64,
 }
 
 impl ManagerStats {
@@ -116,6 +119,7 @@ impl ManagerStats {
             ("drop_bad_pppoe", self.drop_bad_pppoe),
             ("drop_unknown_session", self.drop_unknown_session),
             ("reauth_failed", self.reauth_failed),
+            ("lcp_looped_echo", self.lcp_looped_echo),
         ]
     }
 }
@@ -345,7 +349,9 @@ impl Manager {
             session.peer_spoke = true;
             self.discovery.session_active(&key);
         }
+        let looped = session.link.looped_echoes();
         session.link.handle_frame(now, protocol, info);
+        self.stats.lcp_looped_echo += session.link.looped_echoes() - looped;
         self.drive(now, key);
     }
 

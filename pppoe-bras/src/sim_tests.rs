@@ -1471,3 +1471,45 @@ fn user_with_no_address_allowed_is_refused() {
         "{lines:#?}"
     );
 }
+
+/// The BRAS's own LCP Echo-Request looped back to it (source and
+/// destination MAC swapped, as a looped access line would): not answered,
+/// counted in `session.lcp_looped_echo`.
+#[test]
+fn looped_echo_request_is_counted_not_answered() {
+    let mut sim = Sim::new(manager(10, 3));
+    let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
+    sim.run_for(Duration::from_secs(11));
+    assert!(sim.up(c).is_some());
+    let is_echo_req = |f: &Vec<u8>| {
+        EthHeader::parse(f)
+            .ok()
+            .and_then(|(_, p)| pppoe::parse_session(p).ok())
+            .is_some_and(|(_, proto_, info)| {
+                proto_ == proto::LCP && info.first() == Some(&u8::from(Code::EchoReq))
+            })
+    };
+    let mut looped = sim
+        .wire
+        .iter()
+        .rev()
+        .find(|(d, f)| *d == Dir::ToClients && is_echo_req(f))
+        .map(|(_, f)| f.clone())
+        .expect("the BRAS sent an Echo-Request at 10 s");
+    let (dst, src) = looped.split_at_mut(6);
+    dst.swap_with_slice(&mut src[..6]);
+    let replies = sim.packets(Dir::ToClients, proto::LCP, Code::EchoRep).len();
+    sim.send(Dir::ToBras, looped);
+    sim.settle();
+    assert_eq!(sim.bras.stats().lcp_looped_echo, 1);
+    assert_eq!(
+        sim.packets(Dir::ToClients, proto::LCP, Code::EchoRep).len(),
+        replies,
+        "not answered"
+    );
+    assert!(sim
+        .bras
+        .counters()
+        .contains(&("session.lcp_looped_echo".to_owned(), 1)));
+    assert_eq!(sim.bras.len(), 1, "one looped echo is not the end");
+}

@@ -404,6 +404,13 @@ impl Link {
     pub fn duplicates_absorbed(&self) -> u64 {
         self.core.duplicates_absorbed()
     }
+
+    /// LCP echoes that carried our own Magic-Number (a looped-back line):
+    /// looped Echo-Requests are not answered; when keepalive then gives up
+    /// the link ends with [`DownReason::LoopedBack`].
+    pub fn looped_echoes(&self) -> u64 {
+        self.core.looped_echoes()
+    }
 }
 
 impl Server {

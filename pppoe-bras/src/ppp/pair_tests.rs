@@ -638,6 +638,79 @@ fn magic_loopback() {
     assert!(link.is_down());
 }
 
+/// RFC 1661 §6.4 on a looped line: our own Echo-Requests come back as
+/// Echo-Requests carrying our Magic-Number. They are counted, never
+/// answered, do not count as a live peer, and when keepalive gives up the
+/// reason is LoopedBack (no Terminate-Request), not EchoTimeout.
+#[test]
+fn looped_echo_requests_end_the_link_as_looped_back() {
+    let mut p = Pair::default();
+    p.drive_for(Duration::from_secs(1));
+    assert_up(&p, AuthProto::Chap);
+    // The client is gone; the line now returns what the server sends.
+    p.pass = Box::new(|_, _, _| false);
+    let s = Duration::from_secs;
+    for n in 1..=3u64 {
+        p.drive_for(s(10));
+        let req = p.frames(Dir::ToClient, proto::LCP, Code::EchoReq);
+        assert_eq!(req.len() as u64, n);
+        let (at, info) = (req[req.len() - 1].at, req[req.len() - 1].info.clone());
+        assert_eq!(at, s(10 * n));
+        assert_eq!(
+            p.inject(proto::LCP, &info),
+            vec![],
+            "a looped request is not answered"
+        );
+        assert_eq!(p.server.looped_echoes(), n);
+        assert!(!p.server.is_down());
+    }
+    p.settle();
+    p.drive();
+    let downs: Vec<_> = p
+        .server_events
+        .iter()
+        .filter(|(_, e)| matches!(e, LinkEvent::Down { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(
+        downs,
+        [(
+            s(40),
+            LinkEvent::Down {
+                reason: DownReason::LoopedBack
+            }
+        )]
+    );
+    assert!(p
+        .frames(Dir::ToClient, proto::LCP, Code::TermReq)
+        .is_empty());
+}
+
+/// The same Echo-Request with another Magic-Number is a live peer: it is
+/// answered with ours, and the loop evidence is forgotten.
+#[test]
+fn echo_request_with_another_magic_is_answered() {
+    let mut p = Pair::default();
+    p.drive_for(Duration::from_secs(11));
+    let ours = p.frames(Dir::ToClient, proto::LCP, Code::EchoReq)[0]
+        .data()
+        .to_vec();
+    let mut other = ours.clone();
+    other[3] ^= 1;
+    let out = p.inject(
+        proto::LCP,
+        &wire::packet(Code::EchoReq, 0x77, &[&other[..], b"hi"].concat()),
+    );
+    assert_eq!(
+        out,
+        vec![(
+            proto::LCP,
+            wire::packet(Code::EchoRep, 0x77, &[&ours[..], b"hi"].concat())
+        )]
+    );
+    assert_eq!(p.server.looped_echoes(), 0);
+}
+
 #[test]
 fn unknown_lcp_code_gets_code_reject() {
     let mut p = Pair::default();
