@@ -1,17 +1,38 @@
 //! pppd-format secrets (`pap-secrets`/`chap-secrets`) and credential checks.
 //!
 //! # File format (as `man pppd`, "AUTHENTICATION")
-//! One entry per line: `client server secret [address ...]`.
+//! One entry per logical line: `client server secret [address ...]`.
 //! - Words are separated by blanks. A word starting with `#` begins a comment
-//!   that runs to the end of the line (a `#` inside a word is literal).
+//!   that runs to the end of the line (a `#` inside a word or inside quotes
+//!   is literal).
 //! - Parts of a word may be quoted with `"` or `'`; quoted text may hold blanks
 //!   and `#`. Backslash escapes work in and out of quotes: `\\`, `\"`, `\'`,
 //!   `\n`, `\r`, `\t`, `\xHH`, `\ooo` (octal); any other `\c` means `c`.
-//! - `*` as client or server matches any name.
-//! - Addresses: missing or `*` → one from the pool; an IPv4 address → that
-//!   static address (the first one listed is used; more may follow).
-//!   pppd's `-` (no address), subnets and `!` exclusions are refused with a
-//!   message, as is `@/path` secret indirection.
+//! - A backslash at the end of a line (before the newline) joins the next
+//!   line to this one, in and out of quotes, as in pppd; errors name the
+//!   physical line they are on.
+//! - `*` as client or server matches any name. The server column is matched
+//!   against `ac_name` (the name the BRAS authenticates as).
+//! - A secret `@/path` is read from that file: its first word (same quoting
+//!   rules), as pppd does. An unreadable or empty file stops the load with
+//!   `file:line` (pppd would skip the line with a warning). A secret that
+//!   starts with `@` but not `@/` is taken literally, as in pppd.
+//! - Addresses (the words after the secret):
+//!   - none, or `*` → an address from the pool. pppd would allow *no*
+//!     address for a line of three words; a BRAS that owns a pool hands one
+//!     out, as pppoe-bras always did (write `-` to refuse addresses);
+//!   - `-` as the first address word → the client may use no address at all
+//!     (as pppd); pppoe-bras then refuses the login with
+//!     `reason=no-address-allowed` instead of letting a session come up that
+//!     can never carry traffic; words after `-` are ignored, as in pppd;
+//!   - IPv4 addresses → the first one listed is the user's static address
+//!     (when it is busy the pool gives another, see [`crate::pool`]); `*`
+//!     among them changes nothing (the pool is always the fallback);
+//!   - pppd's subnets (`a.b.c.d/n`, `/n+`) and `!` exclusions restrict which
+//!     addresses a user may have. pppoe-bras cannot restrict its pool per
+//!     user, and silently handing out an address outside what the line
+//!     allows would widen the admin's rule, so these stop the load with a
+//!     message saying what to write instead.
 //!
 //! Both PAP (RFC 1334) and CHAP-MD5 (RFC 1994) use the same entries, as
 //! pppd does when both files hold the same lines.
@@ -97,6 +118,9 @@ pub enum Verdict {
     UnknownUser,
     /// An entry matches but the password / CHAP response is wrong.
     BadSecret,
+    /// Right secret, but the entry allows no address at all (`-` in its
+    /// address column): the login is refused.
+    NoAddressAllowed,
 }
 
 /// Client or server field.
@@ -133,6 +157,8 @@ pub struct Entry {
     server: Pattern,
     secret: Secret,
     address: Option<Ipv4Addr>,
+    /// `-` in the address column: no address may be given.
+    no_address: bool,
     origin: String,
     line: usize,
 }
@@ -152,6 +178,7 @@ impl Entry {
             server: server.map_or(Pattern::Any, Pattern::parse),
             secret,
             address,
+            no_address: false,
             origin: origin.to_string(),
             line,
         }
@@ -172,6 +199,11 @@ impl Entry {
     /// The static address, `None` → from the pool.
     pub fn static_address(&self) -> Option<Ipv4Addr> {
         self.address
+    }
+
+    /// `-` in the address column: the user may have no address.
+    pub fn no_address(&self) -> bool {
+        self.no_address
     }
 
     /// Where the entry was written: file name (or config file) and line.
@@ -202,33 +234,35 @@ impl Secrets {
     }
 
     /// Parses secrets text; `origin` names it in errors (usually the path).
+    /// `@/path` secrets are read from their files.
     pub fn parse(text: &str, origin: &str) -> Result<Secrets, ConfigError> {
         let mut entries = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let lineno = i + 1;
-            let at = |message: String| ConfigError::At {
+        let mut words = Words::new(text.as_bytes());
+        loop {
+            let at = |line: usize, message: String| ConfigError::At {
                 origin: origin.to_string(),
-                line: lineno,
+                line,
                 column: None,
                 message,
             };
-            let words = split_words(line).map_err(at)?;
-            if words.is_empty() {
-                continue;
-            }
-            if words.len() < 3 {
+            let line = words.next_line().map_err(|(l, m)| at(l, m))?;
+            let Some((lineno, words_of_line)) = line else {
+                break;
+            };
+            let at = |message: String| at(lineno, message);
+            if words_of_line.len() < 3 {
                 return Err(at(format!(
                     "expected `client server secret [address ...]` but found {} word(s); \
                      quote a secret that holds blanks or starts with #",
-                    words.len()
+                    words_of_line.len()
                 )));
             }
             let text_of = |w: &[u8], what: &str| {
                 String::from_utf8(w.to_vec())
                     .map_err(|_| at(format!("the {what} name is not valid UTF-8")))
             };
-            let client = text_of(&words[0], "client")?;
-            let server = text_of(&words[1], "server")?;
+            let client = text_of(&words_of_line[0], "client")?;
+            let server = text_of(&words_of_line[1], "server")?;
             for (name, what) in [(&client, "client"), (&server, "server")] {
                 if name.is_empty() {
                     return Err(at(format!(
@@ -236,17 +270,21 @@ impl Secrets {
                     )));
                 }
             }
-            let secret = &words[2];
-            if secret.first() == Some(&b'@') {
-                return Err(at(
-                    "secrets read from a file (\"@/path\") are not supported; \
-                     write the secret itself here"
-                        .to_string(),
-                ));
+            let mut secret = words_of_line[2].clone();
+            if let Some(path) = secret.strip_prefix(b"@/".as_slice()) {
+                let path = format!("/{}", String::from_utf8_lossy(path));
+                secret = read_secret_file(&path).map_err(at)?;
             }
             let mut address = None;
-            for w in &words[3..] {
+            let mut no_address = false;
+            for (i, w) in words_of_line[3..].iter().enumerate() {
                 let w = String::from_utf8_lossy(w);
+                if i == 0 && w == "-" {
+                    // pppd: "-" first means no address at all; the rest
+                    // of the line does not matter.
+                    no_address = true;
+                    break;
+                }
                 if let Some(a) = parse_address_word(&w).map_err(at)? {
                     address = address.or(Some(a));
                 }
@@ -254,8 +292,9 @@ impl Secrets {
             entries.push(Entry {
                 client: Pattern::parse(&client),
                 server: Pattern::parse(&server),
-                secret: Secret::new(secret.clone()),
+                secret: Secret::new(secret),
                 address,
+                no_address,
                 origin: origin.to_string(),
                 line: lineno,
             });
@@ -318,12 +357,14 @@ impl Secrets {
                 response,
             ),
         };
-        if ok {
+        if !ok {
+            Verdict::BadSecret
+        } else if e.no_address {
+            Verdict::NoAddressAllowed
+        } else {
             Verdict::Accept {
                 static_address: e.address,
             }
-        } else {
-            Verdict::BadSecret
         }
     }
 
@@ -342,15 +383,18 @@ pub(crate) fn parse_address_word(w: &str) -> Result<Option<Ipv4Addr>, String> {
     }
     if w == "-" {
         return Err(
-            "address \"-\" (no address allowed) is not supported: pppoe-bras serves \
-             IPv4 subscribers only; write * for an address from the pool, or an address"
+            "address \"-\" (no address allowed) only means something as the first \
+             address word of a secrets line; write * for an address from the pool, \
+             or an address"
                 .to_string(),
         );
     }
     if w.starts_with('!') || w.contains('/') {
         return Err(format!(
-            "address {w:?}: subnets and ! exclusions are not supported; \
-             write one address, or * for an address from the pool"
+            "address {w:?}: pppoe-bras cannot limit its pool per user, so pppd's \
+             subnets and ! exclusions are not supported; write the addresses the \
+             user may have (the first one is used), * for any address from the pool, \
+             or - for none"
         ));
     }
     let a: Ipv4Addr = w.parse().map_err(|_| {
@@ -373,54 +417,144 @@ pub(crate) fn parse_address_word(w: &str) -> Result<Option<Ipv4Addr>, String> {
     Ok(Some(a))
 }
 
-/// Splits a secrets line into words (quotes, escapes and comments as in pppd).
-fn split_words(line: &str) -> Result<Vec<Vec<u8>>, String> {
-    let bytes = line.as_bytes();
-    let mut words = Vec::new();
-    let mut i = 0;
-    loop {
-        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
-            i += 1;
+/// The first word of an `@/path` secret file (pppd reads it with the same
+/// word rules).
+fn read_secret_file(path: &str) -> Result<Vec<u8>, String> {
+    let text = std::fs::read(path).map_err(|e| {
+        format!("cannot read the secret file {path:?} (\"@{path}\"): {e}; fix the path or write the secret itself")
+    })?;
+    let mut words = Words::new(&text);
+    match words.next_line() {
+        Ok(Some((_, w))) => Ok(w.into_iter().next().unwrap_or_default()),
+        Ok(None) => Err(format!(
+            "the secret file {path:?} holds no secret; write the secret as its first word"
+        )),
+        Err((line, m)) => Err(format!("in the secret file {path:?}, line {line}: {m}")),
+    }
+}
+
+/// A logical line: the physical line it starts on, its words.
+type LogicalLine = (usize, Vec<Vec<u8>>);
+
+/// Splits secrets text into logical lines of words (quotes, escapes,
+/// comments and backslash-newline continuation as in pppd).
+struct Words<'a> {
+    bytes: &'a [u8],
+    i: usize,
+    /// Physical line of `bytes[i]`, from 1.
+    line: usize,
+}
+
+impl<'a> Words<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Words {
+            bytes,
+            i: 0,
+            line: 1,
         }
-        match bytes.get(i) {
-            None | Some(b'#') => return Ok(words),
-            Some(_) => {}
+    }
+
+    /// A backslash-newline (or backslash-CRLF) at `i`: skip it.
+    fn continuation(&mut self) -> bool {
+        let rest = &self.bytes[self.i..];
+        let len = if rest.starts_with(b"\\\n") {
+            2
+        } else if rest.starts_with(b"\\\r\n") {
+            3
+        } else {
+            return false;
+        };
+        self.i += len;
+        self.line += 1;
+        true
+    }
+
+    /// The next non-empty logical line: (line of its first word, words).
+    /// `Err((line, message))` for a malformed word.
+    fn next_line(&mut self) -> Result<Option<LogicalLine>, (usize, String)> {
+        let mut words = Vec::new();
+        let mut first_line = self.line;
+        loop {
+            // Blanks, continuations, comments, the end of the line.
+            loop {
+                if self.continuation() {
+                    continue;
+                }
+                match self.bytes.get(self.i) {
+                    None => {
+                        return Ok((!words.is_empty()).then_some((first_line, words)));
+                    }
+                    Some(b'\n') => {
+                        self.i += 1;
+                        self.line += 1;
+                        if !words.is_empty() {
+                            return Ok(Some((first_line, words)));
+                        }
+                    }
+                    Some(b'#') => {
+                        while self.bytes.get(self.i).is_some_and(|&b| b != b'\n') {
+                            self.i += 1;
+                        }
+                    }
+                    Some(b) if b.is_ascii_whitespace() => self.i += 1,
+                    Some(_) => break,
+                }
+            }
+            if words.is_empty() {
+                first_line = self.line;
+            }
+            words.push(self.word()?);
         }
+    }
+
+    /// One word starting at `i` (not a blank).
+    fn word(&mut self) -> Result<Vec<u8>, (usize, String)> {
         let mut word = Vec::new();
-        while let Some(&c) = bytes.get(i) {
+        while let Some(&c) = self.bytes.get(self.i) {
+            if self.continuation() {
+                continue;
+            }
             if c.is_ascii_whitespace() {
                 break;
             }
-            i += 1;
+            self.i += 1;
             match c {
                 b'"' | b'\'' => loop {
-                    match bytes.get(i) {
-                        None => {
+                    if self.continuation() {
+                        continue;
+                    }
+                    match self.bytes.get(self.i) {
+                        None | Some(b'\n') => {
                             let q = char::from(c);
-                            return Err(format!(
-                                "unterminated {q}-quoted string; add the closing {q} \
-                                 (quoted strings cannot span lines)"
+                            return Err((
+                                self.line,
+                                format!(
+                                    "unterminated {q}-quoted string; add the closing {q} \
+                                     (end the line with a backslash to continue it)"
+                                ),
                             ));
                         }
                         Some(&b) if b == c => {
-                            i += 1;
+                            self.i += 1;
                             break;
                         }
                         Some(b'\\') => {
-                            i += 1;
-                            word.push(unescape(bytes, &mut i)?);
+                            self.i += 1;
+                            word.push(
+                                unescape(self.bytes, &mut self.i).map_err(|m| (self.line, m))?,
+                            );
                         }
                         Some(&b) => {
-                            i += 1;
+                            self.i += 1;
                             word.push(b);
                         }
                     }
                 },
-                b'\\' => word.push(unescape(bytes, &mut i)?),
+                b'\\' => word.push(unescape(self.bytes, &mut self.i).map_err(|m| (self.line, m))?),
                 _ => word.push(c),
             }
         }
-        words.push(word);
+        Ok(word)
     }
 }
 
@@ -428,8 +562,8 @@ fn split_words(line: &str) -> Result<Vec<Vec<u8>>, String> {
 fn unescape(bytes: &[u8], i: &mut usize) -> Result<u8, String> {
     let Some(&c) = bytes.get(*i) else {
         return Err(
-            "a backslash ends the line; line continuation is not supported, \
-             join the lines (or write \\\\ for a backslash)"
+            "a backslash ends the file with no line to continue; remove it \
+             (or write \\\\ for a backslash)"
                 .to_string(),
         );
     };
@@ -717,25 +851,159 @@ bob * second-bob
             "{e}"
         );
         assert!(e.contains("found 2 word(s)"), "{e}");
-        let e = err("u * @/etc/ppp/u.secret\n");
-        assert!(e.contains(":1: secrets read from a file"), "{e}");
-        let e = err("u * p -\n");
+        let e = err("u * p 10.0.0.1 -\n");
         assert!(
-            e.contains(":1: address \"-\" (no address allowed) is not supported"),
+            e.contains(":1: address \"-\" (no address allowed) only means something as the first"),
             "{e}"
         );
         let e = err("u * p 10.0.0.0/24\n");
-        assert!(e.contains("subnets and ! exclusions"), "{e}");
+        assert!(
+            e.contains("subnets and ! exclusions are not supported"),
+            "{e}"
+        );
+        assert!(e.contains("or - for none"), "{e}");
+        let e = err("u * p !10.0.0.9\n");
+        assert!(
+            e.contains(":1: address \"!10.0.0.9\": pppoe-bras cannot limit"),
+            "{e}"
+        );
         let e = err("u * p 224.0.0.1\n");
         assert!(e.contains("cannot be given to a subscriber"), "{e}");
         let e = err("\"\" * p\n");
         assert!(e.contains(":1: the client name is empty"), "{e}");
-        let e = err("u * p\\\n");
-        assert!(e.contains(":1: a backslash ends the line"), "{e}");
+        let e = err("u * p\\");
+        assert!(e.contains(":1: a backslash ends the file"), "{e}");
+        // Errors after continued lines name the physical line.
+        let e = err("a * \\\nb\nc * \"x\n");
+        assert!(
+            e.starts_with("/etc/ppp/chap-secrets:3: unterminated"),
+            "{e}"
+        );
         let e = err("u * '\\xg'\n");
         assert!(e.contains("\\x must be followed by hex digits"), "{e}");
         let e = err("u * '\\777'\n");
         assert!(e.contains("octal escape"), "{e}");
+    }
+
+    #[test]
+    fn backslash_newline_continues_the_line() {
+        let text = "\
+u * \\\n   pass \\\r\n 10.0.0.1
+# a comment \\
+v\\\nw * \"pa\\\nss\" \\\n
+x * 'y'
+";
+        let s = Secrets::parse(text, "x").unwrap();
+        assert_eq!(s.len(), 3, "{s:?}");
+        let e = &s.entries()[0];
+        assert_eq!(e.secret().expose(), b"pass");
+        assert_eq!(e.static_address(), Some(a("10.0.0.1")));
+        assert_eq!(e.origin(), ("x", 1));
+        // Inside a word and inside quotes the two lines join.
+        let e = &s.entries()[1];
+        assert_eq!(e.client(), &Pattern::Exact("vw".into()));
+        assert_eq!(e.secret().expose(), b"pass");
+        assert_eq!(e.origin(), ("x", 5));
+        assert_eq!(s.entries()[2].origin(), ("x", 9));
+        // A continued last line at the end of the file.
+        let s = Secrets::parse("u * p\\\n", "x").unwrap();
+        assert_eq!(s.entries()[0].secret().expose(), b"p");
+    }
+
+    #[test]
+    fn address_column_forms() {
+        let text = "\
+none * p -
+none-more * p - 10.0.0.1
+pool * p *
+list * p 10.0.0.7 10.0.0.8 *
+star-first * p * 10.0.0.9
+";
+        let s = Secrets::parse(text, "x").unwrap();
+        // "-": the right secret is still refused (no address may be given),
+        // a wrong one is just wrong.
+        for user in ["none", "none-more"] {
+            assert!(s.lookup(user, "b").unwrap().no_address());
+            assert_eq!(s.verify(user, "b", &pap("p")), Verdict::NoAddressAllowed);
+            assert_eq!(s.verify(user, "b", &pap("q")), Verdict::BadSecret);
+        }
+        let addr = |u: &str| s.lookup(u, "b").unwrap().static_address();
+        assert_eq!(addr("pool"), None);
+        assert_eq!(addr("list"), Some(a("10.0.0.7")), "the first listed");
+        assert_eq!(addr("star-first"), Some(a("10.0.0.9")));
+        assert!(!s.lookup("pool", "b").unwrap().no_address());
+        assert_eq!(
+            s.static_addresses().collect::<Vec<_>>(),
+            vec![a("10.0.0.7"), a("10.0.0.9")]
+        );
+    }
+
+    #[test]
+    fn server_column_is_matched_against_the_ac_name() {
+        let text = "\
+bob pppoe-bras here 10.0.0.1
+bob other-bras there 10.0.0.2
+* pppoe-bras anyone
+";
+        let s = Secrets::parse(text, "x").unwrap();
+        assert_eq!(
+            s.verify("bob", "pppoe-bras", &pap("here")),
+            Verdict::Accept {
+                static_address: Some(a("10.0.0.1"))
+            }
+        );
+        assert_eq!(
+            s.verify("bob", "pppoe-bras", &pap("there")),
+            Verdict::BadSecret
+        );
+        assert_eq!(
+            s.verify("bob", "other-bras", &pap("there")),
+            Verdict::Accept {
+                static_address: Some(a("10.0.0.2"))
+            }
+        );
+        assert_eq!(s.verify("bob", "third", &pap("here")), Verdict::UnknownUser);
+        assert!(matches!(
+            s.verify("alice", "pppoe-bras", &pap("anyone")),
+            Verdict::Accept { .. }
+        ));
+        assert_eq!(
+            s.verify("alice", "third", &pap("anyone")),
+            Verdict::UnknownUser
+        );
+    }
+
+    #[test]
+    fn at_file_secrets() {
+        let dir = std::env::temp_dir().join(format!("pppoe-bras-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bob.secret");
+        std::fs::write(&file, "  # the secret\n\"s3cr et\" ignored\nmore\n").unwrap();
+        let empty = dir.join("empty.secret");
+        std::fs::write(&empty, "# nothing\n").unwrap();
+        let f = file.display();
+        let s = Secrets::parse(&format!("bob * @{f} 10.0.0.1\nat * @literal\n"), "x").unwrap();
+        assert_eq!(s.entries()[0].secret().expose(), b"s3cr et");
+        assert_eq!(s.entries()[0].static_address(), Some(a("10.0.0.1")));
+        assert_eq!(
+            s.entries()[1].secret().expose(),
+            b"@literal",
+            "pppd: only @/ reads a file"
+        );
+        let e = err(&format!("\nbob * @{}\n", empty.display()));
+        assert!(
+            e.starts_with("/etc/ppp/chap-secrets:2: the secret file"),
+            "{e}"
+        );
+        assert!(e.contains("holds no secret"), "{e}");
+        let e = err("bob * @/nonexistent/bob.secret\n");
+        assert!(
+            e.starts_with(
+                "/etc/ppp/chap-secrets:1: cannot read the secret file \"/nonexistent/bob.secret\""
+            ),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -326,6 +326,7 @@ pub struct Overrides {
     pub secrets: Option<Vec<PathBuf>>,
     pub pool: Option<Vec<String>>,
     pub dns: Option<Vec<String>>,
+    pub nbns: Option<Vec<String>>,
     pub auth: Option<Vec<String>>,
     pub lcp_echo_interval: Option<u32>,
     pub lcp_echo_failure: Option<u32>,
@@ -452,6 +453,7 @@ fn flag_name(key: &'static str) -> &'static str {
         "secrets" => "--secrets",
         "pool" => "--pool",
         "dns" => "--dns",
+        "nbns" => "--nbns",
         "auth" => "--auth",
         "lcp_echo_interval" => "--lcp-echo-interval",
         "lcp_echo_failure" => "--lcp-echo-failure",
@@ -586,7 +588,9 @@ impl<'a> Resolver<'a> {
     }
 }
 
-fn unicast(s: &str) -> Result<Ipv4Addr, String> {
+/// A host address to hand out (DNS, NBNS, our own): the message says how
+/// to fix anything else.
+pub(crate) fn unicast(s: &str) -> Result<Ipv4Addr, String> {
     let a: Ipv4Addr = s
         .trim()
         .parse()
@@ -873,7 +877,7 @@ impl Config {
         };
 
         let dns = r.addr_list("dns", o.dns, raw.dns, d.dns, 2)?;
-        let nbns = r.addr_list("nbns", None, raw.nbns, d.nbns, 2)?;
+        let nbns = r.addr_list("nbns", o.nbns, raw.nbns, d.nbns, 2)?;
 
         let mru = r.int(
             "mru",
@@ -1833,6 +1837,7 @@ address = "*"
             secrets: Some(vec![PathBuf::from("/s")]),
             pool: Some(vec!["10.0.0.0/24".into()]),
             dns: Some(vec!["192.0.2.1".into(), "192.0.2.2".into()]),
+            nbns: Some(vec!["192.0.2.137".into()]),
             auth: Some(vec!["pap".into(), "chap".into()]),
             lcp_echo_interval: Some(1),
             lcp_echo_failure: Some(9),
@@ -1853,6 +1858,7 @@ address = "*"
         assert_eq!(c.secrets, vec![PathBuf::from("/s")]);
         assert_eq!(c.pool, vec!["10.0.0.1-10.0.0.254".parse().unwrap()]);
         assert_eq!(c.dns, vec![a("192.0.2.1"), a("192.0.2.2")]);
+        assert_eq!(c.nbns, vec![a("192.0.2.137")]);
         assert_eq!(c.auth, vec![AuthProto::Pap, AuthProto::Chap]);
         assert_eq!(
             (c.lcp_echo_interval, c.lcp_echo_failure, c.max_sessions),
@@ -2023,6 +2029,38 @@ address = "*"
             "{e}"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// NBNS from the command line (`--nbns`, or `ms-wins` of a `-O` file)
+    /// is validated like `--dns`: the same rules, the same messages.
+    #[test]
+    fn nbns_flags_are_validated_like_dns_flags() {
+        let with = |dns: &[&str], nbns: &[&str]| {
+            let o = Overrides {
+                dns: Some(dns.iter().map(|s| s.to_string()).collect()),
+                nbns: Some(nbns.iter().map(|s| s.to_string()).collect()),
+                ..Overrides::default()
+            };
+            Config::parse(IFACES, ORIGIN, Path::new("/"), o)
+        };
+        for bad in [
+            "224.0.0.1",
+            "0.0.0.0",
+            "127.0.0.1",
+            "192.0.2",
+            "255.255.255.255",
+        ] {
+            let d = with(&[bad], &[]).unwrap_err().to_string();
+            let n = with(&[], &[bad]).unwrap_err().to_string();
+            assert!(n.starts_with("command line: --nbns"), "{n}");
+            assert_eq!(n.replace("--nbns", "--dns"), d, "{bad}");
+        }
+        let e = with(&[], &["192.0.2.1", "192.0.2.2", "192.0.2.3"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 2"), "{e}");
+        let c = with(&[], &["192.0.2.137", "192.0.2.138"]).unwrap();
+        assert_eq!(c.nbns, vec![a("192.0.2.137"), a("192.0.2.138")]);
     }
 
     #[test]

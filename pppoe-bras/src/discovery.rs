@@ -30,6 +30,7 @@ use crate::wire::eth::{
     fmt_mac, is_multicast, EthHeader, Vlans, BROADCAST, ETHERTYPE_PPPOE_DISCOVERY,
 };
 use crate::wire::pppoe::{self, Code, DiscoveryTags, Header, TagType, TagWriter};
+use crate::wire::text::escape;
 use crate::wire::Error;
 
 /// Width of an AC-Cookie time bucket; a cookie is valid for 60 to 120 s.
@@ -795,7 +796,7 @@ impl Discovery {
         };
         if !self.service_ok(service) {
             // RFC 2516 §5.2: the AC must not answer a PADI it cannot serve.
-            let what = format_args!("PADI for {:?}", String::from_utf8_lossy(service));
+            let what = format_args!("PADI for {:?}", escape(service));
             return self.drop_frame(DropReason::UnknownService, eth, what);
         }
         if self.at_limit(eth) {
@@ -925,7 +926,7 @@ impl Discovery {
             log::info!(
                 "PADR from {} for unserved service {:?}: Service-Name-Error",
                 fmt_mac(&eth.src),
-                String::from_utf8_lossy(service)
+                escape(service)
             );
             self.pads_error(eth, tags, TagType::ServiceNameError, b"service not offered");
             return;
@@ -968,9 +969,10 @@ impl Discovery {
         };
         let service_name = String::from_utf8_lossy(service).into_owned();
         log::info!(
-            "PADS session {id:#06x} to {} {} service '{service_name}'",
+            "PADS session {id:#06x} to {} {} service '{}'",
             fmt_mac(&eth.src),
-            eth.vlans
+            eth.vlans,
+            escape(service)
         );
         self.transmit.push_back(pads.clone());
         self.stats.pads_tx += 1;

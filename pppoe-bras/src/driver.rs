@@ -69,12 +69,7 @@ async fn serve(
     let sock = PacketSocket::open(&cfg.access_interface)?
         .into_async()
         .context("register the packet socket with tokio")?;
-    let mut manager = Manager::new(
-        manager_config(cfg, access_mac),
-        secrets,
-        pool,
-        rand::random(),
-    );
+    let mut manager = Manager::new(manager_config(cfg, access_mac), secrets, pool);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut expiry = tokio::time::interval(NAT_EXPIRY_PERIOD);
@@ -137,6 +132,15 @@ async fn serve(
     Ok(())
 }
 
+/// A fresh AC-Cookie key straight from the OS CSPRNG (getrandom): who
+/// knows it can forge cookies, so it is never derived from anything else.
+fn cookie_key() -> [u8; 16] {
+    use rand::RngCore;
+    let mut key = [0; 16];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    key
+}
+
 /// The session layer's settings, from the config.
 pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
     let secs = |s: u32| Duration::from_secs(u64::from(s));
@@ -145,7 +149,7 @@ pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
         discovery: DiscoveryConfig {
             ac_name: cfg.ac_name.clone(),
             service_names: cfg.service_names.clone(),
-            cookie_key: rand::random(),
+            cookie_key: cookie_key(),
             max_sessions: cfg.max_sessions as usize,
             max_sessions_per_mac: cfg.max_sessions_per_mac as usize,
             max_payload: cfg.max_payload,
@@ -251,7 +255,7 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
                     key.session_id,
                     crate::wire::eth::fmt_mac(&key.peer_mac),
                     key.vlans,
-                    info.user.unwrap_or("-"),
+                    crate::wire::text::escape(info.user.unwrap_or("-")),
                     info.address
                         .map_or_else(|| "-".to_owned(), |a| a.to_string()),
                     info.mtu,
@@ -369,7 +373,21 @@ fn apply(
 
 #[cfg(test)]
 mod test {
-    use super::fitting_max_payload;
+    use super::{fitting_max_payload, manager_config};
+    use crate::config::Config;
+
+    #[test]
+    fn cookie_key_is_fresh_per_daemon() {
+        let cfg = Config::default();
+        let a = manager_config(&cfg, [2, 0, 0, 0, 0, 1])
+            .discovery
+            .cookie_key;
+        let b = manager_config(&cfg, [2, 0, 0, 0, 0, 1])
+            .discovery
+            .cookie_key;
+        assert_ne!(a, b);
+        assert_ne!(a, [0; 16]);
+    }
 
     #[test]
     fn max_payload_fits_the_access_mtu() {

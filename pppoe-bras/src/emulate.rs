@@ -29,6 +29,7 @@ use crate::{
     wire::{
         eth::{fmt_mac, is_multicast, EthHeader, VlanTag, Vlans, BROADCAST},
         pppoe::{self, Code, DiscoveryTags, TagType},
+        text::escape,
     },
 };
 
@@ -449,7 +450,7 @@ impl Client {
                         .service_name_error
                         .or(tags.ac_system_error)
                         .or(tags.generic_error)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .map(|v| escape(v).to_string())
                         .unwrap_or_default();
                     self.finish(format!("PADS refused: {why}"));
                     return;
@@ -1241,11 +1242,15 @@ fn print_event(i: usize, client: Option<&Client>, ev: &ClientEvent) {
             ac_mac,
             ac_name,
         } => println!(
-            "PADS session={session_id:#06x} ac={} ac_name={ac_name:?} client={i}",
-            fmt_mac(ac_mac)
+            "PADS session={session_id:#06x} ac={} ac_name={:?} client={i}",
+            fmt_mac(ac_mac),
+            escape(ac_name)
         ),
         ClientEvent::AuthFailed { message } => {
-            println!("AUTHFAIL session={sid:#06x} message={message:?} client={i}");
+            println!(
+                "AUTHFAIL session={sid:#06x} message={:?} client={i}",
+                escape(message)
+            );
         }
         ClientEvent::Up {
             address,

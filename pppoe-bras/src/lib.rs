@@ -22,3 +22,5 @@ pub mod wire;
 
 #[cfg(test)]
 mod sim_tests;
+#[cfg(test)]
+mod test_log;

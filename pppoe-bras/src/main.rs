@@ -102,6 +102,9 @@ struct RunArgs {
     /// DNS server handed out in IPCP (repeatable, at most 2).
     #[arg(long, value_name = "ADDR")]
     dns: Vec<String>,
+    /// NBNS (WINS) server handed out in IPCP (repeatable, at most 2).
+    #[arg(long, value_name = "ADDR")]
+    nbns: Vec<String>,
     /// Authentication protocols in order of preference: chap, pap.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     auth: Vec<String>,
@@ -145,6 +148,7 @@ impl RunArgs {
             secrets: non_empty(self.secrets),
             pool: non_empty(self.pool),
             dns: non_empty(self.dns),
+            nbns: non_empty(self.nbns),
             auth: non_empty(self.auth),
             lcp_echo_interval: self.lcp_echo_interval,
             lcp_echo_failure: self.lcp_echo_failure,
@@ -223,13 +227,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         if overrides.dns.is_none() && !p.dns.is_empty() {
             overrides.dns = Some(p.dns.iter().map(ToString::to_string).collect());
         }
+        // ms-wins goes through the same validation as the --nbns flag.
+        if overrides.nbns.is_none() && !p.nbns.is_empty() {
+            overrides.nbns = Some(p.nbns.iter().map(ToString::to_string).collect());
+        }
     }
     let mut cfg = config::Config::resolve(file.as_deref(), overrides)?;
     if let Some(p) = pppd {
         cfg.mru = p.mru.unwrap_or(cfg.mru);
-        if !p.nbns.is_empty() {
-            cfg.nbns = p.nbns;
-        }
         for w in p.warnings {
             log::warn!("{w}");
         }

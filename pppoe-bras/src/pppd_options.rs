@@ -84,9 +84,9 @@ impl PppdOptions {
                 }
                 "ms-dns" | "ms-wins" => {
                     let v = value("an IPv4 address")?;
-                    let a: Ipv4Addr = v
-                        .parse()
-                        .map_err(|_| err(format!("{opt} {v:?}: not an IPv4 address")))?;
+                    // The same rule as the config's dns/nbns, at this line.
+                    let a: Ipv4Addr =
+                        crate::config::unicast(v).map_err(|e| err(format!("{opt} {v:?}: {e}")))?;
                     let list = if opt == "ms-dns" {
                         &mut o.dns
                     } else {
@@ -94,7 +94,8 @@ impl PppdOptions {
                     };
                     if list.len() == 2 {
                         return Err(err(format!(
-                            "a third {opt}: IPCP carries a primary and a secondary only                              (RFC 1877); remove one"
+                            "a third {opt}: IPCP carries a primary and a secondary only \
+                             (RFC 1877); remove one"
                         )));
                     }
                     list.push(a);
@@ -151,6 +152,12 @@ mod test {
         for (text, line, needle) in [
             ("lcp-echo-interval ten\n", 1, "not a number"),
             ("\nms-dns 192.0.2\n", 2, "not an IPv4 address"),
+            (
+                "ms-wins 224.0.0.1\n",
+                1,
+                "ms-wins \"224.0.0.1\": not a unicast address",
+            ),
+            ("ms-dns 0.0.0.0\n", 1, "not a unicast address"),
             ("\n\nlcp-echo-failure\n", 3, "needs a number"),
             ("mru 70000\n", 1, "out of range"),
             (
@@ -162,6 +169,7 @@ mod test {
             let e = PppdOptions::parse(text, "opts").unwrap_err().to_string();
             assert!(e.starts_with(&format!("opts:{line}")), "{e}");
             assert!(e.contains(needle), "{e}");
+            assert!(!e.contains("  "), "a run of blanks in {e:?}");
         }
     }
 

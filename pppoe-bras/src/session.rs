@@ -23,11 +23,13 @@ use crate::{
     pool::Pool,
     ppp::{
         link::{Link, LinkConfig, LinkEvent},
+        rng::Rng,
         AuthResult, DownReason,
     },
     wire::{
         eth::{fmt_mac, EthHeader},
         pppoe,
+        text::escape,
     },
 };
 
@@ -66,7 +68,7 @@ impl DownInfo {
             key.session_id,
             fmt_mac(&key.peer_mac),
             self.reason,
-            self.user.as_deref().unwrap_or("-"),
+            escape(self.user.as_deref().unwrap_or("-")),
             address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             self.duration.as_secs_f64(),
             bytes
@@ -101,6 +103,9 @@ pub struct ManagerStats {
     pub drop_unknown_session: u64,
     /// CHAP re-challenge answered wrongly or by another user.
     pub reauth_failed: u64,
+    /// LCP Echo-Requests/-Replies carrying our own Magic-Number (a
+    /// looped-back line, RFC 1661 §6.4); see [`Link::looped_echoes`].
+    pub lcp_looped_echo: u64,
 }
 
 impl ManagerStats {
@@ -114,6 +119,7 @@ impl ManagerStats {
             ("drop_bad_pppoe", self.drop_bad_pppoe),
             ("drop_unknown_session", self.drop_unknown_session),
             ("reauth_failed", self.reauth_failed),
+            ("lcp_looped_echo", self.lcp_looped_echo),
         ]
     }
 }
@@ -172,12 +178,22 @@ pub struct Manager {
     pool: Pool,
     transmit: VecDeque<Vec<u8>>,
     dataplane: VecDeque<DataplaneOp>,
-    seed: u64,
+    /// Forked for every session (Magic-Numbers, CHAP challenges).
+    rng: Rng,
     stats: ManagerStats,
 }
 
 impl Manager {
-    pub fn new(cfg: ManagerConfig, secrets: Secrets, pool: Pool, seed: u64) -> Self {
+    /// The production manager: every session draws its Magic-Numbers, CHAP
+    /// challenges and identifiers from the OS-keyed CSPRNG; there is no seed
+    /// and nothing chained between sessions.
+    pub fn new(cfg: ManagerConfig, secrets: Secrets, pool: Pool) -> Self {
+        Manager::with_rng(cfg, secrets, pool, Rng::from_os())
+    }
+
+    /// A manager whose sessions draw from forks of `rng`: [`Rng::seeded`]
+    /// makes simulations reproducible (tests only).
+    pub fn with_rng(cfg: ManagerConfig, secrets: Secrets, pool: Pool, rng: Rng) -> Self {
         let discovery = Discovery::new(cfg.discovery.clone());
         Manager {
             cfg,
@@ -190,7 +206,7 @@ impl Manager {
             pool,
             transmit: VecDeque::new(),
             dataplane: VecDeque::new(),
-            seed,
+            rng,
             stats: ManagerStats::default(),
         }
     }
@@ -275,7 +291,7 @@ impl Manager {
             "session {:#06x} {} user={} no data path ({error}): terminating",
             key.session_id,
             fmt_mac(&key.peer_mac),
-            s.user.as_deref().unwrap_or("-"),
+            escape(s.user.as_deref().unwrap_or("-")),
         );
         // Nothing was installed, so the end of the session removes nothing.
         s.installed = None;
@@ -337,7 +353,9 @@ impl Manager {
             session.peer_spoke = true;
             self.discovery.session_active(&key);
         }
+        let looped = session.link.looped_echoes();
         session.link.handle_frame(now, protocol, info);
+        self.stats.lcp_looped_echo += session.link.looped_echoes() - looped;
         self.drive(now, key);
     }
 
@@ -434,11 +452,7 @@ impl Manager {
             link_cfg.mru = mp.max(link_cfg.mru);
         }
         self.by_id.insert(key.session_id, key);
-        self.seed = self
-            .seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let link = Link::new(link_cfg, now, self.seed ^ u64::from(key.session_id));
+        let link = Link::with_rng(link_cfg, now, self.rng.fork());
         self.sessions.insert(
             key,
             Session {
@@ -559,14 +573,18 @@ impl Manager {
                         Verdict::Accept { .. }
                     );
                 let result = if ok {
-                    log::debug!("session {sid:#06x} {mac} re-challenge ok user={user}");
+                    log::debug!(
+                        "session {sid:#06x} {mac} re-challenge ok user={}",
+                        escape(&user)
+                    );
                     AuthResult::Accept {
                         address: s.address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
                     }
                 } else {
                     self.stats.reauth_failed += 1;
                     log::warn!(
-                        "session {sid:#06x} {mac} re-challenge failed user={user} same_user={same_user}"
+                        "session {sid:#06x} {mac} re-challenge failed user={} same_user={same_user}",
+                        escape(&user)
                     );
                     AuthResult::Reject {
                         message: "authentication failed".to_owned(),
@@ -575,10 +593,17 @@ impl Manager {
                 s.link.handle_auth_result(now, result);
             }
             LinkEvent::AuthSucceeded { user, proto } => {
-                log::info!("session {sid:#06x} {mac} auth ok user={user} proto={proto:?}");
+                log::info!(
+                    "session {sid:#06x} {mac} auth ok user={} proto={proto:?}",
+                    escape(&user)
+                );
             }
             LinkEvent::AuthFailed { user, message } => {
-                log::info!("session {sid:#06x} {mac} auth failed user={user} message={message:?}");
+                log::info!(
+                    "session {sid:#06x} {mac} auth failed user={} message={:?}",
+                    escape(&user),
+                    escape(&message)
+                );
             }
             LinkEvent::NetworkUp { peer_address } => {
                 let Some(s) = self.sessions.get_mut(&key) else {
@@ -599,7 +624,7 @@ impl Manager {
                 log::info!(
                     "session {sid:#06x} {mac} {} user={} address={peer_address} mtu={mtu}",
                     if again { "up again" } else { "up" },
-                    s.user.as_deref().unwrap_or("-")
+                    escape(s.user.as_deref().unwrap_or("-"))
                 );
                 // Same address: the data plane updates the rows in place
                 // (MTU) and keeps the NAT block and its mappings.
@@ -650,7 +675,10 @@ impl Manager {
         let sid = key.session_id;
         let mac = fmt_mac(&key.peer_mac);
         let reject = |why: &str| {
-            log::warn!("session {sid:#06x} {mac} auth failed user={user} reason={why}");
+            log::warn!(
+                "session {sid:#06x} {mac} auth failed user={} reason={why}",
+                escape(user)
+            );
             AuthResult::Reject {
                 message: "authentication failed".to_owned(),
             }
@@ -665,7 +693,10 @@ impl Manager {
             Verdict::Accept { static_address } => match self.pool.allocate(user, static_address) {
                 Ok(address) => AuthResult::Accept { address },
                 Err(e) => {
-                    log::warn!("session {sid:#06x} {mac} user={user}: no address: {e}");
+                    log::warn!(
+                        "session {sid:#06x} {mac} user={}: no address: {e}",
+                        escape(user)
+                    );
                     AuthResult::Reject {
                         message: "no address available".to_owned(),
                     }
@@ -673,6 +704,8 @@ impl Manager {
             },
             Verdict::UnknownUser => reject("unknown-user"),
             Verdict::BadSecret => reject("bad-secret"),
+            // `-` in the secrets line's address column.
+            Verdict::NoAddressAllowed => reject("no-address-allowed"),
         }
     }
 

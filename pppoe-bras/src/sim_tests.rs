@@ -13,7 +13,9 @@ use crate::{
     discovery::DiscoveryConfig,
     emulate::{Client, ClientConfig, ClientEvent, Fleet, Profile},
     pool::{Pool, PoolRange},
-    ppp::{fsm::FsmConfig, link::LinkConfig, peer::PeerConfig, proto, AuthProto, DownReason},
+    ppp::{
+        fsm::FsmConfig, link::LinkConfig, peer::PeerConfig, proto, rng::Rng, AuthProto, DownReason,
+    },
     session::{DataplaneOp, Manager, ManagerConfig},
     wire::{
         eth::{EthHeader, Vlans},
@@ -45,7 +47,7 @@ fn manager_with(
     pool.reserve_static(secrets.static_addresses());
     let mut cfg = classic_config(echo_interval, echo_failure);
     tweak(&mut cfg);
-    Manager::new(cfg, secrets, pool, 42)
+    Manager::with_rng(cfg, secrets, pool, Rng::seeded(42))
 }
 
 /// The classic bench settings of the session layer.
@@ -1074,12 +1076,17 @@ fn garbage_mixed_into_live_sessions_hurts_no_bystander() {
 /// A manager for big fleets: a /16 pool from the shared address space
 /// (RFC 6598), one wildcard secrets line, no per-MAC surprises.
 fn scale_manager(echo_interval: u64) -> Manager {
+    let (cfg, secrets, pool) = scale_parts(echo_interval);
+    Manager::with_rng(cfg, secrets, pool, Rng::seeded(42))
+}
+
+fn scale_parts(echo_interval: u64) -> (ManagerConfig, Secrets, Pool) {
     let secrets = Secrets::parse("* * \"password\"\n", "scale-secrets").unwrap();
     let range: PoolRange = "100.64.0.0/16".parse().unwrap();
     let pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
     let mut cfg = classic_config(echo_interval, 3);
     cfg.discovery.max_sessions = 65534;
-    Manager::new(cfg, secrets, pool, 42)
+    (cfg, secrets, pool)
 }
 
 /// Client `i` of a big fleet: its own MAC and user name.
@@ -1098,6 +1105,22 @@ struct FleetSim {
     ops: Vec<DataplaneOp>,
     events: Vec<(usize, ClientEvent)>,
     frames: u64,
+    /// Every CHAP Challenge the BRAS sent.
+    challenges: Vec<Challenge>,
+}
+
+/// A CHAP Challenge: (session id, identifier, value).
+type Challenge = (u16, u8, Vec<u8>);
+
+/// The CHAP Challenge in an Ethernet frame, if it is one.
+fn chap_challenge(frame: &[u8]) -> Option<Challenge> {
+    let (_, payload) = EthHeader::parse(frame).ok()?;
+    let (sid, protocol, info) = pppoe::parse_session(payload).ok()?;
+    if protocol != proto::CHAP || info.first() != Some(&1) {
+        return None;
+    }
+    let len = usize::from(*info.get(4)?);
+    Some((sid, info[1], info.get(5..5 + len)?.to_vec()))
 }
 
 impl FleetSim {
@@ -1109,6 +1132,7 @@ impl FleetSim {
             ops: Vec::new(),
             events: Vec::new(),
             frames: 0,
+            challenges: Vec::new(),
         }
     }
 
@@ -1122,6 +1146,7 @@ impl FleetSim {
             }
             while let Some(f) = self.bras.poll_transmit() {
                 self.frames += 1;
+                self.challenges.extend(chap_challenge(&f));
                 let _ = self.fleet.handle_frame(self.now, &f);
                 moved = true;
             }
@@ -1370,4 +1395,193 @@ fn renegotiation_a_thousand_times_keeps_address_and_leases() {
             .unwrap();
         assert_eq!((info.address, info.installed), (Some(addr), true));
     }
+}
+// ---------------------------------------------------------------------------
+// Secrets from the OS CSPRNG.
+
+/// 10,000 sessions of the production manager (`Manager::new`, no seed):
+/// every CHAP challenge is different.
+#[test]
+fn ten_thousand_production_sessions_get_distinct_chap_challenges() {
+    const N: u32 = 10_000;
+    let (cfg, secrets, pool) = scale_parts(0);
+    let mut sim = FleetSim::new(Manager::new(cfg, secrets, pool));
+    let t0 = sim.now;
+    sim.fleet.launch(t0, (0..N).map(fleet_cfg), 0).unwrap();
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.fleet.stats().up, N as usize);
+    assert_eq!(sim.challenges.len(), N as usize, "one challenge each");
+    let mut values: Vec<&[u8]> = sim.challenges.iter().map(|(_, _, v)| &v[..]).collect();
+    assert!(values.iter().all(|v| v.len() == 16));
+    values.sort_unstable();
+    values.dedup();
+    assert_eq!(values.len(), N as usize, "a CHAP challenge repeated");
+}
+
+/// What the BRAS drew for one session: its LCP Magic-Number and CHAP
+/// (identifier, challenge), given exactly the same inputs every time.
+fn drawn_secrets(bras: Manager) -> (Vec<Vec<u8>>, Vec<Challenge>) {
+    let mut sim = Sim::new(bras);
+    for i in 0..4 {
+        sim.add(client_cfg(i, "testuser3", "password", &[AuthProto::Chap]));
+    }
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.installs().len(), 4);
+    let magics = sim
+        .packets(Dir::ToClients, proto::LCP, Code::ConfReq)
+        .iter()
+        .flat_map(|opts| crate::wire::ppp::options(opts).flatten())
+        .filter(|o| o.kind == 5)
+        .map(|o| o.value.to_vec())
+        .collect();
+    let challenges = sim
+        .wire
+        .iter()
+        .filter(|(d, _)| *d == Dir::ToClients)
+        .filter_map(|(_, f)| chap_challenge(f))
+        .collect();
+    (magics, challenges)
+}
+
+/// Two production managers fed the very same frames at the same times
+/// draw unrelated Magic-Numbers and challenges (nothing is derived from a
+/// seed, a counter or the session id), while two seeded test managers
+/// repeat each other exactly (so the comparison can tell).
+#[test]
+fn production_sessions_draw_from_the_os_not_from_their_inputs() {
+    let parts = || {
+        let secrets = Secrets::parse(SECRETS, "test-secrets").unwrap();
+        let range: PoolRange = "172.16.0.100-172.16.0.199".parse().unwrap();
+        let pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
+        (classic_config(10, 2), secrets, pool)
+    };
+    let seeded = || {
+        let (c, s, p) = parts();
+        Manager::with_rng(c, s, p, Rng::seeded(42))
+    };
+    assert_eq!(drawn_secrets(seeded()), drawn_secrets(seeded()));
+
+    let production = || {
+        let (c, s, p) = parts();
+        Manager::new(c, s, p)
+    };
+    let (magics_a, chal_a) = drawn_secrets(production());
+    let (magics_b, chal_b) = drawn_secrets(production());
+    assert_eq!((magics_a.len(), chal_a.len()), (4, 4));
+    // Same session ids on both (discovery is keyed by the fixed cookie key).
+    let sids = |c: &[Challenge]| c.iter().map(|x| x.0).collect::<Vec<_>>();
+    assert_eq!(sids(&chal_a), sids(&chal_b));
+    let mut all: Vec<&Vec<u8>> = chal_a.iter().chain(&chal_b).map(|x| &x.2).collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        8,
+        "a challenge repeated across sessions/managers"
+    );
+    assert_ne!(magics_a, magics_b);
+}
+
+// ---------------------------------------------------------------------------
+// Peer strings in logs.
+
+/// A Peer-ID and a Service-Name with a newline and a terminal escape: every
+/// log record stays one line of printable ASCII, the bytes shown as \xNN.
+#[test]
+fn peer_strings_are_escaped_in_log_lines() {
+    for auth in [AuthProto::Pap, AuthProto::Chap] {
+        let lines = crate::test_log::capture(|| {
+            let mut sim = Sim::new(manager(10, 2));
+            let mut cfg = client_cfg(1, "evil\nsession 0x0001 up user=root\x1b[2J", "pw", &[auth]);
+            cfg.service_name = "isp\r\nfake".into();
+            sim.add(cfg);
+            sim.run_for(Duration::from_secs(5));
+            assert!(sim.installs().is_empty(), "unknown user");
+        });
+        let user = "user=evil\\x0asession 0x0001 up user=root\\x1b[2J";
+        for want in [
+            format!("auth failed {user} reason=unknown-user"),
+            format!("down reason=auth-failed {user} "),
+            "service 'isp\\x0d\\x0afake'".to_owned(),
+        ] {
+            assert!(
+                lines.iter().any(|l| l.contains(&want)),
+                "{auth:?}: no line with {want:?} in {lines:#?}"
+            );
+        }
+        for l in &lines {
+            assert!(
+                l.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+                "{auth:?}: not one printable line: {l:?}"
+            );
+        }
+    }
+}
+
+/// A secrets line with `-` in the address column (pppd: no address
+/// allowed): the right password is still refused, and the log says why.
+#[test]
+fn user_with_no_address_allowed_is_refused() {
+    let lines = crate::test_log::capture(|| {
+        let secrets = Secrets::parse("nobody * \"password\" -\n", "test-secrets").unwrap();
+        let range: PoolRange = "172.16.0.100-172.16.0.199".parse().unwrap();
+        let pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
+        let bras = Manager::with_rng(classic_config(10, 2), secrets, pool, Rng::seeded(1));
+        let mut sim = Sim::new(bras);
+        let c = sim.add(client_cfg(1, "nobody", "password", &[AuthProto::Pap]));
+        sim.run_for(Duration::from_secs(5));
+        assert!(sim.up(c).is_none());
+        assert!(sim.installs().is_empty());
+        assert_eq!(sim.bras.pool().in_use(), 0);
+        assert_eq!(sim.removal_reasons(), vec![]);
+        assert!(sim.bras.is_empty(), "the session ended");
+    });
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("auth failed user=nobody reason=no-address-allowed")),
+        "{lines:#?}"
+    );
+}
+
+/// The BRAS's own LCP Echo-Request looped back to it (source and
+/// destination MAC swapped, as a looped access line would): not answered,
+/// counted in `session.lcp_looped_echo`.
+#[test]
+fn looped_echo_request_is_counted_not_answered() {
+    let mut sim = Sim::new(manager(10, 3));
+    let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
+    sim.run_for(Duration::from_secs(11));
+    assert!(sim.up(c).is_some());
+    let is_echo_req = |f: &Vec<u8>| {
+        EthHeader::parse(f)
+            .ok()
+            .and_then(|(_, p)| pppoe::parse_session(p).ok())
+            .is_some_and(|(_, proto_, info)| {
+                proto_ == proto::LCP && info.first() == Some(&u8::from(Code::EchoReq))
+            })
+    };
+    let mut looped = sim
+        .wire
+        .iter()
+        .rev()
+        .find(|(d, f)| *d == Dir::ToClients && is_echo_req(f))
+        .map(|(_, f)| f.clone())
+        .expect("the BRAS sent an Echo-Request at 10 s");
+    let (dst, src) = looped.split_at_mut(6);
+    dst.swap_with_slice(&mut src[..6]);
+    let replies = sim.packets(Dir::ToClients, proto::LCP, Code::EchoRep).len();
+    sim.send(Dir::ToBras, looped);
+    sim.settle();
+    assert_eq!(sim.bras.stats().lcp_looped_echo, 1);
+    assert_eq!(
+        sim.packets(Dir::ToClients, proto::LCP, Code::EchoRep).len(),
+        replies,
+        "not answered"
+    );
+    assert!(sim
+        .bras
+        .counters()
+        .contains(&("session.lcp_looped_echo".to_owned(), 1)));
+    assert_eq!(sim.bras.len(), 1, "one looped echo is not the end");
 }

@@ -97,9 +97,9 @@ pub struct ChapServer {
 }
 
 impl ChapServer {
-    /// `name` goes into the Challenge (e.g. the AC name).
-    pub fn new(name: &str, restart: Duration, max_challenges: u32, rng_seed: u64) -> Self {
-        let mut rng = Rng::new(rng_seed);
+    /// `name` goes into the Challenge (e.g. the AC name); `rng` draws the
+    /// challenge values and identifiers (see [`Rng`]).
+    pub fn new(name: &str, restart: Duration, max_challenges: u32, mut rng: Rng) -> Self {
         let identifier = rng.next_u8();
         ChapServer {
             name: name.as_bytes().to_vec(),
@@ -114,9 +114,13 @@ impl ChapServer {
         }
     }
 
-    /// Send a fresh Challenge (new identifier and value).
+    /// Send a fresh Challenge: a new random identifier (never the previous
+    /// one, RFC 1994 §4.1) and a new random value.
     pub fn start(&mut self, now: Instant) {
-        self.identifier = self.identifier.wrapping_add(1);
+        let previous = self.identifier;
+        while self.identifier == previous {
+            self.identifier = self.rng.next_u8();
+        }
         self.rng.fill(&mut self.challenge);
         self.state = ServerState::Challenged {
             left: self.max_challenges - 1,
@@ -301,7 +305,7 @@ mod tests {
     #[test]
     fn server_flow() {
         let t0 = Instant::now();
-        let mut s = ChapServer::new("bras", Duration::from_secs(3), 3, 1);
+        let mut s = ChapServer::new("bras", Duration::from_secs(3), 3, Rng::seeded(1));
         s.start(t0);
         let ch = s.poll_transmit().unwrap();
         let id = ch[1];

@@ -144,6 +144,11 @@ pub enum Event {
     EchoReply { identifier: u8, magic: u32 },
     /// LCP Echo-Request received (and answered) in Opened.
     EchoRequest,
+    /// LCP Echo-Request carrying our own (non-zero) Magic-Number received
+    /// in Opened: our own request came back over a looped line (RFC 1661
+    /// §6.4), not a live peer. Not answered (the answer would only loop
+    /// back to us too).
+    LoopedEchoRequest,
     /// LCP Protocol-Reject for another protocol: stop using it.
     ProtocolRejected { protocol: u16 },
 }
@@ -395,8 +400,14 @@ impl<P: Protocol> Fsm<P> {
             Code::EchoReq if P::LCP_CODES => {
                 // RXR; only Opened answers (ser).
                 if self.state == State::Opened && data.len() >= 4 {
-                    self.ser(h.identifier, &data[4..]);
-                    self.events.push_back(Event::EchoRequest);
+                    let magic = wire::value_u32(&data[..4]);
+                    let ours = self.proto.magic();
+                    if ours != 0 && magic == Some(ours) {
+                        self.events.push_back(Event::LoopedEchoRequest);
+                    } else {
+                        self.ser(h.identifier, &data[4..]);
+                        self.events.push_back(Event::EchoRequest);
+                    }
                 }
             }
             Code::EchoRep if P::LCP_CODES => {

@@ -28,7 +28,9 @@ pub mod opt {
     pub const ENDPOINT_DISCRIMINATOR: u8 = 19;
 }
 
-/// Smallest MRU we accept from a peer (RFC 791's 68 minus some slack, as pppd).
+/// Smallest MRU we accept from a peer (RFC 791's 68 minus some slack). A
+/// smaller one is Naked with this value: the closest MRU we accept, as
+/// RFC 1661 §5.3 asks of a Nak (pppd Naks with its own minimum too, 128).
 pub const MIN_MRU: u16 = 64;
 /// MRU assumed when the peer does not send the option (RFC 1661 §6.1).
 pub const DEFAULT_MRU: u16 = 1500;
@@ -97,9 +99,10 @@ pub struct Lcp {
 }
 
 impl Lcp {
-    pub fn new(policy: LcpPolicy, rng_seed: u64) -> Self {
+    /// `rng` draws the Magic-Numbers (see [`Rng`]).
+    pub fn new(policy: LcpPolicy, rng: Rng) -> Self {
         let mut lcp = Lcp {
-            rng: Rng::new(rng_seed),
+            rng,
             mru: Some(policy.mru),
             magic: 0,
             send_magic: true,
@@ -226,8 +229,14 @@ impl Protocol for Lcp {
         match kind {
             opt::MRU => match wire::value_u16(value) {
                 Some(v) if (MIN_MRU..=self.policy.max_peer_mru).contains(&v) => Verdict::Ack,
-                Some(_) => {
-                    nak.push_u16(opt::MRU, self.policy.max_peer_mru);
+                Some(v) => {
+                    // The closest value we accept: our minimum or maximum.
+                    let suggest = if v < MIN_MRU {
+                        MIN_MRU
+                    } else {
+                        self.policy.max_peer_mru
+                    };
+                    nak.push_u16(opt::MRU, suggest);
                     Verdict::Nak
                 }
                 None => Verdict::Reject,
@@ -241,6 +250,12 @@ impl Protocol for Lcp {
                     }
                     let suggest = self.rng.nonzero_u32();
                     nak.push_u32(opt::MAGIC_NUMBER, suggest);
+                    Verdict::Nak
+                }
+                Some(0) => {
+                    // RFC 1661 §6.4: zero is illegal and MUST be Naked (or
+                    // the option rejected): suggest a fresh random number.
+                    nak.push_u32(opt::MAGIC_NUMBER, self.rng.nonzero_u32());
                     Verdict::Nak
                 }
                 Some(_) => Verdict::Ack,
@@ -357,7 +372,7 @@ mod tests {
                 accept_auth: vec![],
                 auth_nak_first: None,
             },
-            7,
+            Rng::seeded(7),
         )
     }
 
@@ -389,6 +404,15 @@ mod tests {
             (Verdict::Nak, vec![1, 4, 0x05, 0xd4])
         );
         assert_eq!(judge(&mut l, 1, &[5]).0, Verdict::Reject);
+        // Below the minimum: Naked with the minimum (the closest we accept).
+        assert_eq!(judge(&mut l, 1, &64u16.to_be_bytes()).0, Verdict::Ack);
+        for small in [0u16, 1, 63] {
+            assert_eq!(
+                judge(&mut l, 1, &small.to_be_bytes()),
+                (Verdict::Nak, vec![1, 4, 0, 64]),
+                "{small}"
+            );
+        }
         l.peer_acked(&[1, 4, 0x05, 0xae]);
         assert_eq!(l.peer_mru(), 1454);
         l.peer_acked(&[]);
@@ -458,6 +482,27 @@ mod tests {
         assert_eq!(judge(&mut l, 5, &[1, 2, 3, 4]).0, Verdict::Ack);
     }
 
+    /// RFC 1661 §6.4: a Magic-Number of zero MUST be Naked; the Nak
+    /// carries a fresh random non-zero number (the next draw after ours).
+    #[test]
+    fn magic_zero_is_naked_with_a_fresh_number() {
+        let mut l = server();
+        let mut same = Rng::seeded(7);
+        assert_eq!(l.our_magic(), same.nonzero_u32());
+        for _ in 0..3 {
+            let fresh = same.nonzero_u32().to_be_bytes();
+            assert_eq!(
+                judge(&mut l, 5, &[0, 0, 0, 0]),
+                (
+                    Verdict::Nak,
+                    vec![5, 6, fresh[0], fresh[1], fresh[2], fresh[3]]
+                )
+            );
+        }
+        assert!(l.take_failure().is_none(), "zero is not a loop");
+        assert_eq!(judge(&mut l, 5, &[0, 0, 0, 1]).0, Verdict::Ack);
+    }
+
     #[test]
     fn client_auth_acceptance() {
         let mut c = Lcp::new(
@@ -468,7 +513,7 @@ mod tests {
                 accept_auth: vec![AuthProto::Pap],
                 auth_nak_first: None,
             },
-            1,
+            Rng::seeded(1),
         );
         assert_eq!(
             judge(&mut c, 3, &[0xc2, 0x23, 5]),

@@ -169,13 +169,18 @@ struct Server {
 
 impl Link {
     /// Start the link: LCP gets Up and Open, so the first Configure-Request
-    /// is queued immediately. `rng_seed` drives Magic-Numbers, identifiers
-    /// and CHAP challenges (seed it from the OS RNG in production).
-    pub fn new(mut cfg: LinkConfig, now: Instant, rng_seed: u64) -> Self {
+    /// is queued immediately. Magic-Numbers, identifiers and CHAP challenges
+    /// come from the OS-keyed CSPRNG ([`Rng::from_os`]).
+    pub fn new(cfg: LinkConfig, now: Instant) -> Self {
+        Link::with_rng(cfg, now, Rng::from_os())
+    }
+
+    /// [`Link::new`] drawing from `rng`: the manager hands each session a
+    /// fork of its own source; tests pass [`Rng::seeded`].
+    pub fn with_rng(mut cfg: LinkConfig, now: Instant, mut rng: Rng) -> Self {
         if cfg.auth.is_empty() {
             cfg.auth = vec![AuthProto::Chap, AuthProto::Pap];
         }
-        let mut rng = Rng::new(rng_seed);
         let lcp = Lcp::new(
             LcpPolicy {
                 mru: cfg.mru,
@@ -184,7 +189,7 @@ impl Link {
                 accept_auth: Vec::new(),
                 auth_nak_first: None,
             },
-            rng.next_u64(),
+            rng.fork(),
         );
         let ipcp = IpcpServer::new(cfg.local_address, cfg.dns, cfg.nbns);
         let core_cfg = CoreConfig {
@@ -402,6 +407,13 @@ impl Link {
     pub fn duplicates_absorbed(&self) -> u64 {
         self.core.duplicates_absorbed()
     }
+
+    /// LCP echoes that carried our own Magic-Number (a looped-back line):
+    /// looped Echo-Requests are not answered; when keepalive then gives up
+    /// the link ends with [`DownReason::LoopedBack`].
+    pub fn looped_echoes(&self) -> u64 {
+        self.core.looped_echoes()
+    }
 }
 
 impl Server {
@@ -497,7 +509,7 @@ impl Role<IpcpServer> for Server {
                     &self.cfg.auth_name,
                     self.cfg.fsm.restart,
                     self.cfg.fsm.max_configure,
-                    self.rng.next_u64(),
+                    self.rng.fork(),
                 );
                 c.start(now);
                 Authenticator::Chap(c)

@@ -27,7 +27,9 @@ pub(super) struct CoreConfig {
     pub echo_failure: u32,
     /// Server role: an Echo-Reply carrying our own Magic-Number is a loop,
     /// not a live peer, and a looped-back line (LCP) ends at once without a
-    /// Terminate-Request. The client role just counts replies and closes.
+    /// Terminate-Request; when keepalive gives up after our own
+    /// Echo-Requests came back, the reason is `LoopedBack`, not
+    /// `EchoTimeout`. The client role just counts replies and closes.
     pub loop_kills: bool,
 }
 
@@ -71,6 +73,11 @@ pub(super) struct LinkCore<I> {
     echo_pending: u32,
     echo_sent: u64,
     echo_replies: u64,
+    /// Echo-Requests and Echo-Replies that carried our own Magic-Number.
+    looped_echoes: u64,
+    /// Of those, how many since the peer last showed life (any echo with
+    /// another Magic-Number).
+    echo_loops: u32,
     network_up: bool,
     /// IPCP reached Opened at least once.
     network_was_up: bool,
@@ -92,6 +99,8 @@ impl<I: Protocol> LinkCore<I> {
             echo_pending: 0,
             echo_sent: 0,
             echo_replies: 0,
+            looped_echoes: 0,
+            echo_loops: 0,
             network_up: false,
             network_was_up: false,
             dead: false,
@@ -118,6 +127,13 @@ impl<I: Protocol> LinkCore<I> {
     /// LCP Echo-Requests sent and Echo-Replies received.
     pub fn echo_counts(&self) -> (u64, u64) {
         (self.echo_sent, self.echo_replies)
+    }
+
+    /// LCP Echo-Requests/-Replies that carried our own Magic-Number (a
+    /// looped-back line, RFC 1661 §6.4). Looped Echo-Requests are not
+    /// answered and, like looped replies, do not count as a live peer.
+    pub fn looped_echoes(&self) -> u64 {
+        self.looped_echoes
     }
 
     /// See [`Fsm::duplicates_absorbed`]: LCP and IPCP together.
@@ -171,12 +187,15 @@ impl<I: Protocol> LinkCore<I> {
     /// interval from now.
     pub fn start_keepalive(&mut self, now: Instant) {
         self.echo_pending = 0;
+        self.echo_loops = 0;
         self.echo_at = (!self.echo_interval.is_zero()).then(|| now + self.echo_interval);
     }
 
     /// The keepalive timer, if due: after `echo_failure` unanswered
-    /// Echo-Requests the peer is gone (down without a Terminate-Request),
-    /// otherwise the next Echo-Request goes out with our Magic-Number.
+    /// Echo-Requests the peer is gone (down without a Terminate-Request;
+    /// `LoopedBack` in the server role when our own echoes came back
+    /// meanwhile), otherwise the next Echo-Request goes out with our
+    /// Magic-Number.
     pub fn handle_echo_timer(&mut self, now: Instant, role: &mut impl Role<I>) {
         if !matches!(self.echo_at, Some(t) if now >= t) {
             return;
@@ -186,7 +205,12 @@ impl<I: Protocol> LinkCore<I> {
             return;
         }
         if self.echo_pending >= self.echo_failure {
-            self.die(DownReason::EchoTimeout, role);
+            let reason = if self.loop_kills && self.echo_loops > 0 {
+                DownReason::LoopedBack
+            } else {
+                DownReason::EchoTimeout
+            };
+            self.die(reason, role);
             return;
         }
         let magic = self.lcp.proto().our_magic();
@@ -272,11 +296,23 @@ impl<I: Protocol> LinkCore<I> {
                     fsm::Event::EchoReply { magic, .. } => {
                         self.echo_replies += 1;
                         let ours = self.lcp.proto().our_magic();
+                        if magic != 0 && magic == ours {
+                            self.looped_echoes += 1;
+                            self.echo_loops += 1;
+                        }
                         if !self.loop_kills || magic == 0 || magic != ours {
                             self.echo_pending = 0;
+                            self.echo_loops = 0;
                         }
                     }
-                    fsm::Event::EchoRequest => self.echo_pending = 0,
+                    fsm::Event::EchoRequest => {
+                        self.echo_pending = 0;
+                        self.echo_loops = 0;
+                    }
+                    fsm::Event::LoopedEchoRequest => {
+                        self.looped_echoes += 1;
+                        self.echo_loops += 1;
+                    }
                     fsm::Event::ProtocolRejected { protocol } => {
                         if protocol == proto::IPCP {
                             self.ipcp.protocol_rejected(now);

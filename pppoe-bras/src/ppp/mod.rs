@@ -9,8 +9,9 @@
 //! - [`peer`]: the subscriber side ([`Peer`]), for the emulator.
 //!
 //! No clocks, sockets or channels inside: every input carries `now`, every
-//! output is polled. Randomness (Magic-Numbers, CHAP challenges) comes from
-//! a caller-provided seed.
+//! output is polled. Randomness (Magic-Numbers, CHAP challenges and
+//! identifiers) comes from an [`rng::Rng`] the caller hands in: the OS-keyed
+//! CSPRNG in the daemon, a seeded one in tests and the emulator.
 
 use std::net::Ipv4Addr;
 

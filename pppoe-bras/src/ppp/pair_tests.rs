@@ -94,7 +94,7 @@ impl Pair {
         Pair {
             t0,
             now: t0,
-            server: Link::new(server, t0, 1),
+            server: Link::with_rng(server, t0, Rng::seeded(1)),
             client: Peer::new(client, t0, 2),
             log: Vec::new(),
             server_events: Vec::new(),
@@ -665,7 +665,7 @@ fn peer_mru_too_large_is_naked() {
 #[test]
 fn magic_loopback() {
     let t0 = Instant::now();
-    let mut link = Link::new(server_cfg(), t0, 9);
+    let mut link = Link::with_rng(server_cfg(), t0, Rng::seeded(9));
     let mut events = Vec::new();
     for _ in 0..100 {
         let Some((protocol, info)) = link.poll_transmit() else {
@@ -681,6 +681,79 @@ fn magic_loopback() {
         }]
     );
     assert!(link.is_down());
+}
+
+/// RFC 1661 §6.4 on a looped line: our own Echo-Requests come back as
+/// Echo-Requests carrying our Magic-Number. They are counted, never
+/// answered, do not count as a live peer, and when keepalive gives up the
+/// reason is LoopedBack (no Terminate-Request), not EchoTimeout.
+#[test]
+fn looped_echo_requests_end_the_link_as_looped_back() {
+    let mut p = Pair::default();
+    p.drive_for(Duration::from_secs(1));
+    assert_up(&p, AuthProto::Chap);
+    // The client is gone; the line now returns what the server sends.
+    p.pass = Box::new(|_, _, _| false);
+    let s = Duration::from_secs;
+    for n in 1..=3u64 {
+        p.drive_for(s(10));
+        let req = p.frames(Dir::ToClient, proto::LCP, Code::EchoReq);
+        assert_eq!(req.len() as u64, n);
+        let (at, info) = (req[req.len() - 1].at, req[req.len() - 1].info.clone());
+        assert_eq!(at, s(10 * n));
+        assert_eq!(
+            p.inject(proto::LCP, &info),
+            vec![],
+            "a looped request is not answered"
+        );
+        assert_eq!(p.server.looped_echoes(), n);
+        assert!(!p.server.is_down());
+    }
+    p.settle();
+    p.drive();
+    let downs: Vec<_> = p
+        .server_events
+        .iter()
+        .filter(|(_, e)| matches!(e, LinkEvent::Down { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(
+        downs,
+        [(
+            s(40),
+            LinkEvent::Down {
+                reason: DownReason::LoopedBack
+            }
+        )]
+    );
+    assert!(p
+        .frames(Dir::ToClient, proto::LCP, Code::TermReq)
+        .is_empty());
+}
+
+/// The same Echo-Request with another Magic-Number is a live peer: it is
+/// answered with ours, and the loop evidence is forgotten.
+#[test]
+fn echo_request_with_another_magic_is_answered() {
+    let mut p = Pair::default();
+    p.drive_for(Duration::from_secs(11));
+    let ours = p.frames(Dir::ToClient, proto::LCP, Code::EchoReq)[0]
+        .data()
+        .to_vec();
+    let mut other = ours.clone();
+    other[3] ^= 1;
+    let out = p.inject(
+        proto::LCP,
+        &wire::packet(Code::EchoReq, 0x77, &[&other[..], b"hi"].concat()),
+    );
+    assert_eq!(
+        out,
+        vec![(
+            proto::LCP,
+            wire::packet(Code::EchoRep, 0x77, &[&ours[..], b"hi"].concat())
+        )]
+    );
+    assert_eq!(p.server.looped_echoes(), 0);
 }
 
 #[test]
@@ -866,7 +939,7 @@ fn auth_timeout() {
 #[test]
 fn late_or_unsolicited_auth_result_ignored() {
     let t0 = Instant::now();
-    let mut link = Link::new(server_cfg(), t0, 3);
+    let mut link = Link::with_rng(server_cfg(), t0, Rng::seeded(3));
     link.handle_auth_result(t0, AuthResult::Accept { address: ASSIGNED });
     assert_eq!(link.phase(), Phase::Establish);
     assert!(link.poll_event().is_none());
@@ -875,7 +948,7 @@ fn late_or_unsolicited_auth_result_ignored() {
 #[test]
 fn ncp_before_network_phase_discarded_and_ipv4_ignored() {
     let t0 = Instant::now();
-    let mut link = Link::new(server_cfg(), t0, 3);
+    let mut link = Link::with_rng(server_cfg(), t0, Rng::seeded(3));
     while link.poll_transmit().is_some() {}
     link.handle_frame(
         t0,
@@ -930,7 +1003,7 @@ fn hammer(p: &mut Pair, rng: &mut Rng, info: &[u8]) {
 
 #[test]
 fn garbage_in_every_state_never_panics() {
-    let mut rng = Rng::new(42);
+    let mut rng = Rng::seeded(42);
     let templates: Vec<Vec<u8>> = vec![
         wire::packet(
             Code::ConfReq,

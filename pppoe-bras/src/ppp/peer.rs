@@ -116,9 +116,11 @@ struct Client {
 }
 
 impl Peer {
-    /// Start: LCP Up + Open, first Configure-Request queued.
+    /// Start: LCP Up + Open, first Configure-Request queued. The emulated
+    /// subscriber is deterministic: `rng_seed` drives its Magic-Numbers and
+    /// identifiers ([`Rng::seeded`]).
     pub fn new(cfg: PeerConfig, now: Instant, rng_seed: u64) -> Self {
-        let mut rng = Rng::new(rng_seed);
+        let mut rng = Rng::seeded(rng_seed);
         let lcp = Lcp::new(
             LcpPolicy {
                 mru: cfg.mru,
@@ -127,7 +129,7 @@ impl Peer {
                 accept_auth: cfg.auth_accept.clone(),
                 auth_nak_first: cfg.auth_nak_first.clone(),
             },
-            rng.next_u64(),
+            rng.fork(),
         );
         let ipcp = IpcpClient::new(IpcpClientPolicy {
             request_dns: cfg.request_dns,

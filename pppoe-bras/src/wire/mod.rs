@@ -1,5 +1,6 @@
 //! Frame views and builders: Ethernet (+802.1Q/QinQ), PPPoE (header + tags),
-//! PPP (protocol field, LCP/NCP packets and options).
+//! PPP (protocol field, LCP/NCP packets and options); [`text`] escapes peer
+//! strings for logs.
 //!
 //! Contract: parsing peer bytes never panics; it returns a typed [`Error`].
 //! Builders append to a caller's `Vec<u8>`.
@@ -7,6 +8,7 @@
 pub mod eth;
 pub mod ppp;
 pub mod pppoe;
+pub mod text;
 
 /// Why a frame could not be parsed. Small and `Copy`, so hot paths can count it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

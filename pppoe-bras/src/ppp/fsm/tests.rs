@@ -439,6 +439,40 @@ fn retransmitted_request_in_opened_is_reacked_not_renegotiated() {
     assert_eq!(events(&mut fsm), [Event::Down]);
 }
 
+/// An Echo-Request carrying our own Magic-Number (0x11223344 here) is our
+/// own request looped back: reported, not answered. Zero and other numbers
+/// are answered.
+#[test]
+fn echo_request_with_our_magic_is_looped_not_answered() {
+    let t0 = Instant::now();
+    let mut fsm = Fsm::new(TestProto::default(), cfg(), 1);
+    fsm.force(State::Opened, 0, t0);
+    fsm.handle_packet(
+        t0,
+        &wire::packet(Code::EchoReq, 9, &[0x11, 0x22, 0x33, 0x44, 7]),
+    );
+    assert!(drain(&mut fsm).is_empty());
+    assert_eq!(events(&mut fsm), [Event::LoopedEchoRequest]);
+    fsm.handle_packet(t0, &wire::packet(Code::EchoReq, 10, &[0, 0, 0, 0, 7]));
+    assert_eq!(
+        drain(&mut fsm),
+        [wire::packet(
+            Code::EchoRep,
+            10,
+            &[0x11, 0x22, 0x33, 0x44, 7]
+        )]
+    );
+    assert_eq!(events(&mut fsm), [Event::EchoRequest]);
+    // Outside Opened nothing is reported at all.
+    fsm.force(State::AckSent, 0, t0);
+    fsm.handle_packet(
+        t0,
+        &wire::packet(Code::EchoReq, 11, &[0x11, 0x22, 0x33, 0x44]),
+    );
+    assert!(drain(&mut fsm).is_empty());
+    assert!(events(&mut fsm).is_empty());
+}
+
 #[test]
 fn echo_reply_truncated_to_peer_limit() {
     let t0 = Instant::now();
