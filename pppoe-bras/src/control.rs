@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+
+use crate::query::{Filter, Selector};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
@@ -18,26 +20,39 @@ pub const DEFAULT_SOCKET: &str = "/run/pppoe-bras.sock";
 /// A command from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// List live sessions.
-    Sessions,
+    /// List live sessions (those the filter matches).
+    Sessions(Filter),
+    /// One session in full (`json`: as JSON).
+    Show(Selector, bool),
     /// Data-plane and discovery counters.
     Stats,
-    /// Terminate a session by id.
-    Kill(u16),
+    /// Terminate a session by id, user, address or MAC.
+    Kill(Selector),
 }
 
 impl Command {
-    /// Parse one command line.
+    /// Parse one command line: `sessions [user=… mac=… ip=… vlan=… state=…
+    /// json]`, `show <selector> [json]`, `stats`, `kill <selector>`.
     pub fn parse(line: &str) -> Result<Command, String> {
         let mut words = line.split_whitespace();
         match (words.next(), words.next(), words.next()) {
-            (Some("sessions"), None, _) => Ok(Command::Sessions),
+            (Some("sessions"), first, _) => {
+                let rest = line.split_whitespace().skip(1);
+                let _ = first;
+                Filter::parse(rest).map(Command::Sessions)
+            }
             (Some("stats"), None, _) => Ok(Command::Stats),
-            (Some("kill"), Some(id), None) => parse_session_id(id)
-                .map(Command::Kill)
-                .ok_or_else(|| format!("bad session id {id:?}: use 0x1a2b or a decimal number")),
+            (Some("show"), Some(sel), json) => {
+                let json = match json {
+                    None => false,
+                    Some("json") if words.next().is_none() => true,
+                    Some(w) => return Err(format!("unexpected {w:?} after show {sel}")),
+                };
+                Selector::parse(sel).map(|s| Command::Show(s, json))
+            }
+            (Some("kill"), Some(sel), None) => Selector::parse(sel).map(Command::Kill),
             _ => Err(format!(
-                "unknown command {line:?}: use sessions, stats or kill <id>"
+                "unknown command {line:?}: use sessions, show <sel>, stats or kill <sel>"
             )),
         }
     }
@@ -60,6 +75,12 @@ pub fn listen(path: &Path) -> anyhow::Result<(mpsc::Receiver<Request>, SocketGua
     let _ = std::fs::remove_file(path);
     let listener =
         UnixListener::bind(path).with_context(|| format!("control socket {}", path.display()))?;
+    // Root only: the socket can end sessions and lists subscribers.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("chmod 0600 {}", path.display()))?;
+    }
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         loop {
@@ -134,12 +155,33 @@ mod test {
 
     #[test]
     fn parses_commands() {
-        assert_eq!(Command::parse("sessions"), Ok(Command::Sessions));
+        assert_eq!(
+            Command::parse("sessions"),
+            Ok(Command::Sessions(Filter::default()))
+        );
         assert_eq!(Command::parse(" stats "), Ok(Command::Stats));
-        assert_eq!(Command::parse("kill 0x0001"), Ok(Command::Kill(1)));
-        assert_eq!(Command::parse("kill 258"), Ok(Command::Kill(258)));
+        assert_eq!(
+            Command::parse("kill 0x0001"),
+            Ok(Command::Kill(Selector::Id(1)))
+        );
+        assert_eq!(
+            Command::parse("kill 258"),
+            Ok(Command::Kill(Selector::Id(258)))
+        );
+        assert_eq!(
+            Command::parse("kill user=bob"),
+            Ok(Command::Kill(Selector::User("bob".into())))
+        );
+        assert_eq!(
+            Command::parse("show 10.0.0.1 json"),
+            Ok(Command::Show(Selector::Ip([10, 0, 0, 1].into()), true))
+        );
+        let f = Command::parse("sessions user=bob json").unwrap();
+        assert!(matches!(f, Command::Sessions(f) if f.json && f.user.as_deref() == Some("bob")));
         assert!(Command::parse("kill").is_err());
-        assert!(Command::parse("kill 0xfffff").is_err());
+        assert!(Command::parse("show").is_err());
+        assert!(Command::parse("show 1 yaml").is_err());
+        assert!(Command::parse("kill ip=1.2.3").is_err());
         assert!(Command::parse("reboot").is_err());
         assert!(Command::parse("sessions now").is_err());
     }

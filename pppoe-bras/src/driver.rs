@@ -16,6 +16,7 @@ use crate::{
     dataplane::{Dataplane, DataplaneConfig, NatTimeouts, SessionRow},
     discovery::{DiscoveryConfig, SessionKey},
     ppp::{fsm::FsmConfig, link::LinkConfig},
+    query,
     rawsock::{if_mac, OwnsFd as _, PacketSocket},
     session::{DataplaneOp, Manager, ManagerConfig},
 };
@@ -240,31 +241,34 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
     use std::fmt::Write as _;
     let mut out = String::new();
     match cmd {
-        Command::Sessions => {
-            let mut rows: Vec<_> = manager.sessions().collect();
-            rows.sort_by_key(|(k, _)| k.session_id);
-            for (key, info) in rows {
-                let c = info
-                    .address
-                    .filter(|_| info.installed)
-                    .map(|a| dataplane.counters(&session_row(key, mac, a, 0)))
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "{:#06x} {} {} user={} address={} mtu={} age={}s up={}p/{}B down={}p/{}B",
-                    key.session_id,
-                    crate::wire::eth::fmt_mac(&key.peer_mac),
-                    key.vlans,
-                    crate::wire::text::escape(info.user.unwrap_or("-")),
-                    info.address
-                        .map_or_else(|| "-".to_owned(), |a| a.to_string()),
-                    info.mtu,
-                    info.age.as_secs(),
-                    c.up_packets,
-                    c.up_bytes,
-                    c.down_packets,
-                    c.down_bytes,
-                );
+        Command::Sessions(filter) => {
+            let rows = select(manager, dataplane, mac, |k, i| filter.matches(k, i));
+            if filter.json {
+                let rows: Vec<_> = rows.into_iter().map(|(row, _)| row).collect();
+                out.push_str(&query::json(&rows));
+            } else {
+                for (row, _) in rows {
+                    let _ = writeln!(out, "{}", row.line());
+                }
+            }
+        }
+        Command::Show(sel, json) => {
+            let details: Vec<query::Detail> = manager
+                .sessions()
+                .filter(|(k, i)| sel.matches(k, i))
+                .map(|(k, i)| {
+                    let (c, nat) = data_of(dataplane, mac, k, &i);
+                    query::Detail::new(query::Row::new(k, &i, c), &i, nat)
+                })
+                .collect();
+            if details.is_empty() {
+                let _ = writeln!(out, "error: no session {}", sel.to_word());
+            } else if json {
+                out.push_str(&query::json(&details));
+            } else {
+                for d in details {
+                    out.push_str(&d.text());
+                }
             }
         }
         Command::Stats => {
@@ -276,19 +280,67 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
                 let _ = writeln!(out, "xdp.{name} {v}");
             }
         }
-        Command::Kill(id) => {
+        Command::Kill(sel) => {
             let now = Instant::now();
-            match manager.key_by_id(id) {
-                Some(key) if manager.kill(now, &key) => {
-                    let _ = writeln!(out, "terminating session {id:#06x}");
-                }
-                _ => {
-                    let _ = writeln!(out, "error: no session {id:#06x}");
+            let keys: Vec<SessionKey> = manager
+                .sessions()
+                .filter(|(k, i)| sel.matches(k, i))
+                .map(|(k, _)| *k)
+                .collect();
+            if keys.is_empty() {
+                let _ = writeln!(out, "error: no session {}", sel.to_word());
+            }
+            for key in keys {
+                if manager.kill(now, &key) {
+                    let _ = writeln!(out, "terminating session {:#06x}", key.session_id);
                 }
             }
         }
     }
     out
+}
+
+/// The sessions `keep` accepts, as rows, in session id order.
+fn select(
+    manager: &Manager,
+    dataplane: &Dataplane,
+    mac: [u8; 6],
+    keep: impl Fn(&SessionKey, &crate::session::SessionInfo<'_>) -> bool,
+) -> Vec<(query::Row, SessionKey)> {
+    let mut rows: Vec<_> = manager
+        .sessions()
+        .filter(|(k, i)| keep(k, i))
+        .map(|(k, i)| {
+            let (c, _) = data_of(dataplane, mac, k, &i);
+            (query::Row::new(k, &i, c), *k)
+        })
+        .collect();
+    rows.sort_by_key(|(_, k)| k.session_id);
+    rows
+}
+
+/// A session's counters and NAT block from the data plane (zero/none when
+/// its rows are not installed).
+fn data_of(
+    dataplane: &Dataplane,
+    mac: [u8; 6],
+    key: &SessionKey,
+    info: &crate::session::SessionInfo<'_>,
+) -> (query::Counters, Option<(Ipv4Addr, u16, u16)>) {
+    let Some(addr) = info.address.filter(|_| info.installed) else {
+        return (query::Counters::default(), None);
+    };
+    let row = session_row(key, mac, addr, 0);
+    let c = dataplane.counters(&row);
+    (
+        query::Counters {
+            up_packets: c.up_packets,
+            up_bytes: c.up_bytes,
+            down_packets: c.down_packets,
+            down_bytes: c.down_bytes,
+        },
+        dataplane.nat_block(&row),
+    )
 }
 
 /// The data plane's view of a session.

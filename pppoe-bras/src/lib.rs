@@ -1,7 +1,8 @@
 //! pppoe-bras: a PPPoE BRAS whose session data path runs in XDP.
 //!
-//! Everything except `driver`, `rawsock`, `dataplane` and `emulate`'s I/O shell
-//! is sans-IO: events and `now` in, frames, timers and events out.
+//! Everything except `driver`, `rawsock`, `dataplane`, `control` (the
+//! socket), `lab` (namespaces and processes) and `emulate`'s I/O shell is
+//! sans-IO: events and `now` in, frames, timers and events out.
 
 pub mod auth;
 #[doc(hidden)]
@@ -16,6 +17,7 @@ pub mod lab;
 pub mod pool;
 pub mod ppp;
 pub mod pppd_options;
+pub mod query;
 pub mod rawsock;
 pub mod session;
 pub mod wire;

@@ -20,13 +20,25 @@ enum Command {
     /// Run PPPoE subscriber(s) against a BRAS (the lab's CPE).
     Emulate(emulate::EmulateArgs),
     /// List live sessions of a running daemon.
-    Sessions(ControlArgs),
+    Sessions(SessionsArgs),
+    /// Show one session in full: LCP options both ways, auth, IPCP, NAT
+    /// block, counters, the last events.
+    Show {
+        /// Session id (0x0001), user name, IPv4 address or MAC.
+        session: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
     /// Show discovery and data-plane counters of a running daemon.
     Stats(ControlArgs),
-    /// Terminate a session (LCP Terminate-Request, then PADT).
+    /// Terminate sessions (LCP Terminate-Request, then PADT).
     Kill {
-        /// Session id, e.g. 0x0001.
-        id: String,
+        /// Session id (0x0001), user name, IPv4 address or MAC (every
+        /// session of that user/MAC).
+        session: String,
         #[command(flatten)]
         control: ControlArgs,
     },
@@ -36,6 +48,57 @@ enum Command {
     /// Build a network-namespace lab, bring up a CHAP session through the BRAS
     /// and ping/UDP/TCP a host behind its NAT, then tear everything down.
     Lab(lab::DemoOptions),
+}
+
+#[derive(Args)]
+struct SessionsArgs {
+    /// Only this user's sessions.
+    #[arg(long)]
+    user: Option<String>,
+    /// Only sessions of this client MAC.
+    #[arg(long)]
+    mac: Option<String>,
+    /// Only the session with this address.
+    #[arg(long)]
+    ip: Option<String>,
+    /// Only sessions on this (outer) VLAN.
+    #[arg(long)]
+    vlan: Option<String>,
+    /// Only sessions in this state: lcp, auth, ipcp, up, terminating.
+    #[arg(long)]
+    state: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    control: ControlArgs,
+}
+
+impl SessionsArgs {
+    /// The control line: each filter as `key=value`, checked on both ends.
+    fn line(&self) -> anyhow::Result<String> {
+        let mut words = vec!["sessions".to_owned()];
+        for (k, v) in [
+            ("user", &self.user),
+            ("mac", &self.mac),
+            ("ip", &self.ip),
+            ("vlan", &self.vlan),
+            ("state", &self.state),
+        ] {
+            if let Some(v) = v {
+                if v.is_empty() || v.contains(char::is_whitespace) {
+                    anyhow::bail!("--{k} {v:?}: one word, no blanks");
+                }
+                words.push(format!("{k}={v}"));
+            }
+        }
+        if self.json {
+            words.push("json".to_owned());
+        }
+        let line = words.join(" ");
+        control::Command::parse(&line).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(line)
+    }
 }
 
 #[derive(Args)]
@@ -188,14 +251,32 @@ fn main() {
         Command::Emulate(args) => emulate::main(args),
         Command::Lab(args) => lab::run_demo(&args),
         Command::BenchDataplaneSetup(args) => pppoe_bras::bench_setup::main(args),
-        Command::Sessions(c) => print_reply(&c, "sessions"),
+        Command::Sessions(a) => a.line().and_then(|l| print_reply(&a.control, &l)),
         Command::Stats(c) => print_reply(&c, "stats"),
-        Command::Kill { id, control } => print_reply(&control, &format!("kill {id}")),
+        Command::Show {
+            session,
+            json,
+            control,
+        } => selector_line("show", &session)
+            .and_then(|l| print_reply(&control, &if json { format!("{l} json") } else { l })),
+        Command::Kill { session, control } => {
+            selector_line("kill", &session).and_then(|l| print_reply(&control, &l))
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `<verb> <kind>=<value>` for a session named on the command line.
+fn selector_line(verb: &str, session: &str) -> anyhow::Result<String> {
+    let sel = pppoe_bras::query::Selector::parse(session).map_err(|e| anyhow::anyhow!(e))?;
+    let word = sel.to_word();
+    if word.contains(char::is_whitespace) {
+        anyhow::bail!("{session:?}: blanks cannot be sent to the daemon");
+    }
+    Ok(format!("{verb} {word}"))
 }
 
 fn print_reply(c: &ControlArgs, line: &str) -> anyhow::Result<()> {

@@ -134,7 +134,14 @@ pub struct SessionInfo<'a> {
     pub mtu: u16,
     /// Time since PADS, as of the last event the manager saw.
     pub age: Duration,
+    /// The PPP link (negotiated options, phase), for `show`.
+    pub link: &'a Link,
+    /// The last [`EVENT_HISTORY`] events: time since PADS and what happened.
+    pub events: &'a VecDeque<(Duration, String)>,
 }
+
+/// Events each session remembers for `pppoe-bras show`.
+pub const EVENT_HISTORY: usize = 20;
 
 struct Session {
     link: Link,
@@ -153,6 +160,18 @@ struct Session {
     /// The deadline this session has in [`Manager::timers`] (the latest one
     /// pushed), so an unchanged deadline is not pushed again.
     scheduled: Option<Instant>,
+    /// The last [`EVENT_HISTORY`] events (peer strings escaped).
+    events: VecDeque<(Duration, String)>,
+}
+
+impl Session {
+    fn note(&mut self, now: Instant, what: String) {
+        if self.events.len() == EVENT_HISTORY {
+            self.events.pop_front();
+        }
+        self.events
+            .push_back((now.saturating_duration_since(self.started), what));
+    }
 }
 
 /// All sessions on one access interface.
@@ -257,6 +276,8 @@ impl Manager {
                     installed: s.installed.is_some(),
                     mtu: s.link.peer_mru(),
                     age: s.last_now.saturating_duration_since(s.started),
+                    link: &s.link,
+                    events: &s.events,
                 },
             )
         })
@@ -464,6 +485,7 @@ impl Manager {
                 installed: None,
                 peer_spoke: false,
                 scheduled: None,
+                events: VecDeque::from([(Duration::ZERO, "PADS sent".to_owned())]),
             },
         );
         self.drive(now, key);
@@ -536,6 +558,9 @@ impl Manager {
     fn handle_link_event(&mut self, now: Instant, key: SessionKey, ev: LinkEvent) {
         let sid = key.session_id;
         let mac = fmt_mac(&key.peer_mac);
+        if let Some(s) = self.sessions.get_mut(&key) {
+            s.note(now, describe(&ev));
+        }
         match ev {
             LinkEvent::Authenticate { user, credential } => {
                 // A renegotiated link (LCP restarted in Opened) authenticates
@@ -737,6 +762,27 @@ impl Manager {
             }),
             None => log::info!("{}", down.log_line(&key, s.address, "bytes=0/0")),
         }
+    }
+}
+
+/// One line of a session's event history (peer strings escaped).
+fn describe(ev: &LinkEvent) -> String {
+    match ev {
+        LinkEvent::Authenticate { user, .. } => format!("authenticate user={}", escape(user)),
+        LinkEvent::Reauthenticate { user, .. } => {
+            format!("re-challenge answered user={}", escape(user))
+        }
+        LinkEvent::AuthSucceeded { user, proto } => {
+            format!("auth ok user={} proto={proto:?}", escape(user))
+        }
+        LinkEvent::AuthFailed { user, message } => format!(
+            "auth failed user={} message={}",
+            escape(user),
+            escape(message)
+        ),
+        LinkEvent::NetworkUp { peer_address } => format!("ipcp up address={peer_address}"),
+        LinkEvent::NetworkDown => "ipcp down".to_owned(),
+        LinkEvent::Down { reason } => format!("down reason={reason}"),
     }
 }
 

@@ -296,3 +296,54 @@ fn subscribers_reach_each_other_unless_isolated() {
         let _ = Path::new("");
     }
 }
+
+/// Secrets the way pppd takes them, through the real daemon: a line
+/// continued with a backslash logs in with its static address, a `-`
+/// address refuses the login (the secret was right), and a Peer-ID with a
+/// newline and an escape character is one log line, escaped.
+#[test]
+fn pppd_secrets_forms_and_escaped_peer_ids() {
+    if !root_or_skip("pppd_secrets_forms") {
+        return;
+    }
+    let lab = new_lab();
+    let extra = "# continued over two lines, as pppd allows\n\
+                 contuser * \\\n  \"password\" 172.16.0.120\n\
+                 noaddr * \"password\" -\n";
+    let bras = start_bras(&lab, &classic(&lab, extra));
+    let (mut emu, up) = bring_up(&lab, &EmuOptions::user("contuser"));
+    assert_eq!(up.address.to_string(), "172.16.0.120");
+    emu.stop(Duration::from_secs(5)).unwrap();
+
+    let mut o = EmuOptions::user("noaddr");
+    o.timeout_secs = Some(5);
+    let mut emu = start_emu(&lab, &o);
+    let refused = bras
+        .wait_stderr(
+            |l| l.contains("user=noaddr") && l.contains("no-address-allowed"),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert!(refused.is_some(), "`-` refused:\n{}", bras.tail(20));
+    let _ = emu.stop(Duration::from_secs(5));
+
+    let mut o = EmuOptions::user("evil\nsession 0x9999 forged up\x1b[2J");
+    o.timeout_secs = Some(5);
+    let mut emu = start_emu(&lab, &o);
+    let line = bras
+        .wait_stderr(|l| l.contains("user=evil"), Duration::from_secs(10))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no auth line:\n{}", bras.tail(20)));
+    assert!(
+        line.contains(r"user=evil\x0asession 0x9999 forged up\x1b[2J"),
+        "{line}"
+    );
+    let _ = emu.stop(Duration::from_secs(5));
+    assert!(
+        !bras
+            .stderr_lines()
+            .iter()
+            .any(|l| l.trim_start().starts_with("session 0x9999")),
+        "a forged log line"
+    );
+}

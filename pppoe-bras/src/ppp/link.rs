@@ -363,6 +363,21 @@ impl Link {
         self.core.peer_mru()
     }
 
+    /// Our MRU as negotiated (what the peer may send us).
+    pub fn our_mru(&self) -> u16 {
+        self.core.lcp.proto().our_mru()
+    }
+
+    /// Our LCP Magic-Number (0 when not negotiated).
+    pub fn our_magic(&self) -> u32 {
+        self.core.lcp.proto().our_magic()
+    }
+
+    /// The peer's LCP Magic-Number, if it sent one.
+    pub fn peer_magic(&self) -> Option<u32> {
+        self.core.lcp.proto().peer_magic()
+    }
+
     /// The user name the peer presented, once it did.
     pub fn user(&self) -> Option<&str> {
         self.server.user.as_deref()
