@@ -29,7 +29,7 @@ pub enum Stat {
     DropNoSession,
     /// Access: IPv4 source is not the session's address (anti-spoofing).
     DropSpoofedSource,
-    /// Access: every probed port of the session's block is taken.
+    /// Access: every port of the session's block is taken (for the protocol).
     DropNoNatPort,
     /// TTL would reach zero and no ICMP Time Exceeded could be built (the
     /// datagram is shorter than its header + 8 bytes, or is itself an ICMP error).
@@ -87,6 +87,10 @@ pub enum Stat {
     /// An ICMP error the BRAS would have sent (Time Exceeded, Fragmentation
     /// Needed) over its per-CPU rate (RFC 1812 §4.3.2.8): dropped instead.
     DropIcmpRateLimit,
+    /// Access: a new flow of a session that already holds its most live NAT
+    /// mappings (`nat_session_mappings`, RFC 6888 REQ-4): dropped, nothing
+    /// evicted.
+    DropNatSessionLimit,
     /// Number of counters (not a counter).
     Count,
 }
@@ -128,6 +132,7 @@ impl Stat {
         Stat::UpHairpin,
         Stat::AccessSpread,
         Stat::DropIcmpRateLimit,
+        Stat::DropNatSessionLimit,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -164,6 +169,7 @@ impl Stat {
             Stat::UpHairpin => "up_hairpin",
             Stat::AccessSpread => "access_spread",
             Stat::DropIcmpRateLimit => "drop_icmp_rate_limit",
+            Stat::DropNatSessionLimit => "drop_nat_session_limit",
             Stat::Count => "count",
         }
     }

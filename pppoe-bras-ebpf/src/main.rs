@@ -4,6 +4,8 @@
 //! (mappings), `fib` (next hop), `access`/`uplink` (the two paths), `maps`,
 //! `verdict` (the one exit and its counter).
 #![no_std]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
 #![no_main]
 
 mod access;

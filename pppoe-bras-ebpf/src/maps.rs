@@ -8,9 +8,9 @@ use aya_ebpf::{
 };
 use pppoe_bras_common::{
     maps::{
-        Config, FibEntry, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters,
-        SessionEntry, SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS, MAX_CPUS, MAX_FRAGS,
-        MAX_NAT, MAX_SESSIONS,
+        Config, FibEntry, FragKey, FragValue, NatFreed, NatKey, NatSlot, NatValue, NeighMiss,
+        SessionCounters, SessionEntry, SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS,
+        MAX_CPUS, MAX_FRAGS, MAX_NAT, MAX_SESSIONS,
     },
     stats::STAT_COUNT,
 };
@@ -74,3 +74,11 @@ pub static ICMP_BUDGET: PerCpuArray<u64, 1> = PerCpuArray::new();
 /// Session slot → subscriber (zero: free); `NAT_IN` rows name the slot.
 #[btf_map]
 pub static SUB_BY_SLOT: Array<Subscriber, { MAX_SESSIONS as usize }> = Array::new();
+
+/// Session slot → NAT allocation cursors and mappings created (XDP writes, atomically).
+#[btf_map]
+pub static NAT_SLOTS: Array<NatSlot, { MAX_SESSIONS as usize }> = Array::new();
+
+/// Session slot → NAT mappings the daemon removed (the daemon writes; XDP reads).
+#[btf_map]
+pub static NAT_FREED: Array<NatFreed, { MAX_SESSIONS as usize }> = Array::new();
