@@ -290,6 +290,9 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
             for (name, v) in dataplane.stats() {
                 let _ = writeln!(out, "xdp.{name} {v}");
             }
+            for (name, v) in dataplane.nic_stats() {
+                let _ = writeln!(out, "{name} {v}");
+            }
         }
         Command::Kill(id) => {
             let now = Instant::now();

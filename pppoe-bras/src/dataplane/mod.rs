@@ -22,6 +22,7 @@
 //! best effort, on `Drop`, so a daemon crash path never leaves XDP attached
 //! or pins behind).
 
+mod nic;
 mod sys;
 
 use std::{
@@ -40,6 +41,9 @@ use aya::{
         ProgramError, TestRun, TestRunOptions, Xdp,
     },
     Ebpf, EbpfLoader,
+};
+pub use nic::{
+    decide as decide_xdp_mode, Decision as XdpDecision, Facts as NicFacts, Target as RedirectTarget,
 };
 pub use pppoe_bras_common::maps::PIN_DIR;
 use pppoe_bras_common::{
@@ -329,6 +333,10 @@ pub struct Dataplane {
     pin_dir: PathBuf,
     pinned: Vec<PathBuf>,
     access_ifindex: u32,
+    /// (access, uplink) interface names, for their `ethtool -S` counters.
+    nics: [String; 2],
+    /// Redirect failures counted by the NICs at the last [`Dataplane::periodic`].
+    last_xmit_errors: u64,
     public_ip: Ipv4Addr,
     nat: bool,
     port_block_size: u16,
@@ -517,6 +525,8 @@ impl Dataplane {
             pin_dir: cfg.pin_dir.clone(),
             pinned,
             access_ifindex,
+            nics: [cfg.access_if.clone(), cfg.uplink_if.clone()],
+            last_xmit_errors: 0,
             public_ip,
             nat: cfg.nat,
             port_block_size: cfg.port_block_size,
@@ -536,8 +546,10 @@ impl Dataplane {
         dp.xdp(Program::AccessCpu)?
             .load()
             .with_context(|| format!("verifier rejected {}", programs::ACCESS_CPU))?;
-        dp.attach(Program::Access, &cfg.access_if, cfg.xdp_mode)?;
-        dp.attach(Program::Uplink, &cfg.uplink_if, cfg.xdp_mode)?;
+        let mode = attach_mode(cfg)?;
+        dp.attach(Program::Access, &cfg.access_if, mode)?;
+        dp.attach(Program::Uplink, &cfg.uplink_if, mode)?;
+        dp.last_xmit_errors = dp.xmit_errors();
         // bpf_fib_lookup only finds neighbours the kernel already knows;
         // resolve the uplink's gateways now so a subscriber's first packet
         // is not lost to `drop_no_neigh` (later misses go through NEIGH_MISS).
@@ -1016,6 +1028,40 @@ impl Dataplane {
     pub fn periodic(&mut self) {
         self.resolve_neighbours();
         self.log_quota_drops();
+        let errors = self.xmit_errors();
+        if errors > self.last_xmit_errors {
+            log::warn!(
+                "{} frames the data plane redirected were dropped by the NICs since the last \
+                 check (nic.*.tx_xdp_xmit_errors in `pppoe-bras stats`): counted as forwarded, \
+                 they never left",
+                errors - self.last_xmit_errors
+            );
+        }
+        self.last_xmit_errors = errors;
+    }
+
+    /// The XDP counters both NICs keep (`ethtool -S`, per-queue ones
+    /// summed), as `nic.<interface>.<counter>`: redirects the kernel
+    /// dropped after our programs counted them as forwarded show here
+    /// (veth: `tx_xdp_xmit_errors`).
+    pub fn nic_stats(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for ifname in &self.nics {
+            match nic::xdp_stats(ifname) {
+                Ok(v) => out.extend(v.into_iter().map(|(n, c)| (format!("nic.{ifname}.{n}"), c))),
+                Err(e) => log::debug!("ethtool -S {ifname}: {e}"),
+            }
+        }
+        out
+    }
+
+    /// Frames redirected into either NIC that it failed to send.
+    fn xmit_errors(&self) -> u64 {
+        self.nic_stats()
+            .iter()
+            .filter(|(n, _)| n.ends_with("xdp_xmit_errors") || n.ends_with("xdp_xmit_err"))
+            .map(|(_, c)| c)
+            .sum()
     }
 
     fn log_quota_drops(&mut self) {
@@ -1444,6 +1490,30 @@ pub fn nat_sizing(cfg: &DataplaneConfig, port_blocks: usize) -> anyhow::Result<(
         cfg.nat_table_size
     };
     Ok((size, cap))
+}
+
+/// The mode both programs are attached in: `cfg.xdp_mode`, unless native
+/// redirects into one of the NICs would be dropped (a veth whose peer runs
+/// neither XDP nor GRO, see [`nic`]): `auto` then attaches in generic mode
+/// and logs one line saying why, `native` refuses to start with the fix.
+fn attach_mode(cfg: &DataplaneConfig) -> anyhow::Result<XdpMode> {
+    if cfg.xdp_mode == XdpMode::Generic {
+        return Ok(XdpMode::Generic);
+    }
+    let mut facts = Vec::new();
+    for ifname in [&cfg.access_if, &cfg.uplink_if] {
+        match nic::facts(ifname) {
+            Ok(f) => facts.push(f),
+            Err(e) => log::warn!("inspecting {ifname} for native XDP: {e:#}"),
+        }
+    }
+    match nic::decide(cfg.xdp_mode, &facts)? {
+        nic::Decision::AsConfigured => Ok(cfg.xdp_mode),
+        nic::Decision::Generic(why) => {
+            log::warn!("{why}");
+            Ok(XdpMode::Generic)
+        }
+    }
 }
 
 /// Deleting a row that is already gone is fine.
