@@ -18,13 +18,15 @@
 //! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (24 B: subscriber ip, subscriber port, slot, TCP state, last use) | [`MAX_NAT`] |
 //! | `COUNTERS` | per-CPU array | session slot `u32` | [`SessionCounters`] (32 B) | [`MAX_SESSIONS`] |
 //! | `STATS` | per-CPU array | [`crate::stats::Stat`] as `u32` | `u64` packets | [`crate::stats::STAT_COUNT`] |
-//! | `CONFIG` | array | `0u32` | [`Config`] (36 B) | 1 |
+//! | `CONFIG` | array | `0u32` | [`Config`] (44 B) | 1 |
 //! | `INSIDE_NETS` | LPM trie | prefix length `u32` + IPv4 `[u8; 4]` | `u8` (1) | [`MAX_SESSIONS`] |
 //! | `NEIGH_MISS` | array | `0u32` | [`NeighMiss`] (16 B) | 1 |
 //! | `FRAGS` | LRU hash | [`FragKey`] (12 B) | [`FragValue`] (16 B) | [`MAX_FRAGS`] |
 //! | `FIB_CACHE` | per-CPU array | hash of [`FibKey`] | [`FibEntry`] (40 B) | [`FIB_CACHE_SLOTS`] |
 //! | `CPUS` | CPU map | CPU number `u32` | `bpf_cpumap_val` (queue size, program) | [`MAX_CPUS`] |
 //! | `SPREAD_CPUS` | array | `0..Config::spread_cpus` | CPU number `u32` | [`MAX_CPUS`] |
+//! | `NAT_SLOTS` | array | session slot `u32` | [`NatSlot`] (56 B: allocation cursors, mappings created; XDP writes) | [`MAX_SESSIONS`] |
+//! | `NAT_FREED` | array | session slot `u32` | [`NatFreed`] (24 B: mappings removed; the daemon writes) | [`MAX_SESSIONS`] |
 
 /// Default directory where the maps are pinned (one file per map, named as below).
 pub const PIN_DIR: &str = "/sys/fs/bpf/pppoe-bras";
@@ -66,8 +68,14 @@ pub mod names {
     /// The pools and static users' addresses (LPM trie): destinations that
     /// are subscribers' inside addresses, never sent to the uplink.
     pub const INSIDE_NETS: &str = "INSIDE_NETS";
+    /// Session slot → NAT port allocation cursors and mappings created
+    /// (written by XDP only, with atomics).
+    pub const NAT_SLOTS: &str = "NAT_SLOTS";
+    /// Session slot → NAT mappings removed by the daemon (written by the
+    /// daemon only): live mappings = created − freed.
+    pub const NAT_FREED: &str = "NAT_FREED";
     /// All of them, for pinning and unpinning.
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 17] = [
         SESSIONS,
         SESSION_BY_ID,
         SUBSCRIBERS,
@@ -83,6 +91,8 @@ pub mod names {
         SPREAD_CPUS,
         SUB_BY_SLOT,
         INSIDE_NETS,
+        NAT_SLOTS,
+        NAT_FREED,
     ];
 }
 
@@ -99,7 +109,8 @@ pub mod programs {
 
 /// Sessions (and counter slots).
 pub const MAX_SESSIONS: u32 = 65536;
-/// NAPT mappings (each of `NAT_OUT` and `NAT_IN`).
+/// NAPT mappings (each of `NAT_OUT` and `NAT_IN`): the size compiled into
+/// the object; the daemon resizes both maps at load (`nat_table_size`).
 pub const MAX_NAT: u32 = 262_144;
 /// Fragmented datagrams in flight whose later fragments can be translated.
 pub const MAX_FRAGS: u32 = 8192;
@@ -306,8 +317,9 @@ pub struct NatValue {
     pub state: u8,
     /// Always 0.
     pub _pad: u8,
-    /// `NAT_IN`: the subscriber's session slot (index of `SUB_BY_SLOT`,
-    /// checked against the address); 0 in `NAT_OUT`.
+    /// The subscriber's session slot (`NAT_IN`: index of `SUB_BY_SLOT`,
+    /// checked against the address; both: whose `NAT_SLOTS` count the
+    /// mapping is in).
     pub slot: u32,
     /// Always 0.
     pub _pad2: u32,
@@ -361,6 +373,39 @@ pub struct Config {
     pub inside_net: [u8; 4],
     /// Its mask (0.0.0.0 with `inside_net` 0.0.0.0: every destination is looked up).
     pub inside_mask: [u8; 4],
+    /// Most live NAT mappings one session may hold, all protocols together
+    /// (RFC 6888 REQ-4); 0 = only the port block limits (per protocol).
+    pub nat_session_cap: u32,
+    /// Always 0.
+    pub _pad: u32,
+}
+
+/// Value of `NAT_SLOTS[slot]`: the session's NAT allocation state, written
+/// by the XDP programs only, with atomic adds (several CPUs create mappings
+/// of one session at once). Index `i` of both arrays is the protocol
+/// ([`crate::nat::proto_index`]: TCP, UDP, ICMP). Zeroed by the daemon when
+/// the slot is (re)assigned, while no session uses it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatSlot {
+    /// Allocation cursor: the next offset in the port block to try (modulo
+    /// the block size), advanced by every probe.
+    pub next: [u64; 3],
+    /// Mappings created (reserved) since the slot was zeroed, per protocol.
+    pub created: [u64; 3],
+    /// Mappings created of all protocols (what `Config::nat_session_cap`
+    /// is checked against).
+    pub total: u64,
+}
+
+/// Value of `NAT_FREED[slot]`: the session's mappings the daemon removed
+/// (expiry), written by the daemon only. Live = `created − freed`
+/// (wrapping), so neither side ever writes the other's counter.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatFreed {
+    /// Per protocol, as [`NatSlot::created`].
+    pub freed: [u64; 3],
 }
 
 /// Key of `FRAGS`: one fragmented datagram as it arrived (RFC 791: source,
@@ -456,7 +501,9 @@ const _: () = {
     assert!(core::mem::size_of::<NatKey>() == 8);
     assert!(core::mem::size_of::<NatValue>() == 24);
     assert!(core::mem::size_of::<SessionCounters>() == 32);
-    assert!(core::mem::size_of::<Config>() == 36);
+    assert!(core::mem::size_of::<Config>() == 44);
+    assert!(core::mem::size_of::<NatSlot>() == 56);
+    assert!(core::mem::size_of::<NatFreed>() == 24);
     assert!(core::mem::size_of::<NeighMiss>() == 16);
     assert!(core::mem::size_of::<FragKey>() == 12);
     assert!(core::mem::size_of::<FragValue>() == 16);
@@ -480,4 +527,6 @@ mod pod {
     unsafe impl aya::Pod for FragValue {}
     unsafe impl aya::Pod for FibKey {}
     unsafe impl aya::Pod for FibEntry {}
+    unsafe impl aya::Pod for NatSlot {}
+    unsafe impl aya::Pod for NatFreed {}
 }

@@ -30,7 +30,7 @@ pub enum Stat {
     DropNoSession,
     /// Access: IPv4 source is not the session's address (anti-spoofing).
     DropSpoofedSource,
-    /// Access: every probed port of the session's block is taken.
+    /// Access: every port of the session's block is taken (for the protocol).
     DropNoNatPort,
     /// TTL would reach zero and no ICMP Time Exceeded could be built (the
     /// datagram is shorter than its header + 8 bytes, or is itself an ICMP error).
@@ -109,6 +109,10 @@ pub enum Stat {
     /// Access: to an address of a pool or a static user that no session
     /// holds now: never sent to the uplink.
     DropInsideNoSubscriber,
+    /// Access: a new flow of a session that already holds its most live NAT
+    /// mappings (`nat_session_mappings`, RFC 6888 REQ-4): dropped, nothing
+    /// evicted.
+    DropNatSessionLimit,
     /// Number of counters (not a counter).
     Count,
 }
@@ -157,6 +161,7 @@ impl Stat {
         Stat::UpSubscriber,
         Stat::DropIsolated,
         Stat::DropInsideNoSubscriber,
+        Stat::DropNatSessionLimit,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -200,6 +205,7 @@ impl Stat {
             Stat::UpSubscriber => "up_subscriber",
             Stat::DropIsolated => "drop_isolated",
             Stat::DropInsideNoSubscriber => "drop_inside_no_subscriber",
+            Stat::DropNatSessionLimit => "drop_nat_session_limit",
             Stat::Count => "count",
         }
     }

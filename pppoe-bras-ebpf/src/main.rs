@@ -5,6 +5,8 @@
 //! `verdict` (the one exit and its counter), `gateway` (what the BRAS
 //! answers subscribers itself).
 #![no_std]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
 #![no_main]
 
 mod access;

@@ -8,9 +8,9 @@ use aya_ebpf::{
 };
 use pppoe_bras_common::{
     maps::{
-        Config, FibEntry, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters,
-        SessionEntry, SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS, MAX_CPUS, MAX_FRAGS,
-        MAX_NAT, MAX_SESSIONS,
+        Config, FibEntry, FragKey, FragValue, NatFreed, NatKey, NatSlot, NatValue, NeighMiss,
+        SessionCounters, SessionEntry, SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS,
+        MAX_CPUS, MAX_FRAGS, MAX_NAT, MAX_SESSIONS,
     },
     stats::STAT_COUNT,
 };
@@ -79,3 +79,11 @@ pub static SUB_BY_SLOT: Array<Subscriber, { MAX_SESSIONS as usize }> = Array::ne
 /// here that no session holds is dropped, never sent to the uplink.
 #[btf_map]
 pub static INSIDE_NETS: LpmTrie<[u8; 4], u8, { MAX_SESSIONS as usize }> = LpmTrie::new();
+
+/// Session slot → NAT allocation cursors and mappings created (XDP writes, atomically).
+#[btf_map]
+pub static NAT_SLOTS: Array<NatSlot, { MAX_SESSIONS as usize }> = Array::new();
+
+/// Session slot → NAT mappings the daemon removed (the daemon writes; XDP reads).
+#[btf_map]
+pub static NAT_FREED: Array<NatFreed, { MAX_SESSIONS as usize }> = Array::new();

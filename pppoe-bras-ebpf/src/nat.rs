@@ -1,16 +1,25 @@
 //! NAPT mapping lookup and creation (RFC 4787 endpoint-independent mapping,
 //! RFC 7422-style per-session port blocks). Only map work here; the packet
 //! rewrite is `ipv4::translate`, so routed mode simply skips this module.
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
+use core::ffi::c_void;
+#[cfg(target_arch = "bpf")]
+use core::intrinsics::{atomic_xadd, AtomicOrdering};
+
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::{bpf_ktime_get_coarse_ns, bpf_loop},
+};
 use pppoe_bras_common::{
-    maps::{NatKey, NatValue, SessionValue, NAT_ST_FIN, NAT_ST_IN, NAT_ST_OUT, NAT_ST_RST},
-    nat::{candidate, NAT_PROBES},
+    maps::{
+        NatKey, NatSlot, NatValue, SessionValue, NAT_ST_FIN, NAT_ST_IN, NAT_ST_OUT, NAT_ST_RST,
+    },
+    nat::{candidate, live, proto_index},
     proto::{IPPROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
     stats::Stat,
 };
 
 use crate::{
-    maps::{NAT_IN, NAT_OUT},
+    maps::{CONFIG, NAT_FREED, NAT_IN, NAT_OUT, NAT_SLOTS},
     verdict::{drop, Verdict},
 };
 
@@ -36,9 +45,11 @@ fn refresh(v: *mut NatValue, now: u64) {
 }
 
 /// The public (address, port) of the subscriber's (proto, port), creating
-/// the mapping on first use: claim a free public port of the session's block
-/// in `NAT_IN` with `BPF_NOEXIST` (probing a bounded number of candidates),
-/// then publish `NAT_OUT`.
+/// the mapping on first use (see `pppoe_bras_common::nat`): reserve one
+/// mapping in the session's `NAT_SLOTS` count (refused when the block or
+/// the session cap is full), claim a free public port of the block in
+/// `NAT_IN` with `BPF_NOEXIST` (the parity-keeping candidate, then the
+/// cursor), then publish `NAT_OUT`.
 #[inline(always)]
 pub fn outbound(
     proto: u8,
@@ -60,6 +71,8 @@ pub fn outbound(
     if sess.port_count == 0 {
         return Err(drop(Stat::DropNoNatPort));
     }
+    let pi = proto_index(proto);
+    reserve(sess, pi)?;
     let back = NatValue {
         addr: sess.addr,
         port,
@@ -69,40 +82,219 @@ pub fn outbound(
         _pad2: 0,
         last_seen: now,
     };
-    let mut i = 0;
-    while i < NAT_PROBES {
-        let public_port = candidate(port, sess.port_start, sess.port_count, i);
-        let in_key = NatKey {
-            addr: sess.public_addr,
-            port: public_port,
+    let first = candidate(port, sess.port_start, sess.port_count, 0);
+    let first_key = NatKey {
+        addr: sess.public_addr,
+        port: first,
+        proto,
+        _pad: 0,
+    };
+    let public_port = if NAT_IN.insert(first_key, back, BPF_NOEXIST as u64).is_ok() {
+        first
+    } else {
+        let mut walk = Walk {
+            back,
+            public_addr: sess.public_addr,
+            slot: sess.slot,
+            start: sess.port_start,
+            count: sess.port_count,
             proto,
+            pi: pi as u8,
+            found: 0,
+            ok: 0,
             _pad: 0,
         };
-        if NAT_IN.insert(in_key, back, BPF_NOEXIST as u64).is_ok() {
-            let out = NatValue {
-                addr: sess.public_addr,
-                port: public_port,
-                state: 0,
-                _pad: 0,
-                slot: 0,
-                _pad2: 0,
-                last_seen: now,
-            };
-            if NAT_OUT.insert(key, out, BPF_NOEXIST as u64).is_ok() {
-                return Ok((sess.public_addr, public_port));
-            }
-            // Another CPU created this mapping meanwhile (or NAT_OUT is
-            // full): give the claimed port back and use the winner's.
-            let _ = NAT_IN.remove(in_key);
-            if let Some(v) = NAT_OUT.get_ptr(key) {
-                // Safety: live map value.
-                return Ok(unsafe { ((*v).addr, (*v).port) });
-            }
+        // Safety: `walk_step` has the callback signature bpf_loop wants and
+        // only touches `walk` (on this stack) through the pointer.
+        unsafe {
+            bpf_loop(
+                sess.port_count as u32,
+                walk_step as *mut c_void,
+                &mut walk as *mut Walk as *mut c_void,
+                0,
+            );
+        }
+        if walk.ok == 0 {
+            unreserve(sess.slot, pi);
             return Err(drop(Stat::DropNoNatPort));
         }
-        i += 1;
+        walk.found
+    };
+    let out = NatValue {
+        addr: sess.public_addr,
+        port: public_port,
+        state: 0,
+        _pad: 0,
+        slot: sess.slot,
+        _pad2: 0,
+        last_seen: now,
+    };
+    if NAT_OUT.insert(key, out, BPF_NOEXIST as u64).is_ok() {
+        return Ok((sess.public_addr, public_port));
+    }
+    // Another CPU created this mapping meanwhile (or NAT_OUT is full): give
+    // the claimed port and the reservation back and use the winner's.
+    let _ = NAT_IN.remove(NatKey {
+        addr: sess.public_addr,
+        port: public_port,
+        proto,
+        _pad: 0,
+    });
+    unreserve(sess.slot, pi);
+    if let Some(v) = NAT_OUT.get_ptr(key) {
+        // Safety: live map value.
+        return Ok(unsafe { ((*v).addr, (*v).port) });
     }
     Err(drop(Stat::DropNoNatPort))
+}
+
+/// The state of the cursor walk over a session's block (`bpf_loop` context).
+#[repr(C)]
+struct Walk {
+    back: NatValue,
+    public_addr: [u8; 4],
+    slot: u32,
+    start: u16,
+    count: u16,
+    proto: u8,
+    pi: u8,
+    found: u16,
+    ok: u8,
+    _pad: u8,
+}
+
+/// The cursor of protocol `pi` (0..3) in a `NAT_SLOTS` value.
+#[inline(always)]
+fn next_of(s: *mut NatSlot, pi: usize) -> *mut u64 {
+    // Safety: `s` is a live array value; constant indices only.
+    unsafe {
+        match pi {
+            0 => &mut (*s).next[0],
+            1 => &mut (*s).next[1],
+            _ => &mut (*s).next[2],
+        }
+    }
+}
+
+/// The created count of protocol `pi` (0..3) in a `NAT_SLOTS` value.
+#[inline(always)]
+fn created_of(s: *mut NatSlot, pi: usize) -> *mut u64 {
+    // Safety: as `next_of`.
+    unsafe {
+        match pi {
+            0 => &mut (*s).created[0],
+            1 => &mut (*s).created[1],
+            _ => &mut (*s).created[2],
+        }
+    }
+}
+
+#[inline(always)]
+fn atomic_add(p: *mut u64, v: u64) {
+    // `AtomicU64::fetch_add` is not offered on the BPF target (no CAS), and
+    // the object is built for BPF v1 (`--cpu generic`), which has no
+    // fetching atomics: the intrinsic with its result unused lowers to the
+    // plain `lock xadd`, and callers read the value afterwards.
+    // Safety: `p` points into a live map value, 8-byte aligned.
+    #[cfg(target_arch = "bpf")]
+    let _ = unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(p, v) };
+    // Host builds (clippy) only.
+    #[cfg(not(target_arch = "bpf"))]
+    // Safety: as above.
+    unsafe { core::sync::atomic::AtomicU64::from_ptr(p) }
+        .fetch_add(v, core::sync::atomic::Ordering::Relaxed);
+}
+
+#[inline(always)]
+fn read(p: *const u64) -> u64 {
+    // Safety: `p` points into a live map value; volatile so the read is
+    // not merged with the add before it.
+    unsafe { core::ptr::read_volatile(p) }
+}
+
+/// One probe of the cursor walk: take the cursor's port (advancing it for
+/// every CPU) and try to claim it. 1 stops the loop.
+extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
+    // Safety: `ctx` is the caller's `Walk`, alive for the whole bpf_loop.
+    let w = unsafe { &mut *(ctx as *mut Walk) };
+    // Locals, checked once: the volatile cursor access below would make
+    // the compiler load `w.count` again, and a modulo by a value it cannot
+    // prove non-zero brings in a panic path (an endless loop the verifier
+    // rejects).
+    let (count, start, slot, pi) = (w.count, w.start, w.slot, w.pi as usize);
+    if count == 0 {
+        return 1;
+    }
+    let Some(s) = NAT_SLOTS.get_ptr_mut(slot) else {
+        return 1;
+    };
+    // The cursor is a hint: CPUs racing on it may probe the same port
+    // (`BPF_NOEXIST` lets one win), so a plain read and write will do.
+    let next = next_of(s, pi);
+    let c = read(next);
+    // Safety: live array value.
+    unsafe { *next = c.wrapping_add(1) };
+    let p = (start as u64 + c % count as u64) as u16;
+    let k = NatKey {
+        addr: w.public_addr,
+        port: p,
+        proto: w.proto,
+        _pad: 0,
+    };
+    if NAT_IN.insert(k, w.back, BPF_NOEXIST as u64).is_ok() {
+        w.found = p;
+        w.ok = 1;
+        return 1;
+    }
+    0
+}
+
+/// Reserve one mapping of protocol `pi` for the session, in its
+/// `NAT_SLOTS` counts: refused (and given back) when the protocol's block
+/// already holds `port_count` live mappings (`drop_no_nat_port`: one array
+/// read instead of probing a full block) or the session holds
+/// `Config::nat_session_cap` live mappings of all protocols
+/// (`drop_nat_session_limit`, RFC 6888 REQ-4: drop, never evict). Counts
+/// are raised first (atomically) and read and checked after, so CPUs racing
+/// for the last place may both be refused but never both get it.
+#[inline(always)]
+fn reserve(sess: &SessionValue, pi: usize) -> Result<(), Verdict> {
+    let s = NAT_SLOTS
+        .get_ptr_mut(sess.slot)
+        .ok_or(drop(Stat::DropNoNatPort))?;
+    let freed = NAT_FREED.get(sess.slot).map_or([0; 3], |f| f.freed);
+    let mine = match pi {
+        0 => freed[0],
+        1 => freed[1],
+        _ => freed[2],
+    };
+    let created = created_of(s, pi);
+    // Safety: live array value.
+    let total = unsafe { &mut (*s).total as *mut u64 };
+    atomic_add(created, 1);
+    atomic_add(total, 1);
+    // Both counts include this reservation (and maybe racing ones).
+    if live(read(created), mine) > sess.port_count as u64 {
+        unreserve(sess.slot, pi);
+        return Err(drop(Stat::DropNoNatPort));
+    }
+    let cap = CONFIG.get(0).map_or(0, |c| c.nat_session_cap);
+    let all = freed[0].wrapping_add(freed[1]).wrapping_add(freed[2]);
+    if cap != 0 && live(read(total), all) > cap as u64 {
+        unreserve(sess.slot, pi);
+        return Err(drop(Stat::DropNatSessionLimit));
+    }
+    Ok(())
+}
+
+/// Give a reservation of [`reserve`] back.
+#[inline(always)]
+fn unreserve(slot: u32, pi: usize) {
+    if let Some(s) = NAT_SLOTS.get_ptr_mut(slot) {
+        atomic_add(created_of(s, pi), u64::MAX);
+        // Safety: live array value.
+        atomic_add(unsafe { &mut (*s).total }, u64::MAX);
+    }
 }
 
 /// The subscriber (address, port, session slot) behind a public (proto,

@@ -227,6 +227,15 @@ pub struct Config {
     pub port_block_size: u16,
     /// First public port used for NAT blocks, ≥ 1024. Default 1024.
     pub first_port: u16,
+    /// Entries of each NAT map (mappings); 0 = auto: enough for every
+    /// session's quota (at least 262,144, at most 1,048,576). The daemon
+    /// refuses to start when the quotas (sessions × per-session mappings)
+    /// could outgrow it (RFC 6888 REQ-3/4). Default 0.
+    pub nat_table_size: u32,
+    /// Most live NAT mappings one session may hold, all protocols together
+    /// (enforced in XDP; RFC 6888 REQ-4); 0 = 3 × `port_block_size` (one
+    /// block per protocol). Default 0.
+    pub nat_session_mappings: u32,
     /// Idle seconds before a UDP mapping expires (RFC 4787 REQ-5: ≥ 120,
     /// 300 recommended). Default 300.
     pub nat_udp_timeout: u32,
@@ -300,6 +309,8 @@ impl Default for Config {
             spread: true,
             port_block_size: 512,
             first_port: 1024,
+            nat_table_size: 0,
+            nat_session_mappings: 0,
             nat_udp_timeout: 300,
             nat_tcp_timeout: 7440,
             nat_icmp_timeout: 60,
@@ -380,6 +391,8 @@ struct Raw {
     spread: S<bool>,
     port_block_size: S<i64>,
     first_port: S<i64>,
+    nat_table_size: S<i64>,
+    nat_session_mappings: S<i64>,
     nat_udp_timeout: S<i64>,
     nat_tcp_timeout: S<i64>,
     nat_icmp_timeout: S<i64>,
@@ -665,6 +678,8 @@ const KEYS: &[&str] = &[
     "spread",
     "port_block_size",
     "first_port",
+    "nat_table_size",
+    "nat_session_mappings",
     "nat_udp_timeout",
     "nat_tcp_timeout",
     "nat_icmp_timeout",
@@ -1085,6 +1100,22 @@ impl Config {
                 _ => ConfigError::Invalid { origin, message },
             });
         }
+        let nat_table_size = r.int(
+            "nat_table_size",
+            None,
+            raw.nat_table_size,
+            d.nat_table_size,
+            0..=(1 << 26),
+            " mappings (0: auto)",
+        )?;
+        let nat_session_mappings = r.int(
+            "nat_session_mappings",
+            None,
+            raw.nat_session_mappings,
+            d.nat_session_mappings,
+            0..=196_608,
+            " mappings (0: 3 × port_block_size)",
+        )?;
         let nat_udp_timeout = r.int(
             "nat_udp_timeout",
             None,
@@ -1215,6 +1246,8 @@ impl Config {
             spread,
             port_block_size,
             first_port,
+            nat_table_size,
+            nat_session_mappings,
             nat_udp_timeout,
             nat_tcp_timeout,
             nat_icmp_timeout,
@@ -1457,6 +1490,8 @@ isolate_subscribers = true
 spread = false
 port_block_size = 256
 first_port = 2048
+nat_table_size = 500000
+nat_session_mappings = 600
 nat_udp_timeout = 120
 nat_tcp_timeout = 86400
 nat_icmp_timeout = 30
@@ -1520,6 +1555,8 @@ address = "*"
             spread: false,
             port_block_size: 256,
             first_port: 2048,
+            nat_table_size: 500_000,
+            nat_session_mappings: 600,
             nat_udp_timeout: 120,
             nat_tcp_timeout: 86400,
             nat_icmp_timeout: 30,

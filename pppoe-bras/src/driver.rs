@@ -24,8 +24,15 @@ use crate::{
 /// How often the data plane's missing next-hop neighbours are resolved.
 const NEIGHBOUR_PERIOD: Duration = Duration::from_millis(200);
 
-/// How often idle NAT mappings are expired.
+/// How often a pass of the NAT expiry sweep starts (and the quota and
+/// redirect-failure checks run).
 const NAT_EXPIRY_PERIOD: Duration = Duration::from_secs(10);
+
+/// Pause between two bounded steps of a sweep pass: each step looks at
+/// most `EXPIRY_BUDGET` entries (~1–3 ms), so discovery, LCP and the
+/// control socket get the loop in between. 250,000 mappings in both maps
+/// take ~250 steps, ~5 s.
+const NAT_SWEEP_STEP: Duration = Duration::from_millis(20);
 
 /// Run the daemon until SIGTERM/SIGINT. Everything it installed (map rows,
 /// pins, XDP programs) is removed before it returns, also on error paths.
@@ -74,6 +81,10 @@ async fn serve(
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut expiry = tokio::time::interval(NAT_EXPIRY_PERIOD);
+    let mut sweep_step = tokio::time::interval(NAT_SWEEP_STEP);
+    sweep_step.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweeping = false;
+    let mut swept = 0usize;
     let mut neighbours = tokio::time::interval(NEIGHBOUR_PERIOD);
     let (mut control, _socket_guard) = control::listen(control_socket)?;
     log::info!(
@@ -114,9 +125,18 @@ async fn serve(
             () = sleep => manager.handle_timeout(Instant::now()),
             _ = neighbours.tick() => dataplane.resolve_neighbours(),
             _ = expiry.tick() => {
-                let n = dataplane.expire_idle();
-                if n > 0 {
-                    log::debug!("expired {n} idle NAT mappings");
+                dataplane.periodic();
+                sweeping = true;
+            }
+            _ = sweep_step.tick(), if sweeping => {
+                let step = dataplane.expire_step(crate::dataplane::EXPIRY_BUDGET);
+                swept += step.removed;
+                if step.pass_done {
+                    sweeping = false;
+                    if swept > 0 {
+                        log::debug!("expired {swept} idle NAT mappings");
+                    }
+                    swept = 0;
                 }
             }
             Some((cmd, reply)) = control.recv() => {
@@ -224,6 +244,9 @@ pub fn dataplane_config(cfg: &Config, inside: Vec<(Ipv4Addr, u8)>) -> DataplaneC
         port_block_size: cfg.port_block_size,
         first_port: cfg.first_port,
         xdp_mode: cfg.xdp_mode,
+        nat_table_size: cfg.nat_table_size,
+        nat_session_mappings: cfg.nat_session_mappings,
+        max_sessions: cfg.max_sessions,
         timeouts: NatTimeouts {
             udp: Duration::from_secs(u64::from(cfg.nat_udp_timeout)),
             tcp: Duration::from_secs(u64::from(cfg.nat_tcp_timeout)),
@@ -278,6 +301,9 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
             }
             for (name, v) in dataplane.stats() {
                 let _ = writeln!(out, "xdp.{name} {v}");
+            }
+            for (name, v) in dataplane.nic_stats() {
+                let _ = writeln!(out, "{name} {v}");
             }
         }
         Command::Kill(sel) => {

@@ -2672,3 +2672,294 @@ fn reinstall_after_renegotiation_keeps_block_and_mappings() {
         "uplink_tx_frag_needed",
     );
 }
+
+// ------------------------------------------------------ NAT ports and expiry
+
+/// Source ports in a random order (xorshift), distinct, above 1024.
+fn random_ports(n: usize, mut seed: u64) -> Vec<u16> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let p = 1024 + (seed >> 20) as u16 % 64000;
+        if seen.insert(p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A session opening UDP flows from random source ports gets every port of
+/// its 512-port block (the old 16-probe search refused the first flow near
+/// 340 mappings); the 513th flow is refused and counted; once expiry frees
+/// the mappings, new flows get ports again (the session's live count went
+/// down with them).
+#[test]
+fn nat_fills_the_whole_block_before_refusing() {
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let (start, count) = b.dp.port_block(&row).unwrap();
+    assert_eq!(count, 512);
+    let bm = b.acc_mac;
+    let ports = random_ports(513, 0x9e37_79b9_7f4a_7c15);
+    let mut public = std::collections::HashSet::new();
+    let t0 = std::time::Instant::now();
+    for (i, sport) in ports[..512].iter().enumerate() {
+        let ip = udp(SUB, REMOTE, 64, *sport, 53, b"x");
+        let out =
+            b.dp.test_run(
+                Program::Access,
+                &pppoe(CLIENT, bm, &[], 0x0101, 0x21, &ip),
+                b.acc,
+                1,
+            )
+            .unwrap();
+        assert_eq!(
+            out.action, XDP_REDIRECT,
+            "flow {i} (sport {sport}) got no port"
+        );
+        let p = check_ipv4(&out.frame[14..]).sport;
+        assert!(
+            p >= start && u32::from(p) < u32::from(start) + 512,
+            "{p} outside the block"
+        );
+        assert!(public.insert(p), "port {p} handed out twice");
+    }
+    eprintln!("512 flows from random ports: {:?}", t0.elapsed());
+    assert_eq!(public.len(), 512);
+    assert_eq!(b.stat("drop_no_nat_port"), 0);
+    assert_eq!(b.dp.nat_live(&row), Some(512));
+    let ip = udp(SUB, REMOTE, 64, ports[512], 53, b"x");
+    b.run(
+        Program::Access,
+        &pppoe(CLIENT, bm, &[], 0x0101, 0x21, &ip),
+        XDP_DROP,
+        "drop_no_nat_port",
+    );
+    assert_eq!(
+        b.dp.nat_live(&row),
+        Some(512),
+        "a refused flow holds nothing"
+    );
+    // The block is per protocol: TCP still has all its ports.
+    let t = tcp(SUB, REMOTE, 64, ports[512], 80, b"");
+    b.run(
+        Program::Access,
+        &pppoe(CLIENT, bm, &[], 0x0101, 0x21, &t),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    // UDP expires (300 s), the TCP SYN is transitory (240 s): all go.
+    let now = pppoe_bras::dataplane::monotonic_ns();
+    assert_eq!(b.dp.expire_idle_at(now + 301_000_000_000), 513);
+    assert_eq!(b.dp.nat_live(&row), Some(0));
+    b.run(
+        Program::Access,
+        &pppoe(CLIENT, bm, &[], 0x0101, 0x21, &ip),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    assert_eq!(b.dp.nat_live(&row), Some(1));
+}
+
+/// `nat_session_mappings` caps a session's live mappings over all
+/// protocols (RFC 6888 REQ-4): the next new flow is dropped and counted,
+/// existing flows keep working, and expiry gives the room back.
+#[test]
+fn nat_session_cap_limits_live_mappings() {
+    skip_unless_able!();
+    let mut b = Bench::new(|c| c.nat_session_mappings = 5);
+    assert_eq!(b.dp.nat_session_cap(), 5);
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let bm = b.acc_mac;
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &[], 0x0101, 0x21, ip);
+    for sport in [2000u16, 2001, 2002] {
+        b.run(
+            Program::Access,
+            &up(&udp(SUB, REMOTE, 64, sport, 53, b"x")),
+            XDP_REDIRECT,
+            "up_forwarded",
+        );
+    }
+    b.run(
+        Program::Access,
+        &up(&tcp(SUB, REMOTE, 64, 2003, 80, b"")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    b.run(
+        Program::Access,
+        &up(&echo(SUB, REMOTE, 64, true, 2004, 1)),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    assert_eq!(b.dp.nat_live(&row), Some(5));
+    b.run(
+        Program::Access,
+        &up(&udp(SUB, REMOTE, 64, 2005, 53, b"x")),
+        XDP_DROP,
+        "drop_nat_session_limit",
+    );
+    b.run(
+        Program::Access,
+        &up(&tcp(SUB, REMOTE, 64, 2006, 80, b"")),
+        XDP_DROP,
+        "drop_nat_session_limit",
+    );
+    // An existing mapping is not a new flow.
+    b.run(
+        Program::Access,
+        &up(&udp(SUB, REMOTE, 64, 2000, 53, b"x")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    assert_eq!(b.dp.nat_live(&row), Some(5));
+    // ICMP expires after 60 s: one place is free again.
+    let now = pppoe_bras::dataplane::monotonic_ns();
+    assert_eq!(b.dp.expire_idle_at(now + 61_000_000_000), 1);
+    assert_eq!(b.dp.nat_live(&row), Some(4));
+    b.run(
+        Program::Access,
+        &up(&udp(SUB, REMOTE, 64, 2005, 53, b"x")),
+        XDP_REDIRECT,
+        "up_forwarded",
+    );
+    b.run(
+        Program::Access,
+        &up(&udp(SUB, REMOTE, 64, 2007, 53, b"x")),
+        XDP_DROP,
+        "drop_nat_session_limit",
+    );
+    // Reinstalled, the session starts from zero.
+    b.dp.remove(&row).unwrap();
+    b.dp.install(&row).unwrap();
+    assert_eq!(b.dp.nat_live(&row), Some(0));
+}
+
+/// A NAT table that cannot hold every session's quota is refused at start
+/// with the keys to change; `nat_table_size` resizes the maps.
+#[test]
+fn nat_table_size_is_checked_and_applied() {
+    skip_unless_able!();
+    let net = TestNet::new();
+    let mut cfg = net.config();
+    cfg.nat_table_size = 1000;
+    let e = match Dataplane::start(&cfg) {
+        Ok(_) => panic!("a 1000-entry table for 70 blocks × 1536 started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        e.contains("nat_table_size = ") && e.contains("nat_session_mappings = 14 or less"),
+        "{e}"
+    );
+    cfg.nat_session_mappings = 14;
+    let dp = Dataplane::start(&cfg).expect("fits with the cap");
+    assert_eq!(dp.nat_table_size(), 1000);
+    let out = Command::new("bpftool")
+        .args(["-j", "map", "show", "pinned"])
+        .arg(cfg.pin_dir.join("NAT_IN"))
+        .output()
+        .expect("bpftool");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool json");
+    assert_eq!(v["max_entries"], 1000, "{v}");
+    dp.shutdown().unwrap();
+}
+
+/// The expiry sweep with 250,000 mappings (a full table) runs in bounded
+/// steps: every step looks at no more than its budget of entries (a hash
+/// bucket is never split: budget + a bucket at most), the steps together
+/// remove exactly the idle half, and the longest step (what the daemon's
+/// event loop waits for) is printed.
+#[test]
+fn nat_expiry_sweep_is_bounded_at_250k_mappings() {
+    skip_unless_able!();
+    use pppoe_bras_common::maps::{NatKey, NatValue};
+    let b = Bench::new(|_| {});
+    let mut dp = b.dp;
+    let pin = b.net.pin_dir.clone();
+    let mut out: aya::maps::HashMap<_, NatKey, NatValue> = aya::maps::HashMap::try_from(
+        aya::maps::Map::HashMap(aya::maps::MapData::from_pin(pin.join("NAT_OUT")).unwrap()),
+    )
+    .unwrap();
+    let mut inn: aya::maps::HashMap<_, NatKey, NatValue> = aya::maps::HashMap::try_from(
+        aya::maps::Map::HashMap(aya::maps::MapData::from_pin(pin.join("NAT_IN")).unwrap()),
+    )
+    .unwrap();
+    let n: u32 = 250_000;
+    let now = pppoe_bras::dataplane::monotonic_ns();
+    let old = now - 400_000_000_000; // idle for 400 s: past every UDP timeout
+    let t0 = std::time::Instant::now();
+    for i in 0..n {
+        // Subscriber 100.64.x.y port p ↔ public 192.0.2.(1..=4) port q.
+        let sub = [100, 64, (i >> 16) as u8, (i >> 8) as u8];
+        let (sport, pubport) = (1024 + (i & 0xff) as u16, 1024 + (i % 60000) as u16);
+        let public = [192, 0, 2, 1 + (i / 60000) as u8];
+        let last_seen = if i % 2 == 0 { old } else { now };
+        let k = NatKey {
+            addr: sub,
+            port: sport,
+            proto: 17,
+            _pad: 0,
+        };
+        let ik = NatKey {
+            addr: public,
+            port: pubport,
+            proto: 17,
+            _pad: 0,
+        };
+        let ov = NatValue {
+            addr: public,
+            port: pubport,
+            last_seen,
+            ..Default::default()
+        };
+        let iv = NatValue {
+            addr: sub,
+            port: sport,
+            last_seen,
+            ..Default::default()
+        };
+        out.insert(k, ov, 0).unwrap();
+        inn.insert(ik, iv, 0).unwrap();
+    }
+    eprintln!("filled {n} mappings in {:?}", t0.elapsed());
+    let budget = pppoe_bras::dataplane::EXPIRY_BUDGET;
+    let (mut removed, mut steps, mut visited) = (0, 0u32, 0u64);
+    let (mut longest, mut total) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    loop {
+        let t = std::time::Instant::now();
+        let s = dp.expire_step_at(now, budget);
+        let d = t.elapsed();
+        longest = longest.max(d);
+        total += d;
+        // Buckets hold a handful of entries at this load (≤ 1 per bucket on average).
+        assert!(
+            s.visited <= budget + 64,
+            "step {steps} visited {} > budget {budget}",
+            s.visited
+        );
+        removed += s.removed;
+        visited += u64::from(s.visited);
+        steps += 1;
+        if s.pass_done {
+            break;
+        }
+        assert!(steps < 10_000, "the sweep never finished");
+    }
+    eprintln!(
+        "NAT expiry at {n} mappings: {steps} steps of ≤ {budget} entries, longest step \
+         {longest:?} (the event loop's longest stall), {total:?} in all, {visited} entries \
+         visited, {removed} removed"
+    );
+    assert_eq!(removed, n as usize / 2, "exactly the idle half");
+    assert!(
+        visited >= u64::from(n) + u64::from(n) / 2,
+        "both maps walked: {visited}"
+    );
+    assert_eq!(dp.nat_mappings().len(), n as usize / 2);
+}

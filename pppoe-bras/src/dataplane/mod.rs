@@ -22,11 +22,13 @@
 //! best effort, on `Drop`, so a daemon crash path never leaves XDP attached
 //! or pins behind).
 
+mod nic;
 mod sys;
 
 use std::{
     collections::{HashMap as StdHashMap, VecDeque},
     net::Ipv4Addr,
+    os::fd::AsFd as _,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -41,15 +43,18 @@ use aya::{
         xdp::{XdpLinkId, XdpMode as AyaXdpMode},
         ProgramError, TestRun, TestRunOptions, Xdp,
     },
-    Ebpf,
+    Ebpf, EbpfLoader,
+};
+pub use nic::{
+    decide as decide_xdp_mode, Decision as XdpDecision, Facts as NicFacts, Target as RedirectTarget,
 };
 pub use pppoe_bras_common::maps::PIN_DIR;
 use pppoe_bras_common::{
     maps::{
-        names, programs, tcp_established, Config, NatKey, NatValue, NeighMiss,
+        names, programs, tcp_established, Config, NatFreed, NatKey, NatSlot, NatValue, NeighMiss,
         SessionCounters as RawCounters, SessionEntry, SessionKey, SessionValue, Subscriber,
         CONFIG_F_ENABLED, CONFIG_F_ISOLATE, CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, CONFIG_F_SPREAD,
-        MAX_CPUS, MAX_SESSIONS, SESSION_F_NAT,
+        MAX_CPUS, MAX_NAT, MAX_SESSIONS, SESSION_F_NAT,
     },
     nat,
     proto::{ETH_P_8021AD, ETH_P_8021Q, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
@@ -61,6 +66,15 @@ pub use sys::{monotonic_ns, parse_port_range};
 /// (RFC 6888 REQ-11: at least 120 s), so late packets of the old
 /// subscriber's flows never reach the new one.
 pub const BLOCK_REUSE_DELAY: Duration = Duration::from_secs(120);
+
+/// Largest NAT table `nat_table_size = 0` (auto) picks by itself (each
+/// mapping costs about 128 bytes of kernel memory over both maps, allocated
+/// at start); a larger one must be asked for explicitly.
+pub const NAT_TABLE_AUTO_MAX: u32 = 1 << 20;
+
+/// Entries one [`Dataplane::expire_step`] call visits at most by default:
+/// one `BPF_MAP_LOOKUP_BATCH` plus about one lookup per entry, ~1–3 ms.
+pub const EXPIRY_BUDGET: u32 = 2048;
 
 /// Frames queued per CPU of the `CPUS` cpumap when spreading sessions.
 pub const SPREAD_QUEUE: u32 = 2048;
@@ -157,6 +171,17 @@ pub struct DataplaneConfig {
     /// ([`crate::pool::Pool::inside_prefixes`]): destinations never sent
     /// to the uplink.
     pub inside: Vec<(Ipv4Addr, u8)>,
+    /// Entries of each NAT map (`NAT_OUT`, `NAT_IN`); 0 = auto: enough for
+    /// every session's quota, at least [`MAX_NAT`], at most
+    /// [`NAT_TABLE_AUTO_MAX`]. Start fails when the quotas could outgrow it.
+    pub nat_table_size: u32,
+    /// Most live mappings one session may hold, all protocols together
+    /// (enforced in XDP, `drop_nat_session_limit`); 0 = 3 × `port_block_size`
+    /// (only the port block limits, per protocol).
+    pub nat_session_mappings: u32,
+    /// Most sessions at once (the daemon's `max_sessions`): with
+    /// `nat_session_mappings` it bounds what the NAT table must hold.
+    pub max_sessions: u32,
 }
 
 impl DataplaneConfig {
@@ -178,6 +203,9 @@ impl DataplaneConfig {
             access_allow: 0,
             isolate_subscribers: false,
             inside: Vec::new(),
+            nat_table_size: 0,
+            nat_session_mappings: 0,
+            max_sessions: MAX_SESSIONS,
         }
     }
 }
@@ -295,6 +323,18 @@ pub struct Dataplane {
     sub_by_slot: Array<MapData, Subscriber>,
     nat_out: HashMap<MapData, NatKey, NatValue>,
     nat_in: HashMap<MapData, NatKey, NatValue>,
+    /// Second handles of `NAT_OUT`/`NAT_IN` (opened by pin) for the raw
+    /// batch lookups of the expiry sweep.
+    nat_out_raw: MapData,
+    nat_in_raw: MapData,
+    nat_slots: Array<MapData, NatSlot>,
+    nat_freed: Array<MapData, NatFreed>,
+    /// What the daemon wrote to `NAT_FREED`, per slot in use.
+    freed: StdHashMap<u32, [u64; 3]>,
+    /// Where the expiry sweep is (see [`Dataplane::expire_step_at`]).
+    sweep: Sweep,
+    nat_table_size: u32,
+    nat_session_cap: u32,
     counters: PerCpuArray<MapData, RawCounters>,
     stats: PerCpuArray<MapData, u64>,
     neigh_miss: Array<MapData, NeighMiss>,
@@ -308,6 +348,10 @@ pub struct Dataplane {
     pin_dir: PathBuf,
     pinned: Vec<PathBuf>,
     access_ifindex: u32,
+    /// (access, uplink) interface names, for their `ethtool -S` counters.
+    nics: [String; 2],
+    /// Redirect failures counted by the NICs at the last [`Dataplane::periodic`].
+    last_xmit_errors: u64,
     public_ip: Ipv4Addr,
     nat: bool,
     port_block_size: u16,
@@ -403,13 +447,31 @@ impl Dataplane {
             }
         };
         let nr_cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
+        let blocks = if cfg.nat {
+            layout_blocks(&public_ips, cfg.first_port, cfg.port_block_size, ephemeral)
+        } else {
+            Vec::new()
+        };
+        if cfg.nat && blocks.is_empty() {
+            bail!(
+                "no NAT port block of {} ports fits from port {} outside the host's ephemeral \
+                 ports {ephemeral:?}; lower first_port or port_block_size",
+                cfg.port_block_size,
+                cfg.first_port
+            );
+        }
+        let (nat_table_size, nat_session_cap) = nat_sizing(cfg, blocks.len())?;
 
         sys::ensure_bpffs(&cfg.pin_dir)?;
         remove_pins(&cfg.pin_dir);
         std::fs::create_dir_all(&cfg.pin_dir)
             .with_context(|| format!("creating {}", cfg.pin_dir.display()))?;
 
-        let mut ebpf = Ebpf::load(object).context("loading the XDP object")?;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(names::NAT_OUT, nat_table_size)
+            .map_max_entries(names::NAT_IN, nat_table_size)
+            .load(object)
+            .context("loading the XDP object")?;
         let mut pinned = Vec::new();
         let pd = cfg.pin_dir.as_path();
         let sessions = take(&mut ebpf, names::SESSIONS, pd, &mut pinned)?;
@@ -418,6 +480,10 @@ impl Dataplane {
         let sub_by_slot = take(&mut ebpf, names::SUB_BY_SLOT, pd, &mut pinned)?;
         let nat_out = take(&mut ebpf, names::NAT_OUT, pd, &mut pinned)?;
         let nat_in = take(&mut ebpf, names::NAT_IN, pd, &mut pinned)?;
+        let nat_slots = take(&mut ebpf, names::NAT_SLOTS, pd, &mut pinned)?;
+        let nat_freed = take(&mut ebpf, names::NAT_FREED, pd, &mut pinned)?;
+        let nat_out_raw = MapData::from_pin(pd.join(names::NAT_OUT)).context("opening NAT_OUT")?;
+        let nat_in_raw = MapData::from_pin(pd.join(names::NAT_IN)).context("opening NAT_IN")?;
         let counters = take(&mut ebpf, names::COUNTERS, pd, &mut pinned)?;
         let stats = take(&mut ebpf, names::STATS, pd, &mut pinned)?;
         let mut config: Array<MapData, Config> = take(&mut ebpf, names::CONFIG, pd, &mut pinned)?;
@@ -458,6 +524,8 @@ impl Dataplane {
             access_allow: cfg.access_allow,
             inside_net: inside_net.octets(),
             inside_mask: inside_mask.to_be_bytes(),
+            nat_session_cap,
+            _pad: 0,
         };
         config.set(0, config_value, 0)?;
         // The FIB lookups are made for the uplink (see the eBPF `fib`
@@ -482,19 +550,6 @@ impl Dataplane {
             );
         }
 
-        let blocks = if cfg.nat {
-            layout_blocks(&public_ips, cfg.first_port, cfg.port_block_size, ephemeral)
-        } else {
-            Vec::new()
-        };
-        if cfg.nat && blocks.is_empty() {
-            bail!(
-                "no NAT port block of {} ports fits from port {} outside the host's ephemeral \
-                 ports {ephemeral:?}; lower first_port or port_block_size",
-                cfg.port_block_size,
-                cfg.first_port
-            );
-        }
         let n_blocks = blocks.len();
         let mut dp = Self {
             ebpf,
@@ -504,6 +559,14 @@ impl Dataplane {
             sub_by_slot,
             nat_out,
             nat_in,
+            nat_out_raw,
+            nat_in_raw,
+            nat_slots,
+            nat_freed,
+            freed: StdHashMap::new(),
+            sweep: Sweep::default(),
+            nat_table_size,
+            nat_session_cap,
             counters,
             stats,
             neigh_miss,
@@ -516,6 +579,8 @@ impl Dataplane {
             pin_dir: cfg.pin_dir.clone(),
             pinned,
             access_ifindex,
+            nics: [cfg.access_if.clone(), cfg.uplink_if.clone()],
+            last_xmit_errors: 0,
             public_ip,
             nat: cfg.nat,
             port_block_size: cfg.port_block_size,
@@ -541,8 +606,10 @@ impl Dataplane {
         dp.xdp(Program::AccessCpu)?
             .load()
             .with_context(|| format!("verifier rejected {}", programs::ACCESS_CPU))?;
-        dp.attach(Program::Access, &cfg.access_if, cfg.xdp_mode)?;
-        dp.attach(Program::Uplink, &cfg.uplink_if, cfg.xdp_mode)?;
+        let mode = attach_mode(cfg)?;
+        dp.attach(Program::Access, &cfg.access_if, mode)?;
+        dp.attach(Program::Uplink, &cfg.uplink_if, mode)?;
+        dp.last_xmit_errors = dp.xmit_errors();
         // bpf_fib_lookup only finds neighbours the kernel already knows;
         // resolve the uplink's gateways now so a subscriber's first packet
         // is not lost to `drop_no_neigh` (later misses go through NEIGH_MISS).
@@ -560,7 +627,8 @@ impl Dataplane {
         log::info!(
             "data plane up: access {} (ifindex {access_ifindex}), uplink {} (ifindex \
              {uplink_ifindex}), nat {}, public {}, {n_blocks} port blocks of {} (host ephemeral \
-             ports {eph} left out), mss clamp {}, maps in {}",
+             ports {eph} left out), NAT table {nat_table_size} mappings, {} per session, mss \
+             clamp {}, maps in {}",
             cfg.access_if,
             cfg.uplink_if,
             if cfg.nat { "on" } else { "off" },
@@ -570,6 +638,11 @@ impl Dataplane {
                 .collect::<Vec<_>>()
                 .join(","),
             cfg.port_block_size,
+            if nat_session_cap == 0 {
+                "block-limited".to_owned()
+            } else {
+                format!("at most {nat_session_cap}")
+            },
             if cfg.mss_clamp { "on" } else { "off" },
             cfg.pin_dir.display()
         );
@@ -647,6 +720,7 @@ impl Dataplane {
         let inst = Installed { key, slot, block };
         let res = self
             .zero_counters(slot)
+            .and_then(|()| self.zero_nat_slot(slot))
             .and_then(|()| self.write_rows(row, &inst));
         if let Err(e) = res {
             let _ = self.release_id(row.address, &key);
@@ -805,6 +879,41 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Zero a slot's NAT allocation state (`NAT_SLOTS`, `NAT_FREED`): only
+    /// while no session uses the slot.
+    fn zero_nat_slot(&mut self, slot: u32) -> anyhow::Result<()> {
+        self.freed.remove(&slot);
+        self.nat_slots
+            .set(slot, NatSlot::default(), 0)
+            .context("zeroing NAT_SLOTS")?;
+        self.nat_freed
+            .set(slot, NatFreed::default(), 0)
+            .context("zeroing NAT_FREED")?;
+        Ok(())
+    }
+
+    /// Live NAT mappings of a session (created − removed, all protocols),
+    /// as the XDP programs count them against `nat_session_mappings`.
+    pub fn nat_live(&self, row: &SessionRow) -> Option<u64> {
+        let slot = self.installed.get(&row.address)?.slot;
+        let s = self.nat_slots.get(&slot, 0).ok()?;
+        let f = self.nat_freed.get(&slot, 0).ok()?;
+        Some(nat::live(
+            s.total,
+            f.freed.iter().fold(0u64, |a, b| a.wrapping_add(*b)),
+        ))
+    }
+
+    /// Entries of each NAT map.
+    pub fn nat_table_size(&self) -> u32 {
+        self.nat_table_size
+    }
+
+    /// The per-session cap of live NAT mappings in force (0: the block only).
+    pub fn nat_session_cap(&self) -> u32 {
+        self.nat_session_cap
+    }
+
     fn zero_counters(&mut self, slot: u32) -> anyhow::Result<()> {
         let zeros = PerCpuValues::try_from(vec![RawCounters::default(); self.nr_cpus])?;
         self.counters.set(slot, zeros, 0)?;
@@ -831,6 +940,15 @@ impl Dataplane {
             self.remove_block_mappings(row.address, public, start, count);
         }
         let counters = self.slot_counters(inst.slot);
+        // No new mappings since SESSIONS went (in-flight packets aside) and
+        // the block's mappings are gone: the slot's counts start over.
+        if let Err(e) = self.zero_nat_slot(inst.slot) {
+            log::warn!(
+                "session {}: zeroing NAT_SLOTS[{}]: {e:#}",
+                row.address,
+                inst.slot
+            );
+        }
         self.installed.remove(&row.address);
         self.free_slots.push(inst.slot);
         if let Some(b) = inst.block {
@@ -954,27 +1072,69 @@ impl Dataplane {
         out
     }
 
-    /// Expire idle NAT mappings now; also asks the kernel to resolve the
-    /// last next hop the data plane had no neighbour for. Run it
-    /// periodically (every few seconds). Returns the mappings removed.
-    ///
-    /// Also logs (at most once per call, so once per period) when new flows
-    /// were dropped because a session's port block was full
-    /// (`drop_no_nat_port`, RFC 6888 REQ-4: drop, never evict).
+    /// Expire idle NAT mappings now (a whole sweep, see
+    /// [`Self::expire_step_at`]); also does [`Self::periodic`]. For tests
+    /// and tools: the daemon sweeps in bounded steps instead, so its event
+    /// loop never waits for a whole table. Returns the mappings removed.
     pub fn expire_idle(&mut self) -> usize {
-        self.resolve_neighbours();
-        self.log_quota_drops();
+        self.periodic();
         self.expire_idle_at(sys::monotonic_ns())
     }
 
+    /// The periodic checks besides expiry: resolve the last next hop the
+    /// data plane had no neighbour for, and log (at most once per call, so
+    /// once per period) when new flows were dropped because a session's port
+    /// block was full (`drop_no_nat_port`, RFC 6888 REQ-4: drop, never evict).
+    pub fn periodic(&mut self) {
+        self.resolve_neighbours();
+        self.log_quota_drops();
+        let errors = self.xmit_errors();
+        if errors > self.last_xmit_errors {
+            log::warn!(
+                "{} frames the data plane redirected were dropped by the NICs since the last \
+                 check (nic.*.tx_xdp_xmit_errors in `pppoe-bras stats`): counted as forwarded, \
+                 they never left",
+                errors - self.last_xmit_errors
+            );
+        }
+        self.last_xmit_errors = errors;
+    }
+
+    /// The XDP counters both NICs keep (`ethtool -S`, per-queue ones
+    /// summed), as `nic.<interface>.<counter>`: redirects the kernel
+    /// dropped after our programs counted them as forwarded show here
+    /// (veth: `tx_xdp_xmit_errors`).
+    pub fn nic_stats(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for ifname in &self.nics {
+            match nic::xdp_stats(ifname) {
+                Ok(v) => out.extend(v.into_iter().map(|(n, c)| (format!("nic.{ifname}.{n}"), c))),
+                Err(e) => log::debug!("ethtool -S {ifname}: {e}"),
+            }
+        }
+        out
+    }
+
+    /// Frames redirected into either NIC that it failed to send.
+    fn xmit_errors(&self) -> u64 {
+        self.nic_stats()
+            .iter()
+            .filter(|(n, _)| n.ends_with("xdp_xmit_errors") || n.ends_with("xdp_xmit_err"))
+            .map(|(_, c)| c)
+            .sum()
+    }
+
     fn log_quota_drops(&mut self) {
-        let now = self.stat(Stat::DropNoNatPort);
+        let now = self.stat(Stat::DropNoNatPort) + self.stat(Stat::DropNatSessionLimit);
         if now > self.last_quota_drops {
             log::warn!(
                 "NAT port quota: {} new flows dropped since the last check because a session's \
-                 block of {} ports was full (xdp.drop_no_nat_port {now})",
+                 block of {} ports (or its nat_session_mappings) was full \
+                 (xdp.drop_no_nat_port {}, xdp.drop_nat_session_limit {})",
                 now - self.last_quota_drops,
-                self.port_block_size
+                self.port_block_size,
+                self.stat(Stat::DropNoNatPort),
+                self.stat(Stat::DropNatSessionLimit),
             );
         }
         self.last_quota_drops = now;
@@ -988,26 +1148,131 @@ impl Dataplane {
             .unwrap_or(0)
     }
 
-    /// [`Self::expire_idle`] with an explicit CLOCK_MONOTONIC time (ns).
+    /// A whole expiry sweep at an explicit CLOCK_MONOTONIC time (ns): starts
+    /// a new pass and runs [`Self::expire_step_at`] until it is through.
+    pub fn expire_idle_at(&mut self, now_ns: u64) -> usize {
+        self.sweep = Sweep::default();
+        let mut removed = 0;
+        loop {
+            let step = self.expire_step_at(now_ns, EXPIRY_BUDGET);
+            removed += step.removed;
+            if step.pass_done {
+                return removed;
+            }
+        }
+    }
+
+    /// [`Self::expire_step_at`] now.
+    pub fn expire_step(&mut self, budget: u32) -> SweepStep {
+        self.expire_step_at(sys::monotonic_ns(), budget)
+    }
+
+    /// One bounded step of the expiry sweep: one `BPF_MAP_LOOKUP_BATCH` of
+    /// at most `budget` entries (a hash-map batch never splits a bucket:
+    /// more only when a single bucket is larger) from where the last step
+    /// stopped, and the checks and deletions of those entries. A pass walks
+    /// `NAT_OUT`, then `NAT_IN`; `pass_done` says this step finished one.
     ///
     /// A mapping is idle when neither direction was seen for the protocol's
     /// timeout (TCP: established or transitory by the state the XDP
-    /// programs keep in the `NAT_IN` row). Also removes orphans: `NAT_OUT` rows whose `NAT_IN` twin is
-    /// gone or points elsewhere, and `NAT_IN` rows without their `NAT_OUT`
-    /// twin for more than a second (a creation race in XDP or a removal in
-    /// progress).
-    pub fn expire_idle_at(&mut self, now_ns: u64) -> usize {
-        let timeout = |proto: u8, state: u8| -> u64 {
-            let d = match proto {
-                IPPROTO_TCP if tcp_established(state) => self.timeouts.tcp,
-                IPPROTO_TCP => self.timeouts.tcp_transitory,
-                IPPROTO_UDP => self.timeouts.udp,
-                _ => self.timeouts.icmp,
+    /// programs keep in the `NAT_IN` row). Also removes orphans: `NAT_OUT`
+    /// rows whose `NAT_IN` twin is gone or points elsewhere, and `NAT_IN`
+    /// rows without their `NAT_OUT` twin for more than a second (a creation
+    /// race in XDP or a removal in progress). Every `NAT_OUT` row removed is
+    /// counted in its session's `NAT_FREED`, which gives the session the
+    /// room back (live = created − freed).
+    pub fn expire_step_at(&mut self, now_ns: u64, budget: u32) -> SweepStep {
+        let max = budget.max(1);
+        let ks = std::mem::size_of::<NatKey>();
+        let vs = std::mem::size_of::<NatValue>();
+        let mut keys = vec![0u8; max as usize * ks];
+        let mut vals = vec![0u8; max as usize * vs];
+        let phase_in = self.sweep.phase_in;
+        let res = {
+            let raw = if phase_in {
+                &self.nat_in_raw
+            } else {
+                &self.nat_out_raw
             };
-            d.as_nanos().min(u64::MAX as u128) as u64
+            let fd = raw.fd().as_fd();
+            let mut res = sys::map_lookup_batch(fd, self.sweep.token, &mut keys, &mut vals, max);
+            // A bucket larger than the budget: take that bucket whole.
+            let mut room = max;
+            while matches!(&res, Err(e) if e.raw_os_error() == Some(libc::ENOSPC)) && room < 1 << 16
+            {
+                room *= 2;
+                keys.resize(room as usize * ks, 0);
+                vals.resize(room as usize * vs, 0);
+                res = sys::map_lookup_batch(fd, self.sweep.token, &mut keys, &mut vals, room);
+            }
+            res
         };
-        let mut doomed: Vec<(NatKey, NatKey)> = Vec::new();
-        for (k, v) in self.nat_out.iter().flatten() {
+        let (n, next) = match res {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("NAT expiry: batch lookup failed: {e}; starting over");
+                self.sweep = Sweep::default();
+                return SweepStep {
+                    visited: 0,
+                    removed: 0,
+                    pass_done: true,
+                };
+            }
+        };
+        let entries = (0..n as usize).map(|i| {
+            // Safety: the kernel wrote `n` packed keys and values; NatKey and
+            // NatValue are Pod; read_unaligned copes with the Vec<u8> alignment.
+            unsafe {
+                (
+                    std::ptr::read_unaligned(keys.as_ptr().add(i * ks) as *const NatKey),
+                    std::ptr::read_unaligned(vals.as_ptr().add(i * vs) as *const NatValue),
+                )
+            }
+        });
+        let entries: Vec<_> = entries.collect();
+        let removed = if phase_in {
+            self.expire_orphans(now_ns, &entries);
+            0
+        } else {
+            self.expire_out(now_ns, &entries)
+        };
+        let mut pass_done = false;
+        match next {
+            Some(t) => self.sweep.token = Some(t),
+            None if !phase_in => {
+                self.sweep = Sweep {
+                    phase_in: true,
+                    token: None,
+                }
+            }
+            None => {
+                self.sweep = Sweep::default();
+                pass_done = true;
+            }
+        }
+        SweepStep {
+            visited: n,
+            removed,
+            pass_done,
+        }
+    }
+
+    fn nat_timeout(&self, proto: u8, state: u8) -> u64 {
+        let d = match proto {
+            IPPROTO_TCP if tcp_established(state) => self.timeouts.tcp,
+            IPPROTO_TCP => self.timeouts.tcp_transitory,
+            IPPROTO_UDP => self.timeouts.udp,
+            _ => self.timeouts.icmp,
+        };
+        d.as_nanos().min(u64::MAX as u128) as u64
+    }
+
+    /// The `NAT_OUT` half of a sweep step: idle or inconsistent rows go,
+    /// with their `NAT_IN` twin.
+    fn expire_out(&mut self, now_ns: u64, entries: &[(NatKey, NatValue)]) -> usize {
+        let mut removed = 0;
+        let mut dirty = Vec::new();
+        for (k, v) in entries {
             let in_key = NatKey {
                 addr: v.addr,
                 port: v.port,
@@ -1018,24 +1283,39 @@ impl Dataplane {
             let consistent = twin.is_some_and(|t| t.addr == k.addr && t.port == k.port);
             let last = twin.map(|t| t.last_seen).unwrap_or(0).max(v.last_seen);
             let state = twin.map(|t| t.state).unwrap_or(0);
-            if !consistent || now_ns.saturating_sub(last) > timeout(k.proto, state) {
-                doomed.push((k, in_key));
+            if consistent && now_ns.saturating_sub(last) <= self.nat_timeout(k.proto, state) {
+                continue;
             }
-        }
-        let mut removed = 0;
-        for (out_key, in_key) in doomed {
-            if self.nat_out.remove(&out_key).is_ok() {
+            if self.nat_out.remove(k).is_ok() {
                 removed += 1;
-            }
-            // Only delete the NAT_IN row if it is still this mapping's twin.
-            if let Ok(t) = self.nat_in.get(&in_key, 0) {
-                if t.addr == out_key.addr && t.port == out_key.port {
-                    let _ = self.nat_in.remove(&in_key);
+                let owner = self.installed.get(&Ipv4Addr::from(k.addr)).map(|i| i.slot);
+                if owner == Some(v.slot) {
+                    let f = self.freed.entry(v.slot).or_default();
+                    let pi = nat::proto_index(k.proto);
+                    f[pi] = f[pi].wrapping_add(1);
+                    dirty.push(v.slot);
                 }
             }
+            // Only delete the NAT_IN row if it is still this mapping's twin.
+            if consistent {
+                let _ = self.nat_in.remove(&in_key);
+            }
         }
-        let mut orphans = Vec::new();
-        for (k, v) in self.nat_in.iter().flatten() {
+        dirty.sort_unstable();
+        dirty.dedup();
+        for slot in dirty {
+            let freed = self.freed.get(&slot).copied().unwrap_or_default();
+            if let Err(e) = self.nat_freed.set(slot, NatFreed { freed }, 0) {
+                log::warn!("writing NAT_FREED[{slot}]: {e}");
+            }
+        }
+        removed
+    }
+
+    /// The `NAT_IN` half of a sweep step: rows without their `NAT_OUT`
+    /// twin for more than a second go.
+    fn expire_orphans(&mut self, now_ns: u64, entries: &[(NatKey, NatValue)]) {
+        for (k, v) in entries {
             let out_key = NatKey {
                 addr: v.addr,
                 port: v.port,
@@ -1047,13 +1327,9 @@ impl Dataplane {
                 .get(&out_key, 0)
                 .is_ok_and(|o| o.addr == k.addr && o.port == k.port);
             if !ok && now_ns.saturating_sub(v.last_seen) > 1_000_000_000 {
-                orphans.push(k);
+                let _ = self.nat_in.remove(k);
             }
         }
-        for k in orphans {
-            let _ = self.nat_in.remove(&k);
-        }
-        removed
     }
 
     /// Spread PPPoE sessions over `cpus` (CPU numbers; fewer than two turns
@@ -1197,6 +1473,114 @@ impl Drop for Dataplane {
     }
 }
 
+/// Where the expiry sweep is: which map, and the batch token to go on from.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sweep {
+    /// Walking `NAT_IN` (orphans) rather than `NAT_OUT`.
+    phase_in: bool,
+    /// Bucket to continue from (`None`: the map's start).
+    token: Option<u32>,
+}
+
+/// What one [`Dataplane::expire_step_at`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepStep {
+    /// Map entries looked at (≤ the budget unless one hash bucket is larger).
+    pub visited: u32,
+    /// `NAT_OUT` mappings removed.
+    pub removed: usize,
+    /// This step finished a pass over both maps (the next starts over).
+    pub pass_done: bool,
+}
+
+/// Size the NAT table and the per-session cap together (RFC 6888 REQ-3/4:
+/// one subscriber must never take the others' room): at most
+/// `min(max_sessions, port blocks)` sessions are NATed at once, each with
+/// at most `nat_session_mappings` live mappings (0: 3 × `port_block_size`,
+/// one block per protocol), and the table must hold all of them. Returns
+/// (entries of each NAT map, the cap XDP enforces; 0 = the block only).
+pub fn nat_sizing(cfg: &DataplaneConfig, port_blocks: usize) -> anyhow::Result<(u32, u32)> {
+    if !cfg.nat {
+        let size = if cfg.nat_table_size == 0 {
+            MAX_NAT
+        } else {
+            cfg.nat_table_size
+        };
+        return Ok((size, 0));
+    }
+    let per_block = 3 * u64::from(cfg.port_block_size);
+    let (per, per_why) = match u64::from(cfg.nat_session_mappings) {
+        0 => (
+            per_block,
+            format!("3 × port_block_size {}", cfg.port_block_size),
+        ),
+        n if n >= per_block => (
+            per_block,
+            format!("3 × port_block_size {}", cfg.port_block_size),
+        ),
+        n => (n, "nat_session_mappings".to_owned()),
+    };
+    let cap = if per < per_block { per as u32 } else { 0 };
+    let sessions = u64::from(cfg.max_sessions).min(port_blocks as u64).max(1);
+    let sessions_why = if u64::from(cfg.max_sessions) <= port_blocks as u64 {
+        format!("max_sessions {}", cfg.max_sessions)
+    } else {
+        format!("{port_blocks} port blocks")
+    };
+    let need = sessions * per;
+    let (limit, limit_why) = if cfg.nat_table_size == 0 {
+        (
+            u64::from(NAT_TABLE_AUTO_MAX),
+            format!("the automatic limit {NAT_TABLE_AUTO_MAX} (nat_table_size = 0)"),
+        )
+    } else {
+        (
+            u64::from(cfg.nat_table_size),
+            format!("nat_table_size {}", cfg.nat_table_size),
+        )
+    };
+    if need > limit {
+        bail!(
+            "NAT quotas can outgrow the NAT table: {sessions} sessions ({sessions_why}) × {per} \
+             mappings each ({per_why}) = {need} > {limit_why}, so a few busy subscribers could \
+             fill it for everyone; set nat_table_size = {need} (about {} MiB of kernel memory), \
+             or nat_session_mappings = {} or less, or lower max_sessions",
+            (need * 128).div_ceil(1 << 20),
+            (limit / sessions).max(1)
+        );
+    }
+    let size = if cfg.nat_table_size == 0 {
+        need.max(u64::from(MAX_NAT)) as u32
+    } else {
+        cfg.nat_table_size
+    };
+    Ok((size, cap))
+}
+
+/// The mode both programs are attached in: `cfg.xdp_mode`, unless native
+/// redirects into one of the NICs would be dropped (a veth whose peer runs
+/// neither XDP nor GRO, see [`nic`]): `auto` then attaches in generic mode
+/// and logs one line saying why, `native` refuses to start with the fix.
+fn attach_mode(cfg: &DataplaneConfig) -> anyhow::Result<XdpMode> {
+    if cfg.xdp_mode == XdpMode::Generic {
+        return Ok(XdpMode::Generic);
+    }
+    let mut facts = Vec::new();
+    for ifname in [&cfg.access_if, &cfg.uplink_if] {
+        match nic::facts(ifname) {
+            Ok(f) => facts.push(f),
+            Err(e) => log::warn!("inspecting {ifname} for native XDP: {e:#}"),
+        }
+    }
+    match nic::decide(cfg.xdp_mode, &facts)? {
+        nic::Decision::AsConfigured => Ok(cfg.xdp_mode),
+        nic::Decision::Generic(why) => {
+            log::warn!("{why}");
+            Ok(XdpMode::Generic)
+        }
+    }
+}
+
 /// Deleting a row that is already gone is fine.
 fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
     match r {
@@ -1246,6 +1630,39 @@ fn remove_pins(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nat_table_holds_every_quota_or_start_is_refused() {
+        let mut cfg = DataplaneConfig::new("a", "u");
+        // Defaults, one address (70 blocks): 70 × 1536 fits the default table.
+        assert_eq!(nat_sizing(&cfg, 70).unwrap(), (MAX_NAT, 0));
+        // Four addresses: 280 × 1536 = 430,080 > 262,144: auto grows the table.
+        assert_eq!(nat_sizing(&cfg, 280).unwrap(), (430_080, 0));
+        // An explicit table too small for the quotas is refused, naming the keys.
+        cfg.nat_table_size = 262_144;
+        let e = nat_sizing(&cfg, 280).unwrap_err().to_string();
+        assert!(
+            e.contains("280 port blocks") && e.contains("nat_table_size = 430080"),
+            "{e}"
+        );
+        assert!(e.contains("nat_session_mappings = 936 or less"), "{e}");
+        // ... unless a per-session cap makes them fit; XDP then enforces it.
+        cfg.nat_session_mappings = 936;
+        assert_eq!(nat_sizing(&cfg, 280).unwrap(), (262_144, 936));
+        // max_sessions bounds the sessions when it is below the blocks.
+        cfg.nat_session_mappings = 0;
+        cfg.max_sessions = 100;
+        assert_eq!(nat_sizing(&cfg, 280).unwrap(), (262_144, 0));
+        // A cap at or above 3 blocks is no cap.
+        cfg.nat_session_mappings = 5000;
+        assert_eq!(nat_sizing(&cfg, 280).unwrap().1, 0);
+        // Auto never goes beyond its limit by itself.
+        cfg.nat_table_size = 0;
+        cfg.max_sessions = 65534;
+        cfg.nat_session_mappings = 0;
+        let e = nat_sizing(&cfg, 17_920).unwrap_err().to_string();
+        assert!(e.contains("automatic limit"), "{e}");
+    }
 
     #[test]
     fn blocks_skip_the_ephemeral_range_and_interleave_addresses() {

@@ -167,6 +167,69 @@ pub fn parse_port_range(text: &str) -> Option<(u16, u16)> {
     (lo <= hi).then_some((lo, hi))
 }
 
+/// `BPF_MAP_LOOKUP_BATCH` (aya 0.14 has no batch operations): up to
+/// `max` entries of the hash map `fd` from bucket `token` on (`None`: the
+/// start), into `keys` and `values` (room for `max` of each). Returns how
+/// many came and the token to go on from, `None` once the walk is through.
+/// A hash-map batch never splits a bucket, so it may return fewer than
+/// `max` (and `ENOSPC` only when one bucket alone holds more).
+pub fn map_lookup_batch(
+    fd: std::os::fd::BorrowedFd<'_>,
+    token: Option<u32>,
+    keys: &mut [u8],
+    values: &mut [u8],
+    max: u32,
+) -> io::Result<(u32, Option<u32>)> {
+    use std::os::fd::AsRawFd as _;
+    #[repr(C)]
+    #[derive(Default)]
+    struct BatchAttr {
+        in_batch: u64,
+        out_batch: u64,
+        keys: u64,
+        values: u64,
+        count: u32,
+        map_fd: u32,
+        elem_flags: u64,
+        flags: u64,
+    }
+    const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+    let in_tok: u64 = token.map_or(0, u64::from);
+    let mut out_tok: u64 = 0;
+    let mut attr = BatchAttr {
+        in_batch: if token.is_some() {
+            &in_tok as *const u64 as u64
+        } else {
+            0
+        },
+        out_batch: &mut out_tok as *mut u64 as u64,
+        keys: keys.as_mut_ptr() as u64,
+        values: values.as_mut_ptr() as u64,
+        count: max,
+        map_fd: fd.as_raw_fd() as u32,
+        ..BatchAttr::default()
+    };
+    // Safety: the attr points at buffers that outlive the call and hold
+    // `max` keys and values (the caller sized them); the kernel writes at
+    // most `count` of each and a 4-byte token.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_LOOKUP_BATCH,
+            &mut attr as *mut BatchAttr,
+            std::mem::size_of::<BatchAttr>(),
+        )
+    };
+    if rc == 0 {
+        return Ok((attr.count, Some(out_tok as u32)));
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENOENT) {
+        return Ok((attr.count, None));
+    }
+    Err(e)
+}
+
 #[cfg(test)]
 mod route_test {
     #[test]
