@@ -217,6 +217,12 @@ pub struct Config {
     /// `isolate_subscribers`: drop subscriber-to-subscriber traffic
     /// instead of forwarding it PPPoE to PPPoE (default false).
     pub isolate_subscribers: bool,
+    /// `metrics_listen`: where `/metrics` is served (off when unset).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `metrics_per_session`: per-session series in `/metrics` (default false).
+    pub metrics_per_session: bool,
+    /// `log_format`: `"text"` (default) or `"json"` (one object per line).
+    pub log_json: bool,
     /// Spread session traffic over every online CPU (cpumap keyed by
     /// session): RSS gives all PPPoE on a NIC one flow hash, so without
     /// this one core does all the work. Default `true` (no effect on one CPU).
@@ -306,6 +312,9 @@ impl Default for Config {
             mss_clamp: true,
             access_allow: 0,
             isolate_subscribers: false,
+            metrics_listen: None,
+            metrics_per_session: false,
+            log_json: false,
             spread: true,
             port_block_size: 512,
             first_port: 1024,
@@ -388,6 +397,9 @@ struct Raw {
     mss_clamp: S<bool>,
     access_allow: SList,
     isolate_subscribers: S<bool>,
+    metrics_listen: S<String>,
+    metrics_per_session: S<bool>,
+    log_format: S<String>,
     spread: S<bool>,
     port_block_size: S<i64>,
     first_port: S<i64>,
@@ -675,6 +687,9 @@ const KEYS: &[&str] = &[
     "mss_clamp",
     "access_allow",
     "isolate_subscribers",
+    "metrics_listen",
+    "metrics_per_session",
+    "log_format",
     "spread",
     "port_block_size",
     "first_port",
@@ -700,6 +715,117 @@ fn access_allow_bit(word: &str) -> Result<u32, String> {
             let known: Vec<&str> = WORDS.iter().map(|(w, _)| *w).collect();
             format!("unknown frame kind; use some of {}", known.join(", "))
         })
+}
+
+/// Where a daemon's configuration comes from: the file, a pppd options
+/// file (`-O`) and the command-line flags, in that precedence. Kept by the
+/// daemon so `reload` (SIGHUP) reads the same sources again.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    pub pppd_options: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+impl ConfigSource {
+    /// Read and merge every source; warnings of the pppd options file are
+    /// returned for the caller to log.
+    pub fn load(&self) -> Result<(Config, Vec<String>), ConfigError> {
+        let pppd = self
+            .pppd_options
+            .as_deref()
+            .map(crate::pppd_options::PppdOptions::load)
+            .transpose()?;
+        let mut overrides = self.overrides.clone();
+        // Precedence: config file < pppd options file (-O) < flags.
+        if let Some(p) = &pppd {
+            overrides.auth = overrides.auth.or_else(|| p.auth.clone());
+            overrides.lcp_echo_interval = overrides.lcp_echo_interval.or(p.lcp_echo_interval);
+            overrides.lcp_echo_failure = overrides.lcp_echo_failure.or(p.lcp_echo_failure);
+            if overrides.dns.is_none() && !p.dns.is_empty() {
+                overrides.dns = Some(p.dns.iter().map(ToString::to_string).collect());
+            }
+            // ms-wins goes through the same validation as the --nbns flag.
+            if overrides.nbns.is_none() && !p.nbns.is_empty() {
+                overrides.nbns = Some(p.nbns.iter().map(ToString::to_string).collect());
+            }
+        }
+        let mut cfg = Config::resolve(self.file.as_deref(), overrides)?;
+        let mut warnings = Vec::new();
+        if let Some(p) = pppd {
+            cfg.mru = p.mru.unwrap_or(cfg.mru);
+            warnings = p.warnings;
+        }
+        Ok((cfg, warnings))
+    }
+}
+
+impl Config {
+    /// The keys whose new value a running daemon cannot take (interfaces,
+    /// maps and NAT layout, attach mode, listeners), by name, where `new`
+    /// differs from `self`: a reload that changes one is refused.
+    pub fn fixed_keys_changed(&self, new: &Config) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut check = |changed: bool, key: &'static str| {
+            if changed {
+                out.push(key);
+            }
+        };
+        check(
+            self.access_interface != new.access_interface,
+            "access_interface",
+        );
+        check(
+            self.uplink_interface != new.uplink_interface,
+            "uplink_interface",
+        );
+        check(self.local_address != new.local_address, "local_address");
+        check(self.pin_dir != new.pin_dir, "pin_dir");
+        check(self.xdp_mode != new.xdp_mode, "xdp_mode");
+        check(self.nat != new.nat, "nat");
+        check(self.public_address != new.public_address, "public_address");
+        check(
+            self.public_addresses != new.public_addresses,
+            "public_addresses",
+        );
+        check(
+            self.port_block_size != new.port_block_size,
+            "port_block_size",
+        );
+        check(self.first_port != new.first_port, "first_port");
+        check(self.nat_table_size != new.nat_table_size, "nat_table_size");
+        check(
+            self.nat_session_mappings != new.nat_session_mappings,
+            "nat_session_mappings",
+        );
+        check(self.mss_clamp != new.mss_clamp, "mss_clamp");
+        check(self.spread != new.spread, "spread");
+        check(self.access_allow != new.access_allow, "access_allow");
+        check(
+            self.isolate_subscribers != new.isolate_subscribers,
+            "isolate_subscribers",
+        );
+        check(self.max_payload != new.max_payload, "max_payload");
+        check(self.mru != new.mru, "mru");
+        check(self.metrics_listen != new.metrics_listen, "metrics_listen");
+        check(
+            self.nat_udp_timeout != new.nat_udp_timeout,
+            "nat_udp_timeout",
+        );
+        check(
+            self.nat_tcp_timeout != new.nat_tcp_timeout,
+            "nat_tcp_timeout",
+        );
+        check(
+            self.nat_icmp_timeout != new.nat_icmp_timeout,
+            "nat_icmp_timeout",
+        );
+        check(
+            self.nat_tcp_transitory_timeout != new.nat_tcp_transitory_timeout,
+            "nat_tcp_transitory_timeout",
+        );
+        out
+    }
 }
 
 /// Rewrites serde's phrasing into ours ("unknown key", "known keys are").
@@ -1063,6 +1189,21 @@ impl Config {
         let isolate_subscribers = r
             .scalar("isolate_subscribers", None, raw.isolate_subscribers)
             .map_or(d.isolate_subscribers, |(v, _)| v);
+        let metrics_listen = match r.scalar("metrics_listen", None, raw.metrics_listen) {
+            None => d.metrics_listen,
+            Some((v, place)) => Some(v.parse().map_err(|_| {
+                place.bad(&v, "not an address:port; write e.g. \"127.0.0.1:9469\"")
+            })?),
+        };
+        let metrics_per_session = r
+            .scalar("metrics_per_session", None, raw.metrics_per_session)
+            .map_or(d.metrics_per_session, |(v, _)| v);
+        let log_json = match r.scalar("log_format", None, raw.log_format) {
+            None => d.log_json,
+            Some((v, _)) if v == "text" => false,
+            Some((v, _)) if v == "json" => true,
+            Some((v, place)) => return Err(place.bad(&v, "use \"text\" or \"json\"")),
+        };
         let blame = [
             ("port_block_size", raw.port_block_size.clone()),
             ("first_port", raw.first_port.clone()),
@@ -1243,6 +1384,9 @@ impl Config {
             mss_clamp,
             access_allow,
             isolate_subscribers,
+            metrics_listen,
+            metrics_per_session,
+            log_json,
             spread,
             port_block_size,
             first_port,
@@ -1487,6 +1631,9 @@ public_addresses = ["198.51.100.1", "198.51.100.3"]
 mss_clamp = false
 access_allow = ["arp", "LLDP"]
 isolate_subscribers = true
+metrics_listen = "127.0.0.1:9469"
+metrics_per_session = true
+log_format = "json"
 spread = false
 port_block_size = 256
 first_port = 2048
@@ -1552,6 +1699,9 @@ address = "*"
             access_allow: pppoe_bras_common::maps::access_allow::ARP
                 | pppoe_bras_common::maps::access_allow::LLDP,
             isolate_subscribers: true,
+            metrics_listen: Some("127.0.0.1:9469".parse().unwrap()),
+            metrics_per_session: true,
+            log_json: true,
             spread: false,
             port_block_size: 256,
             first_port: 2048,
@@ -1568,13 +1718,13 @@ address = "*"
                     name: "lab1".into(),
                     password: Secret::new("secret one"),
                     address: Some(a("10.9.0.1")),
-                    line: 40,
+                    line: 45,
                 },
                 User {
                     name: "lab2".into(),
                     password: Secret::new(""),
                     address: None,
-                    line: 45,
+                    line: 50,
                 },
             ],
             source: None,
@@ -1812,6 +1962,16 @@ address = "*"
         let e = err(&format!("{IFACES}access_allow = [\"arp\", \"ipx\"]\n"));
         assert!(
             e.contains(":3: access_allow \"ipx\": unknown frame kind; use some of arp, lldp"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}log_format = \"xml\"\n"));
+        assert!(
+            e.contains(":3: log_format \"xml\": use \"text\" or \"json\""),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}metrics_listen = \"9469\"\n"));
+        assert!(
+            e.contains(":3: metrics_listen \"9469\": not an address:port"),
             "{e}"
         );
         let e = err(&format!("{IFACES}pin_dir = \"bpf/x\"\n"));

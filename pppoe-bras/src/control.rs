@@ -28,6 +28,8 @@ pub enum Command {
     Stats,
     /// Terminate a session by id, user, address or MAC.
     Kill(Selector),
+    /// Re-read the configuration and secrets (as SIGHUP).
+    Reload,
 }
 
 impl Command {
@@ -42,6 +44,7 @@ impl Command {
                 Filter::parse(rest).map(Command::Sessions)
             }
             (Some("stats"), None, _) => Ok(Command::Stats),
+            (Some("reload"), None, _) => Ok(Command::Reload),
             (Some("show"), Some(sel), json) => {
                 let json = match json {
                     None => false,
@@ -52,7 +55,7 @@ impl Command {
             }
             (Some("kill"), Some(sel), None) => Selector::parse(sel).map(Command::Kill),
             _ => Err(format!(
-                "unknown command {line:?}: use sessions, show <sel>, stats or kill <sel>"
+                "unknown command {line:?}: use sessions, show <sel>, stats, kill <sel> or reload"
             )),
         }
     }

@@ -593,6 +593,17 @@ impl Discovery {
         }
     }
 
+    /// Take new settings (reload) keeping every live session, the cookie
+    /// key (outstanding PADOs stay valid) and our MAC. Rate limits start
+    /// afresh; new limits apply to new sessions.
+    pub fn reconfigure(&mut self, mut cfg: DiscoveryConfig) {
+        cfg.cookie_key = self.cfg.cookie_key;
+        cfg.local_mac = self.cfg.local_mac;
+        self.cfg = cfg;
+        self.mac_buckets.clear();
+        self.total_bucket = None;
+    }
+
     /// A frame with EtherType 0x8863 arrived (`eth` already parsed; `payload`
     /// = bytes after the EtherType, Ethernet padding included).
     pub fn handle_frame(&mut self, now: Instant, eth: &EthHeader, payload: &[u8]) {

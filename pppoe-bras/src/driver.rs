@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    config::Config,
+    config::{Config, ConfigSource},
     control::{self, Command},
     dataplane::{Dataplane, DataplaneConfig, NatTimeouts, SessionRow},
     discovery::{DiscoveryConfig, SessionKey},
@@ -36,7 +36,12 @@ const NAT_SWEEP_STEP: Duration = Duration::from_millis(20);
 
 /// Run the daemon until SIGTERM/SIGINT. Everything it installed (map rows,
 /// pins, XDP programs) is removed before it returns, also on error paths.
-pub async fn run(mut cfg: Config, control_socket: &std::path::Path) -> anyhow::Result<()> {
+pub async fn run(source: ConfigSource, control_socket: &std::path::Path) -> anyhow::Result<()> {
+    let (mut cfg, warnings) = source.load()?;
+    crate::logfmt::set_json(cfg.log_json);
+    for w in warnings {
+        log::warn!("{w}");
+    }
     let access_mac = if_mac(&cfg.access_interface)
         .with_context(|| format!("access interface {:?}", cfg.access_interface))?;
     let access_mtu = crate::rawsock::if_mtu(&cfg.access_interface)?;
@@ -53,33 +58,88 @@ pub async fn run(mut cfg: Config, control_socket: &std::path::Path) -> anyhow::R
             log::warn!("spreading sessions over CPUs {cpus:?}: {e:#}; one CPU does the work");
         }
     }
-    let result = serve(
-        &cfg,
-        control_socket,
+    let shell = Shell {
+        source,
         access_mac,
-        secrets,
-        pool,
-        &mut dataplane,
-    )
-    .await;
+        access_mtu,
+    };
+    let result = serve(cfg, &shell, control_socket, secrets, pool, &mut dataplane).await;
     let stopped = dataplane.shutdown();
     result.and(stopped)
 }
 
-async fn serve(
-    cfg: &Config,
-    control_socket: &std::path::Path,
+/// What the event loop keeps besides the configuration in force.
+struct Shell {
+    /// Read again on reload.
+    source: ConfigSource,
     access_mac: [u8; 6],
+    access_mtu: u32,
+}
+
+impl Shell {
+    /// Re-read every configuration source and apply what may change live:
+    /// users/secrets, pools (leases kept), DNS, limits, timers and auth for
+    /// new sessions. An invalid configuration, or one that changes a key
+    /// that cannot change live, is refused whole and the old one stays.
+    fn reload(
+        &self,
+        cfg: &mut Config,
+        manager: &mut Manager,
+        dataplane: &mut Dataplane,
+    ) -> Result<String, String> {
+        let (mut new, warnings) = self.source.load().map_err(|e| e.to_string())?;
+        new.max_payload =
+            fitting_max_payload(new.max_payload, self.access_mtu, &new.access_interface);
+        let fixed = cfg.fixed_keys_changed(&new);
+        if !fixed.is_empty() {
+            return Err(format!(
+                "{} cannot change while running (restart the daemon for that); nothing was \
+                 changed",
+                fixed.join(", ")
+            ));
+        }
+        let secrets = new.secrets().map_err(|e| e.to_string())?;
+        let users = secrets.len();
+        let pool = new.build_pool(&secrets);
+        dataplane
+            .set_inside(pool.inside_prefixes())
+            .map_err(|e| format!("{e:#}"))?;
+        manager.reconfigure(
+            manager_config(&new, self.access_mac),
+            secrets,
+            &new.pool,
+            &[new.local_address],
+        );
+        for w in warnings.into_iter().chain(new.warnings()) {
+            log::warn!("{w}");
+        }
+        crate::logfmt::set_json(new.log_json);
+        *cfg = new;
+        Ok(format!(
+            "reloaded: {users} users, pool of {} addresses ({} in use), {} live sessions kept",
+            manager.pool().size(),
+            manager.pool().in_use(),
+            manager.len()
+        ))
+    }
+}
+
+async fn serve(
+    mut cfg: Config,
+    shell: &Shell,
+    control_socket: &std::path::Path,
     secrets: crate::auth::Secrets,
     pool: crate::pool::Pool,
     dataplane: &mut Dataplane,
 ) -> anyhow::Result<()> {
+    let access_mac = shell.access_mac;
     let sock = PacketSocket::open(&cfg.access_interface)?
         .into_async()
         .context("register the packet socket with tokio")?;
-    let mut manager = Manager::new(manager_config(cfg, access_mac), secrets, pool);
+    let mut manager = Manager::new(manager_config(&cfg, access_mac), secrets, pool);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut expiry = tokio::time::interval(NAT_EXPIRY_PERIOD);
     let mut sweep_step = tokio::time::interval(NAT_SWEEP_STEP);
     sweep_step.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -87,6 +147,15 @@ async fn serve(
     let mut swept = 0usize;
     let mut neighbours = tokio::time::interval(NEIGHBOUR_PERIOD);
     let (mut control, _socket_guard) = control::listen(control_socket)?;
+    let (metrics_tx, mut metrics_rx) = tokio::sync::mpsc::channel(4);
+    if let Some(addr) = cfg.metrics_listen {
+        crate::metrics::serve(addr, metrics_tx).await?;
+    } else {
+        drop(metrics_tx);
+    }
+    let mut lag = LagProbe::new();
+    let mut lag_tick = tokio::time::interval(LAG_PERIOD);
+    lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     log::info!(
         "ready access={} uplink={} xdp={}",
         cfg.access_interface,
@@ -140,8 +209,21 @@ async fn serve(
                 }
             }
             Some((cmd, reply)) = control.recv() => {
-                let text = answer(cmd, &mut manager, dataplane, access_mac);
+                let text = if cmd == Command::Reload {
+                    reload_reply(shell.reload(&mut cfg, &mut manager, dataplane))
+                } else {
+                    answer(cmd, &mut manager, dataplane, access_mac)
+                };
                 let _ = reply.send(text);
+            }
+            _ = sighup.recv() => {
+                log::info!("SIGHUP: reloading");
+                let _ = reload_reply(shell.reload(&mut cfg, &mut manager, dataplane));
+            }
+            at = lag_tick.tick() => lag.tick(at.into_std(), Instant::now()),
+            Some(reply) = metrics_rx.recv() => {
+                let snap = snapshot(&manager, dataplane, access_mac, cfg.metrics_per_session, lag.take());
+                let _ = reply.send(crate::metrics::render(&snap));
             }
             _ = sigterm.recv() => { log::info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { log::info!("SIGINT: stopping"); break; }
@@ -160,6 +242,117 @@ fn cookie_key() -> [u8; 16] {
     let mut key = [0; 16];
     rand::rngs::OsRng.fill_bytes(&mut key);
     key
+}
+
+/// Log a reload's outcome and say it to the control client.
+fn reload_reply(r: Result<String, String>) -> String {
+    match r {
+        Ok(text) => {
+            log::info!("{text}");
+            format!("{text}\n")
+        }
+        Err(e) => {
+            log::warn!("reload refused: {e}");
+            format!("error: reload refused: {e}\n")
+        }
+    }
+}
+
+/// How often the event loop checks its own lag.
+const LAG_PERIOD: Duration = Duration::from_millis(100);
+
+/// The longest delay between when a periodic tick was due and when the
+/// event loop ran it, since the last scrape.
+struct LagProbe {
+    max: Duration,
+}
+
+impl LagProbe {
+    fn new() -> Self {
+        LagProbe {
+            max: Duration::ZERO,
+        }
+    }
+
+    fn tick(&mut self, due: Instant, now: Instant) {
+        self.max = self.max.max(now.saturating_duration_since(due));
+    }
+
+    fn take(&mut self) -> f64 {
+        std::mem::take(&mut self.max).as_secs_f64()
+    }
+}
+
+/// What `/metrics` shows, read in one go from the manager and the data plane.
+fn snapshot(
+    manager: &Manager,
+    dataplane: &Dataplane,
+    mac: [u8; 6],
+    per_session: bool,
+    lag: f64,
+) -> crate::metrics::Snapshot {
+    use std::collections::BTreeMap;
+    let mut states: BTreeMap<&'static str, u64> = query::STATES.iter().map(|s| (*s, 0)).collect();
+    let mut auth: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut traffic = (0, 0, 0, 0);
+    let mut rows = Vec::new();
+    for (k, i) in manager.sessions() {
+        *states.entry(query::state(&i)).or_default() += 1;
+        if i.installed {
+            let p = match i.link.auth_proto() {
+                Some(crate::ppp::AuthProto::Chap) => "chap",
+                Some(crate::ppp::AuthProto::Pap) => "pap",
+                None => "none",
+            };
+            *auth.entry(p).or_default() += 1;
+        }
+        let (c, _) = data_of(dataplane, mac, k, &i);
+        traffic.0 += c.up_packets;
+        traffic.1 += c.up_bytes;
+        traffic.2 += c.down_packets;
+        traffic.3 += c.down_bytes;
+        if per_session && i.installed {
+            rows.push(crate::metrics::SessionFigures {
+                session_id: k.session_id,
+                user: i
+                    .user
+                    .map(|u| crate::wire::text::escape(u).to_string())
+                    .unwrap_or_default(),
+                address: i.address.map(|a| a.to_string()).unwrap_or_default(),
+                up_packets: c.up_packets,
+                up_bytes: c.up_bytes,
+                down_packets: c.down_packets,
+                down_bytes: c.down_bytes,
+            });
+        }
+    }
+    let stats = manager.stats();
+    crate::metrics::Snapshot {
+        sessions_by_state: states.into_iter().collect(),
+        sessions_by_auth: auth.into_iter().collect(),
+        setups: stats.setups,
+        teardowns: stats.teardowns.iter().map(|(k, v)| (*k, *v)).collect(),
+        auth_failures: stats.auth_failed,
+        control: manager.counters(),
+        xdp: dataplane.stats(),
+        traffic,
+        nat: dataplane
+            .nat_by_address()
+            .into_iter()
+            .map(
+                |(address, mappings, blocks, blocks_free)| crate::metrics::NatFigures {
+                    address,
+                    mappings,
+                    blocks,
+                    blocks_free,
+                },
+            )
+            .collect(),
+        pool_size: manager.pool().size(),
+        pool_in_use: manager.pool().in_use() as u64,
+        loop_lag_seconds: lag,
+        per_session: per_session.then_some(rows),
+    }
 }
 
 /// The session layer's settings, from the config.
@@ -306,6 +499,7 @@ fn answer(cmd: Command, manager: &mut Manager, dataplane: &Dataplane, mac: [u8; 
                 let _ = writeln!(out, "{name} {v}");
             }
         }
+        Command::Reload => out.push_str("error: reload is answered by the event loop\n"),
         Command::Kill(sel) => {
             let now = Instant::now();
             let keys: Vec<SessionKey> = manager

@@ -14,6 +14,8 @@ pub mod discovery;
 pub mod driver;
 pub mod emulate;
 pub mod lab;
+pub mod logfmt;
+pub mod metrics;
 pub mod pool;
 pub mod ppp;
 pub mod pppd_options;

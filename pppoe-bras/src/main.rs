@@ -34,6 +34,14 @@ enum Command {
     },
     /// Show discovery and data-plane counters of a running daemon.
     Stats(ControlArgs),
+    /// Re-read the configuration file and secrets of a running daemon (as
+    /// SIGHUP), keeping every session; an invalid file is refused with
+    /// file:line and the old configuration stays.
+    Reload(ControlArgs),
+    /// Check a configuration (the same flags as `run`) without running:
+    /// config file, pppd options, secrets and pools; prints a summary or the
+    /// error with file:line and the fix, exit status 1.
+    CheckConfig(RunArgs),
     /// Terminate sessions (LCP Terminate-Request, then PADT).
     Kill {
         /// Session id (0x0001), user name, IPv4 address or MAC (every
@@ -242,9 +250,7 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
 }
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
+    pppoe_bras::logfmt::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
@@ -253,6 +259,8 @@ fn main() {
         Command::BenchDataplaneSetup(args) => pppoe_bras::bench_setup::main(args),
         Command::Sessions(a) => a.line().and_then(|l| print_reply(&a.control, &l)),
         Command::Stats(c) => print_reply(&c, "stats"),
+        Command::Reload(c) => print_reply(&c, "reload"),
+        Command::CheckConfig(args) => check_config(args),
         Command::Show {
             session,
             json,
@@ -288,42 +296,47 @@ fn print_reply(c: &ControlArgs, line: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn check_config(args: RunArgs) -> anyhow::Result<()> {
+    let source = config::ConfigSource {
+        file: args.config.clone(),
+        pppd_options: args.pppd_options.clone(),
+        overrides: args.overrides(),
+    };
+    let (cfg, mut warnings) = source.load()?;
+    let secrets = cfg.secrets()?;
+    let pool = cfg.build_pool(&secrets);
+    warnings.extend(cfg.warnings());
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    println!(
+        "configuration OK: access {} uplink {} local {}; {} users; pool of {} addresses; nat {}; \
+         xdp {}",
+        cfg.access_interface,
+        cfg.uplink_interface,
+        cfg.local_address,
+        secrets.len(),
+        pool.size(),
+        if cfg.nat { "on" } else { "off" },
+        cfg.xdp_mode
+    );
+    Ok(())
+}
+
 fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(ns) = &args.netns {
         rawsock::enter_netns(ns)?;
     }
-    let file = args.config.clone();
     let control_socket = args.control_socket.clone();
-    let pppd = args
-        .pppd_options
-        .as_deref()
-        .map(pppoe_bras::pppd_options::PppdOptions::load)
-        .transpose()?;
-    let mut overrides = args.overrides();
-    // Precedence: config file < pppd options file (-O) < flags.
-    if let Some(p) = &pppd {
-        overrides.auth = overrides.auth.or_else(|| p.auth.clone());
-        overrides.lcp_echo_interval = overrides.lcp_echo_interval.or(p.lcp_echo_interval);
-        overrides.lcp_echo_failure = overrides.lcp_echo_failure.or(p.lcp_echo_failure);
-        if overrides.dns.is_none() && !p.dns.is_empty() {
-            overrides.dns = Some(p.dns.iter().map(ToString::to_string).collect());
-        }
-        // ms-wins goes through the same validation as the --nbns flag.
-        if overrides.nbns.is_none() && !p.nbns.is_empty() {
-            overrides.nbns = Some(p.nbns.iter().map(ToString::to_string).collect());
-        }
-    }
-    let mut cfg = config::Config::resolve(file.as_deref(), overrides)?;
-    if let Some(p) = pppd {
-        cfg.mru = p.mru.unwrap_or(cfg.mru);
-        for w in p.warnings {
-            log::warn!("{w}");
-        }
-    }
+    let source = config::ConfigSource {
+        file: args.config.clone(),
+        pppd_options: args.pppd_options.clone(),
+        overrides: args.overrides(),
+    };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(pppoe_bras::driver::run(cfg, &control_socket))
+        .block_on(pppoe_bras::driver::run(source, &control_socket))
 }
 
 #[cfg(test)]

@@ -287,6 +287,24 @@ impl Pool {
         }
     }
 
+    /// New ranges, exclusions and static addresses (reload), keeping every
+    /// lease: an address of a removed range stays with its holder until it
+    /// is released, and is then not handed out again.
+    pub fn reconfigure(
+        &mut self,
+        ranges: &[PoolRange],
+        exclude: &[Ipv4Addr],
+        statics: impl IntoIterator<Item = Ipv4Addr>,
+    ) {
+        let fresh = Pool::new(ranges, exclude);
+        self.ranges = fresh.ranges;
+        self.size = fresh.size;
+        self.excluded = fresh.excluded;
+        self.reserved = statics.into_iter().collect();
+        self.dynamic_in_use = self.leases.keys().filter(|a| self.in_ranges(**a)).count() as u64;
+        self.cursor = 0;
+    }
+
     /// Marks users' static addresses (e.g. [`crate::auth::Secrets::static_addresses`])
     /// so they are never handed out dynamically to someone else. Can be
     /// called again after reloading secrets; existing leases are untouched.
@@ -434,6 +452,26 @@ mod tests {
 
     fn r(s: &str) -> PoolRange {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn reconfigure_keeps_leases_and_uses_the_new_ranges() {
+        let mut p = Pool::new(&[r("10.0.0.1-10.0.0.2")], &[]);
+        let a1 = p.allocate("a", None).unwrap();
+        let a2 = p.allocate("b", None).unwrap();
+        assert!(p.allocate("c", None).is_err(), "full");
+        // A range added: new leases come from it; the old ones stay.
+        p.reconfigure(&[r("10.0.0.1-10.0.0.2"), r("10.0.1.1-10.0.1.1")], &[], []);
+        assert_eq!((p.holder(a1), p.holder(a2)), (Some("a"), Some("b")));
+        assert_eq!(p.allocate("c", None), Ok(a("10.0.1.1")));
+        // The first range removed while leased: the lease lives on, and
+        // once released the address is not handed out again.
+        p.reconfigure(&[r("10.0.1.1-10.0.1.1")], &[], []);
+        assert_eq!(p.holder(a1), Some("a"));
+        p.release(a1);
+        assert!(p.allocate("d", None).is_err(), "only 10.0.1.1, leased");
+        p.release(a("10.0.1.1"));
+        assert_eq!(p.allocate("d", None), Ok(a("10.0.1.1")));
     }
 
     #[test]

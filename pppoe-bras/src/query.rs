@@ -198,6 +198,8 @@ pub struct Counters {
 pub struct Row {
     pub session_id: String,
     pub mac: String,
+    /// As the daemon logs it: `untagged`, `vlan 100`, `vlan 200.300`.
+    pub vlans: String,
     pub outer_vlan: u16,
     pub inner_vlan: u16,
     pub user: Option<String>,
@@ -213,6 +215,7 @@ impl Row {
         Row {
             session_id: format!("{:#06x}", key.session_id),
             mac: fmt_mac(&key.peer_mac),
+            vlans: key.vlans.to_string(),
             outer_vlan: key.vlans.outer_vid(),
             inner_vlan: key.vlans.inner_vid(),
             // Escaped: JSON would carry a newline safely, but the text
@@ -233,7 +236,7 @@ impl Row {
             "{} {} {} user={} address={} state={} mtu={} age={}s up={}p/{}B down={}p/{}B",
             self.session_id,
             self.mac,
-            vlans_text(self.outer_vlan, self.inner_vlan),
+            self.vlans,
             self.user.as_deref().unwrap_or("-"),
             self.address
                 .map_or_else(|| "-".to_owned(), |a| a.to_string()),
@@ -245,14 +248,6 @@ impl Row {
             c.down_packets,
             c.down_bytes,
         )
-    }
-}
-
-fn vlans_text(outer: u16, inner: u16) -> String {
-    match (outer, inner) {
-        (0, _) => "untagged".to_owned(),
-        (o, 0) => format!("vlan {o}"),
-        (o, i) => format!("qinq {o}.{i}"),
     }
 }
 
@@ -306,13 +301,7 @@ impl Detail {
     pub fn text(&self) -> String {
         let mut o = String::new();
         let r = &self.row;
-        let _ = writeln!(
-            o,
-            "session {} {} {}",
-            r.session_id,
-            r.mac,
-            vlans_text(r.outer_vlan, r.inner_vlan)
-        );
+        let _ = writeln!(o, "session {} {} {}", r.session_id, r.mac, r.vlans);
         let _ = writeln!(o, "  user        {}", r.user.as_deref().unwrap_or("-"));
         let _ = writeln!(
             o,

@@ -106,6 +106,13 @@ pub struct ManagerStats {
     /// LCP Echo-Requests/-Replies carrying our own Magic-Number (a
     /// looped-back line, RFC 1661 §6.4); see [`Link::looped_echoes`].
     pub lcp_looped_echo: u64,
+    /// Sessions whose data path was installed (first time).
+    pub setups: u64,
+    /// Refused authentications, initial and re-challenges (those also
+    /// count in `reauth_failed`).
+    pub auth_failed: u64,
+    /// Ended sessions by [`DownReason::kind`].
+    pub teardowns: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl ManagerStats {
@@ -120,6 +127,8 @@ impl ManagerStats {
             ("drop_unknown_session", self.drop_unknown_session),
             ("reauth_failed", self.reauth_failed),
             ("lcp_looped_echo", self.lcp_looped_echo),
+            ("setups", self.setups),
+            ("auth_failed", self.auth_failed),
         ]
     }
 }
@@ -228,6 +237,24 @@ impl Manager {
             rng,
             stats: ManagerStats::default(),
         }
+    }
+
+    /// Take reloaded settings: discovery limits and names, the link
+    /// template (timers, auth, DNS…) for sessions that start from now on,
+    /// the secrets, and the pool's ranges (leases kept). Live sessions keep
+    /// what they negotiated.
+    pub fn reconfigure(
+        &mut self,
+        cfg: ManagerConfig,
+        secrets: Secrets,
+        ranges: &[crate::pool::PoolRange],
+        exclude: &[Ipv4Addr],
+    ) {
+        self.discovery.reconfigure(cfg.discovery.clone());
+        self.pool
+            .reconfigure(ranges, exclude, secrets.static_addresses());
+        self.secrets = secrets;
+        self.cfg = cfg;
     }
 
     /// Number of live sessions (any phase).
@@ -624,6 +651,7 @@ impl Manager {
                 );
             }
             LinkEvent::AuthFailed { user, message } => {
+                self.stats.auth_failed += 1;
                 log::info!(
                     "session {sid:#06x} {mac} auth failed user={} message={:?}",
                     escape(&user),
@@ -636,6 +664,9 @@ impl Manager {
                 };
                 let mtu = s.link.peer_mru();
                 let again = s.installed.is_some();
+                if !again {
+                    self.stats.setups += 1;
+                }
                 if let Some(old) = s.installed.filter(|a| *a != peer_address) {
                     // Another address after renegotiation (another user):
                     // the old rows and NAT block go first.
@@ -736,6 +767,9 @@ impl Manager {
 
     /// Remove a session from every table; PADT unless the peer sent one.
     fn end_session(&mut self, now: Instant, key: SessionKey, reason: DownReason, send_padt: bool) {
+        if self.sessions.contains_key(&key) {
+            *self.stats.teardowns.entry(reason.kind()).or_default() += 1;
+        }
         let Some(s) = self.sessions.remove(&key) else {
             return;
         };

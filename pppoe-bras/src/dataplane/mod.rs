@@ -340,6 +340,8 @@ pub struct Dataplane {
     neigh_miss: Array<MapData, NeighMiss>,
     config: Array<MapData, Config>,
     config_value: Config,
+    inside_nets: LpmTrie<MapData, [u8; 4], u8>,
+    inside: Vec<(Ipv4Addr, u8)>,
     cpus: CpuMap<MapData>,
     spread_cpus: Array<MapData, u32>,
     /// CPUs sessions are spread over (empty: off).
@@ -497,12 +499,7 @@ impl Dataplane {
                 .insert(&LpmKey::new(u32::from(*len), net.octets()), 1, 0)
                 .with_context(|| format!("writing INSIDE_NETS {net}/{len}"))?;
         }
-        let (inside_net, inside_len) = crate::pool::covering_prefix(&cfg.inside);
-        let inside_mask = if inside_len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(inside_len))
-        };
+        let (inside_net, inside_mask) = covering(&cfg.inside);
         let mut flags = CONFIG_F_ENABLED;
         if cfg.isolate_subscribers {
             flags |= CONFIG_F_ISOLATE;
@@ -522,8 +519,8 @@ impl Dataplane {
             mru: cfg.mru,
             spread_cpus: 0,
             access_allow: cfg.access_allow,
-            inside_net: inside_net.octets(),
-            inside_mask: inside_mask.to_be_bytes(),
+            inside_net,
+            inside_mask,
             nat_session_cap,
             _pad: 0,
         };
@@ -572,6 +569,8 @@ impl Dataplane {
             neigh_miss,
             config,
             config_value,
+            inside_nets,
+            inside: cfg.inside.clone(),
             cpus,
             spread_cpus,
             spread: Vec::new(),
@@ -902,6 +901,84 @@ impl Dataplane {
             s.total,
             f.freed.iter().fold(0u64, |a, b| a.wrapping_add(*b)),
         ))
+    }
+
+    /// Per public address: (live NAT mappings, port blocks, free blocks),
+    /// for metrics. Costs two array reads per installed NATed session.
+    pub fn nat_by_address(&self) -> Vec<(Ipv4Addr, u64, u64, u64)> {
+        let mut out: Vec<(Ipv4Addr, u64, u64, u64)> = Vec::new();
+        fn entry(out: &mut Vec<(Ipv4Addr, u64, u64, u64)>, a: Ipv4Addr) -> usize {
+            match out.iter().position(|e| e.0 == a) {
+                Some(i) => i,
+                None => {
+                    out.push((a, 0, 0, 0));
+                    out.len() - 1
+                }
+            }
+        }
+        for (a, _) in &self.blocks {
+            let i = entry(&mut out, *a);
+            out[i].2 += 1;
+        }
+        for (b, _) in &self.free_blocks {
+            if let Some((a, _)) = self.blocks.get(*b as usize) {
+                let i = entry(&mut out, *a);
+                out[i].3 += 1;
+            }
+        }
+        for inst in self.installed.values() {
+            let Some((a, _)) = inst.block.and_then(|b| self.blocks.get(b as usize)) else {
+                continue;
+            };
+            let (Ok(s), Ok(f)) = (
+                self.nat_slots.get(&inst.slot, 0),
+                self.nat_freed.get(&inst.slot, 0),
+            ) else {
+                continue;
+            };
+            let live = nat::live(
+                s.total,
+                f.freed.iter().fold(0u64, |x, y| x.wrapping_add(*y)),
+            );
+            let i = entry(&mut out, *a);
+            out[i].1 += live;
+        }
+        out
+    }
+
+    /// New inside prefixes (a reload changed the pools or static users):
+    /// the new ones are written before the old ones go, and the covering
+    /// prefix in `CONFIG` is widened first and narrowed last, so no inside
+    /// destination is ever unguarded in between.
+    pub fn set_inside(&mut self, inside: Vec<(Ipv4Addr, u8)>) -> anyhow::Result<()> {
+        let mut both = self.inside.clone();
+        both.extend(inside.iter().copied());
+        self.write_covering(&both)?;
+        for (net, len) in &inside {
+            self.inside_nets
+                .insert(&LpmKey::new(u32::from(*len), net.octets()), 1, 0)
+                .with_context(|| format!("writing INSIDE_NETS {net}/{len}"))?;
+        }
+        for old in &self.inside {
+            if !inside.contains(old) {
+                let _ = self
+                    .inside_nets
+                    .remove(&LpmKey::new(u32::from(old.1), old.0.octets()));
+            }
+        }
+        self.write_covering(&inside)?;
+        self.inside = inside;
+        Ok(())
+    }
+
+    fn write_covering(&mut self, prefixes: &[(Ipv4Addr, u8)]) -> anyhow::Result<()> {
+        let (net, mask) = covering(prefixes);
+        self.config_value.inside_net = net;
+        self.config_value.inside_mask = mask;
+        self.config
+            .set(0, self.config_value, 0)
+            .context("writing CONFIG")?;
+        Ok(())
     }
 
     /// Entries of each NAT map.
@@ -1579,6 +1656,17 @@ fn attach_mode(cfg: &DataplaneConfig) -> anyhow::Result<XdpMode> {
             Ok(XdpMode::Generic)
         }
     }
+}
+
+/// `CONFIG`'s (inside_net, inside_mask) for `prefixes`, wire order.
+fn covering(prefixes: &[(Ipv4Addr, u8)]) -> ([u8; 4], [u8; 4]) {
+    let (net, len) = crate::pool::covering_prefix(prefixes);
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    };
+    (net.octets(), mask.to_be_bytes())
 }
 
 /// Deleting a row that is already gone is fine.

@@ -103,6 +103,24 @@ pub enum DownReason {
     PeerInsists { asked: Ipv4Addr, assigned: Ipv4Addr },
 }
 
+impl DownReason {
+    /// The reason without its details: a fixed label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DownReason::PeerTerminate => "peer-terminate",
+            DownReason::AdminClose => "admin-close",
+            DownReason::EchoTimeout => "echo-timeout",
+            DownReason::AuthFailed => "auth-failed",
+            DownReason::AuthTimeout => "auth-timeout",
+            DownReason::NegotiationFailed(_) => "negotiation-failed",
+            DownReason::LoopedBack => "looped-back",
+            DownReason::Padt => "padt",
+            DownReason::NoNetwork(_) => "no-network",
+            DownReason::PeerInsists { .. } => "peer-insists",
+        }
+    }
+}
+
 impl std::fmt::Display for DownReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
