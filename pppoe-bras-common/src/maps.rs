@@ -25,6 +25,9 @@
 //! | `FIB_CACHE` | per-CPU array | hash of [`FibKey`] | [`FibEntry`] (40 B) | [`FIB_CACHE_SLOTS`] |
 //! | `CPUS` | CPU map | CPU number `u32` | `bpf_cpumap_val` (queue size, program) | [`MAX_CPUS`] |
 //! | `SPREAD_CPUS` | array | `0..Config::spread_cpus` | CPU number `u32` | [`MAX_CPUS`] |
+//! | `CAPTURE` | array | `0u32` | [`crate::capture::CaptureConfig`] (48 B) | 1 |
+//! | `CAPTURE_BUDGET` | per-CPU array | `0u32` | `u64` (GCRA arrival time) | 1 |
+//! | `CAPTURE_EVENTS` | perf event array | CPU | perf buffer fd | CPUs |
 
 /// Default directory where the maps are pinned (one file per map, named as below).
 pub const PIN_DIR: &str = "/sys/fs/bpf/pppoe-bras";
@@ -66,8 +69,14 @@ pub mod names {
     /// The pools and static users' addresses (LPM trie): destinations that
     /// are subscribers' inside addresses, never sent to the uplink.
     pub const INSIDE_NETS: &str = "INSIDE_NETS";
+    /// `pppoe-bras capture`: what to copy (one entry, see `crate::capture`).
+    pub const CAPTURE: &str = "CAPTURE";
+    /// `pppoe-bras capture`: per-CPU frame budget of the capture (GCRA).
+    pub const CAPTURE_BUDGET: &str = "CAPTURE_BUDGET";
+    /// `pppoe-bras capture`: the copied frames (perf event array, per CPU).
+    pub const CAPTURE_EVENTS: &str = "CAPTURE_EVENTS";
     /// All of them, for pinning and unpinning.
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 18] = [
         SESSIONS,
         SESSION_BY_ID,
         SUBSCRIBERS,
@@ -83,6 +92,9 @@ pub mod names {
         SPREAD_CPUS,
         SUB_BY_SLOT,
         INSIDE_NETS,
+        CAPTURE,
+        CAPTURE_BUDGET,
+        CAPTURE_EVENTS,
     ];
 }
 

@@ -109,6 +109,12 @@ pub enum Stat {
     /// Access: to an address of a pool or a static user that no session
     /// holds now: never sent to the uplink.
     DropInsideNoSubscriber,
+    /// `pppoe-bras capture`: a frame that matched the capture but was over
+    /// the capture's per-CPU frame budget: not copied.
+    CaptureOverBudget,
+    /// `pppoe-bras capture`: a frame the perf buffer had no room for (or
+    /// with no reader on this CPU): not copied.
+    CaptureLost,
     /// Number of counters (not a counter).
     Count,
 }
@@ -157,6 +163,8 @@ impl Stat {
         Stat::UpSubscriber,
         Stat::DropIsolated,
         Stat::DropInsideNoSubscriber,
+        Stat::CaptureOverBudget,
+        Stat::CaptureLost,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -200,6 +208,8 @@ impl Stat {
             Stat::UpSubscriber => "up_subscriber",
             Stat::DropIsolated => "drop_isolated",
             Stat::DropInsideNoSubscriber => "drop_inside_no_subscriber",
+            Stat::CaptureOverBudget => "capture_over_budget",
+            Stat::CaptureLost => "capture_lost",
             Stat::Count => "count",
         }
     }

@@ -3,10 +3,11 @@
 //! BTF-defined maps (`.maps` section, `#[btf_map]`), so `bpftool map dump`
 //! shows field names. The symbol names are the `names::*` constants of common.
 use aya_ebpf::{
-    btf_maps::{Array, CpuMap, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+    btf_maps::{Array, CpuMap, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerfEventArray},
     macros::btf_map,
 };
 use pppoe_bras_common::{
+    capture::CaptureConfig,
     maps::{
         Config, FibEntry, FragKey, FragValue, NatKey, NatValue, NeighMiss, SessionCounters,
         SessionEntry, SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS, MAX_CPUS, MAX_FRAGS,
@@ -79,3 +80,15 @@ pub static SUB_BY_SLOT: Array<Subscriber, { MAX_SESSIONS as usize }> = Array::ne
 /// here that no session holds is dropped, never sent to the uplink.
 #[btf_map]
 pub static INSIDE_NETS: LpmTrie<[u8; 4], u8, { MAX_SESSIONS as usize }> = LpmTrie::new();
+
+/// `pppoe-bras capture`: what to copy, entry 0 (0 flags: nothing; see `capture`).
+#[btf_map]
+pub static CAPTURE: Array<CaptureConfig, 1> = Array::new();
+
+/// `pppoe-bras capture`: per-CPU frame budget (GCRA arrival time).
+#[btf_map]
+pub static CAPTURE_BUDGET: PerCpuArray<u64, 1> = PerCpuArray::new();
+
+/// `pppoe-bras capture`: the copied frames, one perf buffer per CPU.
+#[btf_map]
+pub static CAPTURE_EVENTS: PerfEventArray = PerfEventArray::new();
