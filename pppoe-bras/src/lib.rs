@@ -6,6 +6,7 @@
 pub mod auth;
 #[doc(hidden)]
 pub mod bench_setup;
+pub mod capture;
 pub mod config;
 pub mod control;
 pub mod dataplane;
@@ -13,6 +14,7 @@ pub mod discovery;
 pub mod driver;
 pub mod emulate;
 pub mod lab;
+pub mod pcapng;
 pub mod pool;
 pub mod ppp;
 pub mod pppd_options;
