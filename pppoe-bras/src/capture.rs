@@ -467,14 +467,13 @@ pub fn main(args: CaptureArgs) -> anyhow::Result<()> {
                 // Safety: valid pollfd array.
                 unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 200) };
             }
-            let mut write_err = None;
+            // Each CPU has its own buffer: merge what they hold by time.
+            let mut batch: Vec<(CaptureMeta, Vec<u8>)> = Vec::new();
             for b in buffers.iter_mut() {
                 b.for_each(|ev| match ev {
                     aya::maps::perf::PerfEvent::Lost { count } => perf_lost += count,
                     aya::maps::perf::PerfEvent::Sample { head, tail } => {
-                        if summary.access + summary.uplink >= limit || write_err.is_some() {
-                            return;
-                        }
+                        // A sample that wraps around the ring comes in two parts.
                         let joined;
                         let sample = if tail.is_empty() {
                             head
@@ -487,30 +486,43 @@ pub fn main(args: CaptureArgs) -> anyhow::Result<()> {
                         };
                         let start = std::mem::size_of::<CaptureMeta>();
                         let end = (start + m.cap_len as usize).min(sample.len());
-                        let access = point_is_access(m.point);
-                        let Some(id) = (if access { ifaces.access } else { ifaces.uplink }) else {
-                            return;
-                        };
-                        let text = comment(&m);
-                        let block = pcapng::enhanced_packet(&pcapng::Packet {
-                            interface: id,
-                            ts_ns: m.ts_ns.wrapping_add(clock_offset),
-                            data: &sample[start..end],
-                            orig_len: m.orig_len,
-                            direction: Some(if point_is_in(m.point) {
-                                pcapng::Direction::Inbound
-                            } else {
-                                pcapng::Direction::Outbound
-                            }),
-                            comment: Some(&text),
-                        });
-                        match out.write_all(&block) {
-                            Ok(()) if access => summary.access += 1,
-                            Ok(()) => summary.uplink += 1,
-                            Err(e) => write_err = Some(e),
-                        }
+                        let frame = sample[start..end].to_vec();
+                        batch.push((m, frame));
                     }
                 });
+            }
+            batch.sort_by_key(|(m, _)| m.ts_ns);
+            let mut write_err = None;
+            for (m, frame) in &batch {
+                if summary.access + summary.uplink >= limit {
+                    break;
+                }
+                let access = point_is_access(m.point);
+                let Some(id) = (if access { ifaces.access } else { ifaces.uplink }) else {
+                    continue;
+                };
+                let text = comment(m);
+                let block = pcapng::enhanced_packet(&pcapng::Packet {
+                    interface: id,
+                    ts_ns: m.ts_ns.wrapping_add(clock_offset),
+                    data: frame,
+                    orig_len: m.orig_len,
+                    direction: Some(if point_is_in(m.point) {
+                        pcapng::Direction::Inbound
+                    } else {
+                        pcapng::Direction::Outbound
+                    }),
+                    comment: Some(&text),
+                });
+                if let Err(e) = out.write_all(&block) {
+                    write_err = Some(e);
+                    break;
+                }
+                if access {
+                    summary.access += 1;
+                } else {
+                    summary.uplink += 1;
+                }
             }
             let flushed = out.flush();
             if let Some(e) = write_err.or(flushed.err()) {
