@@ -4,6 +4,7 @@
 //! impls behind `user`.
 #![cfg_attr(not(any(test, feature = "user")), no_std)]
 
+pub mod capture;
 pub mod csum;
 pub mod maps;
 pub mod nat;

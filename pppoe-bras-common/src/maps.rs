@@ -27,6 +27,9 @@
 //! | `SPREAD_CPUS` | array | `0..Config::spread_cpus` | CPU number `u32` | [`MAX_CPUS`] |
 //! | `NAT_SLOTS` | array | session slot `u32` | [`NatSlot`] (56 B: allocation cursors, mappings created; XDP writes) | [`MAX_SESSIONS`] |
 //! | `NAT_FREED` | array | session slot `u32` | [`NatFreed`] (24 B: mappings removed; the daemon writes) | [`MAX_SESSIONS`] |
+//! | `CAPTURE` | array | `0u32` | [`crate::capture::CaptureConfig`] (48 B) | 1 |
+//! | `CAPTURE_BUDGET` | per-CPU array | `0u32` | `u64` (GCRA arrival time) | 1 |
+//! | `CAPTURE_EVENTS` | perf event array | CPU | perf buffer fd | CPUs |
 
 /// Default directory where the maps are pinned (one file per map, named as below).
 pub const PIN_DIR: &str = "/sys/fs/bpf/pppoe-bras";
@@ -74,8 +77,14 @@ pub mod names {
     /// Session slot → NAT mappings removed by the daemon (written by the
     /// daemon only): live mappings = created − freed.
     pub const NAT_FREED: &str = "NAT_FREED";
+    /// `pppoe-bras capture`: what to copy (one entry, see `crate::capture`).
+    pub const CAPTURE: &str = "CAPTURE";
+    /// `pppoe-bras capture`: per-CPU frame budget of the capture (GCRA).
+    pub const CAPTURE_BUDGET: &str = "CAPTURE_BUDGET";
+    /// `pppoe-bras capture`: the copied frames (perf event array, per CPU).
+    pub const CAPTURE_EVENTS: &str = "CAPTURE_EVENTS";
     /// All of them, for pinning and unpinning.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 20] = [
         SESSIONS,
         SESSION_BY_ID,
         SUBSCRIBERS,
@@ -93,6 +102,9 @@ pub mod names {
         INSIDE_NETS,
         NAT_SLOTS,
         NAT_FREED,
+        CAPTURE,
+        CAPTURE_BUDGET,
+        CAPTURE_EVENTS,
     ];
 }
 

@@ -113,6 +113,12 @@ pub enum Stat {
     /// mappings (`nat_session_mappings`, RFC 6888 REQ-4): dropped, nothing
     /// evicted.
     DropNatSessionLimit,
+    /// `pppoe-bras capture`: a frame that matched the capture but was over
+    /// the capture's per-CPU frame budget: not copied.
+    CaptureOverBudget,
+    /// `pppoe-bras capture`: a frame the perf buffer had no room for (or
+    /// with no reader on this CPU): not copied.
+    CaptureLost,
     /// Number of counters (not a counter).
     Count,
 }
@@ -162,6 +168,8 @@ impl Stat {
         Stat::DropIsolated,
         Stat::DropInsideNoSubscriber,
         Stat::DropNatSessionLimit,
+        Stat::CaptureOverBudget,
+        Stat::CaptureLost,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -206,6 +214,8 @@ impl Stat {
             Stat::DropIsolated => "drop_isolated",
             Stat::DropInsideNoSubscriber => "drop_inside_no_subscriber",
             Stat::DropNatSessionLimit => "drop_nat_session_limit",
+            Stat::CaptureOverBudget => "capture_over_budget",
+            Stat::CaptureLost => "capture_lost",
             Stat::Count => "count",
         }
     }

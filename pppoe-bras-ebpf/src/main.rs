@@ -3,13 +3,15 @@
 //! `hdr` (views, bounds checks), `ipv4` (parse, rewrite, checksums), `nat`
 //! (mappings), `fib` (next hop), `access`/`uplink` (the two paths), `maps`,
 //! `verdict` (the one exit and its counter), `gateway` (what the BRAS
-//! answers subscribers itself).
+//! answers subscribers itself), `capture` (`pppoe-bras capture`: frames as
+//! received at entry, as sent at exit).
 #![no_std]
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
 #![cfg_attr(target_arch = "bpf", allow(internal_features))]
 #![no_main]
 
 mod access;
+mod capture;
 mod encap;
 mod fib;
 mod frag;
@@ -25,8 +27,16 @@ mod tcp;
 mod uplink;
 mod verdict;
 
-use aya_ebpf::{macros::xdp, programs::XdpContext};
-use pppoe_bras_common::maps::{Config, CONFIG_F_ENABLED};
+use aya_ebpf::{
+    bindings::{xdp_action, xdp_md},
+    macros::xdp,
+    programs::XdpContext,
+};
+use pppoe_bras_common::{
+    capture::{PROG_ACCESS, PROG_ACCESS_CPU, PROG_UPLINK, STAT_NONE},
+    maps::{Config, CONFIG_F_ENABLED},
+    stats::Stat,
+};
 
 use crate::maps::{CONFIG, COUNTERS};
 
@@ -34,28 +44,92 @@ use crate::maps::{CONFIG, COUNTERS};
 /// its session's CPU); control frames pass to the daemon.
 #[xdp]
 pub fn bras_access(ctx: XdpContext) -> u32 {
-    let v = match access::run::<true>(&ctx) {
-        Ok(v) | Err(v) => v,
-    };
+    let cap = capture::flags();
+    if cap != 0 {
+        capture::frame(ctx.ctx, PROG_ACCESS as u32, STAT_NONE as u32);
+    }
+    let v = unpack(access_path::<true>(ctx.ctx));
+    sent(&ctx, cap, PROG_ACCESS, v);
     verdict::finish(v)
 }
 
 /// The access path on the CPU a session was spread to (`CPUS` entries).
+/// Its frames were captured as received by `bras_access`.
 #[xdp(map = "cpumap")]
 pub fn bras_access_cpu(ctx: XdpContext) -> u32 {
-    let v = match access::run::<false>(&ctx) {
-        Ok(v) | Err(v) => v,
-    };
+    let cap = capture::flags();
+    let v = unpack(access_path::<false>(ctx.ctx));
+    sent(&ctx, cap, PROG_ACCESS_CPU, v);
     verdict::finish(v)
 }
 
 /// Uplink NIC: NATed replies are encapsulated towards subscribers; the rest passes.
 #[xdp]
 pub fn bras_uplink(ctx: XdpContext) -> u32 {
-    let v = match uplink::run(&ctx) {
+    let cap = capture::flags();
+    if cap != 0 {
+        capture::frame(ctx.ctx, PROG_UPLINK as u32, STAT_NONE as u32);
+    }
+    let v = unpack(uplink_path(ctx.ctx));
+    sent(&ctx, cap, PROG_UPLINK, v);
+    verdict::finish(v)
+}
+
+/// The access path as a BPF subprogram of its own, so that the capture
+/// subprogram is called beside it, not from inside its stack frame: the
+/// verifier limits the stack of a call chain to 512 bytes, and the access
+/// path alone uses ~400. Returns the verdict packed ([`pack`]): a
+/// subprogram returns a scalar in r0, never a struct through a caller's
+/// stack slot (see the README's verifier traps).
+#[inline(never)]
+fn access_path<const SPREAD: bool>(md: *mut xdp_md) -> u64 {
+    let v = match access::run::<SPREAD>(&XdpContext::new(md)) {
         Ok(v) | Err(v) => v,
     };
-    verdict::finish(v)
+    pack(v)
+}
+
+/// The uplink path, as a subprogram like [`access_path`].
+#[inline(never)]
+fn uplink_path(md: *mut xdp_md) -> u64 {
+    let v = match uplink::run(&XdpContext::new(md)) {
+        Ok(v) | Err(v) => v,
+    };
+    pack(v)
+}
+
+/// A verdict as one scalar: action in the low half, `Stat` in the high.
+#[inline(always)]
+fn pack(v: verdict::Verdict) -> u64 {
+    u64::from(v.action) | (u64::from(v.stat as u32) << 32)
+}
+
+/// The verdict [`pack`] made.
+#[inline(always)]
+fn unpack(x: u64) -> verdict::Verdict {
+    let stat = (x >> 32) as u32;
+    verdict::Verdict {
+        action: x as u32,
+        stat: if stat < Stat::Count as u32 {
+            // Safety: `Stat` is `repr(u32)` with consecutive discriminants
+            // from 0, and `stat` is below `Count`.
+            unsafe { core::mem::transmute::<u32, Stat>(stat) }
+        } else {
+            Stat::Aborted
+        },
+    }
+}
+
+/// Capture a frame as sent: redirected to a NIC (not handed to another
+/// CPU, whose `bras_access_cpu` captures it when it sends it).
+#[inline(always)]
+fn sent(ctx: &XdpContext, cap: u32, prog: u8, v: verdict::Verdict) {
+    if cap != 0
+        && v.action == xdp_action::XDP_REDIRECT
+        && v.stat as u32 != Stat::AccessSpread as u32
+    {
+        capture::frame(ctx.ctx, prog as u32, v.stat as u32);
+    }
 }
 
 /// The configuration, when the daemon has enabled the data plane.

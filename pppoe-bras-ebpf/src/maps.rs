@@ -3,10 +3,11 @@
 //! BTF-defined maps (`.maps` section, `#[btf_map]`), so `bpftool map dump`
 //! shows field names. The symbol names are the `names::*` constants of common.
 use aya_ebpf::{
-    btf_maps::{Array, CpuMap, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+    btf_maps::{Array, CpuMap, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerfEventArray},
     macros::btf_map,
 };
 use pppoe_bras_common::{
+    capture::CaptureConfig,
     maps::{
         Config, FibEntry, FragKey, FragValue, NatFreed, NatKey, NatSlot, NatValue, NeighMiss,
         SessionCounters, SessionEntry, SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS,
@@ -87,3 +88,15 @@ pub static NAT_SLOTS: Array<NatSlot, { MAX_SESSIONS as usize }> = Array::new();
 /// Session slot → NAT mappings the daemon removed (the daemon writes; XDP reads).
 #[btf_map]
 pub static NAT_FREED: Array<NatFreed, { MAX_SESSIONS as usize }> = Array::new();
+
+/// `pppoe-bras capture`: what to copy, entry 0 (0 flags: nothing; see `capture`).
+#[btf_map]
+pub static CAPTURE: Array<CaptureConfig, 1> = Array::new();
+
+/// `pppoe-bras capture`: per-CPU frame budget (GCRA arrival time).
+#[btf_map]
+pub static CAPTURE_BUDGET: PerCpuArray<u64, 1> = PerCpuArray::new();
+
+/// `pppoe-bras capture`: the copied frames, one perf buffer per CPU.
+#[btf_map]
+pub static CAPTURE_EVENTS: PerfEventArray = PerfEventArray::new();

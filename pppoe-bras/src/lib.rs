@@ -7,6 +7,7 @@
 pub mod auth;
 #[doc(hidden)]
 pub mod bench_setup;
+pub mod capture;
 pub mod config;
 pub mod control;
 pub mod dataplane;
@@ -16,6 +17,7 @@ pub mod emulate;
 pub mod lab;
 pub mod logfmt;
 pub mod metrics;
+pub mod pcapng;
 pub mod pool;
 pub mod ppp;
 pub mod pppd_options;

@@ -1,10 +1,11 @@
-//! `pppoe-bras`: the daemon (`run`), the subscriber emulator (`emulate`) and
-//! the netns demo lab (`lab`).
+//! `pppoe-bras`: the daemon (`run`), the subscriber emulator (`emulate`),
+//! the control commands (`sessions`, `stats`, `kill`), the XDP frame
+//! capture (`capture`) and the netns demo lab (`lab`).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use pppoe_bras::{config, control, emulate, lab, rawsock};
+use pppoe_bras::{capture, config, control, emulate, lab, rawsock};
 
 #[derive(Parser)]
 #[command(version, about = "PPPoE BRAS with an XDP data plane")]
@@ -50,6 +51,10 @@ enum Command {
         #[command(flatten)]
         control: ControlArgs,
     },
+    /// Capture the frames the XDP programs handle, as pcapng (like tcpdump:
+    /// PPPoE on the access side, NATed IPv4 on the uplink), e.g.
+    /// `pppoe-bras capture --user testuser1 -w - | tshark -r -`.
+    Capture(capture::CaptureArgs),
     /// Load the data plane with canned sessions (for `cargo xtask bench`).
     #[command(hide = true)]
     BenchDataplaneSetup(pppoe_bras::bench_setup::BenchSetupArgs),
@@ -256,6 +261,7 @@ fn main() {
         Command::Run(args) => run(args),
         Command::Emulate(args) => emulate::main(args),
         Command::Lab(args) => lab::run_demo(&args),
+        Command::Capture(args) => capture::main(args),
         Command::BenchDataplaneSetup(args) => pppoe_bras::bench_setup::main(args),
         Command::Sessions(a) => a.line().and_then(|l| print_reply(&a.control, &l)),
         Command::Stats(c) => print_reply(&c, "stats"),

@@ -2963,3 +2963,263 @@ fn nat_expiry_sweep_is_bounded_at_250k_mappings() {
     );
     assert_eq!(dp.nat_mappings().len(), n as usize / 2);
 }
+
+// ------------------------------------------------------------------ capture
+
+/// Every sample in the perf buffers: (metadata, frame bytes).
+fn drain_capture(
+    bufs: &mut [pppoe_bras::dataplane::capture::EventBuffer],
+) -> Vec<(pppoe_bras_common::capture::CaptureMeta, Vec<u8>)> {
+    use pppoe_bras_common::capture::CaptureMeta;
+    let mut out = Vec::new();
+    for b in bufs.iter_mut() {
+        b.for_each(|ev| {
+            if let aya::maps::perf::PerfEvent::Sample { head, tail } = ev {
+                let s = [head, tail].concat();
+                let m = CaptureMeta::parse(&s).expect("sample starts with CaptureMeta");
+                let start = std::mem::size_of::<CaptureMeta>();
+                out.push((m, s[start..start + m.cap_len as usize].to_vec()));
+            }
+        });
+    }
+    out
+}
+
+#[test]
+fn capture_copies_frames_as_received_and_as_sent_only_while_enabled() {
+    use pppoe_bras::{
+        capture::{capture_config, Directions, Sides, Target},
+        dataplane::{capture::CaptureMaps, monotonic_ns, online_cpus},
+    };
+    use pppoe_bras_common::{capture::*, stats::Stat};
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (0, 0), 0);
+    b.dp.install(&row).unwrap();
+    let pin_dir = b.net.pin_dir.clone();
+    let mut maps = CaptureMaps::open(&pin_dir).expect("open the capture maps");
+    let mut bufs = maps.open_buffers(&online_cpus().unwrap(), 8).unwrap();
+    let up = pppoe(
+        CLIENT,
+        b.acc_mac,
+        &[],
+        0x0101,
+        0x0021,
+        &udp(SUB, REMOTE, 64, 40001, 53, b"query"),
+    );
+    let public_port = 1024 + 40001 % 512;
+    let down = eth_ipv4(
+        GW_MAC,
+        b.up_mac,
+        &udp(REMOTE, PUBLIC, 64, 53, public_port, b"answer"),
+    );
+
+    // Off (the daemon starts with CAPTURE all zero): nothing is copied.
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    b.run(Program::Uplink, &down, XDP_REDIRECT, "down_forwarded");
+    assert!(
+        drain_capture(&mut bufs).is_empty(),
+        "capture off: no sample"
+    );
+
+    let lease = |mut c: CaptureConfig| {
+        c.owner_pid = std::process::id();
+        c.expires_ns = monotonic_ns() + 60_000_000_000;
+        c
+    };
+    let everything = lease(capture_config(
+        Sides::Both,
+        Directions::Both,
+        &Target::default(),
+        262_144,
+        0,
+    ));
+    maps.set(&everything).unwrap();
+    // A second capture is refused while this one holds the lock, naming it.
+    let err = CaptureMaps::open(&pin_dir)
+        .err()
+        .expect("second capture refused");
+    assert!(
+        format!("{err:#}").contains(&format!("pid {}", std::process::id())),
+        "{err:#}"
+    );
+
+    // Upstream: as received on the access NIC, as sent on the uplink.
+    let sent_up = b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    let got = drain_capture(&mut bufs);
+    assert_eq!(got.len(), 2, "access in + uplink out: {got:?}");
+    let (m, f) = &got[0];
+    assert_eq!(m.point, POINT_ACCESS_IN);
+    assert_eq!(m.prog, PROG_ACCESS);
+    assert_eq!(m.stat, STAT_NONE);
+    assert_eq!(m.ifindex, b.acc);
+    assert_eq!((m.orig_len, m.cap_len), (up.len() as u32, up.len() as u32));
+    assert_eq!(f, &up, "the PPPoE frame as received");
+    let (m, f) = &got[1];
+    assert_eq!(m.point, POINT_UPLINK_OUT);
+    assert_eq!(m.stat, Stat::UpForwarded as u16);
+    assert_eq!(m.ifindex, b.up);
+    assert_eq!(f, &sent_up, "the NATed IPv4 frame as sent");
+    assert!(got[0].0.ts_ns <= got[1].0.ts_ns && got[0].0.ts_ns > 0);
+
+    // Downstream: as received on the uplink, as sent (PPPoE) on the access NIC.
+    let sent_down = b.run(Program::Uplink, &down, XDP_REDIRECT, "down_forwarded");
+    let got = drain_capture(&mut bufs);
+    assert_eq!(got.len(), 2, "uplink in + access out: {got:?}");
+    assert_eq!(got[0].0.point, POINT_UPLINK_IN);
+    assert_eq!(got[0].0.ifindex, b.up);
+    assert_eq!(got[0].1, down);
+    assert_eq!(got[1].0.point, POINT_ACCESS_OUT);
+    assert_eq!(got[1].0.prog, PROG_UPLINK);
+    assert_eq!(got[1].0.stat, Stat::DownForwarded as u16);
+    assert_eq!(got[1].0.ifindex, b.acc);
+    assert_eq!(got[1].1, sent_down);
+    check_pppoe(&got[1].1, b.acc_mac, &[], 0x0101);
+
+    // Dropped and passed frames are seen as received only.
+    let lcp = pppoe(
+        CLIENT,
+        b.acc_mac,
+        &[],
+        0x0101,
+        0xc021,
+        &[9, 1, 0, 8, 0, 0, 0, 0],
+    );
+    b.run(Program::Access, &lcp, XDP_PASS, "access_pass_control");
+    let got = drain_capture(&mut bufs);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].0.point, &got[0].1), (POINT_ACCESS_IN, &lcp));
+
+    // Snaplen: the head of the frame, the full length recorded.
+    maps.set(&CaptureConfig {
+        snaplen: 20,
+        ..everything
+    })
+    .unwrap();
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    let got = drain_capture(&mut bufs);
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[0].0.cap_len, got[0].0.orig_len), (20, up.len() as u32));
+    assert_eq!(got[0].1, up[..20]);
+
+    // Side and direction selection.
+    let only = |s, d| lease(capture_config(s, d, &Target::default(), 262_144, 0));
+    maps.set(&only(Sides::Uplink, Directions::Both)).unwrap();
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    let got = drain_capture(&mut bufs);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.point, POINT_UPLINK_OUT);
+    maps.set(&only(Sides::Both, Directions::Down)).unwrap();
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    assert!(drain_capture(&mut bufs).is_empty(), "upstream not wanted");
+    b.run(Program::Uplink, &down, XDP_REDIRECT, "down_forwarded");
+    assert_eq!(drain_capture(&mut bufs).len(), 2);
+
+    // Session filter: this session's frames on both sides (its NAT block on
+    // the uplink), another session's id matches nothing.
+    let session =
+        b.dp.port_block(&row)
+            .map(|(start, count)| pppoe_bras_common::maps::SessionValue {
+                addr: SUB.octets(),
+                public_addr: PUBLIC.octets(),
+                port_start: start,
+                port_count: count,
+                mtu: 1492,
+                flags: 1,
+                slot: 0,
+            });
+    let mine = Target {
+        session_id: Some(0x0101),
+        session,
+        host: None,
+    };
+    maps.set(&lease(capture_config(
+        Sides::Both,
+        Directions::Both,
+        &mine,
+        262_144,
+        0,
+    )))
+    .unwrap();
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    b.run(Program::Uplink, &down, XDP_REDIRECT, "down_forwarded");
+    assert_eq!(
+        drain_capture(&mut bufs).len(),
+        4,
+        "session 0x0101 both ways"
+    );
+    // Traffic to the public address outside the block (the host's own).
+    let host_own = eth_ipv4(GW_MAC, b.up_mac, &udp(REMOTE, PUBLIC, 64, 53, 40000, b"x"));
+    b.run(
+        Program::Uplink,
+        &host_own,
+        XDP_PASS,
+        "uplink_pass_no_mapping",
+    );
+    assert!(drain_capture(&mut bufs).is_empty(), "outside the NAT block");
+    let other = Target {
+        session_id: Some(0x0202),
+        session: None,
+        host: None,
+    };
+    maps.set(&lease(capture_config(
+        Sides::Both,
+        Directions::Both,
+        &other,
+        262_144,
+        0,
+    )))
+    .unwrap();
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    b.run(Program::Uplink, &down, XDP_REDIRECT, "down_forwarded");
+    assert!(drain_capture(&mut bufs).is_empty(), "another session's id");
+    // Host filter: the remote end's address, on both sides.
+    let host = Target {
+        host: Some(REMOTE),
+        ..Target::default()
+    };
+    maps.set(&lease(capture_config(
+        Sides::Both,
+        Directions::Both,
+        &host,
+        262_144,
+        0,
+    )))
+    .unwrap();
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    assert_eq!(drain_capture(&mut bufs).len(), 2, "host filter");
+
+    // Budget: one frame per second, no burst: the exit copy is over it.
+    let budget_before = b.stat("capture_over_budget");
+    maps.set(&CaptureConfig {
+        interval_ns: 1_000_000_000,
+        burst_ns: 0,
+        ..everything
+    })
+    .unwrap();
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    let got = drain_capture(&mut bufs);
+    assert_eq!(got.len(), 1, "one frame within the budget");
+    assert_eq!(b.stat("capture_over_budget"), budget_before + 1);
+
+    // An expired lease (a capture killed with SIGKILL) costs nothing more.
+    maps.set(&CaptureConfig {
+        expires_ns: monotonic_ns().saturating_sub(1),
+        ..everything
+    })
+    .unwrap();
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    assert!(drain_capture(&mut bufs).is_empty(), "lease expired");
+
+    // Off again.
+    maps.disable().unwrap();
+    b.run(Program::Access, &up, XDP_REDIRECT, "up_forwarded");
+    assert!(drain_capture(&mut bufs).is_empty(), "capture off again");
+    // The lock goes with the capture.
+    drop(bufs);
+    drop(maps);
+    let again = CaptureMaps::open(&pin_dir).expect("lock released");
+    drop(again);
+    let lost = b.stat("capture_lost");
+    assert_eq!(lost, 0, "no sample lost in this test");
+}

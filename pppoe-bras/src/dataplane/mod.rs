@@ -22,6 +22,7 @@
 //! best effort, on `Drop`, so a daemon crash path never leaves XDP attached
 //! or pins behind).
 
+pub mod capture;
 mod nic;
 mod sys;
 
@@ -370,6 +371,8 @@ pub struct Dataplane {
     /// Free block indices, oldest first, with when they were freed.
     free_blocks: VecDeque<(u32, Option<Instant>)>,
     last_neigh_miss: u64,
+    /// The capture maps' handles (`pppoe-bras capture` opens the pins).
+    _capture: capture::Pinned,
     /// `drop_no_nat_port` at the last [`Dataplane::expire_idle`], for the
     /// rate-limited quota log line.
     last_quota_drops: u64,
@@ -492,6 +495,7 @@ impl Dataplane {
         let neigh_miss = take(&mut ebpf, names::NEIGH_MISS, pd, &mut pinned)?;
         let cpus = take(&mut ebpf, names::CPUS, pd, &mut pinned)?;
         let spread_cpus = take(&mut ebpf, names::SPREAD_CPUS, pd, &mut pinned)?;
+        let capture_maps = capture::pin(&mut ebpf, pd, &mut pinned)?;
         let mut inside_nets: LpmTrie<MapData, [u8; 4], u8> =
             take(&mut ebpf, names::INSIDE_NETS, pd, &mut pinned)?;
         for (net, len) in &cfg.inside {
@@ -591,6 +595,7 @@ impl Dataplane {
             free_blocks: (0..n_blocks as u32).map(|b| (b, None)).collect(),
             blocks,
             last_neigh_miss: 0,
+            _capture: capture_maps,
             last_quota_drops: 0,
             nr_cpus,
             forwarding_was: Some((
