@@ -681,6 +681,34 @@ impl Discovery {
 
     /// The peer sent its first PPP frame on `key`'s session: from now on a
     /// PADR like the one that created it starts a new session.
+    /// A session a previous daemon set up (re-adoption): its id is taken,
+    /// it counts against the per-MAC and per-VLAN limits, and it is active
+    /// (the peer spoke PPP on it). False when the id is already in use.
+    pub fn adopt(&mut self, now: Instant, key: SessionKey) -> bool {
+        if key.session_id == 0 || key.session_id > MAX_ID || !self.ids.insert(key.session_id) {
+            return false;
+        }
+        self.sessions.insert(
+            key,
+            Session {
+                started: now,
+                host_uniq: None,
+                relay_session_id: None,
+                pads: Vec::new(),
+                terminated: false,
+                active: true,
+            },
+        );
+        self.per_peer
+            .entry((key.vlans, key.peer_mac))
+            .or_default()
+            .push(key.session_id);
+        if key.vlans.count() > 0 {
+            *self.per_vlan.entry(key.vlans).or_default() += 1;
+        }
+        true
+    }
+
     pub fn session_active(&mut self, key: &SessionKey) {
         if let Some(s) = self.sessions.get_mut(key) {
             s.active = true;

@@ -36,7 +36,11 @@ const NAT_SWEEP_STEP: Duration = Duration::from_millis(20);
 
 /// Run the daemon until SIGTERM/SIGINT. Everything it installed (map rows,
 /// pins, XDP programs) is removed before it returns, also on error paths.
-pub async fn run(source: ConfigSource, control_socket: &std::path::Path) -> anyhow::Result<()> {
+pub async fn run(
+    source: ConfigSource,
+    control_socket: &std::path::Path,
+    keep_sessions: bool,
+) -> anyhow::Result<()> {
     let (mut cfg, warnings) = source.load()?;
     crate::logfmt::set_json(cfg.log_json);
     for w in warnings {
@@ -51,7 +55,20 @@ pub async fn run(source: ConfigSource, control_socket: &std::path::Path) -> anyh
     for w in cfg.warnings() {
         log::warn!("{w}");
     }
-    let mut dataplane = Dataplane::start(&dataplane_config(&cfg, pool.inside_prefixes()))?;
+    let state_path = crate::state::default_path(&cfg.pin_dir);
+    let saved = read_state(&state_path, &cfg.pin_dir);
+    let dp_cfg = dataplane_config(&cfg, pool.inside_prefixes());
+    let (mut dataplane, adopted) = match &saved {
+        Some(f) => {
+            let adopt: Vec<_> = f
+                .sessions
+                .iter()
+                .map(|s| adopted_row(s, access_mac))
+                .collect();
+            Dataplane::start_adopting(&dp_cfg, &adopt)?
+        }
+        None => (Dataplane::start(&dp_cfg)?, Vec::new()),
+    };
     if cfg.spread {
         let cpus = crate::dataplane::online_cpus()?;
         if let Err(e) = dataplane.set_spread(&cpus) {
@@ -62,10 +79,148 @@ pub async fn run(source: ConfigSource, control_socket: &std::path::Path) -> anyh
         source,
         access_mac,
         access_mtu,
+        state_path,
+        keep_sessions,
     };
-    let result = serve(cfg, &shell, control_socket, secrets, pool, &mut dataplane).await;
-    let stopped = dataplane.shutdown();
-    result.and(stopped)
+    let readopt: Vec<crate::state::SavedSession> = saved
+        .map(|f| {
+            f.sessions
+                .into_iter()
+                .filter(|s| {
+                    adopted
+                        .iter()
+                        .any(|r| r.session_id == s.session_id && r.address == s.address)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let result = serve(
+        cfg,
+        &shell,
+        control_socket,
+        secrets,
+        pool,
+        &mut dataplane,
+        readopt,
+    )
+    .await;
+    match result {
+        Ok(Exit::Keep) => {
+            dataplane.leave();
+            Ok(())
+        }
+        Ok(Exit::Clean) => {
+            let _ = std::fs::remove_file(&shell.state_path);
+            dataplane.shutdown()
+        }
+        Err(e) => {
+            let _ = dataplane.shutdown();
+            let _ = std::fs::remove_file(&shell.state_path);
+            Err(e)
+        }
+    }
+}
+
+/// How the event loop ended.
+enum Exit {
+    /// SIGTERM/SIGINT: every session hung up, the data plane removed.
+    Clean,
+    /// SIGTERM with `--keep-sessions`: the data plane and the state file
+    /// are left for the next daemon, which re-adopts every session.
+    Keep,
+}
+
+/// The state file a previous daemon left, if it can be adopted (else it is
+/// removed with a log line saying why).
+fn read_state(
+    path: &std::path::Path,
+    pin_dir: &std::path::Path,
+) -> Option<crate::state::StateFile> {
+    let bytes = std::fs::read(path).ok()?;
+    match crate::state::StateFile::decode(&bytes, &pin_dir.to_string_lossy()) {
+        Ok(f) => {
+            log::info!(
+                "state file {}: {} sessions of a previous daemon to re-adopt",
+                path.display(),
+                f.sessions.len()
+            );
+            Some(f)
+        }
+        Err(e) => {
+            log::warn!("{}: {e}", path.display());
+            let _ = std::fs::remove_file(path);
+            None
+        }
+    }
+}
+
+/// The data-plane row of a saved session.
+fn adopted_row(s: &crate::state::SavedSession, bras_mac: [u8; 6]) -> crate::dataplane::Adopted {
+    crate::dataplane::Adopted {
+        row: SessionRow {
+            vlans: (
+                s.outer_tag.map_or(0, |t| t.1),
+                s.inner_tag.map_or(0, |t| t.1),
+            ),
+            outer_tpid: s.outer_tag.map_or(0, |t| t.0),
+            client_mac: s.client_mac,
+            bras_mac,
+            session_id: s.session_id,
+            address: s.address,
+            mtu: s.peer_mru,
+        },
+        slot: s.slot,
+        block: s.block,
+    }
+}
+
+/// The discovery key of a saved session.
+fn saved_key(s: &crate::state::SavedSession) -> SessionKey {
+    use crate::wire::eth::{VlanTag, Vlans};
+    let tag = |t: Option<(u16, u16)>| t.map(|(tpid, vid)| VlanTag { tpid, vid });
+    SessionKey {
+        vlans: Vlans {
+            outer: tag(s.outer_tag),
+            inner: tag(s.inner_tag),
+        },
+        peer_mac: s.client_mac,
+        session_id: s.session_id,
+    }
+}
+
+/// Write the state file atomically (temporary file, fsync, rename): a
+/// crash leaves the previous file or this one, never half of one.
+fn write_state(
+    path: &std::path::Path,
+    manager: &Manager,
+    dataplane: &Dataplane,
+    pin_dir: &std::path::Path,
+) {
+    use std::io::Write as _;
+    let sessions = manager
+        .saved_sessions()
+        .into_iter()
+        .filter_map(|(_, mut s)| {
+            let (slot, block) = dataplane.allocation(s.address)?;
+            s.slot = slot;
+            s.block = block;
+            Some(s)
+        })
+        .collect();
+    let file = crate::state::StateFile::new(&pin_dir.to_string_lossy(), sessions);
+    let tmp = path.with_extension("tmp");
+    let res = (|| -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&file.encode())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        log::warn!("writing the state file {}: {e}", path.display());
+    }
 }
 
 /// What the event loop keeps besides the configuration in force.
@@ -74,6 +229,10 @@ struct Shell {
     source: ConfigSource,
     access_mac: [u8; 6],
     access_mtu: u32,
+    /// What a next daemon needs to re-adopt the sessions.
+    state_path: std::path::PathBuf,
+    /// SIGTERM leaves the data plane running (`--keep-sessions`).
+    keep_sessions: bool,
 }
 
 impl Shell {
@@ -124,6 +283,7 @@ impl Shell {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     mut cfg: Config,
     shell: &Shell,
@@ -131,12 +291,35 @@ async fn serve(
     secrets: crate::auth::Secrets,
     pool: crate::pool::Pool,
     dataplane: &mut Dataplane,
-) -> anyhow::Result<()> {
+    readopt: Vec<crate::state::SavedSession>,
+) -> anyhow::Result<Exit> {
     let access_mac = shell.access_mac;
     let sock = PacketSocket::open(&cfg.access_interface)?
         .into_async()
         .context("register the packet socket with tokio")?;
     let mut manager = Manager::new(manager_config(&cfg, access_mac), secrets, pool);
+    let now = Instant::now();
+    let mut adopted = 0;
+    for s in &readopt {
+        if manager.adopt(now, saved_key(s), s) {
+            adopted += 1;
+        } else {
+            log::warn!(
+                "session {:#06x} user={} address={} could not be re-adopted (id or address \
+                 taken): its rows are removed",
+                s.session_id,
+                crate::wire::text::escape(&s.user),
+                s.address
+            );
+            let row = adopted_row(s, access_mac).row;
+            let _ = dataplane.remove(&row);
+        }
+    }
+    if !readopt.is_empty() {
+        log::info!("re-adopted {adopted} sessions of the previous daemon");
+    }
+    let mut state_dirty = adopted > 0 || !readopt.is_empty();
+    let mut state_tick = tokio::time::interval(STATE_PERIOD);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -163,8 +346,8 @@ async fn serve(
         cfg.xdp_mode
     );
     let mut buf = Vec::with_capacity(65536);
-    loop {
-        flush(&mut manager, sock.get_ref(), dataplane, access_mac);
+    let exit = loop {
+        state_dirty |= flush(&mut manager, sock.get_ref(), dataplane, access_mac);
         let deadline = manager.poll_timeout();
         let sleep = async {
             match deadline {
@@ -225,15 +408,35 @@ async fn serve(
                 let snap = snapshot(&manager, dataplane, access_mac, cfg.metrics_per_session, lag.take());
                 let _ = reply.send(crate::metrics::render(&snap));
             }
-            _ = sigterm.recv() => { log::info!("SIGTERM: stopping"); break; }
-            _ = sigint.recv() => { log::info!("SIGINT: stopping"); break; }
+            _ = state_tick.tick(), if state_dirty => {
+                write_state(&shell.state_path, &manager, dataplane, &cfg.pin_dir);
+                state_dirty = false;
+            }
+            _ = sigterm.recv() => {
+                if shell.keep_sessions {
+                    log::info!("SIGTERM: stopping, keeping every session for the next daemon");
+                    break Exit::Keep;
+                }
+                log::info!("SIGTERM: stopping");
+                break Exit::Clean;
+            }
+            _ = sigint.recv() => { log::info!("SIGINT: stopping"); break Exit::Clean; }
+        }
+    };
+    match exit {
+        Exit::Keep => write_state(&shell.state_path, &manager, dataplane, &cfg.pin_dir),
+        Exit::Clean => {
+            manager.shutdown(Instant::now());
+            flush(&mut manager, sock.get_ref(), dataplane, access_mac);
         }
     }
-    manager.shutdown(Instant::now());
-    flush(&mut manager, sock.get_ref(), dataplane, access_mac);
     log::info!("stopped");
-    Ok(())
+    Ok(exit)
 }
+
+/// How often a changed state file is written (at most): a daemon killed
+/// without warning loses at most the sessions set up in the last period.
+const STATE_PERIOD: Duration = Duration::from_millis(500);
 
 /// A fresh AC-Cookie key straight from the OS CSPRNG (getrandom): who
 /// knows it can forge cookies, so it is never derived from anything else.
@@ -576,8 +779,15 @@ fn session_row(key: &SessionKey, bras_mac: [u8; 6], address: Ipv4Addr, mtu: u16)
     }
 }
 
-/// Send queued frames and apply queued map changes.
-fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, mac: [u8; 6]) {
+/// Send queued frames and apply queued map changes; true when the data
+/// plane changed (the state file is then out of date).
+fn flush(
+    manager: &mut Manager,
+    sock: &PacketSocket,
+    dataplane: &mut Dataplane,
+    mac: [u8; 6],
+) -> bool {
+    let mut changed = false;
     while let Some(frame) = manager.poll_transmit() {
         if let Err(e) = sock.send(&frame) {
             log::warn!("send on access interface: {e}");
@@ -585,6 +795,7 @@ fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, 
     }
     let mut failed = Vec::new();
     while let Some(op) = manager.poll_dataplane() {
+        changed = true;
         failed.extend(apply(dataplane, op, mac));
     }
     if !failed.is_empty() {
@@ -594,6 +805,7 @@ fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, 
         }
         flush(manager, sock, dataplane, mac);
     }
+    changed
 }
 
 /// Apply one map change; returns the session whose rows could not be

@@ -767,6 +767,8 @@ impl Drop for Lab {
         if let Some(e) = self.echo.take() {
             e.stop();
         }
+        // A daemon killed in the lab leaves its state file for a successor.
+        let _ = std::fs::remove_file(crate::state::default_path(&self.names.pin_dir));
         for ns in self.names.namespaces() {
             if let Err(e) = delete_netns(ns) {
                 eprintln!("lab {}: {e:#}", self.names.id);

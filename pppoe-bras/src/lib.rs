@@ -24,6 +24,7 @@ pub mod pppd_options;
 pub mod query;
 pub mod rawsock;
 pub mod session;
+pub mod state;
 pub mod wire;
 
 #[cfg(test)]

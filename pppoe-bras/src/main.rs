@@ -208,6 +208,10 @@ struct RunArgs {
     /// Control socket for `sessions`, `stats` and `kill`.
     #[arg(long, value_name = "PATH", default_value = control::DEFAULT_SOCKET)]
     control_socket: PathBuf,
+    /// On SIGTERM, leave the XDP programs, maps and a state file for the
+    /// next daemon (an upgrade): it re-adopts every session without a flap.
+    #[arg(long)]
+    keep_sessions: bool,
 }
 
 impl RunArgs {
@@ -334,6 +338,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         rawsock::enter_netns(ns)?;
     }
     let control_socket = args.control_socket.clone();
+    let keep_sessions = args.keep_sessions;
     let source = config::ConfigSource {
         file: args.config.clone(),
         pppd_options: args.pppd_options.clone(),
@@ -342,7 +347,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(pppoe_bras::driver::run(source, &control_socket))
+        .block_on(pppoe_bras::driver::run(
+            source,
+            &control_socket,
+            keep_sessions,
+        ))
 }
 
 #[cfg(test)]

@@ -396,6 +396,16 @@ impl Pool {
         self.size
     }
 
+    /// Lease exactly `addr` to `user` (re-adoption of a running session,
+    /// whatever range it is in now): false when it is taken or unusable.
+    pub fn lease_exact(&mut self, addr: Ipv4Addr, user: &str) -> bool {
+        if !usable(addr) || self.excluded.contains(&addr) || self.leases.contains_key(&addr) {
+            return false;
+        }
+        self.lease(addr, user);
+        true
+    }
+
     /// The user holding `addr`, if leased.
     pub fn holder(&self, addr: Ipv4Addr) -> Option<&str> {
         self.leases.get(&addr).map(String::as_str)

@@ -1585,3 +1585,47 @@ fn looped_echo_request_is_counted_not_answered() {
         .contains(&("session.lcp_looped_echo".to_owned(), 1)));
     assert_eq!(sim.bras.len(), 1, "one looped echo is not the end");
 }
+
+/// A daemon dies; a new Manager re-adopts its sessions from what the state
+/// file saves: the CPE notices nothing. Its LCP echoes (with the saved
+/// Magic-Numbers) keep the session up on both sides for a minute, nothing
+/// is renegotiated, the address and the lease stay, and the data plane is
+/// not asked to change anything.
+#[test]
+fn readopted_session_carries_on_with_its_saved_options() {
+    let mut sim = Sim::new(manager(10, 2));
+    let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
+    sim.run_for(Duration::from_secs(5));
+    let (addr, _, _) = sim.up(c).expect("up");
+    let saved = sim.bras.saved_sessions();
+    assert_eq!(saved.len(), 1);
+    let (key, s) = saved[0].clone();
+    assert_eq!(
+        (s.user.as_str(), s.address, s.auth.as_str()),
+        ("testuser1", addr, "chap")
+    );
+    assert!(s.our_magic != 0 && s.peer_magic.is_some());
+    // The new daemon: a fresh manager, the session adopted.
+    let mut fresh = manager(10, 2);
+    assert!(fresh.adopt(sim.now, key, &s));
+    assert!(!fresh.adopt(sim.now, key, &s), "not twice");
+    assert_eq!(fresh.pool().holder(addr), Some("testuser1"));
+    sim.bras = fresh;
+    sim.ops.clear();
+    let lcp_before = sim.packets(Dir::ToBras, proto::LCP, Code::ConfReq).len();
+    sim.run_for(Duration::from_secs(60));
+    assert!(sim.ops.is_empty(), "no data-plane change: {:?}", sim.ops);
+    assert_eq!(sim.bras.len(), 1, "still up");
+    assert_eq!(
+        sim.packets(Dir::ToBras, proto::LCP, Code::ConfReq).len(),
+        lcp_before,
+        "no renegotiation"
+    );
+    let replies = sim.packets(Dir::ToBras, proto::LCP, Code::EchoRep);
+    assert!(
+        replies.len() >= 5,
+        "the CPE answers the new daemon's echoes"
+    );
+    let (_, info) = sim.bras.sessions().next().unwrap();
+    assert_eq!((info.address, info.installed), (Some(addr), true));
+}

@@ -41,7 +41,8 @@ use aya::{
         Array, CpuMap, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues,
     },
     programs::{
-        xdp::{XdpLinkId, XdpMode as AyaXdpMode},
+        links::{FdLink, PinnedLink},
+        xdp::{XdpLink, XdpLinkId, XdpMode as AyaXdpMode},
         ProgramError, TestRun, TestRunOptions, Xdp,
     },
     Ebpf, EbpfLoader,
@@ -211,6 +212,15 @@ impl DataplaneConfig {
     }
 }
 
+/// A session a previous daemon installed, as its state file says: the row
+/// and the allocations it holds in the maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Adopted {
+    pub row: SessionRow,
+    pub slot: u32,
+    pub block: Option<u32>,
+}
+
 /// One PPPoE session as the data plane needs it (filled once IPCP is up).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionRow {
@@ -347,7 +357,10 @@ pub struct Dataplane {
     spread_cpus: Array<MapData, u32>,
     /// CPUs sessions are spread over (empty: off).
     spread: Vec<u32>,
-    links: Vec<(&'static str, XdpLinkId)>,
+    /// The XDP links of both programs, pinned (`link_*` in the pin dir) so
+    /// the programs stay attached if the daemon dies; unpinned (detached)
+    /// at teardown, left pinned by [`Dataplane::leave`].
+    links: Vec<PinnedLink>,
     pin_dir: PathBuf,
     pinned: Vec<PathBuf>,
     access_ifindex: u32,
@@ -410,8 +423,11 @@ where
         .take_map(name)
         .ok_or_else(|| anyhow!("map {name} missing from the XDP object"))?;
     let path = pin_dir.join(name);
-    map.pin(&path)
-        .with_context(|| format!("pinning {}", path.display()))?;
+    // Re-adopting, the map was opened from this very pin.
+    if !path.exists() {
+        map.pin(&path)
+            .with_context(|| format!("pinning {}", path.display()))?;
+    }
     pinned.push(path);
     T::try_from(map).with_context(|| format!("map {name}: unexpected type"))
 }
@@ -421,6 +437,27 @@ impl Dataplane {
     /// `cfg.pin_dir` (stale pins removed first), enable IPv4 forwarding on
     /// the access NIC (needed by `bpf_fib_lookup`) and attach both programs.
     pub fn start(cfg: &DataplaneConfig) -> anyhow::Result<Self> {
+        Self::start_with(cfg, None).map(|(dp, _)| dp)
+    }
+
+    /// [`Dataplane::start`], re-adopting what a previous daemon left
+    /// running in `cfg.pin_dir` (its pinned links and maps): the maps are
+    /// reused as they are (sessions, NAT mappings, counters), the new
+    /// programs are swapped into the running links atomically, and the
+    /// allocations of `adopt` (from the state file) are taken over; rows of
+    /// sessions the state file does not know are removed. Without usable
+    /// pins it starts clean. Returns the sessions actually adopted.
+    pub fn start_adopting(
+        cfg: &DataplaneConfig,
+        adopt: &[Adopted],
+    ) -> anyhow::Result<(Self, Vec<SessionRow>)> {
+        Self::start_with(cfg, Some(adopt))
+    }
+
+    fn start_with(
+        cfg: &DataplaneConfig,
+        adopt: Option<&[Adopted]>,
+    ) -> anyhow::Result<(Self, Vec<SessionRow>)> {
         let object = ebpf_object().ok_or_else(|| {
             anyhow!("built without the XDP object (AYA_BUILD_SKIP=1): the data plane cannot start")
         })?;
@@ -468,15 +505,32 @@ impl Dataplane {
         let (nat_table_size, nat_session_cap) = nat_sizing(cfg, blocks.len())?;
 
         sys::ensure_bpffs(&cfg.pin_dir)?;
-        remove_pins(&cfg.pin_dir);
+        let adopting = match adopt {
+            Some(_) => match adoptable(&cfg.pin_dir, nat_table_size) {
+                Ok(()) => true,
+                Err(why) => {
+                    log::warn!("not re-adopting the previous data plane: {why}; starting clean");
+                    false
+                }
+            },
+            None => false,
+        };
+        if !adopting {
+            remove_pins(&cfg.pin_dir);
+        }
         std::fs::create_dir_all(&cfg.pin_dir)
             .with_context(|| format!("creating {}", cfg.pin_dir.display()))?;
 
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        loader
             .map_max_entries(names::NAT_OUT, nat_table_size)
-            .map_max_entries(names::NAT_IN, nat_table_size)
-            .load(object)
-            .context("loading the XDP object")?;
+            .map_max_entries(names::NAT_IN, nat_table_size);
+        // Every shared map is pinned at creation (a new daemon re-adopting
+        // opens each of these pins instead of creating the map).
+        for name in names::ALL {
+            loader.map_pin_path(name, cfg.pin_dir.join(name));
+        }
+        let mut ebpf = loader.load(object).context("loading the XDP object")?;
         let mut pinned = Vec::new();
         let pd = cfg.pin_dir.as_path();
         let sessions = take(&mut ebpf, names::SESSIONS, pd, &mut pinned)?;
@@ -610,9 +664,16 @@ impl Dataplane {
         dp.xdp(Program::AccessCpu)?
             .load()
             .with_context(|| format!("verifier rejected {}", programs::ACCESS_CPU))?;
-        let mode = attach_mode(cfg)?;
-        dp.attach(Program::Access, &cfg.access_if, mode)?;
-        dp.attach(Program::Uplink, &cfg.uplink_if, mode)?;
+        let mut adopted = Vec::new();
+        if adopting {
+            dp.swap_into_pinned_link(Program::Access)?;
+            dp.swap_into_pinned_link(Program::Uplink)?;
+            adopted = dp.take_over(adopt.unwrap_or_default(), &cfg.inside)?;
+        } else {
+            let mode = attach_mode(cfg)?;
+            dp.attach(Program::Access, &cfg.access_if, mode)?;
+            dp.attach(Program::Uplink, &cfg.uplink_if, mode)?;
+        }
         dp.last_xmit_errors = dp.xmit_errors();
         // bpf_fib_lookup only finds neighbours the kernel already knows;
         // resolve the uplink's gateways now so a subscriber's first packet
@@ -650,7 +711,95 @@ impl Dataplane {
             if cfg.mss_clamp { "on" } else { "off" },
             cfg.pin_dir.display()
         );
-        Ok(dp)
+        Ok((dp, adopted))
+    }
+
+    /// Re-adoption: take the allocations of `adopt` over where the maps
+    /// agree (the session's row is there with that address and slot), drop
+    /// rows of sessions nobody knows any more, and bring `INSIDE_NETS` to
+    /// `inside`. Returns the rows adopted.
+    fn take_over(
+        &mut self,
+        adopt: &[Adopted],
+        inside: &[(Ipv4Addr, u8)],
+    ) -> anyhow::Result<Vec<SessionRow>> {
+        let mut rows = Vec::new();
+        let mut keys = std::collections::HashSet::new();
+        for a in adopt {
+            let key = self.key(&a.row);
+            let Ok(val) = self.sessions.get(&key, 0) else {
+                log::warn!(
+                    "re-adoption: session {:#06x} has no SESSIONS row; not adopted",
+                    a.row.session_id
+                );
+                continue;
+            };
+            if val.addr != a.row.address.octets() || val.slot != a.slot {
+                log::warn!(
+                    "re-adoption: session {:#06x} differs in the maps; not adopted",
+                    a.row.session_id
+                );
+                continue;
+            }
+            let block_ok = a.block.is_none_or(|b| (b as usize) < self.blocks.len());
+            if a.slot >= MAX_SESSIONS || !block_ok {
+                continue;
+            }
+            self.free_slots.retain(|s| *s != a.slot);
+            if let Some(b) = a.block {
+                self.free_blocks.retain(|(x, _)| *x != b);
+            }
+            let inst = Installed {
+                key,
+                slot: a.slot,
+                block: a.block,
+            };
+            self.installed.insert(a.row.address, inst);
+            self.claim_id(a.row.address, key, val)?;
+            keys.insert(key);
+            rows.push(a.row);
+        }
+        // Rows the state file does not know (installed after its last write):
+        // nobody can run their PPP any more; their NAT mappings expire.
+        let stale: Vec<(SessionKey, SessionValue)> = self
+            .sessions
+            .iter()
+            .flatten()
+            .filter(|(k, _)| !keys.contains(k))
+            .collect();
+        for (k, v) in &stale {
+            let _ = self.sessions.remove(k);
+            if let Ok(e) = self.session_by_id.get(&u32::from(k.session_id), 0) {
+                if e.key == *k {
+                    let _ =
+                        self.session_by_id
+                            .set(u32::from(k.session_id), SessionEntry::default(), 0);
+                }
+            }
+            if self
+                .subscribers
+                .get(&v.addr, 0)
+                .is_ok_and(|s| s.slot == v.slot)
+            {
+                let _ = self.subscribers.remove(&v.addr);
+            }
+            let _ = self.sub_by_slot.set(v.slot, Subscriber::default(), 0);
+        }
+        if !stale.is_empty() {
+            log::warn!(
+                "re-adoption: removed {} session rows the state file did not know",
+                stale.len()
+            );
+        }
+        let old: Vec<(Ipv4Addr, u8)> = self
+            .inside_nets
+            .keys()
+            .flatten()
+            .map(|k| (Ipv4Addr::from(k.data()), k.prefix_len() as u8))
+            .collect();
+        self.inside = old;
+        self.set_inside(inside.to_vec())?;
+        Ok(rows)
     }
 
     fn xdp(&mut self, which: Program) -> anyhow::Result<&mut Xdp> {
@@ -684,8 +833,55 @@ impl Dataplane {
             },
         };
         log::info!("{name} attached to {iface} in {used} mode");
-        self.links.push((name, id));
+        self.pin_link(which, id)
+    }
+
+    /// Take the program's link over and pin it, so it outlives the daemon.
+    fn pin_link(&mut self, which: Program, id: XdpLinkId) -> anyhow::Result<()> {
+        let name = which.name();
+        let path = self.pin_dir.join(link_pin(which));
+        let link = self.xdp(which)?.take_link(id)?;
+        let fd: FdLink = link
+            .try_into()
+            .with_context(|| format!("{name}: not a bpf_link (kernel too old?)"))?;
+        let pinned = fd
+            .pin(&path)
+            .with_context(|| format!("pinning {}", path.display()))?;
+        self.links.push(pinned);
         Ok(())
+    }
+
+    /// Re-adoption: load `which` and swap it into the link a previous daemon
+    /// pinned, atomically (`bpf_link_update`: not one frame meets no
+    /// program), then pin the link again.
+    fn swap_into_pinned_link(&mut self, which: Program) -> anyhow::Result<()> {
+        let name = which.name();
+        let path = self.pin_dir.join(link_pin(which));
+        let prog = self.xdp(which)?;
+        prog.load()
+            .with_context(|| format!("verifier rejected {name}"))?;
+        let pinned =
+            PinnedLink::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
+        let fd = pinned.unpin().context("unpinning the old link")?;
+        let link = XdpLink::try_from(fd).context("pinned link is not an XDP link")?;
+        let id = prog
+            .attach_to_link(link)
+            .with_context(|| format!("replacing the program of {name}'s link"))?;
+        log::info!("{name}: new program swapped into the running link");
+        self.pin_link(which, id)
+    }
+
+    /// End this daemon but leave the data plane running for the next one
+    /// (`--keep-sessions`, an upgrade): programs stay attached through their
+    /// pinned links, maps stay pinned, forwarding settings stay.
+    pub fn leave(mut self) {
+        self.done = true;
+        // Dropping a PinnedLink closes our fd; the pin keeps the link.
+        self.links.clear();
+        log::info!(
+            "data plane left running for the next daemon (maps and links pinned in {})",
+            self.pin_dir.display()
+        );
     }
 
     /// Install a session: allocates a counter slot and (NAT on) a port block,
@@ -1080,6 +1276,12 @@ impl Dataplane {
             }
         }
         c
+    }
+
+    /// The allocations of an installed session (slot, block), for the
+    /// state file.
+    pub fn allocation(&self, address: Ipv4Addr) -> Option<(u32, Option<u32>)> {
+        self.installed.get(&address).map(|i| (i.slot, i.block))
     }
 
     /// Current counters of an installed session (zero when unknown).
@@ -1518,16 +1720,12 @@ impl Dataplane {
         }
         self.done = true;
         let mut first_err = None;
-        for (name, id) in std::mem::take(&mut self.links) {
-            let res = self
-                .ebpf
-                .program_mut(name)
-                .ok_or_else(|| anyhow!("program {name} vanished"))
-                .and_then(|p| <&mut Xdp>::try_from(p).map_err(Into::into))
-                .and_then(|p| p.detach(id).map_err(Into::into));
-            if let Err(e) = res {
-                log::warn!("detaching {name}: {e:#}");
-                first_err.get_or_insert(e);
+        for link in std::mem::take(&mut self.links) {
+            // Unpinned and dropped: the last reference goes, the program
+            // is detached.
+            if let Err(e) = link.unpin() {
+                log::warn!("unpinning an XDP link: {e}");
+                first_err.get_or_insert(e.into());
             }
         }
         for p in self.pinned.drain(..) {
@@ -1537,7 +1735,7 @@ impl Dataplane {
                 }
             }
         }
-        let _ = std::fs::remove_dir(&self.pin_dir);
+        remove_pins(&self.pin_dir);
         if let Some((access, a, uplink, u)) = self.forwarding_was.take() {
             // Best effort: the interfaces may be gone (a lab torn down first).
             let _ = sys::set_forwarding(&access, a);
@@ -1713,7 +1911,47 @@ pub fn layout_blocks(
 }
 
 /// Remove the pins a previous (crashed) run may have left, then the directory.
+/// Whether `pin_dir` holds a data plane a new daemon can take over: both
+/// links pinned, every map pinned, the NAT tables of the size in force.
+fn adoptable(pin_dir: &Path, nat_table_size: u32) -> Result<(), String> {
+    for p in [Program::Access, Program::Uplink] {
+        if !pin_dir.join(link_pin(p)).exists() {
+            return Err(format!("no pinned link {}", link_pin(p)));
+        }
+    }
+    for n in names::ALL {
+        if !pin_dir.join(n).exists() {
+            return Err(format!("map {n} is not pinned"));
+        }
+    }
+    for n in [names::NAT_OUT, names::NAT_IN] {
+        let m = MapData::from_pin(pin_dir.join(n)).map_err(|e| format!("{n}: {e}"))?;
+        let info = m.info().map_err(|e| format!("{n}: {e}"))?;
+        if info.max_entries() != nat_table_size {
+            return Err(format!(
+                "{n} holds {} entries, nat_table_size is now {nat_table_size}",
+                info.max_entries()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The pin file of a program's link.
+fn link_pin(which: Program) -> &'static str {
+    match which {
+        Program::Access => "link_bras_access",
+        Program::Uplink => "link_bras_uplink",
+        Program::AccessCpu => "link_bras_access_cpu",
+    }
+}
+
+/// Remove every pin of a previous data plane: its links first (which
+/// detaches its programs), then its maps.
 fn remove_pins(dir: &Path) {
+    for p in [Program::Access, Program::Uplink] {
+        let _ = std::fs::remove_file(dir.join(link_pin(p)));
+    }
     for n in names::ALL {
         let _ = std::fs::remove_file(dir.join(n));
     }

@@ -207,6 +207,19 @@ impl<P: Protocol> Fsm<P> {
         self.state
     }
 
+    /// Put the automaton straight into Opened, without events or packets:
+    /// a link a previous daemon negotiated, re-adopted from its state file
+    /// (the peer never saw it go away). The protocol's own results are
+    /// restored by the caller.
+    pub fn restore_opened(&mut self) {
+        self.state = State::Opened;
+        self.timer = None;
+        self.restart_count = 0;
+        self.failures = 0;
+        self.reply_seen = true;
+        self.acked_peer_req = None;
+    }
+
     pub fn is_opened(&self) -> bool {
         self.state == State::Opened
     }

@@ -82,6 +82,11 @@ impl IpcpServer {
         self.local
     }
 
+    /// Re-adoption: the peer's acknowledged address, as it was.
+    pub fn restore_peer_address(&mut self, addr: Ipv4Addr) {
+        self.peer_address = Some(addr);
+    }
+
     /// The IP-Address the peer's acknowledged request carried.
     pub fn peer_address(&self) -> Option<Ipv4Addr> {
         self.peer_address

@@ -160,6 +160,24 @@ impl Lcp {
         self.peer_magic
     }
 
+    /// The results of a negotiation a previous daemon made (re-adoption):
+    /// our Magic-Number and MRU, the peer's, the authentication protocol.
+    pub fn restore(
+        &mut self,
+        our_magic: u32,
+        peer_magic: Option<u32>,
+        our_mru: u16,
+        peer_mru: u16,
+        auth: Option<AuthProto>,
+    ) {
+        self.magic = our_magic;
+        self.send_magic = our_magic != 0;
+        self.peer_magic = peer_magic;
+        self.acked_mru = our_mru;
+        self.peer_mru = peer_mru;
+        self.acked_auth = auth;
+    }
+
     /// A fatal negotiation outcome (auth impossible, loopback), once.
     pub fn take_failure(&mut self) -> Option<DownReason> {
         self.failure.take()

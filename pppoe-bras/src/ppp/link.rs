@@ -28,6 +28,18 @@ use super::pap::PapServer;
 use super::rng::Rng;
 use super::{proto, AuthProto, AuthResult, Credential, DownReason};
 
+/// What [`Link::restore`] needs of a link a previous daemon negotiated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub user: String,
+    pub address: Ipv4Addr,
+    pub auth: Option<AuthProto>,
+    pub our_magic: u32,
+    pub peer_magic: Option<u32>,
+    pub our_mru: u16,
+    pub peer_mru: u16,
+}
+
 /// Server-side link configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkConfig {
@@ -177,7 +189,14 @@ impl Link {
 
     /// [`Link::new`] drawing from `rng`: the manager hands each session a
     /// fork of its own source; tests pass [`Rng::seeded`].
-    pub fn with_rng(mut cfg: LinkConfig, now: Instant, mut rng: Rng) -> Self {
+    pub fn with_rng(cfg: LinkConfig, now: Instant, rng: Rng) -> Self {
+        let mut link = Self::unstarted(cfg, rng);
+        link.core.start(now, &mut link.server);
+        link
+    }
+
+    /// The link with its automata in Initial, nothing sent yet.
+    fn unstarted(mut cfg: LinkConfig, mut rng: Rng) -> Self {
         if cfg.auth.is_empty() {
             cfg.auth = vec![AuthProto::Chap, AuthProto::Pap];
         }
@@ -199,7 +218,7 @@ impl Link {
             loop_kills: true,
         };
         let core = LinkCore::new(lcp, ipcp, core_cfg, &mut rng);
-        let mut link = Link {
+        Link {
             core,
             server: Server {
                 cfg,
@@ -213,8 +232,44 @@ impl Link {
                 auth_deadline: None,
                 events: VecDeque::new(),
             },
-        };
-        link.core.start(now, &mut link.server);
+        }
+    }
+
+    /// A link a previous daemon negotiated, re-adopted from its state file:
+    /// LCP and IPCP Opened with the saved options, the Network phase, the
+    /// user authenticated, keepalive running from `now`. Nothing is sent
+    /// (the peer never saw the daemon go). CHAP re-challenges start over.
+    pub fn restore(cfg: LinkConfig, now: Instant, rng: Rng, saved: &Restored) -> Self {
+        let mut link = Self::unstarted(cfg, rng);
+        let (core, s) = (&mut link.core, &mut link.server);
+        core.lcp.proto_mut().restore(
+            saved.our_magic,
+            saved.peer_magic,
+            saved.our_mru,
+            saved.peer_mru,
+            saved.auth,
+        );
+        core.lcp.restore_opened();
+        let ipcp = core.ipcp.proto_mut();
+        ipcp.set_assigned(saved.address);
+        ipcp.set_max_packet(usize::from(saved.peer_mru));
+        ipcp.set_max_address_naks(s.cfg.fsm.max_failure);
+        ipcp.restore_peer_address(saved.address);
+        core.ipcp.restore_opened();
+        core.restore_network_up();
+        core.start_keepalive(now);
+        s.phase = Phase::Network;
+        s.user = Some(saved.user.clone());
+        if saved.auth == Some(AuthProto::Chap) && !s.cfg.chap_rechallenge.is_zero() {
+            // A fresh CHAP server for the periodic re-challenges.
+            s.auth = Authenticator::Chap(ChapServer::new(
+                &s.cfg.auth_name,
+                s.cfg.fsm.restart,
+                s.cfg.fsm.max_configure,
+                s.rng.fork(),
+            ));
+            s.schedule_rechallenge(now);
+        }
         link
     }
 

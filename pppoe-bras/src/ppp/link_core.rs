@@ -124,6 +124,13 @@ impl<I: Protocol> LinkCore<I> {
         self.network_up
     }
 
+    /// IPCP was restored Opened (re-adoption): the network is up, without
+    /// telling the role (its rows are already in the data plane).
+    pub fn restore_network_up(&mut self) {
+        self.network_up = true;
+        self.network_was_up = true;
+    }
+
     /// LCP Echo-Requests sent and Echo-Replies received.
     pub fn echo_counts(&self) -> (u64, u64) {
         (self.echo_sent, self.echo_replies)
