@@ -29,6 +29,9 @@ use crate::discovery::{RateLimit, VlanRule};
 use crate::pool::{Pool, PoolRange};
 use crate::ppp::AuthProto;
 
+pub mod aaa;
+pub use aaa::AaaConfig;
+
 /// A configuration (or secrets) error. `Display` gives the place first:
 /// `file:line[:column]: what is wrong; how to fix it`.
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +260,10 @@ pub struct Config {
     /// Inline users (`[[users]]` tables with `name`, `password`, optional
     /// `address`), checked before the secrets files. Handy for labs.
     pub users: Vec<User>,
+    /// Accounting and RADIUS keys (`accounting_log`, `acct_interim_interval`,
+    /// `auth_sources`, `[[radius_servers]]`, `nas_identifier`, `dae_listen`,
+    /// `[[dae_clients]]`), see [`aaa`].
+    pub aaa: AaaConfig,
     /// The file this came from, if any (not a TOML key).
     pub source: Option<PathBuf>,
 }
@@ -318,6 +325,7 @@ impl Default for Config {
             pin_dir: PathBuf::from("/sys/fs/bpf/pppoe-bras"),
             xdp_mode: XdpMode::Auto,
             users: Vec::new(),
+            aaa: AaaConfig::default(),
             source: None,
         }
     }
@@ -400,6 +408,13 @@ struct Raw {
     pin_dir: S<String>,
     xdp_mode: S<String>,
     users: Option<Vec<RawUser>>,
+    accounting_log: S<String>,
+    acct_interim_interval: S<i64>,
+    auth_sources: SList,
+    radius_servers: Option<Vec<aaa::RawRadiusServer>>,
+    nas_identifier: S<String>,
+    dae_listen: S<String>,
+    dae_clients: Option<Vec<aaa::RawDaeClient>>,
 }
 
 #[derive(Deserialize)]
@@ -687,6 +702,13 @@ const KEYS: &[&str] = &[
     "pin_dir",
     "xdp_mode",
     "users",
+    "accounting_log",
+    "acct_interim_interval",
+    "auth_sources",
+    "radius_servers",
+    "nas_identifier",
+    "dae_listen",
+    "dae_clients",
 ];
 
 /// The `access_allow` bit of one word (`arp`, `lldp`, …).
@@ -1170,6 +1192,19 @@ impl Config {
             Some((v, place)) => v.parse().map_err(|e: String| place.bad(&v, e))?,
         };
 
+        let aaa = aaa::resolve(
+            &r,
+            src,
+            aaa::RawAaa {
+                accounting_log: raw.accounting_log,
+                acct_interim_interval: raw.acct_interim_interval,
+                auth_sources: raw.auth_sources,
+                radius_servers: raw.radius_servers,
+                nas_identifier: raw.nas_identifier,
+                dae_listen: raw.dae_listen,
+                dae_clients: raw.dae_clients,
+            },
+        )?;
         let mut users = Vec::new();
         let mut names = HashSet::new();
         for u in raw.users.unwrap_or_default() {
@@ -1255,6 +1290,7 @@ impl Config {
             pin_dir,
             xdp_mode,
             users,
+            aaa,
             source: None,
         })
     }
@@ -1577,6 +1613,7 @@ address = "*"
                     line: 45,
                 },
             ],
+            aaa: AaaConfig::default(),
             source: None,
         };
         assert_eq!(cfg, expected);

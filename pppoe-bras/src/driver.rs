@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
+    aaa::Aaa,
     config::Config,
     control::{self, Command},
     dataplane::{Dataplane, DataplaneConfig, NatTimeouts, SessionRow},
@@ -78,6 +79,7 @@ async fn serve(
         .into_async()
         .context("register the packet socket with tokio")?;
     let mut manager = Manager::new(manager_config(cfg, access_mac), secrets, pool);
+    let mut aaa = Aaa::new(cfg)?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut expiry = tokio::time::interval(NAT_EXPIRY_PERIOD);
@@ -95,8 +97,21 @@ async fn serve(
     );
     let mut buf = Vec::with_capacity(65536);
     loop {
-        flush(&mut manager, sock.get_ref(), dataplane, access_mac);
+        flush(
+            &mut manager,
+            sock.get_ref(),
+            dataplane,
+            access_mac,
+            &mut aaa,
+        );
         let deadline = manager.poll_timeout();
+        let aaa_deadline = aaa.poll_timeout();
+        let aaa_sleep = async {
+            match aaa_deadline {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -123,9 +138,11 @@ async fn serve(
                 }
             }
             () = sleep => manager.handle_timeout(Instant::now()),
+            () = aaa_sleep => aaa.handle_timeout(dataplane, access_mac),
             _ = neighbours.tick() => dataplane.resolve_neighbours(),
             _ = expiry.tick() => {
                 dataplane.periodic();
+                aaa.prune(&manager);
                 sweeping = true;
             }
             _ = sweep_step.tick(), if sweeping => {
@@ -147,8 +164,15 @@ async fn serve(
             _ = sigint.recv() => { log::info!("SIGINT: stopping"); break; }
         }
     }
+    aaa.stopping = true;
     manager.shutdown(Instant::now());
-    flush(&mut manager, sock.get_ref(), dataplane, access_mac);
+    flush(
+        &mut manager,
+        sock.get_ref(),
+        dataplane,
+        access_mac,
+        &mut aaa,
+    );
     log::info!("stopped");
     Ok(())
 }
@@ -370,7 +394,12 @@ fn data_of(
 }
 
 /// The data plane's view of a session.
-fn session_row(key: &SessionKey, bras_mac: [u8; 6], address: Ipv4Addr, mtu: u16) -> SessionRow {
+pub(crate) fn session_row(
+    key: &SessionKey,
+    bras_mac: [u8; 6],
+    address: Ipv4Addr,
+    mtu: u16,
+) -> SessionRow {
     SessionRow {
         vlans: (key.vlans.outer_vid(), key.vlans.inner_vid()),
         outer_tpid: key.vlans.outer.map_or(0, |t| t.tpid),
@@ -383,7 +412,13 @@ fn session_row(key: &SessionKey, bras_mac: [u8; 6], address: Ipv4Addr, mtu: u16)
 }
 
 /// Send queued frames and apply queued map changes.
-fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, mac: [u8; 6]) {
+fn flush(
+    manager: &mut Manager,
+    sock: &PacketSocket,
+    dataplane: &mut Dataplane,
+    mac: [u8; 6],
+    aaa: &mut Aaa,
+) {
     while let Some(frame) = manager.poll_transmit() {
         if let Err(e) = sock.send(&frame) {
             log::warn!("send on access interface: {e}");
@@ -391,24 +426,30 @@ fn flush(manager: &mut Manager, sock: &PacketSocket, dataplane: &mut Dataplane, 
     }
     let mut failed = Vec::new();
     while let Some(op) = manager.poll_dataplane() {
-        failed.extend(apply(dataplane, op, mac));
+        let (fail, removed) = apply(dataplane, op.clone(), mac);
+        aaa.applied(manager, dataplane, mac, &op, fail.is_none(), removed);
+        failed.extend(fail);
     }
     if !failed.is_empty() {
         let now = Instant::now();
         for (key, error) in &failed {
             manager.install_failed(now, key, error);
         }
-        flush(manager, sock, dataplane, mac);
+        flush(manager, sock, dataplane, mac, aaa);
     }
 }
 
 /// Apply one map change; returns the session whose rows could not be
-/// installed, with why, so the caller ends it.
+/// installed, with why, so the caller ends it, and the counters of removed
+/// rows.
 fn apply(
     dataplane: &mut Dataplane,
     op: DataplaneOp,
     bras_mac: [u8; 6],
-) -> Option<(SessionKey, String)> {
+) -> (
+    Option<(SessionKey, String)>,
+    Option<crate::dataplane::SessionCounters>,
+) {
     match op {
         DataplaneOp::Install { key, address, mtu } => {
             let row = session_row(&key, bras_mac, address, mtu);
@@ -418,7 +459,7 @@ fn apply(
                      public_addresses or use a smaller port_block_size",
                     dataplane.block_capacity()
                 );
-                return Some((key, hint));
+                return (Some((key, hint)), None);
             } else if let Some((ip, first, size)) = dataplane.nat_block(&row) {
                 // RFC 6888 §4 / RFC 7422: with port blocks, this one line per
                 // session is enough to trace any flow back to the subscriber.
@@ -431,22 +472,26 @@ fn apply(
         }
         DataplaneOp::Remove { key, address, down } => {
             let row = session_row(&key, bras_mac, address, 0);
-            let bytes = match dataplane.remove(&row) {
-                Ok(c) => format!(
-                    "packets={}/{} bytes={}/{}",
-                    c.up_packets, c.down_packets, c.up_bytes, c.down_bytes
+            let (bytes, removed) = match dataplane.remove(&row) {
+                Ok(c) => (
+                    format!(
+                        "packets={}/{} bytes={}/{}",
+                        c.up_packets, c.down_packets, c.up_bytes, c.down_bytes
+                    ),
+                    Some(c),
                 ),
                 Err(e) => {
                     log::error!("session {:#06x}: remove map rows: {e:#}", key.session_id);
-                    "bytes=?".to_owned()
+                    ("bytes=?".to_owned(), None)
                 }
             };
             if let Some(down) = down {
                 log::info!("{}", down.log_line(&key, Some(address), &bytes));
             }
+            return (None, removed);
         }
     }
-    None
+    (None, None)
 }
 
 #[cfg(test)]

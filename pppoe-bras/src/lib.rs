@@ -4,6 +4,8 @@
 //! socket), `lab` (namespaces and processes) and `emulate`'s I/O shell is
 //! sans-IO: events and `now` in, frames, timers and events out.
 
+pub mod aaa;
+pub mod accounting;
 pub mod auth;
 #[doc(hidden)]
 pub mod bench_setup;

@@ -18,6 +18,7 @@ use std::{
 };
 
 use crate::{
+    accounting::AcctIds,
     auth::{Secrets, Verdict},
     discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, SessionKey},
     pool::Pool,
@@ -162,6 +163,8 @@ struct Session {
     scheduled: Option<Instant>,
     /// The last [`EVENT_HISTORY`] events (peer strings escaped).
     events: VecDeque<(Duration, String)>,
+    /// Acct-Session-Id (unique across restarts), from PADS on.
+    acct_id: String,
 }
 
 impl Session {
@@ -200,6 +203,7 @@ pub struct Manager {
     /// Forked for every session (Magic-Numbers, CHAP challenges).
     rng: Rng,
     stats: ManagerStats,
+    acct_ids: AcctIds,
 }
 
 impl Manager {
@@ -227,6 +231,7 @@ impl Manager {
             dataplane: VecDeque::new(),
             rng,
             stats: ManagerStats::default(),
+            acct_ids: AcctIds::for_this_process(),
         }
     }
 
@@ -288,6 +293,13 @@ impl Manager {
         self.sessions.get(key).map(|s| &s.link)
     }
 
+    /// A live session's user (once it authenticated) and Acct-Session-Id.
+    pub fn accounting_of(&self, key: &SessionKey) -> Option<(Option<&str>, &str)> {
+        self.sessions
+            .get(key)
+            .map(|s| (s.user.as_deref(), s.acct_id.as_str()))
+    }
+
     /// The session with this id (ids are unique on the interface).
     pub fn key_by_id(&self, session_id: u16) -> Option<SessionKey> {
         self.by_id.get(&session_id).copied()
@@ -316,7 +328,7 @@ impl Manager {
         );
         // Nothing was installed, so the end of the session removes nothing.
         s.installed = None;
-        s.link.close(now, DownReason::AdminClose);
+        s.link.close(now, DownReason::NasError);
         self.drive(now, *key);
         true
     }
@@ -486,6 +498,7 @@ impl Manager {
                 peer_spoke: false,
                 scheduled: None,
                 events: VecDeque::from([(Duration::ZERO, "PADS sent".to_owned())]),
+                acct_id: self.acct_ids.next(),
             },
         );
         self.drive(now, key);
