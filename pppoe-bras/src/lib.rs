@@ -20,6 +20,7 @@ pub mod pool;
 pub mod ppp;
 pub mod pppd_options;
 pub mod query;
+pub mod radius_client;
 pub mod rawsock;
 pub mod session;
 pub mod wire;
