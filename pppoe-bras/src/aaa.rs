@@ -5,21 +5,29 @@
 //! sans-IO modules.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     fs::File,
     io::Write as _,
+    net::{Ipv4Addr, SocketAddr},
+    sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::Context as _;
 
 use crate::{
-    accounting::{Accounting, NatBlock, Record, SessionMeta, TerminateCause},
-    config::Config,
+    accounting::{unix_now, Accounting, NatBlock, Record, SessionMeta, Status, TerminateCause},
+    config::{aaa::RadiusKind, Config},
     dataplane::{Dataplane, SessionCounters},
     discovery::SessionKey,
+    ppp::Credential,
     query::Counters,
+    radius_client::{Client, Outcome, Request, ServerConfig, SubmitError, Token},
+    session::{AuthRequest, ExternalVerdict},
     session::{DataplaneOp, Manager},
+    wire::radius::{
+        attr, code, Packet, MS_PRIMARY_DNS_SERVER, MS_SECONDARY_DNS_SERVER, VENDOR_MICROSOFT,
+    },
 };
 
 /// What an Access-Accept said that accounting needs (kept from the
@@ -41,6 +49,31 @@ pub struct Aaa {
     pub stopping: bool,
     /// Records produced and not yet taken by the RADIUS side.
     pub outbox: Vec<Record>,
+    radius: Option<Radius>,
+}
+
+/// Most outstanding RADIUS requests per client.
+const MAX_OUTSTANDING: usize = 4096;
+/// Most stop records kept while the accounting servers are down.
+const STOP_QUEUE: usize = 65536;
+/// How often queued stop records are retried.
+const STOP_RETRY: Duration = Duration::from_secs(5);
+
+/// The RADIUS side: one UDP socket, an auth and an acct client.
+struct Radius {
+    sock: Arc<tokio::net::UdpSocket>,
+    auth: Option<Client>,
+    acct: Option<Client>,
+    /// Local secrets when every auth server is dead.
+    fallback_local: bool,
+    nas_identifier: String,
+    nas_ip: Ipv4Addr,
+    access_if: String,
+    pending_auth: HashMap<Token, AuthRequest>,
+    pending_acct: HashMap<Token, (Record, Instant)>,
+    /// Stop records waiting for a live accounting server.
+    stops: VecDeque<(Record, Instant)>,
+    stop_retry: Option<Instant>,
 }
 
 /// The data plane's counters in the listing's shape.
@@ -74,6 +107,92 @@ impl Aaa {
             authz: HashMap::new(),
             stopping: false,
             outbox: Vec::new(),
+            radius: Radius::new(cfg)?,
+        })
+    }
+
+    /// The RADIUS socket, to wait on.
+    pub fn socket(&self) -> Option<Arc<tokio::net::UdpSocket>> {
+        self.radius.as_ref().map(|r| r.sock.clone())
+    }
+
+    /// True when credentials go to RADIUS.
+    pub fn external_auth(&self) -> bool {
+        self.radius.as_ref().is_some_and(|r| r.auth.is_some())
+    }
+
+    /// Moves work between the manager and RADIUS: credentials out, records
+    /// out, verdicts in, datagrams sent. Returns true when the manager got
+    /// input (flush again).
+    pub fn pump(&mut self, manager: &mut Manager) -> bool {
+        let now = Instant::now();
+        let records = std::mem::take(&mut self.outbox);
+        let Some(r) = &mut self.radius else {
+            return false;
+        };
+        let mut fed = false;
+        while let Some(req) = manager.poll_auth_request() {
+            fed |= r.submit_auth(now, req, manager);
+        }
+        for rec in records {
+            r.submit_acct(now, rec, now);
+        }
+        fed |= r.results(now, manager, &mut self.authz);
+        r.send();
+        fed
+    }
+
+    /// A datagram on the RADIUS socket.
+    pub fn handle_datagram(&mut self, from: SocketAddr, b: &[u8]) {
+        let now = Instant::now();
+        if let Some(r) = &mut self.radius {
+            let done = r
+                .auth
+                .as_mut()
+                .is_some_and(|c| c.handle_datagram(now, from, b));
+            if !done {
+                if let Some(c) = &mut r.acct {
+                    c.handle_datagram(now, from, b);
+                }
+            }
+        }
+    }
+
+    /// Accounting-On (daemon start) or -Off (clean stop), RFC 2866 §5.1.
+    pub fn accounting_on_off(&mut self, on: bool) {
+        let now = Instant::now();
+        if let Some(r) = &mut self.radius {
+            let status = if on { 7 } else { 8 };
+            let mut attrs = vec![(attr::ACCT_STATUS_TYPE, u32::to_be_bytes(status).to_vec())];
+            r.nas_attrs(&mut attrs);
+            attrs.push((
+                attr::ACCT_SESSION_ID,
+                format!(
+                    "{}-{}",
+                    if on { "on" } else { "off" },
+                    unix_now(SystemTime::now())
+                )
+                .into_bytes(),
+            ));
+            if let Some(c) = &mut r.acct {
+                let _ = c.submit(
+                    now,
+                    Request {
+                        code: code::ACCOUNTING_REQUEST,
+                        attrs,
+                        password: None,
+                        created: None,
+                    },
+                );
+            }
+            r.send();
+        }
+    }
+
+    /// Accounting requests still waiting (for the stop sequence).
+    pub fn acct_outstanding(&self) -> usize {
+        self.radius.as_ref().map_or(0, |r| {
+            r.acct.as_ref().map_or(0, Client::outstanding) + r.stops.len()
         })
     }
 
@@ -162,14 +281,43 @@ impl Aaa {
         });
     }
 
-    /// Earliest interim deadline.
+    /// Earliest interim, retransmission or retry deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.accounting.poll_timeout()
+        let mut at = self.accounting.poll_timeout();
+        if let Some(r) = &self.radius {
+            for t in [
+                r.auth.as_ref().and_then(Client::poll_timeout),
+                r.acct.as_ref().and_then(Client::poll_timeout),
+                r.stop_retry,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        }
+        at
     }
 
     /// Interim records that are due, with the rows' current counters.
     pub fn handle_timeout(&mut self, dataplane: &Dataplane, bras_mac: [u8; 6]) {
         let now = Instant::now();
+        if let Some(r) = &mut self.radius {
+            if let Some(c) = &mut r.auth {
+                c.handle_timeout(now);
+            }
+            if let Some(c) = &mut r.acct {
+                c.handle_timeout(now);
+            }
+            if r.stop_retry.is_some_and(|t| t <= now) {
+                r.stop_retry = None;
+                let queued: Vec<_> = r.stops.drain(..).collect();
+                for (rec, created) in queued {
+                    r.submit_acct(now, rec, created);
+                }
+                r.send();
+            }
+        }
         for key in self.accounting.due(now) {
             let Some(address) = self.accounting.meta(&key).and_then(|m| m.address) else {
                 continue;
@@ -180,5 +328,348 @@ impl Aaa {
                 self.emit(r);
             }
         }
+    }
+}
+
+impl Radius {
+    fn new(cfg: &Config) -> anyhow::Result<Option<Radius>> {
+        let a = &cfg.aaa;
+        if a.radius_servers.is_empty() {
+            return Ok(None);
+        }
+        let servers = |kind| -> Vec<ServerConfig> {
+            a.servers(kind)
+                .map(|s| ServerConfig {
+                    addr: SocketAddr::from((s.address, s.port)),
+                    secret: s.secret.expose().to_vec(),
+                    timeout: Duration::from_secs(u64::from(s.timeout)),
+                    retries: s.retries,
+                })
+                .collect()
+        };
+        let auth = servers(RadiusKind::Auth);
+        let acct = servers(RadiusKind::Acct);
+        let first = auth.first().or(acct.first()).map(|s| s.addr);
+        // The address the kernel picks towards the first server: our
+        // NAS-IP-Address.
+        let std_sock = std::net::UdpSocket::bind("0.0.0.0:0").context("RADIUS socket")?;
+        let nas_ip = first
+            .and_then(|f| {
+                let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+                probe.connect(f).ok()?;
+                match probe.local_addr().ok()?.ip() {
+                    std::net::IpAddr::V4(v) => Some(v),
+                    std::net::IpAddr::V6(_) => None,
+                }
+            })
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        std_sock.set_nonblocking(true)?;
+        let sock = tokio::net::UdpSocket::from_std(std_sock)?;
+        log::info!(
+            "RADIUS: {} auth and {} acct server(s), NAS-IP-Address {nas_ip}",
+            auth.len(),
+            acct.len()
+        );
+        Ok(Some(Radius {
+            sock: Arc::new(sock),
+            auth: (a.radius_auth() && !auth.is_empty()).then(|| Client::new(auth, MAX_OUTSTANDING)),
+            acct: (!acct.is_empty()).then(|| Client::new(acct, MAX_OUTSTANDING)),
+            fallback_local: a.local_auth(),
+            nas_identifier: a
+                .nas_identifier
+                .clone()
+                .unwrap_or_else(|| cfg.ac_name.clone()),
+            nas_ip,
+            access_if: cfg.access_interface.clone(),
+            pending_auth: HashMap::new(),
+            pending_acct: HashMap::new(),
+            stops: VecDeque::new(),
+            stop_retry: None,
+        }))
+    }
+
+    fn nas_attrs(&self, attrs: &mut Vec<(u8, Vec<u8>)>) {
+        attrs.push((
+            attr::NAS_IDENTIFIER,
+            self.nas_identifier.as_bytes().to_vec(),
+        ));
+        attrs.push((attr::NAS_IP_ADDRESS, self.nas_ip.octets().to_vec()));
+    }
+
+    /// The attributes every request about a session carries.
+    fn session_attrs(
+        &self,
+        attrs: &mut Vec<(u8, Vec<u8>)>,
+        user: &str,
+        key: &SessionKey,
+        acct_id: &str,
+    ) {
+        attrs.push((attr::USER_NAME, user.as_bytes().to_vec()));
+        self.nas_attrs(attrs);
+        let mut port = self.access_if.clone();
+        if key.vlans.outer.is_some() {
+            port.push(':');
+            port.push_str(&key.vlans.outer_vid().to_string());
+            if key.vlans.inner.is_some() {
+                port.push('.');
+                port.push_str(&key.vlans.inner_vid().to_string());
+            }
+        }
+        attrs.push((attr::NAS_PORT_ID, port.into_bytes()));
+        attrs.push((attr::NAS_PORT_TYPE, 15u32.to_be_bytes().to_vec())); // Ethernet
+        attrs.push((
+            attr::CALLING_STATION_ID,
+            crate::wire::eth::fmt_mac(&key.peer_mac).into_bytes(),
+        ));
+        attrs.push((attr::SERVICE_TYPE, 2u32.to_be_bytes().to_vec())); // Framed
+        attrs.push((attr::FRAMED_PROTOCOL, 1u32.to_be_bytes().to_vec())); // PPP
+        attrs.push((attr::ACCT_SESSION_ID, acct_id.as_bytes().to_vec()));
+    }
+
+    /// Returns true when the manager got a verdict right away.
+    fn submit_auth(&mut self, now: Instant, req: AuthRequest, manager: &mut Manager) -> bool {
+        let Some(client) = &self.auth else {
+            return false;
+        };
+        let mut attrs = Vec::new();
+        self.session_attrs(&mut attrs, &req.user, &req.key, &req.acct_session_id);
+        let password = match &req.credential {
+            Credential::Pap { password } => Some(password.clone()),
+            Credential::ChapMd5 {
+                identifier,
+                challenge,
+                response,
+            } => {
+                let mut v = vec![*identifier];
+                v.extend_from_slice(response);
+                attrs.push((attr::CHAP_PASSWORD, v));
+                attrs.push((attr::CHAP_CHALLENGE, challenge.clone()));
+                None
+            }
+        };
+        let _ = client;
+        let client = self.auth.as_mut().unwrap_or_else(|| unreachable!());
+        let r = client.submit(
+            now,
+            Request {
+                code: code::ACCESS_REQUEST,
+                attrs,
+                password,
+                created: None,
+            },
+        );
+        match r {
+            Ok(token) => {
+                self.pending_auth.insert(token, req);
+                false
+            }
+            Err(e) => {
+                let verdict = self.unavailable(&req, e);
+                manager.handle_auth_verdict(now, &req, verdict)
+            }
+        }
+    }
+
+    /// No server to ask: local secrets (when configured) or refusal.
+    fn unavailable(&self, req: &AuthRequest, why: SubmitError) -> ExternalVerdict {
+        if self.fallback_local && why == SubmitError::AllDead {
+            log::warn!(
+                "session {:#06x} user={}: every RADIUS auth server is dead: local secrets",
+                req.key.session_id,
+                crate::wire::text::escape(&req.user)
+            );
+            return ExternalVerdict::Local(req.credential.clone());
+        }
+        log::warn!(
+            "session {:#06x} user={}: RADIUS: {why}",
+            req.key.session_id,
+            crate::wire::text::escape(&req.user)
+        );
+        ExternalVerdict::Reject {
+            message: "authentication unavailable".to_owned(),
+        }
+    }
+
+    fn submit_acct(&mut self, now: Instant, rec: Record, created: Instant) {
+        let Some(client) = &mut self.acct else {
+            return;
+        };
+        let mut attrs = Vec::new();
+        let status = rec.status as u32;
+        attrs.push((attr::ACCT_STATUS_TYPE, status.to_be_bytes().to_vec()));
+        let key_mac = rec.client_mac.clone();
+        attrs.push((attr::USER_NAME, rec.user.as_bytes().to_vec()));
+        attrs.push((
+            attr::NAS_IDENTIFIER,
+            self.nas_identifier.as_bytes().to_vec(),
+        ));
+        attrs.push((attr::NAS_IP_ADDRESS, self.nas_ip.octets().to_vec()));
+        let mut port = self.access_if.clone();
+        if !rec.vlans.is_empty() {
+            let v: Vec<String> = rec.vlans.iter().map(u16::to_string).collect();
+            port = format!("{port}:{}", v.join("."));
+        }
+        attrs.push((attr::NAS_PORT_ID, port.into_bytes()));
+        attrs.push((attr::NAS_PORT_TYPE, 15u32.to_be_bytes().to_vec()));
+        attrs.push((attr::CALLING_STATION_ID, key_mac.into_bytes()));
+        attrs.push((attr::SERVICE_TYPE, 2u32.to_be_bytes().to_vec()));
+        attrs.push((attr::FRAMED_PROTOCOL, 1u32.to_be_bytes().to_vec()));
+        attrs.push((
+            attr::ACCT_SESSION_ID,
+            rec.acct_session_id.as_bytes().to_vec(),
+        ));
+        if let Some(a) = rec.framed_address {
+            attrs.push((attr::FRAMED_IP_ADDRESS, a.octets().to_vec()));
+        }
+        for c in &rec.class_raw {
+            attrs.push((attr::CLASS, c.clone()));
+        }
+        attrs.push((
+            attr::EVENT_TIMESTAMP,
+            (rec.time as u32).to_be_bytes().to_vec(),
+        ));
+        if rec.status != Status::Start {
+            let lo = |v: u64| (v as u32).to_be_bytes().to_vec();
+            let hi = |v: u64| ((v >> 32) as u32).to_be_bytes().to_vec();
+            attrs.push((attr::ACCT_INPUT_OCTETS, lo(rec.input_octets)));
+            attrs.push((attr::ACCT_INPUT_GIGAWORDS, hi(rec.input_octets)));
+            attrs.push((attr::ACCT_OUTPUT_OCTETS, lo(rec.output_octets)));
+            attrs.push((attr::ACCT_OUTPUT_GIGAWORDS, hi(rec.output_octets)));
+            attrs.push((attr::ACCT_INPUT_PACKETS, lo(rec.input_packets)));
+            attrs.push((attr::ACCT_OUTPUT_PACKETS, lo(rec.output_packets)));
+            attrs.push((attr::ACCT_SESSION_TIME, lo(rec.session_time)));
+        }
+        if let Some(c) = rec.terminate_cause {
+            attrs.push((attr::ACCT_TERMINATE_CAUSE, c.code().to_be_bytes().to_vec()));
+        }
+        let req = Request {
+            code: code::ACCOUNTING_REQUEST,
+            attrs,
+            password: None,
+            created: Some(created),
+        };
+        match client.submit(now, req) {
+            Ok(t) => {
+                self.pending_acct.insert(t, (rec, created));
+            }
+            Err(e) => self.park(now, rec, created, &e.to_string()),
+        }
+    }
+
+    /// A record no server took: stops wait (bounded), the rest is dropped.
+    fn park(&mut self, now: Instant, rec: Record, created: Instant, why: &str) {
+        if rec.status == Status::Stop {
+            if self.stops.len() >= STOP_QUEUE {
+                log::warn!("RADIUS accounting: stop queue full, dropping the oldest stop");
+                self.stops.pop_front();
+            }
+            self.stops.push_back((rec, created));
+            self.stop_retry.get_or_insert(now + STOP_RETRY);
+        } else {
+            log::warn!(
+                "RADIUS accounting: {why}: {:?} record of {} not sent",
+                rec.status,
+                rec.acct_session_id
+            );
+        }
+    }
+
+    /// Results of finished requests. True when the manager got input.
+    fn results(
+        &mut self,
+        now: Instant,
+        manager: &mut Manager,
+        authz: &mut HashMap<SessionKey, Authz>,
+    ) -> bool {
+        let mut fed = false;
+        while let Some((token, outcome)) = self.auth.as_mut().and_then(Client::poll_result) {
+            let Some(req) = self.pending_auth.remove(&token) else {
+                continue;
+            };
+            let verdict = match outcome {
+                Outcome::NoServer => self.unavailable(&req, SubmitError::AllDead),
+                Outcome::Response(p) => verdict_of(&p, &req, authz),
+            };
+            if !manager.handle_auth_verdict(now, &req, verdict) {
+                log::debug!(
+                    "session {:#06x}: RADIUS answer for a session that is gone",
+                    req.key.session_id
+                );
+            }
+            fed = true;
+        }
+        while let Some((token, outcome)) = self.acct.as_mut().and_then(Client::poll_result) {
+            let Some((rec, created)) = self.pending_acct.remove(&token) else {
+                continue;
+            };
+            if outcome == Outcome::NoServer {
+                self.park(now, rec, created, "no accounting server answered");
+            }
+        }
+        fed
+    }
+
+    /// Send what the clients queued.
+    fn send(&mut self) {
+        for c in [self.auth.as_mut(), self.acct.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            while let Some((to, b)) = c.poll_transmit() {
+                if let Err(e) = self.sock.try_send_to(&b, to) {
+                    log::warn!("RADIUS send to {to}: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The manager's verdict from an Access-Accept/-Reject (and what
+/// accounting keeps: Class, Acct-Interim-Interval).
+fn verdict_of(
+    p: &Packet,
+    req: &AuthRequest,
+    authz: &mut HashMap<SessionKey, Authz>,
+) -> ExternalVerdict {
+    let reply: Vec<String> = p
+        .all(attr::REPLY_MESSAGE)
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    let message = (!reply.is_empty()).then(|| reply.concat());
+    if p.code != code::ACCESS_ACCEPT {
+        return ExternalVerdict::Reject {
+            message: message.unwrap_or_else(|| "authentication failed".to_owned()),
+        };
+    }
+    if !req.reauth {
+        authz.insert(
+            req.key,
+            Authz {
+                acct_session_id: req.acct_session_id.clone(),
+                class: p.all(attr::CLASS).map(<[u8]>::to_vec).collect(),
+                interim: p
+                    .get_u32(attr::ACCT_INTERIM_INTERVAL)
+                    .filter(|v| *v > 0)
+                    .map(|v| Duration::from_secs(u64::from(v))),
+            },
+        );
+    }
+    let address = p
+        .get_ipv4(attr::FRAMED_IP_ADDRESS)
+        .filter(|a| *a != Ipv4Addr::new(255, 255, 255, 254) && *a != Ipv4Addr::BROADCAST);
+    let ip = |t| {
+        p.vendor(VENDOR_MICROSOFT, t)
+            .and_then(|v| <[u8; 4]>::try_from(v).ok())
+            .map(Ipv4Addr::from)
+    };
+    let dns = [ip(MS_PRIMARY_DNS_SERVER), ip(MS_SECONDARY_DNS_SERVER)];
+    ExternalVerdict::Accept {
+        address,
+        session_timeout: p
+            .get_u32(attr::SESSION_TIMEOUT)
+            .filter(|v| *v > 0)
+            .map(|v| Duration::from_secs(u64::from(v))),
+        dns: dns[0].is_some().then_some(dns),
+        message,
     }
 }

@@ -80,6 +80,10 @@ async fn serve(
         .context("register the packet socket with tokio")?;
     let mut manager = Manager::new(manager_config(cfg, access_mac), secrets, pool);
     let mut aaa = Aaa::new(cfg)?;
+    manager.set_external_auth(aaa.external_auth());
+    aaa.accounting_on_off(true);
+    let radius_sock = aaa.socket();
+    let mut radius_buf = vec![0u8; 4096];
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut expiry = tokio::time::interval(NAT_EXPIRY_PERIOD);
@@ -97,13 +101,18 @@ async fn serve(
     );
     let mut buf = Vec::with_capacity(65536);
     loop {
-        flush(
-            &mut manager,
-            sock.get_ref(),
-            dataplane,
-            access_mac,
-            &mut aaa,
-        );
+        loop {
+            flush(
+                &mut manager,
+                sock.get_ref(),
+                dataplane,
+                access_mac,
+                &mut aaa,
+            );
+            if !aaa.pump(&mut manager) {
+                break;
+            }
+        }
         let deadline = manager.poll_timeout();
         let aaa_deadline = aaa.poll_timeout();
         let aaa_sleep = async {
@@ -118,7 +127,14 @@ async fn serve(
                 None => std::future::pending().await,
             }
         };
+        let radius_recv = async {
+            match &radius_sock {
+                Some(s) => s.recv_from(&mut radius_buf).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            Ok((n, from)) = radius_recv => aaa.handle_datagram(from, &radius_buf[..n]),
             guard = sock.readable() => {
                 let mut guard = guard?;
                 // Bounded batch so timers and signals are never starved.
@@ -173,6 +189,24 @@ async fn serve(
         access_mac,
         &mut aaa,
     );
+    aaa.pump(&mut manager);
+    aaa.accounting_on_off(false);
+    if let Some(s) = &radius_sock {
+        // Let the stop records and Accounting-Off be answered (bounded).
+        let until = tokio::time::Instant::now() + Duration::from_secs(3);
+        while aaa.acct_outstanding() > 0 && tokio::time::Instant::now() < until {
+            let at = aaa
+                .poll_timeout()
+                .map_or(until, |t| tokio::time::Instant::from_std(t).min(until));
+            tokio::select! {
+                Ok((n, from)) = s.recv_from(&mut radius_buf) => {
+                    aaa.handle_datagram(from, &radius_buf[..n]);
+                }
+                () = tokio::time::sleep_until(at) => aaa.handle_timeout(dataplane, access_mac),
+            }
+            aaa.pump(&mut manager);
+        }
+    }
     log::info!("stopped");
     Ok(())
 }

@@ -48,6 +48,9 @@ pub struct Request {
     pub attrs: Vec<(u8, Vec<u8>)>,
     /// PAP password in clear (hidden per server; never logged).
     pub password: Option<Vec<u8>>,
+    /// When the event happened (Acct-Delay-Time counts from it); `None`:
+    /// at submission.
+    pub created: Option<Instant>,
 }
 
 /// A request's handle.
@@ -173,8 +176,8 @@ impl Client {
         let token = self.next_token;
         self.next_token += 1;
         let p = Pending {
+            created: req.created.unwrap_or(now),
             req,
-            created: now,
             server,
             id: 0,
             auth: [0; 16],
@@ -368,6 +371,7 @@ mod tests {
             code: code::ACCESS_REQUEST,
             attrs: vec![(attr::USER_NAME, b"bob".to_vec())],
             password: Some(b"pw".to_vec()),
+            created: None,
         }
     }
 
@@ -476,6 +480,7 @@ mod tests {
             code: code::ACCOUNTING_REQUEST,
             attrs: vec![(attr::ACCT_STATUS_TYPE, 1u32.to_be_bytes().to_vec())],
             password: None,
+            created: None,
         };
         c.submit(t0, req).unwrap();
         let (_, a) = c.poll_transmit().unwrap();

@@ -53,6 +53,40 @@ pub enum DataplaneOp {
     },
 }
 
+/// A credential the shell must get a verdict for (external authentication,
+/// see [`Manager::set_external_auth`]); answered by
+/// [`Manager::handle_auth_verdict`], possibly much later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    pub key: SessionKey,
+    /// Identifies this session (a later session may reuse the key).
+    pub acct_session_id: String,
+    pub user: String,
+    pub credential: crate::ppp::Credential,
+    /// The answer to a CHAP re-challenge of an up session.
+    pub reauth: bool,
+}
+
+/// An external verdict (e.g. from RADIUS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalVerdict {
+    Accept {
+        /// `None`: from the pool.
+        address: Option<Ipv4Addr>,
+        /// End the session after this long (RADIUS Session-Timeout).
+        session_timeout: Option<Duration>,
+        /// DNS servers for IPCP instead of the configured ones.
+        dns: Option<[Option<Ipv4Addr>; 2]>,
+        /// PAP/CHAP success message.
+        message: Option<String>,
+    },
+    Reject {
+        message: String,
+    },
+    /// Check the local secrets instead (every RADIUS server is dead).
+    Local(crate::ppp::Credential),
+}
+
 /// What the end-of-session log line says besides the byte counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownInfo {
@@ -165,6 +199,8 @@ struct Session {
     events: VecDeque<(Duration, String)>,
     /// Acct-Session-Id (unique across restarts), from PADS on.
     acct_id: String,
+    /// End of the authorised session time (RADIUS Session-Timeout).
+    expires: Option<Instant>,
 }
 
 impl Session {
@@ -204,6 +240,9 @@ pub struct Manager {
     rng: Rng,
     stats: ManagerStats,
     acct_ids: AcctIds,
+    /// Credentials go out as [`AuthRequest`]s instead of to `secrets`.
+    external_auth: bool,
+    auth_requests: VecDeque<AuthRequest>,
 }
 
 impl Manager {
@@ -232,6 +271,8 @@ impl Manager {
             rng,
             stats: ManagerStats::default(),
             acct_ids: AcctIds::for_this_process(),
+            external_auth: false,
+            auth_requests: VecDeque::new(),
         }
     }
 
@@ -298,6 +339,130 @@ impl Manager {
         self.sessions
             .get(key)
             .map(|s| (s.user.as_deref(), s.acct_id.as_str()))
+    }
+
+    /// Send every credential out ([`Manager::poll_auth_request`]) instead
+    /// of checking the local secrets.
+    pub fn set_external_auth(&mut self, on: bool) {
+        self.external_auth = on;
+    }
+
+    /// Next credential to verify externally.
+    pub fn poll_auth_request(&mut self) -> Option<AuthRequest> {
+        self.auth_requests.pop_front()
+    }
+
+    /// The verdict on an [`AuthRequest`]. A late answer (the session ended,
+    /// or the key belongs to a newer session) is dropped: returns false.
+    pub fn handle_auth_verdict(
+        &mut self,
+        now: Instant,
+        req: &AuthRequest,
+        verdict: ExternalVerdict,
+    ) -> bool {
+        let key = req.key;
+        let Some(s) = self.sessions.get(&key) else {
+            return false;
+        };
+        if s.acct_id != req.acct_session_id {
+            return false;
+        }
+        let sid = key.session_id;
+        let mac = fmt_mac(&key.peer_mac);
+        let user = req.user.as_str();
+        let held = s.address;
+        let result = match verdict {
+            ExternalVerdict::Local(credential) => {
+                if req.reauth {
+                    match self
+                        .secrets
+                        .verify(user, &self.cfg.discovery.ac_name, &credential)
+                    {
+                        Verdict::Accept { .. } => AuthResult::Accept {
+                            address: held.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        },
+                        _ => AuthResult::Reject {
+                            message: "authentication failed".to_owned(),
+                        },
+                    }
+                } else {
+                    self.authenticate(&key, user, &credential, held)
+                }
+            }
+            ExternalVerdict::Reject { message } => {
+                log::warn!(
+                    "session {sid:#06x} {mac} auth failed user={} reason=rejected",
+                    escape(user)
+                );
+                if req.reauth {
+                    self.stats.reauth_failed += 1;
+                }
+                AuthResult::Reject { message }
+            }
+            ExternalVerdict::Accept { .. } if req.reauth => AuthResult::Accept {
+                address: held.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            },
+            ExternalVerdict::Accept {
+                address,
+                session_timeout,
+                dns,
+                message,
+            } => {
+                let leased = match (held, address) {
+                    (Some(h), None) => Ok(h),
+                    (Some(h), Some(a)) if h == a => Ok(h),
+                    (h, wanted) => {
+                        if let Some(h) = h {
+                            self.pool.release(h);
+                        }
+                        match self.pool.allocate(user, wanted) {
+                            Ok(a) if wanted.is_none_or(|w| w == a) => Ok(a),
+                            Ok(a) => {
+                                self.pool.release(a);
+                                Err(format!("address {} in use", wanted.unwrap_or(a)))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                };
+                let Some(s) = self.sessions.get_mut(&key) else {
+                    return false;
+                };
+                match leased {
+                    Ok(address) => {
+                        s.expires = session_timeout.map(|t| now + t);
+                        if let Some(dns) = dns {
+                            s.link.set_dns(dns);
+                        }
+                        if let Some(m) = message {
+                            s.link.set_success_message(m);
+                        }
+                        AuthResult::Accept { address }
+                    }
+                    Err(e) => {
+                        s.address = None;
+                        log::warn!(
+                            "session {sid:#06x} {mac} user={}: no address: {e}",
+                            escape(user)
+                        );
+                        AuthResult::Reject {
+                            message: "no address available".to_owned(),
+                        }
+                    }
+                }
+            }
+        };
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        if let AuthResult::Accept { address } = result {
+            if !req.reauth {
+                s.address = Some(address);
+            }
+        }
+        s.link.handle_auth_result(now, result);
+        self.drive(now, key);
+        true
     }
 
     /// The session with this id (ids are unique on the interface).
@@ -416,6 +581,15 @@ impl Manager {
             if session.link.poll_timeout().is_some_and(|t| t <= now) {
                 session.link.handle_timeout(now);
             }
+            if session.expires.is_some_and(|t| t <= now) {
+                session.expires = None;
+                log::info!(
+                    "session {:#06x} {} session timeout",
+                    key.session_id,
+                    fmt_mac(&key.peer_mac)
+                );
+                session.link.close(now, DownReason::SessionTimeout);
+            }
             // Pushes the session's next deadline, if any.
             self.drive(now, key);
         }
@@ -499,6 +673,7 @@ impl Manager {
                 scheduled: None,
                 events: VecDeque::from([(Duration::ZERO, "PADS sent".to_owned())]),
                 acct_id: self.acct_ids.next(),
+                expires: None,
             },
         );
         self.drive(now, key);
@@ -544,7 +719,10 @@ impl Manager {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
-        let at = session.link.poll_timeout();
+        let at = match (session.link.poll_timeout(), session.expires) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if at != session.scheduled {
             session.scheduled = at;
             if let Some(at) = at {
@@ -589,6 +767,19 @@ impl Manager {
                         s.address = None;
                     }
                 }
+                if self.external_auth {
+                    if let Some(s) = self.sessions.get_mut(&key) {
+                        s.user = Some(user.clone());
+                        self.auth_requests.push_back(AuthRequest {
+                            key,
+                            acct_session_id: s.acct_id.clone(),
+                            user,
+                            credential,
+                            reauth: false,
+                        });
+                    }
+                    return;
+                }
                 let keep = held.and_then(|(a, same)| same.then_some(a));
                 let result = self.authenticate(&key, &user, &credential, keep);
                 if let Some(s) = self.sessions.get_mut(&key) {
@@ -604,6 +795,16 @@ impl Manager {
                     return;
                 };
                 let same_user = s.user.as_deref() == Some(user.as_str());
+                if self.external_auth && same_user {
+                    self.auth_requests.push_back(AuthRequest {
+                        key,
+                        acct_session_id: s.acct_id.clone(),
+                        user,
+                        credential,
+                        reauth: true,
+                    });
+                    return;
+                }
                 let ok = same_user
                     && matches!(
                         self.secrets
