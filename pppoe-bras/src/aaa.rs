@@ -428,9 +428,9 @@ impl Radius {
 
     /// Returns true when the manager got a verdict right away.
     fn submit_auth(&mut self, now: Instant, req: AuthRequest, manager: &mut Manager) -> bool {
-        let Some(client) = &self.auth else {
+        if self.auth.is_none() {
             return false;
-        };
+        }
         let mut attrs = Vec::new();
         self.session_attrs(&mut attrs, &req.user, &req.key, &req.acct_session_id);
         let password = match &req.credential {
@@ -447,8 +447,9 @@ impl Radius {
                 None
             }
         };
-        let _ = client;
-        let client = self.auth.as_mut().unwrap_or_else(|| unreachable!());
+        let Some(client) = self.auth.as_mut() else {
+            return false;
+        };
         let r = client.submit(
             now,
             Request {

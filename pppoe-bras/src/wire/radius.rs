@@ -97,7 +97,7 @@ impl Packet {
             });
         }
         let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
-        if len < HEADER_LEN || len > MAX_LEN {
+        if !(HEADER_LEN..=MAX_LEN).contains(&len) {
             return Err(Error::Malformed("RADIUS length out of 20..=4096"));
         }
         if len > b.len() {
