@@ -50,6 +50,13 @@ pub struct Aaa {
     /// Records produced and not yet taken by the RADIUS side.
     pub outbox: Vec<Record>,
     radius: Option<Radius>,
+    dae: Option<Dae>,
+}
+
+/// RFC 5176 dynamic authorization server (Disconnect-Request only).
+struct Dae {
+    sock: Arc<tokio::net::UdpSocket>,
+    clients: Vec<(Ipv4Addr, Vec<u8>)>,
 }
 
 /// Most outstanding RADIUS requests per client.
@@ -108,7 +115,100 @@ impl Aaa {
             stopping: false,
             outbox: Vec::new(),
             radius: Radius::new(cfg)?,
+            dae: match cfg.aaa.dae_listen {
+                None => None,
+                Some(addr) => {
+                    let s = std::net::UdpSocket::bind(addr)
+                        .with_context(|| format!("dae_listen {addr}"))?;
+                    s.set_nonblocking(true)?;
+                    log::info!("dynamic authorization (RFC 5176) on {addr}");
+                    Some(Dae {
+                        sock: Arc::new(tokio::net::UdpSocket::from_std(s)?),
+                        clients: cfg
+                            .aaa
+                            .dae_clients
+                            .iter()
+                            .map(|c| (c.address, c.secret.expose().to_vec()))
+                            .collect(),
+                    })
+                }
+            },
         })
+    }
+
+    /// The DAE socket, to wait on.
+    pub fn dae_socket(&self) -> Option<Arc<tokio::net::UdpSocket>> {
+        self.dae.as_ref().map(|d| d.sock.clone())
+    }
+
+    /// A Disconnect-Request (RFC 5176 §3): the sessions matching every
+    /// identifying attribute given are terminated (admin-reset) and ACKed;
+    /// none → NAK with Error-Cause 503 (Session-Context-Not-Found).
+    /// Requests from unknown clients or with a bad authenticator are dropped.
+    pub fn handle_dae(&mut self, from: SocketAddr, b: &[u8], manager: &mut Manager) {
+        let Some(dae) = &self.dae else {
+            return;
+        };
+        let std::net::IpAddr::V4(ip) = from.ip() else {
+            return;
+        };
+        let Some((_, secret)) = dae.clients.iter().find(|(a, _)| *a == ip) else {
+            log::warn!("DAE: request from unknown client {from} dropped");
+            return;
+        };
+        let Ok(req) = Packet::parse(b) else {
+            return;
+        };
+        if req.code != code::DISCONNECT_REQUEST
+            || !crate::wire::radius::verify_request_digest(b, secret)
+        {
+            log::warn!("DAE: request from {from} (code {}) failed verification or is not a Disconnect-Request", req.code);
+            return;
+        }
+        let id = req.get_str(attr::ACCT_SESSION_ID);
+        let user = req.get_str(attr::USER_NAME);
+        let addr = req.get_ipv4(attr::FRAMED_IP_ADDRESS);
+        let mac = req
+            .get_str(attr::CALLING_STATION_ID)
+            .map(|m| m.to_ascii_lowercase().replace('-', ":"));
+        let keys: Vec<SessionKey> =
+            if id.is_none() && user.is_none() && addr.is_none() && mac.is_none() {
+                Vec::new()
+            } else {
+                manager
+                    .sessions()
+                    .filter(|(k, i)| {
+                        id.as_deref()
+                            .is_none_or(|id| manager.accounting_of(k).is_some_and(|(_, a)| a == id))
+                            && user.as_deref().is_none_or(|u| i.user == Some(u))
+                            && addr.is_none_or(|a| i.address == Some(a))
+                            && mac
+                                .as_deref()
+                                .is_none_or(|m| crate::wire::eth::fmt_mac(&k.peer_mac) == m)
+                    })
+                    .map(|(k, _)| *k)
+                    .collect()
+            };
+        let now = Instant::now();
+        let mut resp = if keys.is_empty() {
+            let mut r = Packet::new(code::DISCONNECT_NAK, req.identifier);
+            r.add_u32(attr::ERROR_CAUSE, 503);
+            r
+        } else {
+            Packet::new(code::DISCONNECT_ACK, req.identifier)
+        };
+        for k in &keys {
+            log::info!(
+                "session {:#06x}: Disconnect-Request from {from}",
+                k.session_id
+            );
+            manager.kill(now, k);
+        }
+        resp.add(attr::MESSAGE_AUTHENTICATOR, &[0; 16]);
+        let out = resp.encode_response(&req.authenticator, secret);
+        if let Err(e) = dae.sock.try_send_to(&out, from) {
+            log::warn!("DAE: answer to {from}: {e}");
+        }
     }
 
     /// The RADIUS socket, to wait on.

@@ -84,6 +84,8 @@ async fn serve(
     aaa.accounting_on_off(true);
     let radius_sock = aaa.socket();
     let mut radius_buf = vec![0u8; 4096];
+    let dae_sock = aaa.dae_socket();
+    let mut dae_buf = vec![0u8; 4096];
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut expiry = tokio::time::interval(NAT_EXPIRY_PERIOD);
@@ -133,8 +135,15 @@ async fn serve(
                 None => std::future::pending().await,
             }
         };
+        let dae_recv = async {
+            match &dae_sock {
+                Some(s) => s.recv_from(&mut dae_buf).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             Ok((n, from)) = radius_recv => aaa.handle_datagram(from, &radius_buf[..n]),
+            Ok((n, from)) = dae_recv => aaa.handle_dae(from, &dae_buf[..n], &mut manager),
             guard = sock.readable() => {
                 let mut guard = guard?;
                 // Bounded batch so timers and signals are never starved.

@@ -258,6 +258,10 @@ fn radius_bras(lab: &Lab, acct_log: &std::path::Path) -> LabProcess {
                 r#"accounting_log = "{}"
 auth_sources = ["radius"]
 nas_identifier = "bras-test"
+dae_listen = "198.51.100.1:3799"
+[[dae_clients]]
+address = "198.51.100.2"
+secret = "{RADIUS_SECRET}"
 [[radius_servers]]
 address = "198.51.100.2"
 secret = "{RADIUS_SECRET}"
@@ -388,6 +392,37 @@ fn radius_pap_chap_accept_and_accounting_against_freeradius() {
         .stderr_lines()
         .iter()
         .any(|l| l.contains("auth ok user=raduser1 proto=Chap")));
+
+    // RFC 5176 Disconnect-Request from radclient: unknown session → NAK
+    // 503, this session → ACK and a stop with admin-reset.
+    assert!(eventually(Duration::from_secs(5), || records(&log).len() == 3));
+    let id = records(&log)[2]["acct_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let disconnect = |attrs: &str| {
+        let cmd = format!(
+            "echo '{attrs}' | radclient -x -r 1 -t 2 198.51.100.1:3799 disconnect {RADIUS_SECRET}"
+        );
+        let out = lab.exec(lab.ns_inet(), &["sh", "-c", &cmd]).unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let nak = disconnect("Acct-Session-Id = \"no-such-session\"");
+    assert!(nak.contains("Disconnect-NAK"), "{nak}");
+    assert!(
+        nak.contains("Error-Cause = Session-Context-Not-Found"),
+        "{nak}"
+    );
+    let ack = disconnect(&format!("Acct-Session-Id = \"{id}\", User-Name = raduser1"));
+    assert!(ack.contains("Disconnect-ACK"), "{ack}");
+    assert!(
+        eventually(Duration::from_secs(10), || records(&log).len() == 4),
+        "{:?}",
+        records(&log)
+    );
+    let stop = &records(&log)[3];
+    assert_eq!(stop["acct_session_id"], id.as_str());
+    assert_eq!(stop["terminate_cause"], "admin-reset");
 }
 
 #[test]
