@@ -29,6 +29,9 @@ use crate::discovery::{RateLimit, VlanRule};
 use crate::pool::{Pool, PoolRange};
 use crate::ppp::AuthProto;
 
+pub mod aaa;
+pub use aaa::AaaConfig;
+
 /// A configuration (or secrets) error. `Display` gives the place first:
 /// `file:line[:column]: what is wrong; how to fix it`.
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +266,10 @@ pub struct Config {
     /// Inline users (`[[users]]` tables with `name`, `password`, optional
     /// `address`), checked before the secrets files. Handy for labs.
     pub users: Vec<User>,
+    /// Accounting and RADIUS keys (`accounting_log`, `acct_interim_interval`,
+    /// `auth_sources`, `[[radius_servers]]`, `nas_identifier`, `dae_listen`,
+    /// `[[dae_clients]]`), see [`aaa`].
+    pub aaa: AaaConfig,
     /// The file this came from, if any (not a TOML key).
     pub source: Option<PathBuf>,
 }
@@ -327,6 +334,7 @@ impl Default for Config {
             pin_dir: PathBuf::from("/sys/fs/bpf/pppoe-bras"),
             xdp_mode: XdpMode::Auto,
             users: Vec::new(),
+            aaa: AaaConfig::default(),
             source: None,
         }
     }
@@ -412,6 +420,13 @@ struct Raw {
     pin_dir: S<String>,
     xdp_mode: S<String>,
     users: Option<Vec<RawUser>>,
+    accounting_log: S<String>,
+    acct_interim_interval: S<i64>,
+    auth_sources: SList,
+    radius_servers: Option<Vec<aaa::RawRadiusServer>>,
+    nas_identifier: S<String>,
+    dae_listen: S<String>,
+    dae_clients: Option<Vec<aaa::RawDaeClient>>,
 }
 
 #[derive(Deserialize)]
@@ -702,6 +717,13 @@ const KEYS: &[&str] = &[
     "pin_dir",
     "xdp_mode",
     "users",
+    "accounting_log",
+    "acct_interim_interval",
+    "auth_sources",
+    "radius_servers",
+    "nas_identifier",
+    "dae_listen",
+    "dae_clients",
 ];
 
 /// The `access_allow` bit of one word (`arp`, `lldp`, …).
@@ -808,6 +830,10 @@ impl Config {
         check(self.max_payload != new.max_payload, "max_payload");
         check(self.mru != new.mru, "mru");
         check(self.metrics_listen != new.metrics_listen, "metrics_listen");
+        check(
+            self.aaa != new.aaa,
+            "the RADIUS and accounting keys (auth_sources, radius servers, accounting_log, …)",
+        );
         check(
             self.nat_udp_timeout != new.nat_udp_timeout,
             "nat_udp_timeout",
@@ -1311,6 +1337,19 @@ impl Config {
             Some((v, place)) => v.parse().map_err(|e: String| place.bad(&v, e))?,
         };
 
+        let aaa = aaa::resolve(
+            &r,
+            src,
+            aaa::RawAaa {
+                accounting_log: raw.accounting_log,
+                acct_interim_interval: raw.acct_interim_interval,
+                auth_sources: raw.auth_sources,
+                radius_servers: raw.radius_servers,
+                nas_identifier: raw.nas_identifier,
+                dae_listen: raw.dae_listen,
+                dae_clients: raw.dae_clients,
+            },
+        )?;
         let mut users = Vec::new();
         let mut names = HashSet::new();
         for u in raw.users.unwrap_or_default() {
@@ -1399,6 +1438,7 @@ impl Config {
             pin_dir,
             xdp_mode,
             users,
+            aaa,
             source: None,
         })
     }
@@ -1727,6 +1767,7 @@ address = "*"
                     line: 50,
                 },
             ],
+            aaa: AaaConfig::default(),
             source: None,
         };
         assert_eq!(cfg, expected);

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
+    aaa::Aaa,
     config::{Config, ConfigSource},
     control::{self, Command},
     dataplane::{Dataplane, DataplaneConfig, NatTimeouts, SessionRow},
@@ -298,6 +299,8 @@ async fn serve(
         .into_async()
         .context("register the packet socket with tokio")?;
     let mut manager = Manager::new(manager_config(&cfg, access_mac), secrets, pool);
+    let mut aaa = Aaa::new(&cfg)?;
+    manager.set_external_auth(aaa.external_auth());
     let now = Instant::now();
     let mut adopted = 0;
     for s in &readopt {
@@ -320,6 +323,15 @@ async fn serve(
     }
     let mut state_dirty = adopted > 0 || !readopt.is_empty();
     let mut state_tick = tokio::time::interval(STATE_PERIOD);
+    // Re-adopted sessions carry on: no Accounting-On (it would tell the
+    // server every session of this NAS is gone).
+    if readopt.is_empty() {
+        aaa.accounting_on_off(true);
+    }
+    let radius_sock = aaa.socket();
+    let mut radius_buf = vec![0u8; 4096];
+    let dae_sock = aaa.dae_socket();
+    let mut dae_buf = vec![0u8; 4096];
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -347,15 +359,47 @@ async fn serve(
     );
     let mut buf = Vec::with_capacity(65536);
     let exit = loop {
-        state_dirty |= flush(&mut manager, sock.get_ref(), dataplane, access_mac);
+        loop {
+            state_dirty |= flush(
+                &mut manager,
+                sock.get_ref(),
+                dataplane,
+                access_mac,
+                &mut aaa,
+            );
+            if !aaa.pump(&mut manager) {
+                break;
+            }
+        }
         let deadline = manager.poll_timeout();
+        let aaa_deadline = aaa.poll_timeout();
+        let aaa_sleep = async {
+            match aaa_deadline {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
                 None => std::future::pending().await,
             }
         };
+        let radius_recv = async {
+            match &radius_sock {
+                Some(s) => s.recv_from(&mut radius_buf).await,
+                None => std::future::pending().await,
+            }
+        };
+        let dae_recv = async {
+            match &dae_sock {
+                Some(s) => s.recv_from(&mut dae_buf).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            Ok((n, from)) = radius_recv => aaa.handle_datagram(from, &radius_buf[..n]),
+            Ok((n, from)) = dae_recv => aaa.handle_dae(from, &dae_buf[..n], &mut manager),
             guard = sock.readable() => {
                 let mut guard = guard?;
                 // Bounded batch so timers and signals are never starved.
@@ -375,9 +419,11 @@ async fn serve(
                 }
             }
             () = sleep => manager.handle_timeout(Instant::now()),
+            () = aaa_sleep => aaa.handle_timeout(dataplane, access_mac),
             _ = neighbours.tick() => dataplane.resolve_neighbours(),
             _ = expiry.tick() => {
                 dataplane.periodic();
+                aaa.prune(&manager);
                 sweeping = true;
             }
             _ = sweep_step.tick(), if sweeping => {
@@ -424,10 +470,36 @@ async fn serve(
         }
     };
     match exit {
+        // Sessions go on with the next daemon: no stop records either.
         Exit::Keep => write_state(&shell.state_path, &manager, dataplane, &cfg.pin_dir),
         Exit::Clean => {
+            aaa.stopping = true;
             manager.shutdown(Instant::now());
-            flush(&mut manager, sock.get_ref(), dataplane, access_mac);
+            flush(
+                &mut manager,
+                sock.get_ref(),
+                dataplane,
+                access_mac,
+                &mut aaa,
+            );
+            aaa.pump(&mut manager);
+            aaa.accounting_on_off(false);
+            if let Some(s) = &radius_sock {
+                // Let the stop records and Accounting-Off be answered (bounded).
+                let until = tokio::time::Instant::now() + Duration::from_secs(3);
+                while aaa.acct_outstanding() > 0 && tokio::time::Instant::now() < until {
+                    let at = aaa
+                        .poll_timeout()
+                        .map_or(until, |t| tokio::time::Instant::from_std(t).min(until));
+                    tokio::select! {
+                        Ok((n, from)) = s.recv_from(&mut radius_buf) => {
+                            aaa.handle_datagram(from, &radius_buf[..n]);
+                        }
+                        () = tokio::time::sleep_until(at) => aaa.handle_timeout(dataplane, access_mac),
+                    }
+                    aaa.pump(&mut manager);
+                }
+            }
         }
     }
     log::info!("stopped");
@@ -767,7 +839,12 @@ fn data_of(
 }
 
 /// The data plane's view of a session.
-fn session_row(key: &SessionKey, bras_mac: [u8; 6], address: Ipv4Addr, mtu: u16) -> SessionRow {
+pub(crate) fn session_row(
+    key: &SessionKey,
+    bras_mac: [u8; 6],
+    address: Ipv4Addr,
+    mtu: u16,
+) -> SessionRow {
     SessionRow {
         vlans: (key.vlans.outer_vid(), key.vlans.inner_vid()),
         outer_tpid: key.vlans.outer.map_or(0, |t| t.tpid),
@@ -786,6 +863,7 @@ fn flush(
     sock: &PacketSocket,
     dataplane: &mut Dataplane,
     mac: [u8; 6],
+    aaa: &mut Aaa,
 ) -> bool {
     let mut changed = false;
     while let Some(frame) = manager.poll_transmit() {
@@ -796,25 +874,31 @@ fn flush(
     let mut failed = Vec::new();
     while let Some(op) = manager.poll_dataplane() {
         changed = true;
-        failed.extend(apply(dataplane, op, mac));
+        let (fail, removed) = apply(dataplane, op.clone(), mac);
+        aaa.applied(manager, dataplane, mac, &op, fail.is_none(), removed);
+        failed.extend(fail);
     }
     if !failed.is_empty() {
         let now = Instant::now();
         for (key, error) in &failed {
             manager.install_failed(now, key, error);
         }
-        flush(manager, sock, dataplane, mac);
+        flush(manager, sock, dataplane, mac, aaa);
     }
     changed
 }
 
 /// Apply one map change; returns the session whose rows could not be
-/// installed, with why, so the caller ends it.
+/// installed, with why, so the caller ends it, and the counters of removed
+/// rows.
 fn apply(
     dataplane: &mut Dataplane,
     op: DataplaneOp,
     bras_mac: [u8; 6],
-) -> Option<(SessionKey, String)> {
+) -> (
+    Option<(SessionKey, String)>,
+    Option<crate::dataplane::SessionCounters>,
+) {
     match op {
         DataplaneOp::Install { key, address, mtu } => {
             let row = session_row(&key, bras_mac, address, mtu);
@@ -824,7 +908,7 @@ fn apply(
                      public_addresses or use a smaller port_block_size",
                     dataplane.block_capacity()
                 );
-                return Some((key, hint));
+                return (Some((key, hint)), None);
             } else if let Some((ip, first, size)) = dataplane.nat_block(&row) {
                 // RFC 6888 §4 / RFC 7422: with port blocks, this one line per
                 // session is enough to trace any flow back to the subscriber.
@@ -837,22 +921,26 @@ fn apply(
         }
         DataplaneOp::Remove { key, address, down } => {
             let row = session_row(&key, bras_mac, address, 0);
-            let bytes = match dataplane.remove(&row) {
-                Ok(c) => format!(
-                    "packets={}/{} bytes={}/{}",
-                    c.up_packets, c.down_packets, c.up_bytes, c.down_bytes
+            let (bytes, removed) = match dataplane.remove(&row) {
+                Ok(c) => (
+                    format!(
+                        "packets={}/{} bytes={}/{}",
+                        c.up_packets, c.down_packets, c.up_bytes, c.down_bytes
+                    ),
+                    Some(c),
                 ),
                 Err(e) => {
                     log::error!("session {:#06x}: remove map rows: {e:#}", key.session_id);
-                    "bytes=?".to_owned()
+                    ("bytes=?".to_owned(), None)
                 }
             };
             if let Some(down) = down {
                 log::info!("{}", down.log_line(&key, Some(address), &bytes));
             }
+            return (None, removed);
         }
     }
-    None
+    (None, None)
 }
 
 #[cfg(test)]

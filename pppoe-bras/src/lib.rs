@@ -4,6 +4,8 @@
 //! socket), `lab` (namespaces and processes) and `emulate`'s I/O shell is
 //! sans-IO: events and `now` in, frames, timers and events out.
 
+pub mod aaa;
+pub mod accounting;
 pub mod auth;
 #[doc(hidden)]
 pub mod bench_setup;
@@ -22,6 +24,7 @@ pub mod pool;
 pub mod ppp;
 pub mod pppd_options;
 pub mod query;
+pub mod radius_client;
 pub mod rawsock;
 pub mod session;
 pub mod state;

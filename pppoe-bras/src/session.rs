@@ -18,6 +18,7 @@ use std::{
 };
 
 use crate::{
+    accounting::AcctIds,
     auth::{Secrets, Verdict},
     discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, SessionKey},
     pool::Pool,
@@ -50,6 +51,40 @@ pub enum DataplaneOp {
         address: Ipv4Addr,
         down: Option<DownInfo>,
     },
+}
+
+/// A credential the shell must get a verdict for (external authentication,
+/// see [`Manager::set_external_auth`]); answered by
+/// [`Manager::handle_auth_verdict`], possibly much later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    pub key: SessionKey,
+    /// Identifies this session (a later session may reuse the key).
+    pub acct_session_id: String,
+    pub user: String,
+    pub credential: crate::ppp::Credential,
+    /// The answer to a CHAP re-challenge of an up session.
+    pub reauth: bool,
+}
+
+/// An external verdict (e.g. from RADIUS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalVerdict {
+    Accept {
+        /// `None`: from the pool.
+        address: Option<Ipv4Addr>,
+        /// End the session after this long (RADIUS Session-Timeout).
+        session_timeout: Option<Duration>,
+        /// DNS servers for IPCP instead of the configured ones.
+        dns: Option<[Option<Ipv4Addr>; 2]>,
+        /// PAP/CHAP success message.
+        message: Option<String>,
+    },
+    Reject {
+        message: String,
+    },
+    /// Check the local secrets instead (every RADIUS server is dead).
+    Local(crate::ppp::Credential),
 }
 
 /// What the end-of-session log line says besides the byte counts.
@@ -171,6 +206,10 @@ struct Session {
     scheduled: Option<Instant>,
     /// The last [`EVENT_HISTORY`] events (peer strings escaped).
     events: VecDeque<(Duration, String)>,
+    /// Acct-Session-Id (unique across restarts), from PADS on.
+    acct_id: String,
+    /// End of the authorised session time (RADIUS Session-Timeout).
+    expires: Option<Instant>,
 }
 
 impl Session {
@@ -209,6 +248,10 @@ pub struct Manager {
     /// Forked for every session (Magic-Numbers, CHAP challenges).
     rng: Rng,
     stats: ManagerStats,
+    acct_ids: AcctIds,
+    /// Credentials go out as [`AuthRequest`]s instead of to `secrets`.
+    external_auth: bool,
+    auth_requests: VecDeque<AuthRequest>,
 }
 
 impl Manager {
@@ -236,6 +279,9 @@ impl Manager {
             dataplane: VecDeque::new(),
             rng,
             stats: ManagerStats::default(),
+            acct_ids: AcctIds::for_this_process(),
+            external_auth: false,
+            auth_requests: VecDeque::new(),
         }
     }
 
@@ -294,6 +340,12 @@ impl Manager {
                     now.saturating_duration_since(started),
                     "re-adopted after a daemon restart".to_owned(),
                 )]),
+                acct_id: if saved.acct_id.is_empty() {
+                    self.acct_ids.next()
+                } else {
+                    saved.acct_id.clone()
+                },
+                expires: saved.expires_in_secs.map(|s| now + Duration::from_secs(s)),
             },
         );
         self.drive(now, key);
@@ -333,6 +385,10 @@ impl Manager {
                         age_secs: s.last_now.saturating_duration_since(s.started).as_secs(),
                         slot: 0,
                         block: None,
+                        acct_id: s.acct_id.clone(),
+                        expires_in_secs: s
+                            .expires
+                            .map(|t| t.saturating_duration_since(s.last_now).as_secs()),
                     },
                 ))
             })
@@ -415,6 +471,137 @@ impl Manager {
         self.sessions.get(key).map(|s| &s.link)
     }
 
+    /// A live session's user (once it authenticated) and Acct-Session-Id.
+    pub fn accounting_of(&self, key: &SessionKey) -> Option<(Option<&str>, &str)> {
+        self.sessions
+            .get(key)
+            .map(|s| (s.user.as_deref(), s.acct_id.as_str()))
+    }
+
+    /// Send every credential out ([`Manager::poll_auth_request`]) instead
+    /// of checking the local secrets.
+    pub fn set_external_auth(&mut self, on: bool) {
+        self.external_auth = on;
+    }
+
+    /// Next credential to verify externally.
+    pub fn poll_auth_request(&mut self) -> Option<AuthRequest> {
+        self.auth_requests.pop_front()
+    }
+
+    /// The verdict on an [`AuthRequest`]. A late answer (the session ended,
+    /// or the key belongs to a newer session) is dropped: returns false.
+    pub fn handle_auth_verdict(
+        &mut self,
+        now: Instant,
+        req: &AuthRequest,
+        verdict: ExternalVerdict,
+    ) -> bool {
+        let key = req.key;
+        let Some(s) = self.sessions.get(&key) else {
+            return false;
+        };
+        if s.acct_id != req.acct_session_id {
+            return false;
+        }
+        let sid = key.session_id;
+        let mac = fmt_mac(&key.peer_mac);
+        let user = req.user.as_str();
+        let held = s.address;
+        let result = match verdict {
+            ExternalVerdict::Local(credential) => {
+                if req.reauth {
+                    match self
+                        .secrets
+                        .verify(user, &self.cfg.discovery.ac_name, &credential)
+                    {
+                        Verdict::Accept { .. } => AuthResult::Accept {
+                            address: held.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        },
+                        _ => AuthResult::Reject {
+                            message: "authentication failed".to_owned(),
+                        },
+                    }
+                } else {
+                    self.authenticate(&key, user, &credential, held)
+                }
+            }
+            ExternalVerdict::Reject { message } => {
+                log::warn!(
+                    "session {sid:#06x} {mac} auth failed user={} reason=rejected",
+                    escape(user)
+                );
+                if req.reauth {
+                    self.stats.reauth_failed += 1;
+                }
+                AuthResult::Reject { message }
+            }
+            ExternalVerdict::Accept { .. } if req.reauth => AuthResult::Accept {
+                address: held.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            },
+            ExternalVerdict::Accept {
+                address,
+                session_timeout,
+                dns,
+                message,
+            } => {
+                let leased = match (held, address) {
+                    (Some(h), None) => Ok(h),
+                    (Some(h), Some(a)) if h == a => Ok(h),
+                    (h, wanted) => {
+                        if let Some(h) = h {
+                            self.pool.release(h);
+                        }
+                        match self.pool.allocate(user, wanted) {
+                            Ok(a) if wanted.is_none_or(|w| w == a) => Ok(a),
+                            Ok(a) => {
+                                self.pool.release(a);
+                                Err(format!("address {} in use", wanted.unwrap_or(a)))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                };
+                let Some(s) = self.sessions.get_mut(&key) else {
+                    return false;
+                };
+                match leased {
+                    Ok(address) => {
+                        s.expires = session_timeout.map(|t| now + t);
+                        if let Some(dns) = dns {
+                            s.link.set_dns(dns);
+                        }
+                        if let Some(m) = message {
+                            s.link.set_success_message(m);
+                        }
+                        AuthResult::Accept { address }
+                    }
+                    Err(e) => {
+                        s.address = None;
+                        log::warn!(
+                            "session {sid:#06x} {mac} user={}: no address: {e}",
+                            escape(user)
+                        );
+                        AuthResult::Reject {
+                            message: "no address available".to_owned(),
+                        }
+                    }
+                }
+            }
+        };
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        if let AuthResult::Accept { address } = result {
+            if !req.reauth {
+                s.address = Some(address);
+            }
+        }
+        s.link.handle_auth_result(now, result);
+        self.drive(now, key);
+        true
+    }
+
     /// The session with this id (ids are unique on the interface).
     pub fn key_by_id(&self, session_id: u16) -> Option<SessionKey> {
         self.by_id.get(&session_id).copied()
@@ -443,7 +630,7 @@ impl Manager {
         );
         // Nothing was installed, so the end of the session removes nothing.
         s.installed = None;
-        s.link.close(now, DownReason::AdminClose);
+        s.link.close(now, DownReason::NasError);
         self.drive(now, *key);
         true
     }
@@ -531,6 +718,15 @@ impl Manager {
             if session.link.poll_timeout().is_some_and(|t| t <= now) {
                 session.link.handle_timeout(now);
             }
+            if session.expires.is_some_and(|t| t <= now) {
+                session.expires = None;
+                log::info!(
+                    "session {:#06x} {} session timeout",
+                    key.session_id,
+                    fmt_mac(&key.peer_mac)
+                );
+                session.link.close(now, DownReason::SessionTimeout);
+            }
             // Pushes the session's next deadline, if any.
             self.drive(now, key);
         }
@@ -613,6 +809,8 @@ impl Manager {
                 peer_spoke: false,
                 scheduled: None,
                 events: VecDeque::from([(Duration::ZERO, "PADS sent".to_owned())]),
+                acct_id: self.acct_ids.next(),
+                expires: None,
             },
         );
         self.drive(now, key);
@@ -658,7 +856,10 @@ impl Manager {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
-        let at = session.link.poll_timeout();
+        let at = match (session.link.poll_timeout(), session.expires) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if at != session.scheduled {
             session.scheduled = at;
             if let Some(at) = at {
@@ -703,6 +904,19 @@ impl Manager {
                         s.address = None;
                     }
                 }
+                if self.external_auth {
+                    if let Some(s) = self.sessions.get_mut(&key) {
+                        s.user = Some(user.clone());
+                        self.auth_requests.push_back(AuthRequest {
+                            key,
+                            acct_session_id: s.acct_id.clone(),
+                            user,
+                            credential,
+                            reauth: false,
+                        });
+                    }
+                    return;
+                }
                 let keep = held.and_then(|(a, same)| same.then_some(a));
                 let result = self.authenticate(&key, &user, &credential, keep);
                 if let Some(s) = self.sessions.get_mut(&key) {
@@ -718,6 +932,16 @@ impl Manager {
                     return;
                 };
                 let same_user = s.user.as_deref() == Some(user.as_str());
+                if self.external_auth && same_user {
+                    self.auth_requests.push_back(AuthRequest {
+                        key,
+                        acct_session_id: s.acct_id.clone(),
+                        user,
+                        credential,
+                        reauth: true,
+                    });
+                    return;
+                }
                 let ok = same_user
                     && matches!(
                         self.secrets

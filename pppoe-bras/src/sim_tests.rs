@@ -1629,3 +1629,84 @@ fn readopted_session_carries_on_with_its_saved_options() {
     let (_, info) = sim.bras.sessions().next().unwrap();
     assert_eq!((info.address, info.installed), (Some(addr), true));
 }
+
+/// External (RADIUS) authentication: the verdict comes later, carries the
+/// address, DNS and Session-Timeout; a late verdict for a session that is
+/// gone is dropped.
+#[test]
+fn external_verdict_arrives_later_and_a_late_one_is_dropped() {
+    use crate::session::ExternalVerdict;
+    let mut bras = manager(0, 2);
+    bras.set_external_auth(true);
+    let mut sim = Sim::new(bras);
+    let c = sim.add(client_cfg(1, "raduser", "radpass", &[AuthProto::Pap]));
+    sim.run_for(Duration::from_secs(2));
+    let req = sim.bras.poll_auth_request().expect("an auth request");
+    assert_eq!(req.user, "raduser");
+    assert!(!req.reauth);
+    assert_eq!(
+        req.credential,
+        crate::ppp::Credential::Pap {
+            password: b"radpass".to_vec()
+        }
+    );
+    assert!(sim.up(c).is_none(), "not up before the verdict");
+    let dns = [Some(Ipv4Addr::new(9, 9, 9, 9)), None];
+    let accepted = sim.bras.handle_auth_verdict(
+        sim.now,
+        &req,
+        ExternalVerdict::Accept {
+            address: Some(Ipv4Addr::new(172, 16, 0, 150)),
+            session_timeout: Some(Duration::from_secs(30)),
+            dns: Some(dns),
+            message: Some("hi".into()),
+        },
+    );
+    assert!(accepted);
+    sim.run_for(Duration::from_secs(2));
+    let (addr, got_dns, _) = sim.up(c).expect("up after the verdict");
+    assert_eq!(addr, Ipv4Addr::new(172, 16, 0, 150));
+    assert_eq!(got_dns, dns);
+    assert!(sim.removal_reasons().is_empty());
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.removal_reasons(), vec![DownReason::SessionTimeout]);
+    assert!(sim.bras.is_empty());
+    // The same verdict again (late, or a duplicate): dropped.
+    assert!(!sim.bras.handle_auth_verdict(
+        sim.now,
+        &req,
+        ExternalVerdict::Reject {
+            message: "x".into()
+        }
+    ));
+}
+
+#[test]
+fn external_reject_carries_the_message() {
+    use crate::session::ExternalVerdict;
+    let mut bras = manager(0, 2);
+    bras.set_external_auth(true);
+    let mut sim = Sim::new(bras);
+    let c = sim.add(client_cfg(1, "raduser", "bad", &[AuthProto::Chap]));
+    sim.run_for(Duration::from_secs(2));
+    let req = sim.bras.poll_auth_request().expect("an auth request");
+    assert!(matches!(
+        req.credential,
+        crate::ppp::Credential::ChapMd5 { .. }
+    ));
+    sim.bras.handle_auth_verdict(
+        sim.now,
+        &req,
+        ExternalVerdict::Reject {
+            message: "Account disabled".into(),
+        },
+    );
+    sim.run_for(Duration::from_secs(5));
+    assert!(
+        sim.events[c].iter().any(|e| matches!(e,
+            ClientEvent::AuthFailed { message } if message == "Account disabled")),
+        "{:?}",
+        sim.events[c]
+    );
+    assert!(sim.bras.is_empty());
+}

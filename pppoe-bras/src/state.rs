@@ -68,6 +68,12 @@ pub struct SavedSession {
     /// Data-plane allocation: counter slot and NAT port block index.
     pub slot: u32,
     pub block: Option<u32>,
+    /// The session's Acct-Session-Id: accounting goes on under it.
+    #[serde(default)]
+    pub acct_id: String,
+    /// Seconds left of a RADIUS Session-Timeout, if one runs.
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
 }
 
 /// The whole file.
@@ -179,6 +185,8 @@ mod tests {
             age_secs: 42,
             slot: 7,
             block: Some(3),
+            acct_id: "5f3a-1".into(),
+            expires_in_secs: Some(30),
         }
     }
 

@@ -70,6 +70,11 @@ impl IpcpServer {
     }
 
     /// The address the peer must take (from the authenticator's verdict).
+    /// The DNS servers offered (RFC 1877), e.g. from RADIUS.
+    pub fn set_dns(&mut self, dns: [Option<Ipv4Addr>; 2]) {
+        self.dns = dns;
+    }
+
     pub fn set_assigned(&mut self, addr: Ipv4Addr) {
         self.assigned = addr;
     }

@@ -177,6 +177,9 @@ struct Server {
     rechallenge_at: Option<Instant>,
     auth_deadline: Option<Instant>,
     events: VecDeque<LinkEvent>,
+    /// PAP/CHAP success message for the next Accept (e.g. a RADIUS
+    /// Reply-Message); the default otherwise.
+    success_message: Option<String>,
 }
 
 impl Link {
@@ -231,6 +234,7 @@ impl Link {
                 rechallenge_at: None,
                 auth_deadline: None,
                 events: VecDeque::new(),
+                success_message: None,
             },
         }
     }
@@ -351,11 +355,12 @@ impl Link {
         };
         match result {
             AuthResult::Accept { address } => {
-                let message = match proto {
+                let default = match proto {
                     AuthProto::Pap => "Login ok",
                     AuthProto::Chap => "Welcome",
                 };
-                s.auth.verdict(true, message);
+                let message = s.success_message.take();
+                s.auth.verdict(true, message.as_deref().unwrap_or(default));
                 s.events.push_back(LinkEvent::AuthSucceeded { user, proto });
                 s.phase = Phase::Network;
                 s.schedule_rechallenge(now);
@@ -377,6 +382,17 @@ impl Link {
             }
         }
         core.pump(now, s);
+    }
+
+    /// The message the next accepted authentication sends (RADIUS
+    /// Reply-Message) instead of "Login ok"/"Welcome".
+    pub fn set_success_message(&mut self, message: String) {
+        self.server.success_message = Some(message);
+    }
+
+    /// The DNS servers IPCP offers from now on (RADIUS MS-*-DNS-Server).
+    pub fn set_dns(&mut self, dns: [Option<std::net::Ipv4Addr>; 2]) {
+        self.core.ipcp.proto_mut().set_dns(dns);
     }
 
     /// Terminate the link: LCP Terminate-Request; `Down { reason }` follows

@@ -101,6 +101,12 @@ pub enum DownReason {
     /// IPCP: the peer kept asking for `asked` (Max-Failure Naks) or acked
     /// without the address it was given: it would be up with no data path.
     PeerInsists { asked: Ipv4Addr, assigned: Ipv4Addr },
+    /// The authorised session time (RADIUS Session-Timeout) ran out.
+    SessionTimeout,
+    /// No traffic for the authorised idle time (RADIUS Idle-Timeout).
+    IdleTimeout,
+    /// The NAS could not serve the session (e.g. no data path).
+    NasError,
 }
 
 impl DownReason {
@@ -117,6 +123,9 @@ impl DownReason {
             DownReason::Padt => "padt",
             DownReason::NoNetwork(_) => "no-network",
             DownReason::PeerInsists { .. } => "peer-insists",
+            DownReason::SessionTimeout => "session-timeout",
+            DownReason::IdleTimeout => "idle-timeout",
+            DownReason::NasError => "nas-error",
         }
     }
 }
@@ -136,6 +145,9 @@ impl std::fmt::Display for DownReason {
             DownReason::PeerInsists { asked, assigned } => {
                 write!(f, "peer-insists(asked={asked},assigned={assigned})")
             }
+            DownReason::SessionTimeout => f.write_str("session-timeout"),
+            DownReason::IdleTimeout => f.write_str("idle-timeout"),
+            DownReason::NasError => f.write_str("nas-error"),
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod eth;
 pub mod ppp;
 pub mod pppoe;
+pub mod radius;
 pub mod text;
 
 /// Why a frame could not be parsed. Small and `Copy`, so hot paths can count it.

@@ -1,0 +1,258 @@
+//! The AAA keys of the config file: accounting log and interim interval,
+//! authentication sources, RADIUS servers, dynamic authorization (RFC 5176).
+
+use std::{net::Ipv4Addr, net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ConfigError, Place, Resolver, SList, Source, S};
+use crate::auth::Secret;
+
+/// Where credentials are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthSource {
+    /// The secrets files and `[[users]]`.
+    Local,
+    /// The `[[radius_servers]]` of kind `auth`.
+    Radius,
+}
+
+/// What a RADIUS server is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RadiusKind {
+    Auth,
+    Acct,
+}
+
+/// One `[[radius_servers]]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RadiusServer {
+    pub address: Ipv4Addr,
+    /// Default 1812 (auth) or 1813 (acct).
+    pub port: u16,
+    /// Shared secret (never logged: `Debug` prints `***`).
+    pub secret: Secret,
+    pub kind: RadiusKind,
+    /// Seconds before a retransmission. Default 3.
+    pub timeout: u32,
+    /// Retransmissions before the server is declared dead. Default 2.
+    pub retries: u32,
+}
+
+/// One `[[dae_clients]]` table: who may send Disconnect-Requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaeClient {
+    pub address: Ipv4Addr,
+    pub secret: Secret,
+}
+
+/// The AAA part of [`super::Config`] (TOML keys at the top level).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AaaConfig {
+    /// `accounting_log`: append one JSON line per accounting record here.
+    /// Default none (off).
+    pub accounting_log: Option<PathBuf>,
+    /// `acct_interim_interval`: seconds between interim records, 0 = off
+    /// (RADIUS Acct-Interim-Interval overrides it per session). Default 0.
+    pub acct_interim_interval: u32,
+    /// `auth_sources`: `["local"]` (default), `["radius"]`, or
+    /// `["radius", "local"]` (local only while every RADIUS server is dead).
+    pub auth_sources: Vec<AuthSource>,
+    /// `[[radius_servers]]`: in order of preference per kind.
+    pub radius_servers: Vec<RadiusServer>,
+    /// `nas_identifier`: RADIUS NAS-Identifier. Default: `ac_name`.
+    pub nas_identifier: Option<String>,
+    /// `dae_listen`: `"addr:port"` for RFC 5176 Disconnect-Requests
+    /// (default off; 3799 is the standard port).
+    pub dae_listen: Option<SocketAddr>,
+    /// `[[dae_clients]]`: address and secret of each allowed DAE client.
+    pub dae_clients: Vec<DaeClient>,
+}
+
+impl Default for AaaConfig {
+    fn default() -> Self {
+        AaaConfig {
+            accounting_log: None,
+            acct_interim_interval: 0,
+            auth_sources: vec![AuthSource::Local],
+            radius_servers: Vec::new(),
+            nas_identifier: None,
+            dae_listen: None,
+            dae_clients: Vec::new(),
+        }
+    }
+}
+
+impl AaaConfig {
+    /// True when RADIUS authenticates.
+    pub fn radius_auth(&self) -> bool {
+        self.auth_sources.contains(&AuthSource::Radius)
+    }
+
+    /// True when local secrets are consulted (alone or as fallback).
+    pub fn local_auth(&self) -> bool {
+        self.auth_sources.contains(&AuthSource::Local)
+    }
+
+    /// Servers of one kind, in order.
+    pub fn servers(&self, kind: RadiusKind) -> impl Iterator<Item = &RadiusServer> {
+        self.radius_servers.iter().filter(move |s| s.kind == kind)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRadiusServer {
+    address: Spanned<String>,
+    port: S<i64>,
+    secret: Spanned<String>,
+    kind: S<String>,
+    timeout: S<i64>,
+    retries: S<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDaeClient {
+    address: Spanned<String>,
+    secret: Spanned<String>,
+}
+
+/// The raw AAA keys, as the file has them.
+pub(super) struct RawAaa {
+    pub accounting_log: S<String>,
+    pub acct_interim_interval: S<i64>,
+    pub auth_sources: SList,
+    pub radius_servers: Option<Vec<RawRadiusServer>>,
+    pub nas_identifier: S<String>,
+    pub dae_listen: S<String>,
+    pub dae_clients: Option<Vec<RawDaeClient>>,
+}
+
+fn place<'a>(r: &Resolver<'a>, span: std::ops::Range<usize>, key: &'static str) -> Place<'a> {
+    r.file_place(span, key).unwrap_or(Place::Flag(key))
+}
+
+pub(super) fn resolve(
+    r: &Resolver<'_>,
+    src: Option<&Source>,
+    raw: RawAaa,
+) -> Result<AaaConfig, ConfigError> {
+    let d = AaaConfig::default();
+    let accounting_log = r
+        .scalar("accounting_log", None, raw.accounting_log)
+        .map(|(v, _)| {
+            let p = PathBuf::from(v);
+            match src {
+                Some(s) if p.is_relative() => s.dir.join(p),
+                _ => p,
+            }
+        });
+    let acct_interim_interval = r.int(
+        "acct_interim_interval",
+        None,
+        raw.acct_interim_interval,
+        d.acct_interim_interval,
+        0..=86_400,
+        " seconds (0 = off; RFC 2869 suggests at least 60)",
+    )?;
+    let auth_sources = match r.list("auth_sources", None, raw.auth_sources) {
+        None => d.auth_sources,
+        Some((items, whole)) => {
+            let mut out = Vec::new();
+            for (s, p) in &items {
+                let v = match s.as_str() {
+                    "local" => AuthSource::Local,
+                    "radius" => AuthSource::Radius,
+                    _ => return Err(p.bad(s, "use \"local\" or \"radius\"")),
+                };
+                if out.contains(&v) {
+                    return Err(p.bad(s, "listed twice; remove one"));
+                }
+                out.push(v);
+            }
+            if out.is_empty() || out == [AuthSource::Local, AuthSource::Radius] {
+                let shown: Vec<&str> = items.iter().map(|(s, _)| s.as_str()).collect();
+                return Err(whole.bad(
+                    shown,
+                    "use [\"local\"], [\"radius\"] or [\"radius\", \"local\"] (local as fallback)",
+                ));
+            }
+            out
+        }
+    };
+    let mut radius_servers = Vec::new();
+    for s in raw.radius_servers.unwrap_or_default() {
+        let ap = place(r, s.address.span(), "address");
+        let text = s.address.into_inner();
+        let address: Ipv4Addr = text
+            .parse()
+            .map_err(|_| ap.bad(&text, "not an IPv4 address"))?;
+        let kind = match r.scalar("kind", None, s.kind) {
+            None => RadiusKind::Auth,
+            Some((k, p)) => match k.as_str() {
+                "auth" => RadiusKind::Auth,
+                "acct" => RadiusKind::Acct,
+                _ => return Err(p.bad(&k, "use \"auth\" or \"acct\"")),
+            },
+        };
+        let default_port = if kind == RadiusKind::Auth { 1812 } else { 1813 };
+        let port = r.int("port", None, s.port, default_port, 1..=65535, "")?;
+        let timeout = r.int("timeout", None, s.timeout, 3, 1..=60, " seconds")?;
+        let retries = r.int("retries", None, s.retries, 2, 0..=10, "")?;
+        let sp = place(r, s.secret.span(), "secret");
+        let secret = s.secret.into_inner();
+        if secret.is_empty() {
+            return Err(sp.bad("***", "empty shared secret"));
+        }
+        radius_servers.push(RadiusServer {
+            address,
+            port,
+            secret: Secret::new(secret),
+            kind,
+            timeout,
+            retries,
+        });
+    }
+    if auth_sources.contains(&AuthSource::Radius)
+        && !radius_servers.iter().any(|s| s.kind == RadiusKind::Auth)
+    {
+        return Err(ConfigError::Invalid {
+            origin: src.map_or("command line".to_owned(), |s| s.origin.clone()),
+            message: "auth_sources has \"radius\" but no [[radius_servers]] with kind = \"auth\""
+                .to_owned(),
+        });
+    }
+    let nas_identifier = r
+        .scalar("nas_identifier", None, raw.nas_identifier)
+        .map(|(v, _)| v);
+    let dae_listen = match r.scalar("dae_listen", None, raw.dae_listen) {
+        None => None,
+        Some((v, p)) => Some(
+            v.parse::<SocketAddr>()
+                .map_err(|_| p.bad(&v, "use \"address:port\", e.g. \"0.0.0.0:3799\""))?,
+        ),
+    };
+    let mut dae_clients = Vec::new();
+    for c in raw.dae_clients.unwrap_or_default() {
+        let ap = place(r, c.address.span(), "address");
+        let text = c.address.into_inner();
+        let address: Ipv4Addr = text
+            .parse()
+            .map_err(|_| ap.bad(&text, "not an IPv4 address"))?;
+        dae_clients.push(DaeClient {
+            address,
+            secret: Secret::new(c.secret.into_inner()),
+        });
+    }
+    Ok(AaaConfig {
+        accounting_log,
+        acct_interim_interval,
+        auth_sources,
+        radius_servers,
+        nas_identifier,
+        dae_listen,
+        dae_clients,
+    })
+}

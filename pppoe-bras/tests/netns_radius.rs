@@ -1,0 +1,499 @@
+//! Accounting records and RADIUS against the real daemon (and the real
+//! FreeRADIUS, started in the lab's `inet` namespace on 198.51.100.2).
+mod common;
+
+use std::{process::Command, time::Duration};
+
+use common::*;
+
+fn cli(lab: &Lab, args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .args(args)
+        .arg("--control-socket")
+        .arg(lab.control_socket())
+        .output()
+        .expect("run the CLI");
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The JSON lines of the accounting log.
+fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn accounting_log_start_and_stop_with_the_session_counters() {
+    if !root_or_skip("accounting_log") {
+        return;
+    }
+    let lab = new_lab();
+    let log = scratch(&lab, "acct.jsonl");
+    let conf = lab
+        .write_file(
+            "aaa.toml",
+            &format!("accounting_log = \"{}\"\n", log.display()),
+        )
+        .unwrap();
+    let mut opts = classic(&lab, "");
+    opts.extra = vec!["-c".into(), conf.display().to_string()];
+    let bras = start_bras(&lab, &opts);
+    let mut o = EmuOptions::user("testuser1");
+    o.tun = Some("ppp0".to_owned());
+    let (_emu, up) = bring_up(&lab, &o);
+    assert!(
+        eventually(Duration::from_secs(5), || records(&log).len() == 1),
+        "one start record: {:?}",
+        records(&log)
+    );
+    let start = &records(&log)[0];
+    assert_eq!(start["status"], "start", "{start}");
+    assert_eq!(start["user"], "testuser1");
+    assert_eq!(start["session_id"], format!("{:#06x}", up.session));
+    assert_eq!(start["framed_address"], up.address.to_string());
+    assert_eq!(start["nat"]["address"], "198.51.100.1", "{start}");
+    assert_eq!(start["input_octets"], 0);
+    let mac = mac_in_log(&session_up_log(&bras, up.session));
+    assert_eq!(start["client_mac"], mac);
+    let id = start["acct_session_id"].as_str().unwrap().to_owned();
+    assert!(id.len() > 12, "{id}");
+
+    let ping = lab
+        .exec(lab.ns_cpe(), &["ping", "-c", "3", "-W", "2", "192.0.2.1"])
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ping.stdout).contains("3 received"));
+    let rows: serde_json::Value =
+        serde_json::from_str(&cli(&lab, &["sessions", "--json"])).unwrap();
+    let c = rows[0]["counters"].clone();
+    assert!(c["up_packets"].as_u64().unwrap() >= 3, "{c}");
+    cli(&lab, &["kill", "testuser1"]);
+    assert!(
+        eventually(Duration::from_secs(10), || records(&log).len() == 2),
+        "a stop record: {:?}\n{}",
+        records(&log),
+        bras.tail(10)
+    );
+    let stop = &records(&log)[1];
+    assert_eq!(stop["status"], "stop", "{stop}");
+    assert_eq!(stop["acct_session_id"], id.as_str());
+    assert_eq!(stop["terminate_cause"], "admin-reset");
+    assert_eq!(stop["input_octets"], c["up_bytes"], "{stop} vs {c}");
+    assert_eq!(stop["input_packets"], c["up_packets"]);
+    assert_eq!(stop["output_octets"], c["down_bytes"]);
+    assert_eq!(stop["output_packets"], c["down_packets"]);
+    assert_eq!(stop["framed_address"], up.address.to_string());
+}
+
+const RADIUS_SECRET: &str = "testing123";
+
+/// FreeRADIUS is needed: missing it fails under `cargo xtask test`.
+fn freeradius_or_skip(test: &str) -> bool {
+    if !root_or_skip(test) {
+        return false;
+    }
+    if lab::have_tool("freeradius") {
+        return true;
+    }
+    if std::env::var_os("PPPOE_BRAS_NETNS_TESTS").is_some() {
+        panic!("{test}: needs FreeRADIUS: apt-get install freeradius freeradius-utils");
+    }
+    eprintln!("skipping {test}: needs freeradius");
+    false
+}
+
+/// A FreeRADIUS 3 config directory: the BRAS (198.51.100.1) as client,
+/// pap/chap/files/detail, listening on 198.51.100.2 in the inet namespace.
+/// 3.2.1 does not sign its answers by itself: post-auth adds a
+/// Message-Authenticator (what later 3.2 releases do by default).
+fn radius_dir(lab: &Lab) -> std::path::PathBuf {
+    let dir = scratch(lab, "raddb");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+raddbdir = {d}
+confdir = ${{raddbdir}}
+modconfdir = ${{confdir}}/mods-config
+logdir = ${{raddbdir}}
+radacctdir = ${{raddbdir}}
+run_dir = ${{raddbdir}}
+db_dir = ${{raddbdir}}
+libdir = /usr/lib/freeradius
+pidfile = ${{run_dir}}/radiusd.pid
+name = freeradius
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 1024
+hostname_lookups = no
+log {{
+	destination = stdout
+	auth = yes
+}}
+security {{
+	allow_core_dumps = no
+	max_attributes = 200
+	reject_delay = 0
+	status_server = no
+}}
+thread pool {{
+	start_servers = 1
+	max_servers = 4
+	min_spare_servers = 1
+	max_spare_servers = 2
+}}
+client bras {{
+	ipaddr = 198.51.100.1
+	secret = {RADIUS_SECRET}
+	require_message_authenticator = yes
+}}
+modules {{
+	pap {{
+	}}
+	chap {{
+	}}
+	files {{
+		filename = ${{raddbdir}}/users
+	}}
+	detail {{
+		filename = ${{raddbdir}}/detail
+		permissions = 0600
+		header = "%t"
+	}}
+}}
+server default {{
+	listen {{
+		type = auth
+		ipaddr = 198.51.100.2
+		port = 1812
+	}}
+	listen {{
+		type = acct
+		ipaddr = 198.51.100.2
+		port = 1813
+	}}
+	authorize {{
+		chap
+		files
+		pap
+	}}
+	authenticate {{
+		Auth-Type PAP {{
+			pap
+		}}
+		Auth-Type CHAP {{
+			chap
+		}}
+	}}
+	preacct {{
+	}}
+	accounting {{
+		detail
+	}}
+	post-auth {{
+		update reply {{
+			&Message-Authenticator := 0x00
+		}}
+		Post-Auth-Type REJECT {{
+			update reply {{
+				&Message-Authenticator := 0x00
+			}}
+		}}
+	}}
+}}
+"#
+    );
+    std::fs::write(dir.join("radiusd.conf"), conf).unwrap();
+    std::fs::write(dir.join("dictionary"), "").unwrap();
+    std::fs::write(
+        dir.join("users"),
+        r#"raduser1 Cleartext-Password := "radpass"
+	Framed-IP-Address = 172.16.0.150,
+	Session-Timeout = 3600,
+	Reply-Message = "Hello from RADIUS",
+	MS-Primary-DNS-Server = 192.0.2.153,
+	MS-Secondary-DNS-Server = 192.0.2.154,
+	Class = "gold"
+
+shortuser Cleartext-Password := "radpass"
+	Framed-IP-Address = 255.255.255.254,
+	Session-Timeout = 3
+
+baduser Auth-Type := Reject
+	Reply-Message = "Account disabled"
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+fn start_radius(lab: &Lab, dir: &std::path::Path) -> LabProcess {
+    let d = dir.display().to_string();
+    let p = lab
+        .spawn_in(lab.ns_inet(), "radiusd", &["freeradius", "-X", "-d", &d])
+        .expect("start freeradius");
+    let ready = p
+        .wait_stdout(
+            |l| l.contains("Ready to process requests"),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    assert!(ready.is_some(), "freeradius not ready:\n{}", p.tail(30));
+    p
+}
+
+/// The daemon with RADIUS auth and accounting (and the JSON log).
+fn radius_bras(lab: &Lab, acct_log: &std::path::Path) -> LabProcess {
+    let conf = lab
+        .write_file(
+            "aaa.toml",
+            &format!(
+                r#"accounting_log = "{}"
+auth_sources = ["radius"]
+nas_identifier = "bras-test"
+dae_listen = "198.51.100.1:3799"
+[[dae_clients]]
+address = "198.51.100.2"
+secret = "{RADIUS_SECRET}"
+[[radius_servers]]
+address = "198.51.100.2"
+secret = "{RADIUS_SECRET}"
+timeout = 1
+retries = 2
+[[radius_servers]]
+address = "198.51.100.2"
+kind = "acct"
+secret = "{RADIUS_SECRET}"
+timeout = 1
+"#,
+                acct_log.display()
+            ),
+        )
+        .unwrap();
+    let mut opts = classic(lab, "");
+    opts.extra = vec!["-c".into(), conf.display().to_string()];
+    start_bras(lab, &opts)
+}
+
+/// The detail file's records: (status, attributes) in order.
+fn detail(dir: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(dir.join("detail")).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut cur: Option<std::collections::HashMap<String, String>> = None;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if !line.starts_with(char::is_whitespace) {
+            out.extend(cur.take());
+            cur = Some(Default::default());
+        } else if let (Some(c), Some((k, v))) = (cur.as_mut(), line.trim().split_once(" = ")) {
+            c.insert(k.to_owned(), v.trim_matches('"').to_owned());
+        }
+    }
+    out.extend(cur);
+    out
+}
+
+#[test]
+fn radius_pap_chap_accept_and_accounting_against_freeradius() {
+    if !freeradius_or_skip("radius_accept") {
+        return;
+    }
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let _radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    let bras = radius_bras(&lab, &log);
+    // Accounting-On at start.
+    assert!(
+        eventually(Duration::from_secs(5), || detail(&dir)
+            .iter()
+            .any(
+                |r| r.get("Acct-Status-Type").map(String::as_str) == Some("Accounting-On")
+            )),
+        "no Accounting-On in {:?}",
+        detail(&dir)
+    );
+
+    // PAP: the RADIUS address and DNS, not the pool's.
+    let mut o = EmuOptions::user("raduser1");
+    o.password = "radpass".into();
+    o.auth = Some("pap".into());
+    o.tun = Some("ppp0".into());
+    let (emu, up) = bring_up(&lab, &o);
+    assert_eq!(up.address.to_string(), "172.16.0.150", "{up:?}");
+    assert_eq!(
+        up.dns.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ["192.0.2.153", "192.0.2.154"]
+    );
+    let ping = lab
+        .exec(lab.ns_cpe(), &["ping", "-c", "3", "-W", "2", "192.0.2.1"])
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ping.stdout).contains("3 received"));
+    let rows: serde_json::Value =
+        serde_json::from_str(&cli(&lab, &["sessions", "--json"])).unwrap();
+    let c = rows[0]["counters"].clone();
+    cli(&lab, &["kill", "raduser1"]);
+    let stop = |d: &Vec<std::collections::HashMap<String, String>>| {
+        d.iter()
+            .find(|r| r.get("Acct-Status-Type").map(String::as_str) == Some("Stop"))
+            .cloned()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || stop(&detail(&dir)).is_some()),
+        "no Stop in the detail file: {:?}\n{}",
+        detail(&dir),
+        bras.tail(20)
+    );
+    drop(emu);
+    let d = detail(&dir);
+    let start = d
+        .iter()
+        .find(|r| r.get("Acct-Status-Type").map(String::as_str) == Some("Start"))
+        .expect("Start");
+    let stop = stop(&d).unwrap();
+    assert_eq!(start["Acct-Session-Id"], stop["Acct-Session-Id"]);
+    assert_eq!(stop["User-Name"], "raduser1");
+    assert_eq!(stop["Framed-IP-Address"], "172.16.0.150");
+    assert_eq!(stop["Class"], "0x676f6c64", "Class echoed: {stop:?}");
+    assert_eq!(stop["Acct-Terminate-Cause"], "Admin-Reset");
+    assert_eq!(stop["NAS-Identifier"], "bras-test");
+    assert_eq!(stop["NAS-Port-Type"], "Ethernet");
+    assert_eq!(
+        stop["Acct-Input-Octets"],
+        c["up_bytes"].to_string(),
+        "{stop:?} vs {c}"
+    );
+    assert_eq!(stop["Acct-Output-Octets"], c["down_bytes"].to_string());
+    assert_eq!(stop["Acct-Input-Packets"], c["up_packets"].to_string());
+    assert_eq!(stop["Acct-Input-Gigawords"], "0");
+    // The JSON log has the same session.
+    let recs = records(&log);
+    assert_eq!(
+        recs.last().unwrap()["acct_session_id"],
+        stop["Acct-Session-Id"].as_str()
+    );
+
+    // CHAP-MD5 (CHAP-Password + CHAP-Challenge).
+    let mut o = EmuOptions::user("raduser1");
+    o.password = "radpass".into();
+    o.auth = Some("chap".into());
+    let (_emu, up) = bring_up(&lab, &o);
+    assert_eq!(up.address.to_string(), "172.16.0.150");
+    assert!(bras
+        .stderr_lines()
+        .iter()
+        .any(|l| l.contains("auth ok user=raduser1 proto=Chap")));
+
+    // RFC 5176 Disconnect-Request from radclient: unknown session → NAK
+    // 503, this session → ACK and a stop with admin-reset.
+    assert!(eventually(Duration::from_secs(5), || records(&log).len() == 3));
+    let id = records(&log)[2]["acct_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let disconnect = |attrs: &str| {
+        let cmd = format!(
+            "echo '{attrs}' | radclient -x -r 1 -t 2 198.51.100.1:3799 disconnect {RADIUS_SECRET}"
+        );
+        let out = lab.exec(lab.ns_inet(), &["sh", "-c", &cmd]).unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let nak = disconnect("Acct-Session-Id = \"no-such-session\"");
+    assert!(nak.contains("Disconnect-NAK"), "{nak}");
+    assert!(
+        nak.contains("Error-Cause = Session-Context-Not-Found"),
+        "{nak}"
+    );
+    let ack = disconnect(&format!("Acct-Session-Id = \"{id}\", User-Name = raduser1"));
+    assert!(ack.contains("Disconnect-ACK"), "{ack}");
+    assert!(
+        eventually(Duration::from_secs(10), || records(&log).len() == 4),
+        "{:?}",
+        records(&log)
+    );
+    let stop = &records(&log)[3];
+    assert_eq!(stop["acct_session_id"], id.as_str());
+    assert_eq!(stop["terminate_cause"], "admin-reset");
+}
+
+#[test]
+fn radius_reject_session_timeout_and_wrong_password() {
+    if !freeradius_or_skip("radius_reject") {
+        return;
+    }
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let _radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    let bras = radius_bras(&lab, &log);
+
+    // Access-Reject: its Reply-Message reaches the subscriber.
+    let mut o = EmuOptions::user("baduser");
+    o.auth = Some("pap".into());
+    o.timeout_secs = Some(5);
+    let emu = start_emu(&lab, &o);
+    let fail = emu
+        .wait_stdout(|l| l.contains("AUTHFAIL"), Duration::from_secs(10))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no AUTHFAIL:\n{}", emu.tail(10)));
+    assert!(fail.contains("Account disabled"), "{fail}");
+    drop(emu);
+
+    // A wrong password: rejected, the local secrets are not consulted.
+    let mut o = EmuOptions::user("testuser1");
+    o.auth = Some("chap".into());
+    o.timeout_secs = Some(5);
+    let emu = start_emu(&lab, &o);
+    assert!(emu
+        .wait_stdout(|l| l.contains("AUTHFAIL"), Duration::from_secs(10))
+        .unwrap()
+        .is_some());
+    drop(emu);
+
+    // Session-Timeout = 3 s; 255.255.255.254 = from the pool.
+    let mut o = EmuOptions::user("shortuser");
+    o.password = "radpass".into();
+    o.timeout_secs = Some(30);
+    let (_emu, up) = bring_up(&lab, &o);
+    assert_eq!(
+        up.address.to_string(),
+        "172.16.0.100",
+        "pool address: {up:?}"
+    );
+    let down = bras
+        .wait_stderr(
+            |l| l.contains("down reason=session-timeout"),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert!(down.is_some(), "no session-timeout:\n{}", bras.tail(20));
+    assert!(
+        eventually(Duration::from_secs(5), || records(&log)
+            .iter()
+            .any(
+                |r| r["terminate_cause"] == "session-timeout" && r["user"] == "shortuser"
+            )),
+        "{:?}",
+        records(&log)
+    );
+    let stop = detail(&dir)
+        .into_iter()
+        .find(|r| r.get("Acct-Status-Type").map(String::as_str) == Some("Stop"));
+    assert!(
+        eventually(Duration::from_secs(5), || detail(&dir)
+            .iter()
+            .any(
+                |r| r.get("Acct-Terminate-Cause").map(String::as_str) == Some("Session-Timeout")
+            )),
+        "{stop:?}"
+    );
+}
