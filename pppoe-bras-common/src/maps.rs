@@ -18,7 +18,10 @@
 //! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (24 B: subscriber ip, subscriber port, slot, TCP state, last use) | [`MAX_NAT`] |
 //! | `COUNTERS` | per-CPU array | session slot `u32` | [`SessionCounters`] (32 B) | [`MAX_SESSIONS`] |
 //! | `STATS` | per-CPU array | [`crate::stats::Stat`] as `u32` | `u64` packets | [`crate::stats::STAT_COUNT`] |
-//! | `CONFIG` | array | `0u32` | [`Config`] (44 B) | 1 |
+//! | `CONFIG` | array | `0u32` | [`Config`] (48 B) | 1 |
+//! | `SESSION6` | array | session slot `u32` | [`Session6`] (24 B: /64 and delegated prefix) | [`MAX_SESSIONS`] |
+//! | `NET64` | hash | /64 `[u8; 8]` | slot `u32` | [`MAX_SESSIONS`] |
+//! | `DELEG6` | hash | delegated prefix `[u8; 8]` (masked) | slot `u32` | [`MAX_SESSIONS`] |
 //! | `INSIDE_NETS` | LPM trie | prefix length `u32` + IPv4 `[u8; 4]` | `u8` (1) | [`MAX_SESSIONS`] |
 //! | `NEIGH_MISS` | array | `0u32` | [`NeighMiss`] (16 B) | 1 |
 //! | `FRAGS` | LRU hash | [`FragKey`] (12 B) | [`FragValue`] (16 B) | [`MAX_FRAGS`] |
@@ -83,8 +86,15 @@ pub mod names {
     pub const CAPTURE_BUDGET: &str = "CAPTURE_BUDGET";
     /// `pppoe-bras capture`: the copied frames (perf event array, per CPU).
     pub const CAPTURE_EVENTS: &str = "CAPTURE_EVENTS";
+    /// Session slot → the session's IPv6 prefixes (upstream anti-spoofing).
+    pub const SESSION6: &str = "SESSION6";
+    /// A session's /64 (first 8 bytes) → its slot (downstream lookup).
+    pub const NET64: &str = "NET64";
+    /// A delegated prefix (first 8 bytes, masked to the delegated length)
+    /// → its session's slot (downstream lookup).
+    pub const DELEG6: &str = "DELEG6";
     /// All of them, for pinning and unpinning.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 23] = [
         SESSIONS,
         SESSION_BY_ID,
         SUBSCRIBERS,
@@ -105,6 +115,9 @@ pub mod names {
         CAPTURE,
         CAPTURE_BUDGET,
         CAPTURE_EVENTS,
+        SESSION6,
+        NET64,
+        DELEG6,
     ];
 }
 
@@ -390,6 +403,42 @@ pub struct Config {
     pub nat_session_cap: u32,
     /// Always 0.
     pub _pad: u32,
+    /// [`CONFIG6_F_ENABLED`]: the programs route subscribers' IPv6.
+    pub v6_flags: u16,
+    /// Length of every delegated prefix (`ipv6_delegated_length`, ≤ 64):
+    /// the downstream lookup masks the destination to it.
+    pub v6_deleg_len: u16,
+}
+
+/// `Config::v6_flags`: IPv6 of sessions with prefixes is routed in XDP.
+pub const CONFIG6_F_ENABLED: u16 = 1;
+
+/// Value of `SESSION6[slot]`: a session's IPv6 prefixes, what its IPv6
+/// source addresses must lie in (all zero: the session has no IPv6).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Session6 {
+    /// The session's /64 (SLAAC, from the RA), first 8 bytes.
+    pub net64: [u8; 8],
+    /// The delegated prefix (DHCPv6-PD), first 8 bytes, zero: none.
+    pub deleg: [u8; 8],
+    /// Length of `deleg` in bits (0: none).
+    pub deleg_len: u8,
+    /// Always 0.
+    pub _pad: [u8; 7],
+}
+
+/// `prefix` (first 8 bytes of an IPv6 address) cut to `len` bits (≤ 64).
+pub const fn mask64(prefix: [u8; 8], len: u16) -> [u8; 8] {
+    let x = u64::from_be_bytes(prefix);
+    let m = if len == 0 {
+        0
+    } else if len >= 64 {
+        u64::MAX
+    } else {
+        u64::MAX << (64 - len)
+    };
+    (x & m).to_be_bytes()
 }
 
 /// Value of `NAT_SLOTS[slot]`: the session's NAT allocation state, written
@@ -513,7 +562,8 @@ const _: () = {
     assert!(core::mem::size_of::<NatKey>() == 8);
     assert!(core::mem::size_of::<NatValue>() == 24);
     assert!(core::mem::size_of::<SessionCounters>() == 32);
-    assert!(core::mem::size_of::<Config>() == 44);
+    assert!(core::mem::size_of::<Config>() == 48);
+    assert!(core::mem::size_of::<Session6>() == 24);
     assert!(core::mem::size_of::<NatSlot>() == 56);
     assert!(core::mem::size_of::<NatFreed>() == 24);
     assert!(core::mem::size_of::<NeighMiss>() == 16);
@@ -539,6 +589,7 @@ mod pod {
     unsafe impl aya::Pod for FragValue {}
     unsafe impl aya::Pod for FibKey {}
     unsafe impl aya::Pod for FibEntry {}
+    unsafe impl aya::Pod for Session6 {}
     unsafe impl aya::Pod for NatSlot {}
     unsafe impl aya::Pod for NatFreed {}
 }

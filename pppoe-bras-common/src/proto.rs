@@ -15,6 +15,16 @@ pub const ETH_P_8021Q: u16 = 0x8100;
 pub const ETH_P_8021AD: u16 = 0x88a8;
 /// PPP protocol number for IPv4 (RFC 1332).
 pub const PPP_IPV4: u16 = 0x0021;
+/// PPP protocol number of IPv6 (RFC 5072).
+pub const PPP_IPV6: u16 = 0x0057;
+/// EtherType of IPv6.
+pub const ETH_P_IPV6: u16 = 0x86dd;
+/// [`ETH_P_IPV6`] in network byte order.
+pub const ETH_P_IPV6_BE: u16 = ETH_P_IPV6.to_be();
+/// [`PPP_IPV6`] in network byte order.
+pub const PPP_IPV6_BE: u16 = PPP_IPV6.to_be();
+/// IPv6 header length.
+pub const IPV6_HLEN: usize = 40;
 /// PPPoE VER (1) and TYPE (1) packed in one octet (RFC 2516 §4).
 pub const PPPOE_VER_TYPE: u8 = 0x11;
 /// PPPoE CODE of session data (RFC 2516 §5.5 / §6).

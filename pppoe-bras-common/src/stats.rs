@@ -119,6 +119,21 @@ pub enum Stat {
     /// `pppoe-bras capture`: a frame the perf buffer had no room for (or
     /// with no reader on this CPU): not copied.
     CaptureLost,
+    /// Access: IPv6 from a session, checked, routed and redirected to the uplink.
+    UpForwarded6,
+    /// Uplink: IPv6 to a session's /64 or delegated prefix, encapsulated
+    /// and redirected to the access NIC.
+    DownForwarded6,
+    /// Access: IPv6 from a session that has no IPv6 prefixes (yet), or IPv6
+    /// while the data plane has IPv6 off: the daemon's business.
+    AccessPassIpv6,
+    /// Access: IPv6 source outside the session's /64 and delegated prefix.
+    DropSpoofedSource6,
+    /// Hop limit would reach zero (IPv6).
+    DropHopLimit,
+    /// IPv6 larger than the session MTU (downstream) or the route MTU
+    /// (upstream): dropped (no Packet Too Big yet).
+    DropTooBig6,
     /// Number of counters (not a counter).
     Count,
 }
@@ -170,6 +185,12 @@ impl Stat {
         Stat::DropNatSessionLimit,
         Stat::CaptureOverBudget,
         Stat::CaptureLost,
+        Stat::UpForwarded6,
+        Stat::DownForwarded6,
+        Stat::AccessPassIpv6,
+        Stat::DropSpoofedSource6,
+        Stat::DropHopLimit,
+        Stat::DropTooBig6,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -216,6 +237,12 @@ impl Stat {
             Stat::DropNatSessionLimit => "drop_nat_session_limit",
             Stat::CaptureOverBudget => "capture_over_budget",
             Stat::CaptureLost => "capture_lost",
+            Stat::UpForwarded6 => "up_forwarded6",
+            Stat::DownForwarded6 => "down_forwarded6",
+            Stat::AccessPassIpv6 => "access_pass_ipv6",
+            Stat::DropSpoofedSource6 => "drop_spoofed_source6",
+            Stat::DropHopLimit => "drop_hop_limit",
+            Stat::DropTooBig6 => "drop_too_big6",
             Stat::Count => "count",
         }
     }

@@ -53,22 +53,22 @@ enum Up {
 }
 
 /// Layer 2 of a frame on the access NIC.
-struct L2 {
-    src: [u8; 6],
-    dst: [u8; 6],
+pub(crate) struct L2 {
+    pub src: [u8; 6],
+    pub dst: [u8; 6],
     /// TPID of the outer tag as received, 0 when untagged.
-    outer_tpid: u16,
-    outer_vid: u16,
-    inner_vid: u16,
+    pub outer_tpid: u16,
+    pub outer_vid: u16,
+    pub inner_vid: u16,
     /// EtherType after the tags, raw (network order).
-    proto: u16,
+    pub proto: u16,
     /// Offset of the payload after the tags (14, 18 or 22).
-    off: usize,
+    pub off: usize,
 }
 
 /// Ethernet plus up to two tags: 0x8100, or 0x88a8/0x8100 outer with 0x8100 inner.
 #[inline(always)]
-fn parse_l2(ctx: &XdpContext) -> Option<L2> {
+pub(crate) fn parse_l2(ctx: &XdpContext) -> Option<L2> {
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     // Safety: bounds-checked above.
     let (src, dst, proto) = unsafe { ((*eth).src, (*eth).dst, u16::from_ne_bytes((*eth).proto)) };
@@ -146,6 +146,11 @@ pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     };
     if ver_type != PPPOE_VER_TYPE || code != PPPOE_CODE_SESSION {
         return Err(drop(Stat::DropMalformed));
+    }
+    if ppp_proto == PPP_IPV6_BE {
+        // Handed to `access6` by the program's entry (its own subprogram:
+        // the stack of one call chain is limited).
+        return Ok(pass(Stat::AccessPassIpv6));
     }
     if ppp_proto != PPP_IPV4_BE {
         // LCP, PAP/CHAP, IPCP, CCP, IPv6CP, …: the daemon's business.
@@ -279,7 +284,7 @@ pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
 /// key (an array index and a 16-byte compare), else the `SESSIONS` hash.
 /// Copied, so later map updates cannot alias it.
 #[inline(always)]
-fn session(key: &SessionKey) -> Option<SessionValue> {
+pub(crate) fn session(key: &SessionKey) -> Option<SessionValue> {
     if let Some(e) = SESSION_BY_ID.get_ptr(key.session_id as u32) {
         // Safety: live array element; read field by field, then checked.
         let (k, v) = unsafe { ((*e).key, (*e).val) };

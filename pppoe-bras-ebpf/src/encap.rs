@@ -46,6 +46,18 @@ pub fn encap(ctx: &XdpContext, sub: &Subscriber, tot_len: u16) -> Result<(), Ver
 /// packet of `tot_len` bytes that follows it.
 #[inline(always)]
 pub fn write_l2(ctx: &XdpContext, sub: &Subscriber, tot_len: u16) -> Result<(), Verdict> {
+    write_l2_proto(ctx, sub, tot_len, PPP_IPV4)
+}
+
+/// [`write_l2`] for a datagram of PPP protocol `ppp` (0x0021 IPv4, 0x0057
+/// IPv6).
+#[inline(always)]
+pub fn write_l2_proto(
+    ctx: &XdpContext,
+    sub: &Subscriber,
+    tot_len: u16,
+    ppp: u16,
+) -> Result<(), Verdict> {
     // Re-derived after any adjust_head. MAX_ENCAP (30) bytes always exist:
     // the frame holds ≥ 22 bytes of header plus a ≥ 20-byte IPv4 header.
     let base = ptr_at::<[u8; MAX_ENCAP]>(ctx, 0).ok_or(drop(Stat::Aborted))? as *mut u8;
@@ -55,18 +67,18 @@ pub fn write_l2(ctx: &XdpContext, sub: &Subscriber, tot_len: u16) -> Result<(), 
         put(base, 0, &sub.client_mac);
         put(base, 6, &sub.bras_mac);
         match tags(sub) {
-            0 => session_hdr(base, 12, sub.session_id, tot_len),
+            0 => session_hdr(base, 12, sub.session_id, tot_len, ppp),
             1 => {
                 put(base, 12, &sub.outer_tpid.to_be_bytes());
                 put(base, 14, &sub.outer_vid.to_be_bytes());
-                session_hdr(base, 16, sub.session_id, tot_len);
+                session_hdr(base, 16, sub.session_id, tot_len, ppp);
             }
             _ => {
                 put(base, 12, &sub.outer_tpid.to_be_bytes());
                 put(base, 14, &sub.outer_vid.to_be_bytes());
                 put(base, 16, &ETH_P_8021Q.to_be_bytes());
                 put(base, 18, &sub.inner_vid.to_be_bytes());
-                session_hdr(base, 20, sub.session_id, tot_len);
+                session_hdr(base, 20, sub.session_id, tot_len, ppp);
             }
         }
     }
@@ -74,12 +86,12 @@ pub fn write_l2(ctx: &XdpContext, sub: &Subscriber, tot_len: u16) -> Result<(), 
 }
 
 /// EtherType 0x8864, VER/TYPE 0x11, CODE 0, SESSION_ID, LENGTH (PPP protocol
-/// + datagram, RFC 2516 §4), PPP protocol 0x0021.
+/// + datagram, RFC 2516 §4), PPP protocol `ppp`.
 ///
 /// # Safety
 /// `base + off + 10` must be inside the checked packet range.
 #[inline(always)]
-unsafe fn session_hdr(base: *mut u8, off: usize, sid: u16, tot_len: u16) {
+unsafe fn session_hdr(base: *mut u8, off: usize, sid: u16, tot_len: u16, ppp: u16) {
     let len = tot_len.wrapping_add(PPP_PROTO_LEN as u16);
     // Safety: per the function contract.
     unsafe {
@@ -87,6 +99,6 @@ unsafe fn session_hdr(base: *mut u8, off: usize, sid: u16, tot_len: u16) {
         put(base, off + 2, &[PPPOE_VER_TYPE, PPPOE_CODE_SESSION]);
         put(base, off + 4, &sid.to_be_bytes());
         put(base, off + 6, &len.to_be_bytes());
-        put(base, off + 8, &PPP_IPV4.to_be_bytes());
+        put(base, off + 8, &ppp.to_be_bytes());
     }
 }

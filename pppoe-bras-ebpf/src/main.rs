@@ -11,20 +11,24 @@
 #![no_main]
 
 mod access;
+mod access6;
 mod capture;
 mod encap;
 mod fib;
+mod fib6;
 mod frag;
 mod gateway;
 mod hdr;
 mod icmp;
 mod icmp_limit;
 mod ipv4;
+mod ipv6;
 mod maps;
 mod nat;
 mod spread;
 mod tcp;
 mod uplink;
+mod uplink6;
 mod verdict;
 
 use aya_ebpf::{
@@ -48,7 +52,10 @@ pub fn bras_access(ctx: XdpContext) -> u32 {
     if cap != 0 {
         capture::frame(ctx.ctx, PROG_ACCESS as u32, STAT_NONE as u32);
     }
-    let v = unpack(access_path::<true>(ctx.ctx));
+    let mut v = unpack(access_path::<true>(ctx.ctx));
+    if v.stat as u32 == Stat::AccessPassIpv6 as u32 {
+        v = unpack(access6_path(ctx.ctx));
+    }
     sent(&ctx, cap, PROG_ACCESS, v);
     verdict::finish(v)
 }
@@ -58,7 +65,10 @@ pub fn bras_access(ctx: XdpContext) -> u32 {
 #[xdp(map = "cpumap")]
 pub fn bras_access_cpu(ctx: XdpContext) -> u32 {
     let cap = capture::flags();
-    let v = unpack(access_path::<false>(ctx.ctx));
+    let mut v = unpack(access_path::<false>(ctx.ctx));
+    if v.stat as u32 == Stat::AccessPassIpv6 as u32 {
+        v = unpack(access6_path(ctx.ctx));
+    }
     sent(&ctx, cap, PROG_ACCESS_CPU, v);
     verdict::finish(v)
 }
@@ -70,7 +80,11 @@ pub fn bras_uplink(ctx: XdpContext) -> u32 {
     if cap != 0 {
         capture::frame(ctx.ctx, PROG_UPLINK as u32, STAT_NONE as u32);
     }
-    let v = unpack(uplink_path(ctx.ctx));
+    let v = if is_ipv6(&ctx) {
+        unpack(uplink6_path(ctx.ctx))
+    } else {
+        unpack(uplink_path(ctx.ctx))
+    };
     sent(&ctx, cap, PROG_UPLINK, v);
     verdict::finish(v)
 }
@@ -96,6 +110,36 @@ fn uplink_path(md: *mut xdp_md) -> u64 {
         Ok(v) | Err(v) => v,
     };
     pack(v)
+}
+
+/// The IPv6 access path (`access6`), a subprogram of its own.
+#[inline(never)]
+fn access6_path(md: *mut xdp_md) -> u64 {
+    let v = match access6::run(&XdpContext::new(md)) {
+        Ok(v) | Err(v) => v,
+    };
+    pack(v)
+}
+
+/// The IPv6 uplink path (`uplink6`), a subprogram of its own.
+#[inline(never)]
+fn uplink6_path(md: *mut xdp_md) -> u64 {
+    let v = match uplink6::run(&XdpContext::new(md)) {
+        Ok(v) | Err(v) => v,
+    };
+    pack(v)
+}
+
+/// An untagged IPv6 frame (the uplink carries no tags).
+#[inline(always)]
+fn is_ipv6(ctx: &XdpContext) -> bool {
+    match hdr::ptr_at::<[u8; pppoe_bras_common::proto::ETH_HLEN]>(ctx, 0) {
+        // Safety: bounds-checked by ptr_at.
+        Some(eth) => unsafe {
+            u16::from_ne_bytes([(*eth)[12], (*eth)[13]]) == pppoe_bras_common::proto::ETH_P_IPV6_BE
+        },
+        None => false,
+    }
 }
 
 /// A verdict as one scalar: action in the low half, `Stat` in the high.

@@ -10,8 +10,8 @@ use pppoe_bras_common::{
     capture::CaptureConfig,
     maps::{
         Config, FibEntry, FragKey, FragValue, NatFreed, NatKey, NatSlot, NatValue, NeighMiss,
-        SessionCounters, SessionEntry, SessionKey, SessionValue, Subscriber, FIB_CACHE_SLOTS,
-        MAX_CPUS, MAX_FRAGS, MAX_NAT, MAX_SESSIONS,
+        Session6, SessionCounters, SessionEntry, SessionKey, SessionValue, Subscriber,
+        FIB_CACHE_SLOTS, MAX_CPUS, MAX_FRAGS, MAX_NAT, MAX_SESSIONS,
     },
     stats::STAT_COUNT,
 };
@@ -100,3 +100,15 @@ pub static CAPTURE_BUDGET: PerCpuArray<u64, 1> = PerCpuArray::new();
 /// `pppoe-bras capture`: the copied frames, one perf buffer per CPU.
 #[btf_map]
 pub static CAPTURE_EVENTS: PerfEventArray = PerfEventArray::new();
+
+/// Session slot → the session's IPv6 prefixes (upstream anti-spoofing).
+#[btf_map]
+pub static SESSION6: Array<Session6, { MAX_SESSIONS as usize }> = Array::new();
+
+/// A session's /64 → its slot (downstream).
+#[btf_map]
+pub static NET64: HashMap<[u8; 8], u32, { MAX_SESSIONS as usize }> = HashMap::new();
+
+/// A delegated prefix (masked to `Config::v6_deleg_len`) → its session's slot (downstream).
+#[btf_map]
+pub static DELEG6: HashMap<[u8; 8], u32, { MAX_SESSIONS as usize }> = HashMap::new();

@@ -724,6 +724,10 @@ pub fn dataplane_config(cfg: &Config, inside: Vec<(Ipv4Addr, u8)>) -> DataplaneC
         access_allow: cfg.access_allow,
         isolate_subscribers: cfg.isolate_subscribers,
         inside,
+        // TODO(ipv6 config keys): `ipv6` and `ipv6_delegated_length` from
+        // the configuration once the IPv6 control plane lands.
+        ipv6: true,
+        v6_deleg_len: 56,
     }
 }
 

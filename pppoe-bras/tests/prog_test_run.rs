@@ -119,6 +119,9 @@ impl TestNet {
             "neigh add 192.0.2.254 lladdr 02:00:00:00:02:fe dev up0 nud permanent",
             "route add default via 192.0.2.254 dev up0",
             "route add 203.0.113.0/24 via 192.0.2.253 dev up0",
+            "-6 addr add 2001:db8:ffff::1/64 dev up0 nodad",
+            "-6 neigh add 2001:db8:ffff::fe lladdr 02:00:00:00:02:fe dev up0 nud permanent",
+            "-6 route add default via 2001:db8:ffff::fe dev up0",
         ] {
             let mut args = vec!["-n", n];
             args.extend(cmd.split(' '));
@@ -334,13 +337,25 @@ impl Bench {
     /// Run `prog` on `frame`, assert the action and that `stat` grew by one.
     fn run(&mut self, prog: Program, frame: &[u8], action: u32, stat: &str) -> Vec<u8> {
         let before = self.stat(stat);
+        let all_before = self.dp.stats();
         let ifindex = if prog == Program::Access {
             self.acc
         } else {
             self.up
         };
         let out = self.dp.test_run(prog, frame, ifindex, 1).expect("test_run");
-        assert_eq!(out.action, action, "XDP action (stat {stat})");
+        let grew: Vec<_> = self
+            .dp
+            .stats()
+            .into_iter()
+            .zip(all_before)
+            .filter(|(a, b)| a.1 != b.1)
+            .map(|(a, _)| a.0)
+            .collect();
+        assert_eq!(
+            out.action, action,
+            "XDP action (stat {stat}; counted: {grew:?})"
+        );
         assert_eq!(self.stat(stat), before + 1, "counter {stat}");
         out.frame
     }
@@ -3222,4 +3237,156 @@ fn capture_copies_frames_as_received_and_as_sent_only_while_enabled() {
     drop(again);
     let lost = b.stat("capture_lost");
     assert_eq!(lost, 0, "no sample lost in this test");
+}
+
+// -------------------------------------------------------------- IPv6 routed
+
+fn udp6(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, hop: u8, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ipv6(src.octets(), dst.octets(), hop).udp(4000, 53);
+    let mut v = Vec::new();
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+fn eth_ipv6(src: [u8; 6], dst: [u8; 6], packet: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&0x86ddu16.to_be_bytes());
+    f.extend_from_slice(packet);
+    f
+}
+
+/// A dual-stack session's IPv6 is routed both ways without translation:
+/// sources in its /64 or its delegated /56 go to the uplink (hop limit − 1,
+/// the next hop's MACs), others are dropped as spoofed; link-local and
+/// multicast go to the daemon; downstream, its /64 and any address of its
+/// /56 are encapsulated with PPP protocol 0x0057 in its session; hop limit
+/// 1 and over-MTU datagrams are dropped and counted; without IPv6 rows
+/// IPv6 is the daemon's business; removal takes the rows away.
+#[test]
+fn ipv6_routed_both_ways_with_anti_spoofing() {
+    use std::net::Ipv6Addr;
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let row = b.row(0x0101, (100, 0), 0);
+    b.dp.install(&row).unwrap();
+    let bm = b.acc_mac;
+    let tags = [(0x8100u16, 100u16)];
+    let up = |ip: &[u8]| pppoe(CLIENT, bm, &tags, 0x0101, 0x57, ip);
+    // Beyond the default route (the on-link /64 would need its own neighbour).
+    let remote: Ipv6Addr = "2001:db8:abcd::10".parse().unwrap();
+    let slaac: Ipv6Addr = "2001:db8:100:1:0:0:0:abcd".parse().unwrap();
+    let lan: Ipv6Addr = "2001:db8:200:1f00:1::5".parse().unwrap();
+
+    // No IPv6 rows yet: the daemon's.
+    b.run(
+        Program::Access,
+        &up(&udp6(slaac, remote, 64, b"x")),
+        XDP_PASS,
+        "access_pass_ipv6",
+    );
+    b.dp.install6(
+        SUB,
+        Some("2001:db8:100:1::".parse().unwrap()),
+        Some(("2001:db8:200:1f00::".parse().unwrap(), 56)),
+    )
+    .unwrap();
+
+    for src in [slaac, lan] {
+        let out = b.run(
+            Program::Access,
+            &up(&udp6(src, remote, 64, b"hi")),
+            XDP_REDIRECT,
+            "up_forwarded6",
+        );
+        assert_eq!(&out[0..6], &GW_MAC, "next hop MAC");
+        assert_eq!(&out[6..12], &b.up_mac);
+        assert_eq!(&out[12..14], &[0x86, 0xdd]);
+        let ip = &out[14..];
+        assert_eq!(ip[7], 63, "hop limit - 1");
+        assert_eq!(&ip[8..24], &src.octets(), "source kept");
+        assert_eq!(&ip[24..40], &remote.octets());
+    }
+    let spoof: Ipv6Addr = "2001:db8:100:2::1".parse().unwrap();
+    b.run(
+        Program::Access,
+        &up(&udp6(spoof, remote, 64, b"x")),
+        XDP_DROP,
+        "drop_spoofed_source6",
+    );
+    let outside_deleg: Ipv6Addr = "2001:db8:200:2000::1".parse().unwrap();
+    b.run(
+        Program::Access,
+        &up(&udp6(outside_deleg, remote, 64, b"x")),
+        XDP_DROP,
+        "drop_spoofed_source6",
+    );
+    let ll: Ipv6Addr = "fe80::1".parse().unwrap();
+    let all_routers: Ipv6Addr = "ff02::2".parse().unwrap();
+    b.run(
+        Program::Access,
+        &up(&udp6(ll, all_routers, 255, b"rs")),
+        XDP_PASS,
+        "access_pass_control",
+    );
+    b.run(
+        Program::Access,
+        &up(&udp6(slaac, remote, 1, b"x")),
+        XDP_DROP,
+        "drop_hop_limit",
+    );
+
+    // Downstream: the /64 and anywhere in the /56.
+    for dst in [slaac, lan, "2001:db8:200:1fff::9".parse().unwrap()] {
+        let f = eth_ipv6(GW_MAC, b.up_mac, &udp6(remote, dst, 64, b"back"));
+        let out = b.run(Program::Uplink, &f, XDP_REDIRECT, "down_forwarded6");
+        assert_eq!(&out[0..6], &CLIENT);
+        assert_eq!(&out[6..12], &bm);
+        assert_eq!(&out[12..16], &[0x81, 0x00, 0x00, 100], "the session's tag");
+        assert_eq!(&out[16..18], &[0x88, 0x64]);
+        assert_eq!(u16::from_be_bytes([out[20], out[21]]), 0x0101, "session id");
+        let len = u16::from_be_bytes([out[22], out[23]]) as usize;
+        assert_eq!(&out[24..26], &[0x00, 0x57], "PPP protocol IPv6");
+        let ip = &out[26..];
+        assert_eq!(len, 2 + 40 + 8 + 4, "PPPoE LENGTH");
+        assert_eq!(ip[7], 63);
+        assert_eq!(&ip[24..40], &dst.octets());
+    }
+    let c = b.dp.counters(&row);
+    assert_eq!(
+        (c.up_packets, c.down_packets),
+        (2, 3),
+        "both families on one slot"
+    );
+    // Not ours: passed to the host.
+    let other: Ipv6Addr = "2001:db8:300::1".parse().unwrap();
+    b.run(
+        Program::Uplink,
+        &eth_ipv6(GW_MAC, b.up_mac, &udp6(remote, other, 64, b"x")),
+        XDP_PASS,
+        "uplink_pass_other",
+    );
+    b.run(
+        Program::Uplink,
+        &eth_ipv6(GW_MAC, b.up_mac, &udp6(remote, slaac, 1, b"x")),
+        XDP_DROP,
+        "drop_hop_limit",
+    );
+    let big = udp6(remote, slaac, 64, &[0u8; 1500]);
+    b.run(
+        Program::Uplink,
+        &eth_ipv6(GW_MAC, b.up_mac, &big),
+        XDP_DROP,
+        "drop_too_big6",
+    );
+
+    // Teardown takes the IPv6 rows: nothing is forwarded any more.
+    b.dp.remove(&row).unwrap();
+    b.run(
+        Program::Uplink,
+        &eth_ipv6(GW_MAC, b.up_mac, &udp6(remote, slaac, 64, b"x")),
+        XDP_PASS,
+        "uplink_pass_other",
+    );
 }

@@ -54,9 +54,9 @@ pub use pppoe_bras_common::maps::PIN_DIR;
 use pppoe_bras_common::{
     maps::{
         names, programs, tcp_established, Config, NatFreed, NatKey, NatSlot, NatValue, NeighMiss,
-        SessionCounters as RawCounters, SessionEntry, SessionKey, SessionValue, Subscriber,
-        CONFIG_F_ENABLED, CONFIG_F_ISOLATE, CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, CONFIG_F_SPREAD,
-        MAX_CPUS, MAX_NAT, MAX_SESSIONS, SESSION_F_NAT,
+        Session6, SessionCounters as RawCounters, SessionEntry, SessionKey, SessionValue,
+        Subscriber, CONFIG6_F_ENABLED, CONFIG_F_ENABLED, CONFIG_F_ISOLATE, CONFIG_F_MSS_CLAMP,
+        CONFIG_F_ROUTED, CONFIG_F_SPREAD, MAX_CPUS, MAX_NAT, MAX_SESSIONS, SESSION_F_NAT,
     },
     nat,
     proto::{ETH_P_8021AD, ETH_P_8021Q, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
@@ -173,6 +173,10 @@ pub struct DataplaneConfig {
     /// ([`crate::pool::Pool::inside_prefixes`]): destinations never sent
     /// to the uplink.
     pub inside: Vec<(Ipv4Addr, u8)>,
+    /// Route subscribers' IPv6 in XDP (sessions with prefixes).
+    pub ipv6: bool,
+    /// Length of every delegated prefix (≤ 64).
+    pub v6_deleg_len: u8,
     /// Entries of each NAT map (`NAT_OUT`, `NAT_IN`); 0 = auto: enough for
     /// every session's quota, at least [`MAX_NAT`], at most
     /// [`NAT_TABLE_AUTO_MAX`]. Start fails when the quotas could outgrow it.
@@ -205,6 +209,8 @@ impl DataplaneConfig {
             access_allow: 0,
             isolate_subscribers: false,
             inside: Vec::new(),
+            ipv6: true,
+            v6_deleg_len: 56,
             nat_table_size: 0,
             nat_session_mappings: 0,
             max_sessions: MAX_SESSIONS,
@@ -353,6 +359,10 @@ pub struct Dataplane {
     config_value: Config,
     inside_nets: LpmTrie<MapData, [u8; 4], u8>,
     inside: Vec<(Ipv4Addr, u8)>,
+    session6: Array<MapData, Session6>,
+    net64: HashMap<MapData, [u8; 8], u32>,
+    deleg6: HashMap<MapData, [u8; 8], u32>,
+    v6_deleg_len: u8,
     cpus: CpuMap<MapData>,
     spread_cpus: Array<MapData, u32>,
     /// CPUs sessions are spread over (empty: off).
@@ -550,6 +560,9 @@ impl Dataplane {
         let cpus = take(&mut ebpf, names::CPUS, pd, &mut pinned)?;
         let spread_cpus = take(&mut ebpf, names::SPREAD_CPUS, pd, &mut pinned)?;
         let capture_maps = capture::pin(&mut ebpf, pd, &mut pinned)?;
+        let session6 = take(&mut ebpf, names::SESSION6, pd, &mut pinned)?;
+        let net64 = take(&mut ebpf, names::NET64, pd, &mut pinned)?;
+        let deleg6 = take(&mut ebpf, names::DELEG6, pd, &mut pinned)?;
         let mut inside_nets: LpmTrie<MapData, [u8; 4], u8> =
             take(&mut ebpf, names::INSIDE_NETS, pd, &mut pinned)?;
         for (net, len) in &cfg.inside {
@@ -581,6 +594,8 @@ impl Dataplane {
             inside_mask,
             nat_session_cap,
             _pad: 0,
+            v6_flags: if cfg.ipv6 { CONFIG6_F_ENABLED } else { 0 },
+            v6_deleg_len: u16::from(cfg.v6_deleg_len.min(64)),
         };
         config.set(0, config_value, 0)?;
         // The FIB lookups are made for the uplink (see the eBPF `fib`
@@ -598,6 +613,14 @@ impl Dataplane {
             log::warn!("{e:#}: upstream FIB lookups will fail (drop_fib_fail)");
             true
         });
+        if cfg.ipv6 {
+            // The same for IPv6: the FIB lookups of `access6` are made for the
+            // uplink; nothing arriving on the access NIC is routed.
+            let _ = sys::set_forwarding_family("ipv6", &cfg.access_if, false);
+            if let Err(e) = sys::set_forwarding_family("ipv6", &cfg.uplink_if, true) {
+                log::warn!("{e:#}: IPv6 FIB lookups will fail (drop_fib_fail)");
+            }
+        }
         if access_fwd {
             log::info!(
                 "IPv4 forwarding turned off on the access NIC {}: only PPPoE enters from it",
@@ -629,6 +652,10 @@ impl Dataplane {
             config_value,
             inside_nets,
             inside: cfg.inside.clone(),
+            session6,
+            net64,
+            deleg6,
+            v6_deleg_len: cfg.v6_deleg_len.min(64),
             cpus,
             spread_cpus,
             spread: Vec::new(),
@@ -687,6 +714,13 @@ impl Dataplane {
                 }
             }
             Err(e) => log::debug!("reading gateways of {}: {e}", cfg.uplink_if),
+        }
+        if cfg.ipv6 {
+            for gw in sys::gateways6(&cfg.uplink_if).unwrap_or_default() {
+                if let Err(e) = sys::poke_neighbour6(gw) {
+                    log::debug!("resolving IPv6 gateway {gw}: {e}");
+                }
+            }
         }
         let eph = ephemeral.map_or_else(|| "?".to_owned(), |(a, b)| format!("{a}-{b}"));
         log::info!(
@@ -1207,6 +1241,7 @@ impl Dataplane {
             .get(&row.address)
             .copied()
             .ok_or_else(|| anyhow!("no session installed for {}", row.address))?;
+        self.remove6_slot(inst.slot);
         self.release_id(row.address, &inst.key)?;
         ignore_missing(self.sessions.remove(&inst.key)).context("deleting from SESSIONS")?;
         ignore_missing(self.subscribers.remove(&row.address.octets()))
@@ -1276,6 +1311,72 @@ impl Dataplane {
             }
         }
         c
+    }
+
+    /// Give the IPv4 session at `address` its IPv6 prefixes (or change
+    /// them): the /64 its RA announced and the prefix DHCPv6 delegated.
+    /// Downstream they find its slot (`NET64`, `DELEG6`), upstream its
+    /// sources are checked against them (`SESSION6`).
+    pub fn install6(
+        &mut self,
+        address: Ipv4Addr,
+        net64: Option<std::net::Ipv6Addr>,
+        deleg: Option<(std::net::Ipv6Addr, u8)>,
+    ) -> anyhow::Result<()> {
+        let slot = self
+            .installed
+            .get(&address)
+            .map(|i| i.slot)
+            .ok_or_else(|| anyhow!("no IPv4 session at {address} to add IPv6 to"))?;
+        let first8 = |a: std::net::Ipv6Addr| -> [u8; 8] {
+            let o = a.octets();
+            [o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]]
+        };
+        if let Some((_, len)) = deleg {
+            if len != self.v6_deleg_len {
+                bail!(
+                    "delegated prefix length /{len} differs from ipv6_delegated_length /{}",
+                    self.v6_deleg_len
+                );
+            }
+        }
+        self.remove6_slot(slot);
+        let mut v = Session6::default();
+        if let Some(n) = net64 {
+            v.net64 = first8(n);
+            self.net64
+                .insert(v.net64, slot, 0)
+                .context("writing NET64")?;
+        }
+        if let Some((d, len)) = deleg {
+            v.deleg = pppoe_bras_common::maps::mask64(first8(d), u16::from(len));
+            v.deleg_len = len;
+            self.deleg6
+                .insert(v.deleg, slot, 0)
+                .context("writing DELEG6")?;
+        }
+        self.session6.set(slot, v, 0).context("writing SESSION6")?;
+        Ok(())
+    }
+
+    /// Take the IPv6 rows of the session at `address` away.
+    pub fn remove6(&mut self, address: Ipv4Addr) {
+        if let Some(slot) = self.installed.get(&address).map(|i| i.slot) {
+            self.remove6_slot(slot);
+        }
+    }
+
+    fn remove6_slot(&mut self, slot: u32) {
+        let Ok(v) = self.session6.get(&slot, 0) else {
+            return;
+        };
+        if v.net64 != [0; 8] && self.net64.get(&v.net64, 0).is_ok_and(|s| s == slot) {
+            let _ = self.net64.remove(&v.net64);
+        }
+        if v.deleg_len != 0 && self.deleg6.get(&v.deleg, 0).is_ok_and(|s| s == slot) {
+            let _ = self.deleg6.remove(&v.deleg);
+        }
+        let _ = self.session6.set(slot, Session6::default(), 0);
     }
 
     /// The allocations of an installed session (slot, block), for the

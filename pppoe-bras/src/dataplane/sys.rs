@@ -45,7 +45,13 @@ pub fn first_ipv4(name: &str) -> anyhow::Result<Ipv4Addr> {
 /// (`BPF_FIB_LKUP_RET_FWD_DISABLED`); the kernel forwards nothing that
 /// arrives on an interface with it off.
 pub fn set_forwarding(name: &str, on: bool) -> anyhow::Result<bool> {
-    let p = format!("/proc/sys/net/ipv4/conf/{name}/forwarding");
+    set_forwarding_family("ipv4", name, on)
+}
+
+/// [`set_forwarding`] for `net.<family>.conf.<name>.forwarding` (`ipv4`,
+/// `ipv6`; `bpf_fib_lookup` with AF_INET6 checks the IPv6 one).
+pub fn set_forwarding_family(family: &str, name: &str, on: bool) -> anyhow::Result<bool> {
+    let p = format!("/proc/sys/net/{family}/conf/{name}/forwarding");
     let was = fs::read_to_string(&p)
         .with_context(|| format!("reading {p}"))?
         .trim()
@@ -122,6 +128,18 @@ pub fn gateways(ifname: &str) -> io::Result<Vec<Ipv4Addr>> {
     Ok(parse_route_gateways(&text, ifname))
 }
 
+#[cfg(test)]
+#[test]
+fn ipv6_route_gateways() {
+    let t = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 20010db8ffff000000000000000000fe 00000400 00000001 00000000 00000003   up0\n\
+             20010db8ffff00000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001   up0\n";
+    assert_eq!(
+        parse_route6_gateways(t, "up0"),
+        vec!["2001:db8:ffff::fe".parse::<std::net::Ipv6Addr>().unwrap()]
+    );
+    assert!(parse_route6_gateways(t, "eth9").is_empty());
+}
+
 fn parse_route_gateways(text: &str, ifname: &str) -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
     for line in text.lines().skip(1) {
@@ -146,6 +164,40 @@ fn parse_route_gateways(text: &str, ifname: &str) -> Vec<Ipv4Addr> {
 /// Make the kernel resolve `addr`'s neighbour entry: any packet routed to it
 /// queues an ARP request. One byte to the discard port (9) is the cheapest
 /// packet std can send without raw sockets or netlink.
+pub fn poke_neighbour6(addr: std::net::Ipv6Addr) -> io::Result<()> {
+    let s = UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0))?;
+    s.send_to(&[0], (addr, 9)).map(|_| ())
+}
+
+/// IPv6 gateways of `ifname` from `/proc/net/ipv6_route` (routes with a
+/// next hop on that device).
+pub fn gateways6(ifname: &str) -> io::Result<Vec<std::net::Ipv6Addr>> {
+    let text = std::fs::read_to_string("/proc/net/ipv6_route")?;
+    Ok(parse_route6_gateways(&text, ifname))
+}
+
+fn parse_route6_gateways(text: &str, ifname: &str) -> Vec<std::net::Ipv6Addr> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // dest plen src plen nexthop metric refcnt use flags device
+        let (Some(nh), Some(dev)) = (f.get(4), f.get(9)) else {
+            continue;
+        };
+        if *dev != ifname || nh.len() != 32 {
+            continue;
+        }
+        let Ok(v) = u128::from_str_radix(nh, 16) else {
+            continue;
+        };
+        let gw = std::net::Ipv6Addr::from(v);
+        if !gw.is_unspecified() && !out.contains(&gw) {
+            out.push(gw);
+        }
+    }
+    out
+}
+
 pub fn poke_neighbour(addr: Ipv4Addr) -> io::Result<()> {
     let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     s.send_to(&[0], (addr, 9)).map(|_| ())
