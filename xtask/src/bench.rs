@@ -1277,6 +1277,11 @@ fn ns_per_packet_warm(
 /// session's flow, `start + 40000 % count`
 /// (`pppoe_bras_common::nat::candidate(.., 0)`), which the upstream phase
 /// creates first.
+/// The benchmark daemon's pin dir.
+fn bench_pin_dir() -> String {
+    format!("/sys/fs/bpf/pppoe-bras-bench-{}", std::process::id())
+}
+
 struct Bras {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -1308,10 +1313,7 @@ impl Bras {
             .args(["netns", "exec", &topo.dut, bin, "bench-dataplane-setup"])
             .args(["--access-if", ACCESS_IF, "--uplink-if", UPLINK_IF])
             .args(["--public-ip", &PUBLIC_IP.to_string()])
-            .args([
-                "--pin-dir",
-                &format!("/sys/fs/bpf/pppoe-bras-bench-{}", std::process::id()),
-            ])
+            .args(["--pin-dir", &bench_pin_dir()])
             .args(["--xdp-mode", "native"])
             .args(["--port-block-size", &port_block_size(n).to_string()])
             .args(["--first-port", &FIRST_PORT.to_string()])
@@ -1811,9 +1813,61 @@ fn bras_inner(ctx: &Ctx, bin: &Path, n: u32, workdir: &Path) -> Result<Vec<Row>>
             ns_cold,
             note,
         });
+        if kind == "bras-up" {
+            match capture_idle_row(ctx, bin, &bras, flows, n) {
+                Ok(r) => rows.push(r),
+                Err(e) => eprintln!("bench: capture row: {e:#}"),
+            }
+        }
     }
     drop(bras);
     Ok(rows)
+}
+
+/// The upstream row again while `pppoe-bras capture` runs with a filter
+/// that matches nothing (a session id no session has): what an idle
+/// capture costs forwarding (one map read and a few compares per frame).
+/// The capture runs in the daemon's mount and network namespaces (`nsenter`),
+/// where its pins are.
+fn capture_idle_row(ctx: &Ctx, bin: &Path, bras: &Bras, flows: &[Flow], n: u32) -> Result<Row> {
+    let pid = bras.child.id().to_string();
+    let mut cap = Command::new("nsenter")
+        .args(["-t", &pid, "-m", "-n", "--"])
+        .arg(bin)
+        .args(["capture", "--pin-dir", &bench_pin_dir()])
+        .args(["--session", "0x7777", "-w", "/dev/null"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting pppoe-bras capture")?;
+    thread::sleep(Duration::from_millis(1500));
+    if let Some(status) = cap.try_wait()? {
+        bail!("pppoe-bras capture exited at once ({status})");
+    }
+    let label = format!("{}, idle capture running", bras_label("bras-up", n));
+    let mut rates = Vec::new();
+    let res = (|| -> Result<()> {
+        for &size in &ctx.args.sizes {
+            let t = Traffic::new(flows, size - 4)?;
+            let r = measure(&ctx.topo.g0, &ctx.sink_up, t, ctx.args.seconds)?;
+            progress(&label, size, &r);
+            rates.push(Some(r));
+        }
+        Ok(())
+    })();
+    // Safety: plain kill(2) of our child.
+    unsafe { libc::kill(cap.id() as i32, libc::SIGTERM) };
+    let _ = cap.wait();
+    res?;
+    Ok(Row {
+        kind: "bras-up-capture",
+        label,
+        flows: n,
+        rates,
+        ns_per_pkt: None,
+        ns_cold: None,
+        note: None,
+    })
 }
 
 // ---------------------------------------------------------------------------
