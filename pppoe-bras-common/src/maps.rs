@@ -18,7 +18,7 @@
 //! | `NAT_IN` | hash | [`NatKey`] (proto, public ip, public port) | [`NatValue`] (24 B: subscriber ip, subscriber port, slot, TCP state, last use) | [`MAX_NAT`] |
 //! | `COUNTERS` | per-CPU array | session slot `u32` | [`SessionCounters`] (32 B) | [`MAX_SESSIONS`] |
 //! | `STATS` | per-CPU array | [`crate::stats::Stat`] as `u32` | `u64` packets | [`crate::stats::STAT_COUNT`] |
-//! | `CONFIG` | array | `0u32` | [`Config`] (48 B) | 1 |
+//! | `CONFIG` | array | `0u32` | [`Config`] (64 B) | 1 |
 //! | `SESSION6` | array | session slot `u32` | [`Session6`] (24 B: /64 and delegated prefix) | [`MAX_SESSIONS`] |
 //! | `NET64` | hash | /64 `[u8; 8]` | slot `u32` | [`MAX_SESSIONS`] |
 //! | `DELEG6` | hash | delegated prefix `[u8; 8]` (masked) | slot `u32` | [`MAX_SESSIONS`] |
@@ -408,6 +408,9 @@ pub struct Config {
     /// Length of every delegated prefix (`ipv6_delegated_length`, ≤ 64):
     /// the downstream lookup masks the destination to it.
     pub v6_deleg_len: u16,
+    /// The uplink's global IPv6 address: source of the ICMPv6 errors the
+    /// BRAS sends (all zero: none are sent, the datagrams are dropped).
+    pub uplink6: [u8; 16],
 }
 
 /// `Config::v6_flags`: IPv6 of sessions with prefixes is routed in XDP.
@@ -562,7 +565,7 @@ const _: () = {
     assert!(core::mem::size_of::<NatKey>() == 8);
     assert!(core::mem::size_of::<NatValue>() == 24);
     assert!(core::mem::size_of::<SessionCounters>() == 32);
-    assert!(core::mem::size_of::<Config>() == 48);
+    assert!(core::mem::size_of::<Config>() == 64);
     assert!(core::mem::size_of::<Session6>() == 24);
     assert!(core::mem::size_of::<NatSlot>() == 56);
     assert!(core::mem::size_of::<NatFreed>() == 24);

@@ -134,6 +134,11 @@ pub enum Stat {
     /// IPv6 larger than the session MTU (downstream) or the route MTU
     /// (upstream): dropped (no Packet Too Big yet).
     DropTooBig6,
+    /// ICMPv6 Time Exceeded sent (hop limit expired at the BRAS), either way.
+    TxTimeExceeded6,
+    /// ICMPv6 Packet Too Big sent to a sender whose datagram does not fit
+    /// the session MTU (RFC 8201).
+    TxPacketTooBig6,
     /// Number of counters (not a counter).
     Count,
 }
@@ -191,6 +196,8 @@ impl Stat {
         Stat::DropSpoofedSource6,
         Stat::DropHopLimit,
         Stat::DropTooBig6,
+        Stat::TxTimeExceeded6,
+        Stat::TxPacketTooBig6,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -243,6 +250,8 @@ impl Stat {
             Stat::DropSpoofedSource6 => "drop_spoofed_source6",
             Stat::DropHopLimit => "drop_hop_limit",
             Stat::DropTooBig6 => "drop_too_big6",
+            Stat::TxTimeExceeded6 => "tx_time_exceeded6",
+            Stat::TxPacketTooBig6 => "tx_packet_too_big6",
             Stat::Count => "count",
         }
     }

@@ -16,9 +16,10 @@ use pppoe_bras_common::{
 
 use crate::{
     access::{parse_l2, session},
-    config, counters, fib6,
+    config, counters, encap, fib6,
+    gateway::Back,
     hdr::{be16, ptr_at, EthHdr, PppoeHdr},
-    ipv6,
+    icmp6, ipv6,
     maps::SESSION6,
     verdict::{self, drop, pass, Verdict},
 };
@@ -64,6 +65,8 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         return Err(drop(Stat::DropOverMru));
     }
     if ip.hop_limit <= 1 {
+        // Answered by `time_exceeded_path` (a subprogram of its own: the
+        // stack of one call chain is limited).
         return Err(drop(Stat::DropHopLimit));
     }
     let hop = fib6::lookup(
@@ -92,4 +95,61 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         (*eth).proto = ETH_P_IPV6_BE.to_ne_bytes();
     }
     verdict::redirect(hop.ifindex, Stat::UpForwarded6)
+}
+
+/// The hop limit of a session's datagram expired here (`run` said
+/// `drop_hop_limit`): ICMPv6 Time Exceeded (RFC 4443 §3.3) from the
+/// uplink's address back through the session, so a traceroute shows the
+/// BRAS. Parses the frame again (a rare path); any doubt drops.
+#[inline(always)]
+pub fn time_exceeded(ctx: &XdpContext) -> Result<Verdict, Verdict> {
+    let no = drop(Stat::DropHopLimit);
+    let cfg = config().ok_or(no)?;
+    if cfg.uplink6 == [0; 16] {
+        return Err(no);
+    }
+    let l2 = parse_l2(ctx).ok_or(no)?;
+    let off = l2.off & 0x1f;
+    let pppoe: *mut PppoeHdr = ptr_at(ctx, off).ok_or(no)?;
+    // Safety: bounds-checked above.
+    let (sid, len) = unsafe { (be16((*pppoe).session_id), be16((*pppoe).length)) };
+    let key = SessionKey {
+        ifindex: ctx.ingress_ifindex() as u32,
+        outer_vid: l2.outer_vid,
+        inner_vid: l2.inner_vid,
+        client_mac: l2.src,
+        session_id: sid,
+    };
+    let sess = session(&key).ok_or(no)?;
+    let ip_off = off + PPPOE_PPP_LEN;
+    let ip = ipv6::parse(ctx, ip_off, len.saturating_sub(PPP_PROTO_LEN as u16)).ok_or(no)?;
+    if ip.hop_limit > 1 || !icmp6::may_answer(ctx, &ip) {
+        return Err(no);
+    }
+    let back = Back {
+        outer_tpid: l2.outer_tpid,
+        outer_vid: l2.outer_vid,
+        inner_vid: l2.inner_vid,
+        session_id: sid,
+        client_mac: l2.src,
+        bras_mac: l2.dst,
+    };
+    let sub = back.subscriber(&sess);
+    // A priority-tagged inner VLAN (VID 0) would change the header length.
+    if encap::l2_len(&sub) != ip_off {
+        return Err(no);
+    }
+    icmp6::reply(
+        ctx,
+        ip_off,
+        &ip,
+        icmp6::ICMP6_TIME_EXCEEDED,
+        0,
+        0,
+        &cfg.uplink6,
+        &ip.src,
+    )?;
+    encap::write_l2_proto(ctx, &sub, icmp6::TOT_LEN, PPP_IPV6)?;
+    counters::down(sess.slot, icmp6::TOT_LEN);
+    verdict::redirect(ctx.ingress_ifindex() as u32, Stat::TxTimeExceeded6)
 }

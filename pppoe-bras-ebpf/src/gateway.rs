@@ -40,7 +40,7 @@ pub struct Back {
 
 impl Back {
     #[inline(always)]
-    fn subscriber(&self, sess: &SessionValue) -> Subscriber {
+    pub(crate) fn subscriber(&self, sess: &SessionValue) -> Subscriber {
         Subscriber {
             ifindex: 0,
             outer_tpid: self.outer_tpid,

@@ -20,6 +20,7 @@ mod frag;
 mod gateway;
 mod hdr;
 mod icmp;
+mod icmp6;
 mod icmp_limit;
 mod ipv4;
 mod ipv6;
@@ -55,6 +56,9 @@ pub fn bras_access(ctx: XdpContext) -> u32 {
     let mut v = unpack(access_path::<true>(ctx.ctx));
     if v.stat as u32 == Stat::AccessPassIpv6 as u32 {
         v = unpack(access6_path(ctx.ctx));
+        if v.stat as u32 == Stat::DropHopLimit as u32 {
+            v = unpack(access6_time_exceeded(ctx.ctx));
+        }
     }
     sent(&ctx, cap, PROG_ACCESS, v);
     verdict::finish(v)
@@ -68,6 +72,9 @@ pub fn bras_access_cpu(ctx: XdpContext) -> u32 {
     let mut v = unpack(access_path::<false>(ctx.ctx));
     if v.stat as u32 == Stat::AccessPassIpv6 as u32 {
         v = unpack(access6_path(ctx.ctx));
+        if v.stat as u32 == Stat::DropHopLimit as u32 {
+            v = unpack(access6_time_exceeded(ctx.ctx));
+        }
     }
     sent(&ctx, cap, PROG_ACCESS_CPU, v);
     verdict::finish(v)
@@ -81,7 +88,13 @@ pub fn bras_uplink(ctx: XdpContext) -> u32 {
         capture::frame(ctx.ctx, PROG_UPLINK as u32, STAT_NONE as u32);
     }
     let v = if is_ipv6(&ctx) {
-        unpack(uplink6_path(ctx.ctx))
+        let v = unpack(uplink6_path(ctx.ctx));
+        let s = v.stat as u32;
+        if s == Stat::DropHopLimit as u32 || s == Stat::DropTooBig6 as u32 {
+            unpack(uplink6_error(ctx.ctx, s))
+        } else {
+            v
+        }
     } else {
         unpack(uplink_path(ctx.ctx))
     };
@@ -125,6 +138,30 @@ fn access6_path(md: *mut xdp_md) -> u64 {
 #[inline(never)]
 fn uplink6_path(md: *mut xdp_md) -> u64 {
     let v = match uplink6::run(&XdpContext::new(md)) {
+        Ok(v) | Err(v) => v,
+    };
+    pack(v)
+}
+
+/// ICMPv6 Time Exceeded to a session whose hop limit expired here.
+#[inline(never)]
+fn access6_time_exceeded(md: *mut xdp_md) -> u64 {
+    let v = match access6::time_exceeded(&XdpContext::new(md)) {
+        Ok(v) | Err(v) => v,
+    };
+    pack(v)
+}
+
+/// ICMPv6 Time Exceeded / Packet Too Big to a downstream sender; `stat`
+/// is what `uplink6` dropped it under.
+#[inline(never)]
+fn uplink6_error(md: *mut xdp_md, stat: u32) -> u64 {
+    let otherwise = if stat == Stat::DropTooBig6 as u32 {
+        Stat::DropTooBig6
+    } else {
+        Stat::DropHopLimit
+    };
+    let v = match uplink6::error(&XdpContext::new(md), otherwise) {
         Ok(v) | Err(v) => v,
     };
     pack(v)

@@ -10,8 +10,8 @@ use pppoe_bras_common::{
 
 use crate::{
     config, counters, encap,
-    hdr::ptr_at,
-    ipv6,
+    hdr::{ptr_at, EthHdr},
+    icmp6, ipv6,
     maps::{DELEG6, NET64, SUB_BY_SLOT},
     verdict::{self, drop, pass, Verdict},
 };
@@ -45,6 +45,7 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     if sub.ifindex == 0 {
         return Err(drop(Stat::DropNoSubscriber));
     }
+    // Both answered by `error_path` (a subprogram of its own).
     if ip.hop_limit <= 1 {
         return Err(drop(Stat::DropHopLimit));
     }
@@ -63,4 +64,55 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     let _ = ptr_at::<u8>(ctx, 0);
     encap::write_l2_proto(ctx, &sub, ip.tot_len, PPP_IPV6)?;
     verdict::redirect(sub.ifindex, Stat::DownForwarded6)
+}
+
+/// A downstream datagram `run` dropped for its hop limit or size: ICMPv6
+/// Time Exceeded or Packet Too Big (RFC 8201, MTU = the session's) back to
+/// its sender, out of the uplink to the router that sent it (MACs
+/// swapped). Parses the frame again (a rare path); any doubt drops.
+#[inline(always)]
+pub fn error(ctx: &XdpContext, otherwise: Stat) -> Result<Verdict, Verdict> {
+    let no = drop(otherwise);
+    let cfg = config().ok_or(no)?;
+    if cfg.uplink6 == [0; 16] {
+        return Err(no);
+    }
+    let ip = ipv6::parse(ctx, ETH_HLEN, u16::MAX).ok_or(no)?;
+    let dst64 = ipv6::net64(&ip.dst);
+    let slot = match NET64.get_ptr(dst64) {
+        // Safety: live map value.
+        Some(s) => unsafe { *s },
+        None => match DELEG6.get_ptr(mask64(dst64, cfg.v6_deleg_len)) {
+            // Safety: live map value.
+            Some(s) => unsafe { *s },
+            None => return Err(no),
+        },
+    };
+    let mtu = SUB_BY_SLOT.get(slot).ok_or(no)?.mtu;
+    let (ty, param, stat) = if ip.hop_limit <= 1 {
+        (icmp6::ICMP6_TIME_EXCEEDED, 0, Stat::TxTimeExceeded6)
+    } else if ip.tot_len > mtu {
+        (
+            icmp6::ICMP6_PACKET_TOO_BIG,
+            u32::from(mtu),
+            Stat::TxPacketTooBig6,
+        )
+    } else {
+        return Err(no);
+    };
+    if !icmp6::may_answer(ctx, &ip) {
+        return Err(no);
+    }
+    let eth: *mut EthHdr = ptr_at(ctx, 0).ok_or(no)?;
+    // Safety: bounds-checked above.
+    let (smac, dmac) = unsafe { ((*eth).src, (*eth).dst) };
+    icmp6::reply(ctx, ETH_HLEN, &ip, ty, 0, param, &cfg.uplink6, &ip.src)?;
+    let eth: *mut EthHdr = ptr_at(ctx, 0).ok_or(drop(Stat::Aborted))?;
+    // Safety: bounds-checked above.
+    unsafe {
+        (*eth).dst = smac;
+        (*eth).src = dmac;
+        (*eth).proto = ETH_P_IPV6_BE.to_ne_bytes();
+    }
+    verdict::redirect(ctx.ingress_ifindex() as u32, stat)
 }

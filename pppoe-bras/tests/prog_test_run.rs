@@ -3330,12 +3330,6 @@ fn ipv6_routed_both_ways_with_anti_spoofing() {
         XDP_PASS,
         "access_pass_control",
     );
-    b.run(
-        Program::Access,
-        &up(&udp6(slaac, remote, 1, b"x")),
-        XDP_DROP,
-        "drop_hop_limit",
-    );
 
     // Downstream: the /64 and anywhere in the /56.
     for dst in [slaac, lan, "2001:db8:200:1fff::9".parse().unwrap()] {
@@ -3359,6 +3353,13 @@ fn ipv6_routed_both_ways_with_anti_spoofing() {
         (2, 3),
         "both families on one slot"
     );
+    // Hop limit 1 either way: ICMPv6 Time Exceeded (see the ICMPv6 test).
+    b.run(
+        Program::Access,
+        &up(&udp6(slaac, remote, 1, b"x")),
+        XDP_REDIRECT,
+        "tx_time_exceeded6",
+    );
     // Not ours: passed to the host.
     let other: Ipv6Addr = "2001:db8:300::1".parse().unwrap();
     b.run(
@@ -3370,15 +3371,15 @@ fn ipv6_routed_both_ways_with_anti_spoofing() {
     b.run(
         Program::Uplink,
         &eth_ipv6(GW_MAC, b.up_mac, &udp6(remote, slaac, 1, b"x")),
-        XDP_DROP,
-        "drop_hop_limit",
+        XDP_REDIRECT,
+        "tx_time_exceeded6",
     );
     let big = udp6(remote, slaac, 64, &[0u8; 1500]);
     b.run(
         Program::Uplink,
         &eth_ipv6(GW_MAC, b.up_mac, &big),
-        XDP_DROP,
-        "drop_too_big6",
+        XDP_REDIRECT,
+        "tx_packet_too_big6",
     );
 
     // Teardown takes the IPv6 rows: nothing is forwarded any more.
@@ -3388,5 +3389,95 @@ fn ipv6_routed_both_ways_with_anti_spoofing() {
         &eth_ipv6(GW_MAC, b.up_mac, &udp6(remote, slaac, 64, b"x")),
         XDP_PASS,
         "uplink_pass_other",
+    );
+}
+
+/// ICMPv6 errors the BRAS sends: Time Exceeded through the session when a
+/// subscriber's hop limit expires here (traceroute), Time Exceeded and
+/// Packet Too Big (RFC 8201, MTU = the session's) back to a downstream
+/// sender; from the uplink's address, quoting the datagram, checksums
+/// right (verified by etherparse); never about an ICMPv6 error.
+#[test]
+fn icmpv6_time_exceeded_and_packet_too_big() {
+    use std::net::Ipv6Addr;
+    skip_unless_able!();
+    let mut b = Bench::new(|_| {});
+    let mut row = b.row(0x0101, (0, 0), 0);
+    row.mtu = 1400;
+    b.dp.install(&row).unwrap();
+    b.dp.install6(SUB, Some("2001:db8:100:1::".parse().unwrap()), None)
+        .unwrap();
+    let bm = b.acc_mac;
+    let me: Ipv6Addr = "2001:db8:ffff::1".parse().unwrap();
+    let remote: Ipv6Addr = "2001:db8:abcd::10".parse().unwrap();
+    let sub6: Ipv6Addr = "2001:db8:100:1::abcd".parse().unwrap();
+    let check = |ip: &[u8], ty: u8, param: u32, to: Ipv6Addr, quoted: &[u8]| {
+        let p = SlicedPacket::from_ip(ip).expect("ICMPv6 parses");
+        let Some(etherparse::NetSlice::Ipv6(v6)) = &p.net else {
+            panic!("not IPv6");
+        };
+        let h = v6.header();
+        assert_eq!((h.source_addr(), h.destination_addr()), (me, to));
+        let Some(TransportSlice::Icmpv6(i)) = &p.transport else {
+            panic!("not ICMPv6: {:?}", p.transport);
+        };
+        let ih = i.header();
+        assert_eq!(i.icmp_type().type_u8(), ty);
+        let c = ih
+            .icmp_type
+            .calc_checksum(
+                h.source_addr().octets(),
+                h.destination_addr().octets(),
+                i.payload(),
+            )
+            .unwrap();
+        assert_eq!(c, ih.checksum, "ICMPv6 checksum");
+        assert_eq!(&ip[44..48], &param.to_be_bytes(), "MTU / unused");
+        assert_eq!(&ip[48..96], &quoted[..48], "quotes the datagram");
+    };
+
+    // Upstream, hop limit 1: Time Exceeded back through the session.
+    let dgram = udp6(sub6, remote, 1, b"traceroute!");
+    let out = b.run(
+        Program::Access,
+        &pppoe(CLIENT, bm, &[], 0x0101, 0x57, &dgram),
+        XDP_REDIRECT,
+        "tx_time_exceeded6",
+    );
+    assert_eq!(&out[0..6], &CLIENT);
+    assert_eq!(&out[20..22], &[0x00, 0x57]);
+    check(&out[22..], 3, 0, sub6, &dgram);
+
+    // Downstream, hop limit 1: Time Exceeded to the sender, MACs swapped.
+    let dgram = udp6(remote, sub6, 1, b"x");
+    let out = b.run(
+        Program::Uplink,
+        &eth_ipv6(GW_MAC, b.up_mac, &dgram),
+        XDP_REDIRECT,
+        "tx_time_exceeded6",
+    );
+    assert_eq!((&out[0..6], &out[6..12]), (&GW_MAC[..], &b.up_mac[..]));
+    check(&out[14..], 3, 0, remote, &dgram);
+
+    // Downstream, over the session MTU: Packet Too Big with MTU 1400.
+    let big = udp6(remote, sub6, 64, &[7u8; 1400]);
+    let out = b.run(
+        Program::Uplink,
+        &eth_ipv6(GW_MAC, b.up_mac, &big),
+        XDP_REDIRECT,
+        "tx_packet_too_big6",
+    );
+    check(&out[14..], 2, 1400, remote, &big);
+
+    // Never about an ICMPv6 error: a Time Exceeded with hop limit 1 is dropped.
+    let mut err = out[14..].to_vec();
+    err[7] = 1;
+    err[8..24].copy_from_slice(&remote.octets());
+    err[24..40].copy_from_slice(&sub6.octets());
+    b.run(
+        Program::Uplink,
+        &eth_ipv6(GW_MAC, b.up_mac, &err),
+        XDP_DROP,
+        "drop_hop_limit",
     );
 }

@@ -596,6 +596,9 @@ impl Dataplane {
             _pad: 0,
             v6_flags: if cfg.ipv6 { CONFIG6_F_ENABLED } else { 0 },
             v6_deleg_len: u16::from(cfg.v6_deleg_len.min(64)),
+            uplink6: sys::first_global_ipv6(&cfg.uplink_if)
+                .map(|a| a.octets())
+                .unwrap_or_default(),
         };
         config.set(0, config_value, 0)?;
         // The FIB lookups are made for the uplink (see the eBPF `fib`

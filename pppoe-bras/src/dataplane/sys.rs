@@ -164,6 +164,38 @@ fn parse_route_gateways(text: &str, ifname: &str) -> Vec<Ipv4Addr> {
 /// Make the kernel resolve `addr`'s neighbour entry: any packet routed to it
 /// queues an ARP request. One byte to the discard port (9) is the cheapest
 /// packet std can send without raw sockets or netlink.
+/// The first global IPv6 address of `ifname` (from `/proc/net/if_inet6`,
+/// scope 00), the source of the ICMPv6 errors the BRAS sends.
+pub fn first_global_ipv6(ifname: &str) -> Option<std::net::Ipv6Addr> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/if_inet6").ok()?;
+    parse_if_inet6(&text, ifname)
+}
+
+fn parse_if_inet6(text: &str, ifname: &str) -> Option<std::net::Ipv6Addr> {
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // address ifindex prefix-length scope flags device
+        if f.len() < 6 || f[5] != ifname || f[3] != "00" {
+            return None;
+        }
+        u128::from_str_radix(f[0], 16)
+            .ok()
+            .map(std::net::Ipv6Addr::from)
+    })
+}
+
+#[cfg(test)]
+#[test]
+fn global_ipv6_of_an_interface() {
+    let t = "fe800000000000000000000000000001 03 40 20 80   up0\n\
+             20010db8ffff00000000000000000001 03 40 00 80   up0\n";
+    assert_eq!(
+        parse_if_inet6(t, "up0"),
+        Some("2001:db8:ffff::1".parse().unwrap())
+    );
+    assert_eq!(parse_if_inet6(t, "acc0"), None);
+}
+
 pub fn poke_neighbour6(addr: std::net::Ipv6Addr) -> io::Result<()> {
     let s = UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0))?;
     s.send_to(&[0], (addr, 9)).map(|_| ())
@@ -172,7 +204,7 @@ pub fn poke_neighbour6(addr: std::net::Ipv6Addr) -> io::Result<()> {
 /// IPv6 gateways of `ifname` from `/proc/net/ipv6_route` (routes with a
 /// next hop on that device).
 pub fn gateways6(ifname: &str) -> io::Result<Vec<std::net::Ipv6Addr>> {
-    let text = std::fs::read_to_string("/proc/net/ipv6_route")?;
+    let text = std::fs::read_to_string("/proc/thread-self/net/ipv6_route")?;
     Ok(parse_route6_gateways(&text, ifname))
 }
 
