@@ -35,6 +35,10 @@ pub struct BenchSetupArgs {
     /// comma-separated CPU list.
     #[arg(long, default_value = "off")]
     pub spread: String,
+    /// Also give session i the IPv6 /64 2001:db8:(0x1000 + i / 65536):(i % 65536)::/64
+    /// (the bench's IPv6 rows).
+    #[arg(long)]
+    pub ipv6: bool,
 }
 
 /// The CPUs of a `--spread` value.
@@ -86,8 +90,22 @@ pub fn main(args: BenchSetupArgs) -> anyhow::Result<()> {
     let mut dp = Dataplane::start(&cfg)?;
     dp.set_spread(&spread)?;
     let mut out = std::io::stdout().lock();
-    for row in &rows {
+    for (i, row) in rows.iter().enumerate() {
         dp.install(row)?;
+        if args.ipv6 {
+            let i = i as u32;
+            let net = std::net::Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0x1000 + (i >> 16) as u16,
+                i as u16,
+                0,
+                0,
+                0,
+                0,
+            );
+            dp.install6(row.address, Some(net), None)?;
+        }
         let (start, count) = dp.port_block(row).unwrap_or((0, 0));
         writeln!(out, "session {} block {start} {count}", row.address)?;
     }

@@ -180,6 +180,12 @@ const DUT_UPLINK_ADDR: &str = "192.0.2.1/24";
 const NEXT_HOP: &str = "192.0.2.2";
 /// The "internet" host every upstream packet goes to.
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+/// The IPv6 test server, behind the sink, and the DUT's uplink address and
+/// next hop for it.
+const SERVER6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0x10);
+const DUT_UPLINK_ADDR6: &str = "2001:db8:2::1/64";
+const NEXT_HOP6: &str = "2001:db8:2::2";
 /// pppoe-bras NAT address.
 const PUBLIC_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 const CLIENT_PORT: u16 = 40000;
@@ -277,6 +283,17 @@ impl Topology {
             ],
         )?;
         ip(&["-n", &dut, "addr", "add", DUT_UPLINK_ADDR, "dev", UPLINK_IF])?;
+        ip(&[
+            "-n",
+            &dut,
+            "-6",
+            "addr",
+            "add",
+            DUT_UPLINK_ADDR6,
+            "dev",
+            UPLINK_IF,
+            "nodad",
+        ])?;
         let iface = |ns: &String, name: &'static str| -> Result<Iface> {
             let (index, mac) = link_info(ns, name)?;
             Ok(Iface {
@@ -318,6 +335,32 @@ impl Topology {
             &format!("{SERVER}/32"),
             "via",
             NEXT_HOP,
+            "dev",
+            UPLINK_IF,
+        ])?;
+        ip(&[
+            "-n",
+            dut,
+            "-6",
+            "neigh",
+            "replace",
+            NEXT_HOP6,
+            "lladdr",
+            &s0_mac,
+            "dev",
+            UPLINK_IF,
+            "nud",
+            "permanent",
+        ])?;
+        ip(&[
+            "-n",
+            dut,
+            "-6",
+            "route",
+            "add",
+            &format!("{SERVER6}/128"),
+            "via",
+            NEXT_HOP6,
             "dev",
             UPLINK_IF,
         ])?;
@@ -972,6 +1015,8 @@ struct Flow {
     dst: Ipv4Addr,
     sport: u16,
     dport: u16,
+    /// IPv6 (source, destination) instead of `src`/`dst`.
+    v6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
 }
 
 const ETH_LEN: usize = 14;
@@ -980,7 +1025,8 @@ const IP_UDP_LEN: usize = 28;
 
 impl Flow {
     fn header_len(&self) -> usize {
-        ETH_LEN + if self.pppoe.is_some() { PPPOE_LEN } else { 0 } + IP_UDP_LEN
+        let ip_udp = if self.v6.is_some() { 48 } else { IP_UDP_LEN };
+        ETH_LEN + if self.pppoe.is_some() { PPPOE_LEN } else { 0 } + ip_udp
     }
 
     /// The whole frame of `len` bytes (no FCS), checksums filled in, zero
@@ -989,6 +1035,9 @@ impl Flow {
         let hdr = self.header_len();
         if len < hdr {
             bail!("frame of {len} bytes cannot hold {hdr} bytes of headers");
+        }
+        if let Some((src, dst)) = self.v6 {
+            return Ok(self.frame6(len, src, dst));
         }
         let mut f = Vec::with_capacity(len);
         f.extend_from_slice(&self.dst_mac);
@@ -1030,6 +1079,61 @@ impl Flow {
         f[udp_at + 6..udp_at + 8].copy_from_slice(&c.to_be_bytes());
         Ok(f)
     }
+}
+
+impl Flow {
+    /// [`Flow::frame`] for IPv6/UDP (the caller checked the length).
+    fn frame6(&self, len: usize, src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr) -> Vec<u8> {
+        let mut f = Vec::with_capacity(len);
+        f.extend_from_slice(&self.dst_mac);
+        f.extend_from_slice(&self.src_mac);
+        let ip_len = len - ETH_LEN - if self.pppoe.is_some() { PPPOE_LEN } else { 0 };
+        let payload = (ip_len - 40) as u16;
+        if let Some(sid) = self.pppoe {
+            f.extend_from_slice(&0x8864u16.to_be_bytes());
+            f.extend_from_slice(&[0x11, 0x00]);
+            f.extend_from_slice(&sid.to_be_bytes());
+            f.extend_from_slice(&(ip_len as u16 + 2).to_be_bytes());
+            f.extend_from_slice(&0x0057u16.to_be_bytes()); // PPP: IPv6
+        } else {
+            f.extend_from_slice(&0x86ddu16.to_be_bytes());
+        }
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&payload.to_be_bytes());
+        f.extend_from_slice(&[17, 64]); // UDP, hop limit 64
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&dst.octets());
+        let udp_at = f.len();
+        f.extend_from_slice(&self.sport.to_be_bytes());
+        f.extend_from_slice(&self.dport.to_be_bytes());
+        f.extend_from_slice(&payload.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.resize(len, 0);
+        let mut pseudo = Vec::with_capacity(40);
+        pseudo.extend_from_slice(&src.octets());
+        pseudo.extend_from_slice(&dst.octets());
+        pseudo.extend_from_slice(&u32::from(payload).to_be_bytes());
+        pseudo.extend_from_slice(&[0, 0, 0, 17]);
+        let c = fold(ones_sum(&f[udp_at..], ones_sum(&pseudo, 0)));
+        let c = if c == 0 { 0xffff } else { c };
+        f[udp_at + 6..udp_at + 8].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+}
+
+/// The /64 of session `i` in the IPv6 rows (`bench-dataplane-setup --ipv6`
+/// gives session i the same), and its host address there.
+fn subscriber_ip6(i: u32) -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        0x1000 + (i >> 16) as u16,
+        i as u16,
+        0,
+        0,
+        0,
+        1,
+    )
 }
 
 fn subscriber_ip(i: u32) -> Ipv4Addr {
@@ -1319,6 +1423,7 @@ impl Bras {
             .args(["--first-port", &FIRST_PORT.to_string()])
             .args(["--sessions", file_s])
             .args(["--spread", spread])
+            .arg("--ipv6")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -1545,9 +1650,17 @@ fn unmeasured_bras(n: u32, sizes: usize, why: &str) -> [Row; 2] {
 }
 
 fn bras_label(kind: &str, n: u32) -> String {
-    let dir = if kind == "bras-up" { "up" } else { "down" };
+    let dir = if kind.starts_with("bras-up") {
+        "up"
+    } else {
+        "down"
+    };
     let s = if n == 1 { "" } else { "s" };
-    format!("(a) pppoe-bras {dir}, {n} session{s}")
+    if kind.ends_with('6') {
+        format!("(a) pppoe-bras {dir} IPv6 (78 B), {n} session{s}")
+    } else {
+        format!("(a) pppoe-bras {dir}, {n} session{s}")
+    }
 }
 
 fn kernel_flows(topo: &Topology, n: u32) -> Vec<Flow> {
@@ -1560,6 +1673,7 @@ fn kernel_flows(topo: &Topology, n: u32) -> Vec<Flow> {
             dst: SERVER,
             sport: CLIENT_PORT,
             dport: SERVER_PORT,
+            v6: None,
         })
         .collect()
 }
@@ -1677,6 +1791,7 @@ fn up_flows(topo: &Topology, n: u32) -> Vec<Flow> {
             dst: SERVER,
             sport: CLIENT_PORT,
             dport: SERVER_PORT,
+            v6: None,
         })
         .collect()
 }
@@ -1734,6 +1849,26 @@ fn bras_inner(ctx: &Ctx, bin: &Path, n: u32, workdir: &Path) -> Result<Vec<Row>>
             dst: PUBLIC_IP,
             sport: SERVER_PORT,
             dport: start + CLIENT_PORT % count.max(1),
+            v6: None,
+        })
+        .collect();
+    // IPv6, routed: session i has 2001:db8:1000+i/64 (`--ipv6`).
+    let up6: Vec<Flow> = (0..n)
+        .map(|i| Flow {
+            v6: Some((subscriber_ip6(i), SERVER6)),
+            ..up_flows[i as usize]
+        })
+        .collect();
+    let down6: Vec<Flow> = (0..n)
+        .map(|i| Flow {
+            src_mac: topo.s0.mac,
+            dst_mac: topo.d1.mac,
+            pppoe: None,
+            src: SERVER,
+            dst: PUBLIC_IP,
+            sport: SERVER_PORT,
+            dport: CLIENT_PORT,
+            v6: Some((SERVER6, subscriber_ip6(i))),
         })
         .collect();
     let mut rows = Vec::new();
@@ -1754,6 +1889,22 @@ fn bras_inner(ctx: &Ctx, bin: &Path, n: u32, workdir: &Path) -> Result<Vec<Row>>
             topo.d1.index,
             PPPOE_LEN,
         ),
+        (
+            "bras-up6",
+            &up6,
+            &topo.g0,
+            &ctx.sink_up,
+            topo.d0.index,
+            0usize,
+        ),
+        (
+            "bras-down6",
+            &down6,
+            &topo.s0,
+            &ctx.sink_down,
+            topo.d1.index,
+            PPPOE_LEN,
+        ),
     ] {
         let label = bras_label(kind, n);
         let mut rates = Vec::new();
@@ -1762,6 +1913,13 @@ fn bras_inner(ctx: &Ctx, bin: &Path, n: u32, workdir: &Path) -> Result<Vec<Row>>
             // Sizes are of the PPPoE frame on the access side, so the plain
             // IPv4 frames sent downstream are 8 bytes shorter... unless that
             // would go under the Ethernet minimum.
+            // IPv6 + UDP does not fit 64 B in PPPoE: the IPv6 rows' first
+            // column is measured with 78-byte frames.
+            let size = if kind.ends_with('6') {
+                size.max(78)
+            } else {
+                size
+            };
             let frame_len = (size - 4 - extra).max(60);
             let t = Traffic::new(flows, frame_len)?;
             let r = measure(src, counter, t, ctx.args.seconds)?;
@@ -1772,21 +1930,21 @@ fn bras_inner(ctx: &Ctx, bin: &Path, n: u32, workdir: &Path) -> Result<Vec<Row>>
             }
             rates.push(Some(r));
         }
-        let dev = if kind == "bras-up" {
+        let dev = if kind.starts_with("bras-up") {
             ACCESS_IF
         } else {
             UPLINK_IF
         };
         let ns_cold = (|| -> Result<f64> {
             let prog = bpf::Prog::from_id(xdp_prog_id(&topo.dut, dev)?)?;
-            let frame = flows[0].frame(60)?;
+            let frame = flows[0].frame(if kind.ends_with('6') { 74 } else { 60 })?;
             let (action, ns) = ns_per_packet(&topo.dut, prog, frame, ifindex, ctx.args.runs)?;
             if action != bpf::XDP_REDIRECT {
                 bail!("canned frame got XDP action {action}, not XDP_REDIRECT");
             }
             Ok(ns)
         })();
-        let egress = if kind == "bras-up" {
+        let egress = if kind.starts_with("bras-up") {
             topo.d1.index
         } else {
             topo.d0.index
@@ -2086,6 +2244,7 @@ mod tests {
             dst: SERVER,
             sport: CLIENT_PORT,
             dport: SERVER_PORT,
+            v6: None,
         }
     }
 
