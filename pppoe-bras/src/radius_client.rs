@@ -361,8 +361,8 @@ impl Client {
         self.next_token += 1;
         let created = req.created.unwrap_or(now);
         self.queue.push_back((token, req, created));
-        self.stats.max_queued_seen = self.stats.max_queued_seen.max(self.queue.len() as u64);
         self.admit(now);
+        self.stats.max_queued_seen = self.stats.max_queued_seen.max(self.queue.len() as u64);
         Ok(token)
     }
 
