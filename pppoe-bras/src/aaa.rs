@@ -22,7 +22,7 @@ use crate::{
     discovery::SessionKey,
     ppp::Credential,
     query::Counters,
-    radius_client::{Client, Outcome, Request, ServerConfig, SubmitError, Token},
+    radius_client::{Client, Outcome, Received, Request, ServerConfig, SubmitError, Token},
     session::{AuthRequest, ExternalVerdict},
     session::{DataplaneOp, Manager},
     wire::radius::{
@@ -37,6 +37,30 @@ pub struct Authz {
     pub acct_session_id: String,
     pub class: Vec<Vec<u8>>,
     pub interim: Option<Duration>,
+    /// RADIUS Idle-Timeout.
+    pub idle: Option<Duration>,
+}
+
+/// A session with an Idle-Timeout: its data-plane row and activity.
+#[derive(Debug, Clone)]
+struct Idle {
+    timeout: Duration,
+    address: Ipv4Addr,
+    /// Packets both ways at the last check that saw a change.
+    packets: u64,
+    /// When a change was last seen (or the timeout was set).
+    active: Instant,
+    /// When to read the counters next.
+    next_check: Instant,
+}
+
+impl Idle {
+    /// Counters are read every timeout/8 (1 s to 60 s): the session ends
+    /// at most that late, and the cost is one map read per session per
+    /// step.
+    fn step(&self) -> Duration {
+        (self.timeout / 8).clamp(Duration::from_secs(1), Duration::from_secs(60))
+    }
 }
 
 /// Accounting records and where they go.
@@ -50,17 +74,10 @@ pub struct Aaa {
     /// Records produced and not yet taken by the RADIUS side.
     pub outbox: Vec<Record>,
     radius: Option<Radius>,
-    dae: Option<Dae>,
+    dae: Option<(Arc<tokio::net::UdpSocket>, crate::dae::Dae)>,
+    /// Sessions with an Idle-Timeout (installed ones only).
+    idle: HashMap<SessionKey, Idle>,
 }
-
-/// RFC 5176 dynamic authorization server (Disconnect-Request only).
-struct Dae {
-    sock: Arc<tokio::net::UdpSocket>,
-    clients: Vec<(Ipv4Addr, Vec<u8>)>,
-}
-
-/// Most outstanding RADIUS requests per client.
-const MAX_OUTSTANDING: usize = 4096;
 /// Most stop records kept while the accounting servers are down.
 const STOP_QUEUE: usize = 65536;
 /// How often queued stop records are retried.
@@ -81,6 +98,9 @@ struct Radius {
     /// Stop records waiting for a live accounting server.
     stops: VecDeque<(Record, Instant)>,
     stop_retry: Option<Instant>,
+    /// Datagrams from addresses that are none of our servers.
+    unknown_source: u64,
+    log: crate::radius_client::LogLimit,
 }
 
 /// The data plane's counters in the listing's shape.
@@ -122,92 +142,162 @@ impl Aaa {
                         .with_context(|| format!("dae_listen {addr}"))?;
                     s.set_nonblocking(true)?;
                     log::info!("dynamic authorization (RFC 5176) on {addr}");
-                    Some(Dae {
-                        sock: Arc::new(tokio::net::UdpSocket::from_std(s)?),
-                        clients: cfg
-                            .aaa
-                            .dae_clients
-                            .iter()
-                            .map(|c| (c.address, c.secret.expose().to_vec()))
-                            .collect(),
-                    })
+                    let window = cfg.aaa.dae_replay_window;
+                    Some((
+                        Arc::new(tokio::net::UdpSocket::from_std(s)?),
+                        crate::dae::Dae::new(
+                            cfg.aaa
+                                .dae_clients
+                                .iter()
+                                .map(|c| (c.address, c.secret.expose().to_vec()))
+                                .collect(),
+                            (window > 0).then(|| Duration::from_secs(u64::from(window))),
+                            cfg.aaa
+                                .nas_identifier
+                                .clone()
+                                .unwrap_or_else(|| cfg.ac_name.clone()),
+                        ),
+                    ))
                 }
             },
+            idle: HashMap::new(),
         })
     }
 
     /// The DAE socket, to wait on.
     pub fn dae_socket(&self) -> Option<Arc<tokio::net::UdpSocket>> {
-        self.dae.as_ref().map(|d| d.sock.clone())
+        self.dae.as_ref().map(|d| d.0.clone())
     }
 
-    /// A Disconnect-Request (RFC 5176 §3): the sessions matching every
-    /// identifying attribute given are terminated (admin-reset) and ACKed;
-    /// none → NAK with Error-Cause 503 (Session-Context-Not-Found).
-    /// Requests from unknown clients or with a bad authenticator are dropped.
+    /// A Disconnect- or CoA-Request (RFC 5176), checked by
+    /// [`crate::dae::Dae`]: the sessions matching every identifying
+    /// attribute given are terminated (admin-reset) or get the CoA's
+    /// Session-Timeout (from now) and Idle-Timeout, and the request is
+    /// ACKed; none → NAK with Error-Cause 503 (Session-Context-Not-Found).
     pub fn handle_dae(&mut self, from: SocketAddr, b: &[u8], manager: &mut Manager) {
-        let Some(dae) = &self.dae else {
+        let now = Instant::now();
+        let Some((sock, dae)) = &mut self.dae else {
             return;
         };
-        let std::net::IpAddr::V4(ip) = from.ip() else {
-            return;
-        };
-        let Some((_, secret)) = dae.clients.iter().find(|(a, _)| *a == ip) else {
-            log::warn!("DAE: request from unknown client {from} dropped");
-            return;
-        };
-        let Ok(req) = Packet::parse(b) else {
-            return;
-        };
-        if req.code != code::DISCONNECT_REQUEST
-            || !crate::wire::radius::verify_request_digest(b, secret)
-        {
-            log::warn!("DAE: request from {from} (code {}) failed verification or is not a Disconnect-Request", req.code);
-            return;
-        }
-        let id = req.get_str(attr::ACCT_SESSION_ID);
-        let user = req.get_str(attr::USER_NAME);
-        let addr = req.get_ipv4(attr::FRAMED_IP_ADDRESS);
-        let mac = req
-            .get_str(attr::CALLING_STATION_ID)
-            .map(|m| m.to_ascii_lowercase().replace('-', ":"));
-        let keys: Vec<SessionKey> =
-            if id.is_none() && user.is_none() && addr.is_none() && mac.is_none() {
-                Vec::new()
-            } else {
-                manager
+        let out = match dae.handle(now, unix_now(SystemTime::now()), from, b) {
+            crate::dae::Decision::Drop(_) => return,
+            crate::dae::Decision::Answer(out) => out,
+            crate::dae::Decision::Request(req) => {
+                let sel = &req.selector;
+                let keys: Vec<SessionKey> = manager
                     .sessions()
                     .filter(|(k, i)| {
-                        id.as_deref()
+                        sel.acct_session_id
+                            .as_deref()
                             .is_none_or(|id| manager.accounting_of(k).is_some_and(|(_, a)| a == id))
-                            && user.as_deref().is_none_or(|u| i.user == Some(u))
-                            && addr.is_none_or(|a| i.address == Some(a))
-                            && mac
+                            && sel.user.as_deref().is_none_or(|u| i.user == Some(u))
+                            && sel.address.is_none_or(|a| i.address == Some(a))
+                            && sel
+                                .mac
                                 .as_deref()
                                 .is_none_or(|m| crate::wire::eth::fmt_mac(&k.peer_mac) == m)
                     })
                     .map(|(k, _)| *k)
-                    .collect()
-            };
-        let now = Instant::now();
-        let mut resp = if keys.is_empty() {
-            let mut r = Packet::new(code::DISCONNECT_NAK, req.identifier);
-            r.add_u32(attr::ERROR_CAUSE, 503);
-            r
-        } else {
-            Packet::new(code::DISCONNECT_ACK, req.identifier)
+                    .collect();
+                for k in &keys {
+                    match req.kind {
+                        crate::dae::Kind::Disconnect => {
+                            log::info!(
+                                "session {:#06x}: Disconnect-Request from {from}",
+                                k.session_id
+                            );
+                            manager.kill(now, k);
+                        }
+                        crate::dae::Kind::Coa => {
+                            log::info!(
+                                "session {:#06x}: CoA-Request from {from}: session-timeout={} idle-timeout={}",
+                                k.session_id,
+                                req.session_timeout.map_or("-".to_owned(), |v| v.to_string()),
+                                req.idle_timeout.map_or("-".to_owned(), |v| v.to_string()),
+                            );
+                            if let Some(t) = req.session_timeout {
+                                let t = (t > 0).then(|| Duration::from_secs(u64::from(t)));
+                                manager.set_session_timeout(now, k, t);
+                            }
+                            if let Some(t) = req.idle_timeout {
+                                let t = (t > 0).then(|| Duration::from_secs(u64::from(t)));
+                                if let Some(a) = self.authz.get_mut(k) {
+                                    a.idle = t;
+                                }
+                                match (self.idle.get_mut(k), t) {
+                                    (Some(_), None) => {
+                                        self.idle.remove(k);
+                                    }
+                                    (Some(i), Some(t)) => {
+                                        i.timeout = t;
+                                        i.active = now;
+                                        i.next_check = now + i.step();
+                                    }
+                                    (None, Some(t)) => {
+                                        // Installed already: watch it from now.
+                                        if let Some(address) =
+                                            self.accounting.meta(k).and_then(|m| m.address)
+                                        {
+                                            let mut i = Idle {
+                                                timeout: t,
+                                                address,
+                                                packets: u64::MAX,
+                                                active: now,
+                                                next_check: now,
+                                            };
+                                            i.next_check = now + i.step();
+                                            self.idle.insert(*k, i);
+                                        }
+                                    }
+                                    (None, None) => {}
+                                }
+                            }
+                        }
+                    }
+                }
+                let result = if keys.is_empty() {
+                    Err(crate::dae::cause::SESSION_CONTEXT_NOT_FOUND)
+                } else {
+                    Ok(())
+                };
+                dae.respond(&req, result)
+            }
         };
-        for k in &keys {
-            log::info!(
-                "session {:#06x}: Disconnect-Request from {from}",
-                k.session_id
-            );
-            manager.kill(now, k);
-        }
-        resp.add(attr::MESSAGE_AUTHENTICATOR, &[0; 16]);
-        let out = resp.encode_response(&req.authenticator, secret);
-        if let Err(e) = dae.sock.try_send_to(&out, from) {
+        if let Err(e) = sock.try_send_to(&out, from) {
             log::warn!("DAE: answer to {from}: {e}");
+        }
+    }
+
+    /// Sessions whose Idle-Timeout ran out: no packet either way in the
+    /// data plane's counters for that long → ended, cause idle-timeout.
+    /// Cheap: only sessions with an Idle-Timeout whose next check is due
+    /// are read.
+    pub fn check_idle(&mut self, manager: &mut Manager, dataplane: &Dataplane, bras_mac: [u8; 6]) {
+        if self.idle.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        for (key, i) in &mut self.idle {
+            if i.next_check > now {
+                continue;
+            }
+            let row = crate::driver::session_row(key, bras_mac, i.address, 0);
+            let c = dataplane.counters(&row);
+            let packets = c.up_packets + c.down_packets;
+            if idle_step(i, now, packets) {
+                expired.push(*key);
+            }
+        }
+        for key in expired {
+            let i = self.idle.remove(&key);
+            log::info!(
+                "session {:#06x} {} idle timeout ({}s without traffic)",
+                key.session_id,
+                crate::wire::eth::fmt_mac(&key.peer_mac),
+                i.map_or(0, |i| i.timeout.as_secs())
+            );
+            manager.close(now, &key, crate::ppp::DownReason::IdleTimeout);
         }
     }
 
@@ -246,13 +336,20 @@ impl Aaa {
     pub fn handle_datagram(&mut self, from: SocketAddr, b: &[u8]) {
         let now = Instant::now();
         if let Some(r) = &mut self.radius {
-            let done = r
-                .auth
-                .as_mut()
-                .is_some_and(|c| c.handle_datagram(now, from, b));
-            if !done {
-                if let Some(c) = &mut r.acct {
-                    c.handle_datagram(now, from, b);
+            let mut got = Received::NotOurs;
+            for c in [r.auth.as_mut(), r.acct.as_mut()].into_iter().flatten() {
+                got = c.handle_datagram(now, from, b);
+                if got != Received::NotOurs {
+                    break;
+                }
+            }
+            if got == Received::NotOurs {
+                r.unknown_source += 1;
+                if let Some(n) = r.log.allow(now, "unknown source") {
+                    log::warn!(
+                        "RADIUS: dropped a datagram from {from}, not one of our servers{}",
+                        crate::radius_client::LogLimit::more(n)
+                    );
                 }
             }
         }
@@ -287,6 +384,124 @@ impl Aaa {
             }
             r.send();
         }
+    }
+
+    /// `radius.*` lines for `pppoe-bras stats`: per server
+    /// (`radius.<addr:port>.<counter>`), per client (`radius.auth.*`,
+    /// `radius.acct.*`) and the DAE outcomes (`radius.dae.*`).
+    pub fn stats(&self) -> Vec<(String, u64)> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        if let Some(r) = &self.radius {
+            for (kind, c) in [("auth", &r.auth), ("acct", &r.acct)] {
+                let Some(c) = c else { continue };
+                for (addr, dead, st) in c.servers(now) {
+                    out.push((format!("radius.{addr}.dead"), u64::from(dead)));
+                    for (n, v) in st.counters() {
+                        out.push((format!("radius.{addr}.{n}"), v));
+                    }
+                }
+                let s = &c.stats;
+                for (n, v) in [
+                    ("in_flight", c.in_flight() as u64),
+                    ("queued", c.queued() as u64),
+                    ("max_outstanding", c.max_outstanding() as u64),
+                    ("max_outstanding_seen", s.max_outstanding_seen),
+                    ("max_queued_seen", s.max_queued_seen),
+                    ("failovers", s.failovers),
+                    ("no_server", s.no_server),
+                    ("busy", s.busy),
+                ] {
+                    out.push((format!("radius.{kind}.{n}"), v));
+                }
+            }
+            out.push(("radius.acct.stop_queue".to_owned(), r.stops.len() as u64));
+            out.push(("radius.dropped_unknown_source".to_owned(), r.unknown_source));
+        }
+        if let Some((_, d)) = &self.dae {
+            for (n, v) in d.stats.counters() {
+                out.push((format!("radius.dae.{n}"), v));
+            }
+        }
+        out
+    }
+
+    /// The RADIUS series of `/metrics`.
+    pub fn metrics(&self) -> Vec<crate::metrics::Series> {
+        use crate::metrics::Series;
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let l = |pairs: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+            pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+        };
+        if let Some(r) = &self.radius {
+            for (kind, c) in [("auth", &r.auth), ("acct", &r.acct)] {
+                let Some(c) = c else { continue };
+                for (addr, dead, st) in c.servers(now) {
+                    let server = addr.to_string();
+                    let sk = [("server", server.as_str()), ("kind", kind)];
+                    out.push(Series::counter("radius_requests", l(&sk), st.requests));
+                    for (outcome, v) in [
+                        ("accept", st.accepts),
+                        ("reject", st.rejects),
+                        ("challenge", st.challenges),
+                        ("accounting_response", st.acct_responses),
+                        ("timeout", st.timeouts),
+                    ] {
+                        let mut lab = l(&sk);
+                        lab.push(("outcome", outcome.to_owned()));
+                        out.push(Series::counter("radius_request_outcomes", lab, v));
+                    }
+                    out.push(Series::counter(
+                        "radius_retransmits",
+                        l(&sk),
+                        st.retransmits,
+                    ));
+                    for reason in crate::radius_client::DropReason::ALL {
+                        let mut lab = l(&sk);
+                        lab.push(("reason", reason.name().to_owned()));
+                        out.push(Series::counter(
+                            "radius_dropped_responses",
+                            lab,
+                            st.dropped[reason as usize],
+                        ));
+                    }
+                    out.push(Series::gauge("radius_server_dead", l(&sk), u64::from(dead)));
+                }
+                let k = [("kind", kind)];
+                out.push(Series::gauge(
+                    "radius_in_flight",
+                    l(&k),
+                    c.in_flight() as u64,
+                ));
+                out.push(Series::gauge("radius_queued", l(&k), c.queued() as u64));
+                out.push(Series::gauge(
+                    "radius_max_outstanding_seen",
+                    l(&k),
+                    c.stats.max_outstanding_seen,
+                ));
+                out.push(Series::counter(
+                    "radius_failovers",
+                    l(&k),
+                    c.stats.failovers,
+                ));
+            }
+            out.push(Series::gauge(
+                "radius_stop_queue",
+                Vec::new(),
+                r.stops.len() as u64,
+            ));
+        }
+        if let Some((_, d)) = &self.dae {
+            for (n, v) in d.stats.counters() {
+                out.push(Series::counter(
+                    "radius_dae_requests",
+                    l(&[("outcome", n)]),
+                    v,
+                ));
+            }
+        }
+        out
     }
 
     /// Accounting requests still waiting (for the stop sequence).
@@ -338,6 +553,23 @@ impl Aaa {
                     .filter(|a| a.acct_session_id == acct_id)
                     .cloned()
                     .unwrap_or_default();
+                match authz.idle {
+                    Some(timeout) => {
+                        let c = dataplane.counters(&row);
+                        let mut i = Idle {
+                            timeout,
+                            address: *address,
+                            packets: c.up_packets + c.down_packets,
+                            active: now,
+                            next_check: now,
+                        };
+                        i.next_check = now + i.step();
+                        self.idle.insert(*key, i);
+                    }
+                    None => {
+                        self.idle.remove(key);
+                    }
+                }
                 let meta = SessionMeta {
                     acct_session_id: acct_id.to_owned(),
                     user: user.unwrap_or("").to_owned(),
@@ -357,6 +589,7 @@ impl Aaa {
                     None => self.accounting.carry(key, c),
                     Some(d) => {
                         self.authz.remove(key);
+                        self.idle.remove(key);
                         let cause = if self.stopping {
                             TerminateCause::AdminReboot
                         } else {
@@ -472,8 +705,9 @@ impl Radius {
         );
         Ok(Some(Radius {
             sock: Arc::new(sock),
-            auth: (a.radius_auth() && !auth.is_empty()).then(|| Client::new(auth, MAX_OUTSTANDING)),
-            acct: (!acct.is_empty()).then(|| Client::new(acct, MAX_OUTSTANDING)),
+            auth: (a.radius_auth() && !auth.is_empty())
+                .then(|| Client::new(auth, a.radius_max_outstanding as usize)),
+            acct: (!acct.is_empty()).then(|| Client::new(acct, a.radius_max_outstanding as usize)),
             fallback_local: a.local_auth(),
             nas_identifier: a
                 .nas_identifier
@@ -485,6 +719,8 @@ impl Radius {
             pending_acct: HashMap::new(),
             stops: VecDeque::new(),
             stop_retry: None,
+            unknown_source: 0,
+            log: crate::radius_client::LogLimit::new(Duration::from_secs(60)),
         }))
     }
 
@@ -725,6 +961,19 @@ impl Radius {
     }
 }
 
+/// One check of an idle-watched session that has `packets` (both ways)
+/// now: true when it has been idle for its timeout. Schedules the next.
+fn idle_step(i: &mut Idle, now: Instant, packets: u64) -> bool {
+    if packets != i.packets {
+        i.packets = packets;
+        i.active = now;
+    } else if now.saturating_duration_since(i.active) >= i.timeout {
+        return true;
+    }
+    i.next_check = (now + i.step()).min(i.active + i.timeout);
+    false
+}
+
 /// The manager's verdict from an Access-Accept/-Reject (and what
 /// accounting keeps: Class, Acct-Interim-Interval).
 fn verdict_of(
@@ -752,6 +1001,10 @@ fn verdict_of(
                     .get_u32(attr::ACCT_INTERIM_INTERVAL)
                     .filter(|v| *v > 0)
                     .map(|v| Duration::from_secs(u64::from(v))),
+                idle: p
+                    .get_u32(attr::IDLE_TIMEOUT)
+                    .filter(|v| *v > 0)
+                    .map(|v| Duration::from_secs(u64::from(v))),
             },
         );
     }
@@ -772,5 +1025,75 @@ fn verdict_of(
             .map(|v| Duration::from_secs(u64::from(v))),
         dns: dns[0].is_some().then_some(dns),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle(timeout: u64, t0: Instant) -> Idle {
+        let mut i = Idle {
+            timeout: Duration::from_secs(timeout),
+            address: Ipv4Addr::new(172, 16, 0, 100),
+            packets: 0,
+            active: t0,
+            next_check: t0,
+        };
+        i.next_check = t0 + i.step();
+        i
+    }
+
+    #[test]
+    fn idle_session_expires_after_its_timeout_and_traffic_restarts_it() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut i = idle(3, t0);
+        assert_eq!(i.next_check, t0 + s(1), "timeout/8 clamped to 1 s");
+        assert!(!idle_step(&mut i, t0 + s(1), 0));
+        assert!(!idle_step(&mut i, t0 + s(2), 0));
+        // Traffic at 2.5 s: seen at the 3 s check, counted from there.
+        assert!(!idle_step(&mut i, t0 + s(3), 4));
+        assert_eq!(i.active, t0 + s(3));
+        assert!(!idle_step(&mut i, t0 + s(5), 4));
+        assert!(idle_step(&mut i, t0 + s(6), 4), "3 s without a packet");
+        // Long timeouts: checked every timeout/8 (at most 60 s), and never
+        // later than when the timeout runs out.
+        let mut i = idle(3600, t0);
+        assert_eq!(i.next_check, t0 + s(60));
+        assert!(!idle_step(&mut i, t0 + s(3590), 0));
+        assert_eq!(i.next_check, t0 + s(3600));
+        assert!(idle_step(&mut i, t0 + s(3600), 0));
+    }
+
+    #[test]
+    fn access_accept_idle_timeout_is_kept_for_the_session() {
+        let key = SessionKey {
+            vlans: Default::default(),
+            peer_mac: [2, 0, 0, 0, 0, 1],
+            session_id: 1,
+        };
+        let req = AuthRequest {
+            key,
+            acct_session_id: "x-1".into(),
+            user: "u".into(),
+            credential: Credential::Pap {
+                password: b"p".to_vec(),
+            },
+            reauth: false,
+        };
+        let mut p = Packet::new(code::ACCESS_ACCEPT, 1);
+        p.add_u32(attr::IDLE_TIMEOUT, 3);
+        p.add_u32(attr::SESSION_TIMEOUT, 60);
+        let mut authz = HashMap::new();
+        let v = verdict_of(&p, &req, &mut authz);
+        assert!(matches!(
+            v,
+            ExternalVerdict::Accept {
+                session_timeout: Some(t),
+                ..
+            } if t == Duration::from_secs(60)
+        ));
+        assert_eq!(authz[&key].idle, Some(Duration::from_secs(3)));
     }
 }

@@ -427,6 +427,8 @@ struct Raw {
     nas_identifier: S<String>,
     dae_listen: S<String>,
     dae_clients: Option<Vec<aaa::RawDaeClient>>,
+    dae_replay_window: S<i64>,
+    radius_max_outstanding: S<i64>,
 }
 
 #[derive(Deserialize)]
@@ -724,6 +726,8 @@ const KEYS: &[&str] = &[
     "nas_identifier",
     "dae_listen",
     "dae_clients",
+    "dae_replay_window",
+    "radius_max_outstanding",
 ];
 
 /// The `access_allow` bit of one word (`arp`, `lldp`, …).
@@ -1348,6 +1352,8 @@ impl Config {
                 nas_identifier: raw.nas_identifier,
                 dae_listen: raw.dae_listen,
                 dae_clients: raw.dae_clients,
+                dae_replay_window: raw.dae_replay_window,
+                radius_max_outstanding: raw.radius_max_outstanding,
             },
         )?;
         let mut users = Vec::new();

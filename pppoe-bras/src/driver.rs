@@ -341,6 +341,9 @@ async fn serve(
     let mut sweeping = false;
     let mut swept = 0usize;
     let mut neighbours = tokio::time::interval(NEIGHBOUR_PERIOD);
+    // Idle-Timeout checks (only sessions that have one are looked at).
+    let mut idle_tick = tokio::time::interval(Duration::from_secs(1));
+    idle_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut control, _socket_guard) = control::listen(control_socket)?;
     let (metrics_tx, mut metrics_rx) = tokio::sync::mpsc::channel(4);
     if let Some(addr) = cfg.metrics_listen {
@@ -421,6 +424,7 @@ async fn serve(
             () = sleep => manager.handle_timeout(Instant::now()),
             () = aaa_sleep => aaa.handle_timeout(dataplane, access_mac),
             _ = neighbours.tick() => dataplane.resolve_neighbours(),
+            _ = idle_tick.tick() => aaa.check_idle(&mut manager, dataplane, access_mac),
             _ = expiry.tick() => {
                 dataplane.periodic();
                 aaa.prune(&manager);
@@ -441,7 +445,14 @@ async fn serve(
                 let text = if cmd == Command::Reload {
                     reload_reply(shell.reload(&mut cfg, &mut manager, dataplane))
                 } else {
-                    answer(cmd, &mut manager, dataplane, access_mac)
+                    let mut text = answer(cmd.clone(), &mut manager, dataplane, access_mac);
+                    if cmd == Command::Stats {
+                        use std::fmt::Write as _;
+                        for (name, v) in aaa.stats() {
+                            let _ = writeln!(text, "{name} {v}");
+                        }
+                    }
+                    text
                 };
                 let _ = reply.send(text);
             }
@@ -451,7 +462,8 @@ async fn serve(
             }
             at = lag_tick.tick() => lag.tick(at.into_std(), Instant::now()),
             Some(reply) = metrics_rx.recv() => {
-                let snap = snapshot(&manager, dataplane, access_mac, cfg.metrics_per_session, lag.take());
+                let mut snap = snapshot(&manager, dataplane, access_mac, cfg.metrics_per_session, lag.take());
+                snap.radius = aaa.metrics();
                 let _ = reply.send(crate::metrics::render(&snap));
             }
             _ = state_tick.tick(), if state_dirty => {
@@ -627,6 +639,7 @@ fn snapshot(
         pool_in_use: manager.pool().in_use() as u64,
         loop_lag_seconds: lag,
         per_session: per_session.then_some(rows),
+        radius: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod bench_setup;
 pub mod capture;
 pub mod config;
 pub mod control;
+pub mod dae;
 pub mod dataplane;
 pub mod discovery;
 pub mod driver;

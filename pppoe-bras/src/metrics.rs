@@ -36,6 +36,57 @@ pub struct NatFigures {
     pub blocks_free: u64,
 }
 
+/// One series of a family other parts of the daemon describe themselves
+/// (the RADIUS client and DAE server): family name without prefix and
+/// `_total`, labels, value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Series {
+    pub name: &'static str,
+    pub gauge: bool,
+    pub labels: Vec<(&'static str, String)>,
+    pub value: u64,
+}
+
+impl Series {
+    pub fn counter(name: &'static str, labels: Vec<(&'static str, String)>, value: u64) -> Self {
+        Series {
+            name,
+            gauge: false,
+            labels,
+            value,
+        }
+    }
+
+    pub fn gauge(name: &'static str, labels: Vec<(&'static str, String)>, value: u64) -> Self {
+        Series {
+            name,
+            gauge: true,
+            labels,
+            value,
+        }
+    }
+}
+
+/// Help text of the [`Series`] families.
+fn series_help(name: &str) -> &'static str {
+    match name {
+        "radius_requests" => "RADIUS requests sent, by server and kind (auth, acct)",
+        "radius_request_outcomes" => {
+            "RADIUS requests by how they ended on a server (accept, reject, challenge, accounting_response, timeout)"
+        }
+        "radius_retransmits" => "RADIUS retransmissions by server",
+        "radius_dropped_responses" => "RADIUS datagrams dropped, by server and reason",
+        "radius_server_dead" => "1 while a RADIUS server is skipped as dead",
+        "radius_in_flight" => "RADIUS requests waiting for an answer",
+        "radius_queued" => "RADIUS requests waiting for a free slot (radius_max_outstanding)",
+        "radius_max_outstanding_seen" => "Most RADIUS requests in flight at once since start",
+        "radius_failovers" => "RADIUS requests moved to the next server",
+        "radius_stop_queue" => "Accounting stop records waiting for a live server",
+        "radius_dae_requests" => "RFC 5176 Disconnect/CoA requests by outcome",
+        _ => "",
+    }
+}
+
 /// Everything one scrape shows, taken in one go by the event loop.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -62,6 +113,8 @@ pub struct Snapshot {
     pub loop_lag_seconds: f64,
     /// `Some` with `metrics_per_session = true`.
     pub per_session: Option<Vec<SessionFigures>>,
+    /// RADIUS client and DAE server series.
+    pub radius: Vec<Series>,
 }
 
 type L = Vec<(String, String)>;
@@ -237,6 +290,29 @@ pub fn render(s: &Snapshot) -> String {
         g,
     );
 
+    let mut counters: std::collections::HashMap<&str, Family<L, Counter>> = Default::default();
+    let mut gauges: std::collections::HashMap<&str, Family<L, Gauge>> = Default::default();
+    for x in &s.radius {
+        let l: L = x
+            .labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        if x.gauge {
+            gauges
+                .entry(x.name)
+                .or_insert_with(|| gauge_family(&mut reg, x.name, series_help(x.name)))
+                .get_or_create(&l)
+                .set(gauge_i(x.value));
+        } else {
+            counters
+                .entry(x.name)
+                .or_insert_with(|| counter_family(&mut reg, x.name, series_help(x.name)))
+                .get_or_create(&l)
+                .inc_by(x.value);
+        }
+    }
+
     if let Some(rows) = &s.per_session {
         let pk = counter_family(
             &mut reg,
@@ -398,6 +474,32 @@ mod tests {
                 down_packets: 4,
                 down_bytes: 336,
             }]),
+            radius: vec![
+                Series::counter(
+                    "radius_request_outcomes",
+                    vec![
+                        ("server", "198.51.100.2:1812".into()),
+                        ("kind", "auth".into()),
+                        ("outcome", "accept".into()),
+                    ],
+                    11,
+                ),
+                Series::counter(
+                    "radius_dropped_responses",
+                    vec![
+                        ("server", "198.51.100.2:1812".into()),
+                        ("kind", "auth".into()),
+                        ("reason", "bad_authenticator".into()),
+                    ],
+                    2,
+                ),
+                Series::gauge("radius_server_dead", vec![("server", "x".into())], 1),
+                Series::counter(
+                    "radius_dae_requests",
+                    vec![("outcome", "coa_ack".into())],
+                    3,
+                ),
+            ],
         };
         let t = render(&s);
         for (series, want) in [
@@ -415,6 +517,16 @@ mod tests {
             ("pppoe_bras_nat_port_blocks_free{public_address=\"198.51.100.1\"}", "67"),
             ("pppoe_bras_pool_addresses_in_use", "3"),
             ("pppoe_bras_event_loop_lag_seconds", "0.0125"),
+            (
+                "pppoe_bras_radius_request_outcomes_total{server=\"198.51.100.2:1812\",kind=\"auth\",outcome=\"accept\"}",
+                "11",
+            ),
+            (
+                "pppoe_bras_radius_dropped_responses_total{server=\"198.51.100.2:1812\",kind=\"auth\",reason=\"bad_authenticator\"}",
+                "2",
+            ),
+            ("pppoe_bras_radius_server_dead{server=\"x\"}", "1"),
+            ("pppoe_bras_radius_dae_requests_total{outcome=\"coa_ack\"}", "3"),
             (
                 "pppoe_bras_session_bytes_total{session=\"0x0001\",user=\"testuser1\",address=\"172.16.0.101\",direction=\"up\"}",
                 "420",

@@ -2,7 +2,8 @@
 //! in, results out. Several servers in order of preference with failover:
 //! a server that leaves `retries` retransmissions unanswered is dead for
 //! [`DEAD_TIME`] and its requests move to the next live one. At most
-//! `max_outstanding` requests wait at once.
+//! `max_outstanding` requests are in flight at once; more wait in a FIFO
+//! queue. Every server keeps counters ([`ServerStats`]).
 //!
 //! Each transmission is encoded afresh (new identifier and authenticator,
 //! the password hidden with the target server's secret, Acct-Delay-Time
@@ -15,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::wire::radius::{attr, code, hide_password, verify_response, Packet};
+use crate::wire::radius::{attr, code, hide_password, verify_response, Packet, VerifyError};
 
 /// How long a server that stopped answering is skipped.
 pub const DEAD_TIME: Duration = Duration::from_secs(30);
@@ -78,6 +79,7 @@ struct Server {
     cfg: ServerConfig,
     dead_until: Option<Instant>,
     next_id: u8,
+    stats: ServerStats,
 }
 
 struct Pending {
@@ -90,14 +92,161 @@ struct Pending {
     deadline: Instant,
 }
 
-/// Counters for `stats`.
+/// Why a datagram from a server was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Response Authenticator or Message-Authenticator wrong (wrong secret,
+    /// forgery).
+    BadAuthenticator,
+    /// An Access-Accept/-Reject/-Challenge without Message-Authenticator.
+    NoMessageAuthenticator,
+    /// No request outstanding with that identifier (late duplicate, spoof).
+    UnknownId,
+    /// Does not parse: short header, length out of range, truncated or
+    /// overlong attributes.
+    Malformed,
+    /// A code that does not answer the request (e.g. Accounting-Response
+    /// to an Access-Request).
+    UnexpectedCode,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 5] = [
+        DropReason::BadAuthenticator,
+        DropReason::NoMessageAuthenticator,
+        DropReason::UnknownId,
+        DropReason::Malformed,
+        DropReason::UnexpectedCode,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::BadAuthenticator => "bad_authenticator",
+            DropReason::NoMessageAuthenticator => "missing_message_authenticator",
+            DropReason::UnknownId => "unknown_id",
+            DropReason::Malformed => "malformed",
+            DropReason::UnexpectedCode => "unexpected_code",
+        }
+    }
+}
+
+/// Per-server counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Requests sent to this server (first transmissions, failovers in).
+    pub requests: u64,
+    pub retransmits: u64,
+    /// Requests this server left unanswered after every retransmission.
+    pub timeouts: u64,
+    pub accepts: u64,
+    pub rejects: u64,
+    pub challenges: u64,
+    /// Accounting-Responses.
+    pub acct_responses: u64,
+    /// Times the server was declared dead.
+    pub marked_dead: u64,
+    /// Dropped datagrams, by [`DropReason`] (index = `as usize`).
+    pub dropped: [u64; 5],
+}
+
+impl ServerStats {
+    /// `(name, value)` pairs for `stats`.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut v = vec![
+            ("requests", self.requests),
+            ("retransmits", self.retransmits),
+            ("timeouts", self.timeouts),
+            ("accepts", self.accepts),
+            ("rejects", self.rejects),
+            ("challenges", self.challenges),
+            ("acct_responses", self.acct_responses),
+            ("marked_dead", self.marked_dead),
+        ];
+        for r in DropReason::ALL {
+            v.push((
+                match r {
+                    DropReason::BadAuthenticator => "dropped_bad_authenticator",
+                    DropReason::NoMessageAuthenticator => "dropped_missing_message_authenticator",
+                    DropReason::UnknownId => "dropped_unknown_id",
+                    DropReason::Malformed => "dropped_malformed",
+                    DropReason::UnexpectedCode => "dropped_unexpected_code",
+                },
+                self.dropped[r as usize],
+            ));
+        }
+        v
+    }
+}
+
+/// Client-wide counters.
 #[derive(Debug, Clone, Default)]
 pub struct ClientStats {
-    pub sent: u64,
-    pub retransmits: u64,
-    pub responses: u64,
-    pub bad_responses: u64,
+    /// Most requests in flight at once since start (≤ `max_outstanding`).
+    pub max_outstanding_seen: u64,
+    /// Most requests waiting in the queue at once.
+    pub max_queued_seen: u64,
+    /// Requests refused because the queue was full.
+    pub busy: u64,
+    /// Requests no live server answered.
+    pub no_server: u64,
     pub failovers: u64,
+}
+
+/// What became of a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Not from one of this client's servers.
+    NotOurs,
+    /// Dropped (counted on the server).
+    Dropped(DropReason),
+    /// A verified answer: its result is ready.
+    Answer,
+}
+
+/// Most requests waiting for a free slot (beyond `max_outstanding`).
+pub const MAX_QUEUED: usize = 65536;
+
+/// At most one log line per key and period; says how many were held back.
+pub struct LogLimit {
+    period: Duration,
+    last: HashMap<&'static str, (Instant, u64)>,
+}
+
+impl LogLimit {
+    pub fn new(period: Duration) -> LogLimit {
+        LogLimit {
+            period,
+            last: HashMap::new(),
+        }
+    }
+
+    /// `Some(n)` when a line about `key` may be written at `now` (`n`:
+    /// lines held back since the last one); `None`: hold it back.
+    pub fn allow(&mut self, now: Instant, key: &'static str) -> Option<u64> {
+        match self.last.get_mut(key) {
+            Some((at, held)) if now.saturating_duration_since(*at) < self.period => {
+                *held += 1;
+                None
+            }
+            Some((at, held)) => {
+                *at = now;
+                Some(std::mem::take(held))
+            }
+            None => {
+                self.last.insert(key, (now, 0));
+                Some(0)
+            }
+        }
+    }
+
+    /// `" (N more like it since the last line)"`, or nothing.
+    pub fn more(n: u64) -> String {
+        if n == 0 {
+            String::new()
+        } else {
+            format!(" ({n} more like it since the last line)")
+        }
+    }
 }
 
 /// One client (auth or acct) over a list of servers.
@@ -105,11 +254,14 @@ pub struct Client {
     servers: Vec<Server>,
     pending: HashMap<Token, Pending>,
     by_id: HashMap<(usize, u8), Token>,
+    /// Requests waiting for a free slot, oldest first.
+    queue: VecDeque<(Token, Request, Instant)>,
     next_token: Token,
     max_outstanding: usize,
     transmit: VecDeque<(SocketAddr, Vec<u8>)>,
     results: VecDeque<(Token, Outcome)>,
     rng: crate::ppp::rng::Rng,
+    log: LogLimit,
     pub stats: ClientStats,
 }
 
@@ -129,17 +281,21 @@ impl Client {
                 cfg,
                 dead_until: None,
                 next_id: rng.next_u32() as u8,
+                stats: ServerStats::default(),
             })
             .collect();
         Client {
             servers,
             pending: HashMap::new(),
             by_id: HashMap::new(),
+            queue: VecDeque::new(),
             next_token: 1,
-            max_outstanding,
+            // Identifiers are per server: never more than 256 in flight on one.
+            max_outstanding: max_outstanding.max(1),
             transmit: VecDeque::new(),
             results: VecDeque::new(),
             rng,
+            log: LogLimit::new(Duration::from_secs(60)),
             stats: ClientStats::default(),
         }
     }
@@ -149,9 +305,32 @@ impl Client {
         self.servers.is_empty()
     }
 
-    /// Requests waiting for an answer.
+    /// Requests not finished: in flight and queued.
     pub fn outstanding(&self) -> usize {
+        self.pending.len() + self.queue.len()
+    }
+
+    /// Requests in flight (sent, waiting for an answer).
+    pub fn in_flight(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Requests waiting for a free slot.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The configured limit on requests in flight.
+    pub fn max_outstanding(&self) -> usize {
+        self.max_outstanding
+    }
+
+    /// Each server's address, whether it is dead at `now`, and counters.
+    pub fn servers(&self, now: Instant) -> Vec<(SocketAddr, bool, &ServerStats)> {
+        self.servers
+            .iter()
+            .map(|s| (s.cfg.addr, s.dead_until.is_some_and(|t| t > now), &s.stats))
+            .collect()
     }
 
     /// True when every server is dead at `now`.
@@ -168,25 +347,55 @@ impl Client {
     }
 
     /// Queue a request; its [`Outcome`] comes out of [`Client::poll_result`].
+    /// Beyond `max_outstanding` in flight it waits in a queue (FIFO) for a
+    /// free slot; `Busy` only when that queue is full too.
     pub fn submit(&mut self, now: Instant, req: Request) -> Result<Token, SubmitError> {
-        if self.pending.len() >= self.max_outstanding {
+        if self.live_server(now, 0).is_none() {
+            return Err(SubmitError::AllDead);
+        }
+        if self.pending.len() >= self.max_outstanding && self.queue.len() >= MAX_QUEUED {
+            self.stats.busy += 1;
             return Err(SubmitError::Busy);
         }
-        let server = self.live_server(now, 0).ok_or(SubmitError::AllDead)?;
         let token = self.next_token;
         self.next_token += 1;
-        let p = Pending {
-            created: req.created.unwrap_or(now),
-            req,
-            server,
-            id: 0,
-            auth: [0; 16],
-            tries: 0,
-            deadline: now,
-        };
-        self.pending.insert(token, p);
-        self.send(now, token);
+        let created = req.created.unwrap_or(now);
+        self.queue.push_back((token, req, created));
+        self.admit(now);
+        self.stats.max_queued_seen = self.stats.max_queued_seen.max(self.queue.len() as u64);
         Ok(token)
+    }
+
+    /// Move queued requests into flight while there is room.
+    fn admit(&mut self, now: Instant) {
+        while self.pending.len() < self.max_outstanding {
+            let Some((token, req, created)) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(server) = self.live_server(now, 0) else {
+                self.stats.no_server += 1;
+                self.results.push_back((token, Outcome::NoServer));
+                continue;
+            };
+            self.pending.insert(
+                token,
+                Pending {
+                    created,
+                    req,
+                    server,
+                    id: 0,
+                    auth: [0; 16],
+                    tries: 0,
+                    deadline: now,
+                },
+            );
+            self.servers[server].stats.requests += 1;
+            self.stats.max_outstanding_seen = self
+                .stats
+                .max_outstanding_seen
+                .max(self.pending.len() as u64);
+            self.send(now, token);
+        }
     }
 
     /// Drop a request (its answer, if any, is then ignored).
@@ -194,6 +403,7 @@ impl Client {
         if let Some(p) = self.pending.remove(&token) {
             self.by_id.remove(&(p.server, p.id));
         }
+        self.queue.retain(|(t, _, _)| *t != token);
     }
 
     /// Encode and queue the pending request `token` to its server.
@@ -242,26 +452,41 @@ impl Client {
         p.deadline = now + s.cfg.timeout;
         self.by_id.insert((p.server, id), token);
         self.transmit.push_back((s.cfg.addr, bytes));
-        self.stats.sent += 1;
     }
 
-    /// A datagram from `from`. Returns false when it matched nothing or
-    /// failed verification (dropped, counted).
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, b: &[u8]) -> bool {
-        let _ = now;
+    fn drop_datagram(&mut self, now: Instant, server: usize, r: DropReason, code: u8) -> Received {
+        self.servers[server].stats.dropped[r as usize] += 1;
+        if let Some(n) = self.log.allow(now, r.name()) {
+            log::warn!(
+                "RADIUS {}: dropped a datagram (code {code}): {}{}",
+                self.servers[server].cfg.addr,
+                r.name().replace('_', " "),
+                LogLimit::more(n)
+            );
+        }
+        Received::Dropped(r)
+    }
+
+    /// A datagram from `from`: verified and matched to its request, or
+    /// dropped (counted per server and reason, logged at most once a
+    /// minute per reason).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, b: &[u8]) -> Received {
         let Some(server) = self.servers.iter().position(|s| s.cfg.addr == from) else {
-            return false;
+            return Received::NotOurs;
         };
         let Ok(pkt) = Packet::parse(b) else {
-            self.stats.bad_responses += 1;
-            return false;
+            return self.drop_datagram(
+                now,
+                server,
+                DropReason::Malformed,
+                b.first().copied().unwrap_or(0),
+            );
         };
         let Some(&token) = self.by_id.get(&(server, pkt.identifier)) else {
-            self.stats.bad_responses += 1;
-            return false;
+            return self.drop_datagram(now, server, DropReason::UnknownId, pkt.code);
         };
         let Some(p) = self.pending.get(&token) else {
-            return false;
+            return self.drop_datagram(now, server, DropReason::UnknownId, pkt.code);
         };
         let expected = match p.req.code {
             code::ACCESS_REQUEST => matches!(
@@ -271,24 +496,40 @@ impl Client {
             code::ACCOUNTING_REQUEST => pkt.code == code::ACCOUNTING_RESPONSE,
             _ => false,
         };
+        if !expected {
+            return self.drop_datagram(now, server, DropReason::UnexpectedCode, pkt.code);
+        }
         // Message-Authenticator is required on every answer to an
         // Access-Request (RFC 3579 §3.2, BlastRADIUS / CVE-2024-3596).
         let require_ma = p.req.code == code::ACCESS_REQUEST;
         let secret = &self.servers[server].cfg.secret;
-        if !expected || verify_response(b, &p.auth, secret, require_ma).is_err() {
-            self.stats.bad_responses += 1;
-            log::warn!(
-                "RADIUS {from}: dropped a response (code {}) that failed verification",
-                pkt.code
-            );
-            return false;
+        match verify_response(b, &p.auth, secret, require_ma) {
+            Ok(()) => {}
+            Err(VerifyError::NoMessageAuthenticator) => {
+                return self.drop_datagram(
+                    now,
+                    server,
+                    DropReason::NoMessageAuthenticator,
+                    pkt.code,
+                )
+            }
+            Err(_) => {
+                return self.drop_datagram(now, server, DropReason::BadAuthenticator, pkt.code)
+            }
         }
         self.by_id.remove(&(server, pkt.identifier));
         self.pending.remove(&token);
-        self.servers[server].dead_until = None;
-        self.stats.responses += 1;
+        let s = &mut self.servers[server];
+        s.dead_until = None;
+        match pkt.code {
+            code::ACCESS_ACCEPT => s.stats.accepts += 1,
+            code::ACCESS_REJECT => s.stats.rejects += 1,
+            code::ACCESS_CHALLENGE => s.stats.challenges += 1,
+            _ => s.stats.acct_responses += 1,
+        }
         self.results.push_back((token, Outcome::Response(pkt)));
-        true
+        self.admit(now);
+        Received::Answer
     }
 
     /// Retransmit or fail over what timed out.
@@ -306,10 +547,11 @@ impl Client {
             let server = p.server;
             if p.tries < self.servers[server].cfg.retries {
                 p.tries += 1;
-                self.stats.retransmits += 1;
+                self.servers[server].stats.retransmits += 1;
                 self.send(now, token);
                 continue;
             }
+            self.servers[server].stats.timeouts += 1;
             // The server is dead; every request on it moves on.
             if self.servers[server].dead_until.is_none_or(|t| t <= now) {
                 log::warn!(
@@ -318,10 +560,12 @@ impl Client {
                     DEAD_TIME.as_secs()
                 );
                 self.servers[server].dead_until = Some(now + DEAD_TIME);
+                self.servers[server].stats.marked_dead += 1;
             }
             match self.live_server(now, server + 1) {
                 Some(next) if next != server => {
                     self.stats.failovers += 1;
+                    self.servers[next].stats.requests += 1;
                     if let Some(p) = self.pending.get_mut(&token) {
                         self.by_id.remove(&(p.server, p.id));
                         p.server = next;
@@ -333,10 +577,12 @@ impl Client {
                     if let Some(p) = self.pending.remove(&token) {
                         self.by_id.remove(&(p.server, p.id));
                     }
+                    self.stats.no_server += 1;
                     self.results.push_back((token, Outcome::NoServer));
                 }
             }
         }
+        self.admit(now);
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -403,14 +649,27 @@ mod tests {
         );
         assert_eq!(pw, b"pw");
         // Wrong secret → dropped; the right one → the result.
-        assert!(!c.handle_datagram(t0, to, &answer(&bytes, "nope", code::ACCESS_ACCEPT)));
-        assert!(c.handle_datagram(t0, to, &answer(&bytes, "s1", code::ACCESS_ACCEPT)));
+        assert_eq!(
+            c.handle_datagram(t0, to, &answer(&bytes, "nope", code::ACCESS_ACCEPT)),
+            Received::Dropped(DropReason::BadAuthenticator)
+        );
+        assert_eq!(
+            c.handle_datagram(t0, to, &answer(&bytes, "s1", code::ACCESS_ACCEPT)),
+            Received::Answer
+        );
         let (t, o) = c.poll_result().unwrap();
         assert_eq!(t, tok);
         let Outcome::Response(p) = o else { panic!() };
         assert_eq!(p.get_str(attr::REPLY_MESSAGE).unwrap(), "hello");
         // A duplicate answer matches nothing any more.
-        assert!(!c.handle_datagram(t0, to, &answer(&bytes, "s1", code::ACCESS_ACCEPT)));
+        assert_eq!(
+            c.handle_datagram(t0, to, &answer(&bytes, "s1", code::ACCESS_ACCEPT)),
+            Received::Dropped(DropReason::UnknownId)
+        );
+        let st = c.servers(t0)[0].2.clone();
+        assert_eq!((st.requests, st.accepts), (1, 1));
+        assert_eq!(st.dropped[DropReason::BadAuthenticator as usize], 1);
+        assert_eq!(st.dropped[DropReason::UnknownId as usize], 1);
         assert_eq!(c.outstanding(), 0);
     }
 
@@ -423,7 +682,10 @@ mod tests {
         let req = Packet::parse(&bytes).unwrap();
         let r = Packet::new(code::ACCESS_ACCEPT, req.identifier)
             .encode_response(&req.authenticator, b"s1");
-        assert!(!c.handle_datagram(t0, to, &r));
+        assert_eq!(
+            c.handle_datagram(t0, to, &r),
+            Received::Dropped(DropReason::NoMessageAuthenticator)
+        );
         assert_eq!(c.outstanding(), 1);
     }
 
@@ -454,7 +716,12 @@ mod tests {
         // New requests skip the dead server.
         let tok2 = c.submit(t2, pap()).unwrap();
         assert_eq!(c.poll_transmit().unwrap().0.port(), 2);
-        assert_eq!(c.submit(t2, pap()), Err(SubmitError::Busy), "limit 2");
+        // Limit 2: a third request waits in the queue, unsent.
+        let tok3 = c.submit(t2, pap()).unwrap();
+        assert!(c.poll_transmit().is_none());
+        assert_eq!((c.in_flight(), c.queued()), (2, 1));
+        c.cancel(tok3);
+        assert_eq!(c.queued(), 0);
         // Server 2 dies too: both requests fail.
         for k in 1..=2 {
             c.handle_timeout(t2 + Duration::from_secs(3 * k));
@@ -498,6 +765,138 @@ mod tests {
         r.attrs.clear();
         let auth: [u8; 16] = b[4..20].try_into().unwrap();
         let rb = r.encode_response(&auth, b"s");
-        assert!(c.handle_datagram(t0, SocketAddr::from(([127, 0, 0, 1], 1813)), &rb));
+        assert_eq!(
+            c.handle_datagram(t0, SocketAddr::from(([127, 0, 0, 1], 1813)), &rb),
+            Received::Answer
+        );
+    }
+
+    #[test]
+    fn queue_beyond_the_outstanding_limit_then_admitted_in_order() {
+        let t0 = Instant::now();
+        let mut c = client(vec![server(1812, "s1")]);
+        let toks: Vec<Token> = (0..5).map(|_| c.submit(t0, pap()).unwrap()).collect();
+        assert_eq!((c.in_flight(), c.queued(), c.outstanding()), (2, 3, 5));
+        let mut answered = Vec::new();
+        while let Some((to, b)) = c.poll_transmit() {
+            // Answer each as it goes out; the queue refills the slot.
+            assert!(c.in_flight() <= 2);
+            assert_eq!(
+                c.handle_datagram(t0, to, &answer(&b, "s1", code::ACCESS_ACCEPT)),
+                Received::Answer
+            );
+            answered.extend(std::iter::from_fn(|| c.poll_result()).map(|(t, _)| t));
+        }
+        assert_eq!(answered, toks, "FIFO, every request answered");
+        assert_eq!(c.stats.max_outstanding_seen, 2, "never more than the limit");
+        assert_eq!(c.stats.max_queued_seen, 3);
+        assert_eq!(c.outstanding(), 0);
+    }
+
+    #[test]
+    fn bad_responses_are_dropped_and_counted_by_reason() {
+        let t0 = Instant::now();
+        let mut c = client(vec![server(1812, "s1")]);
+        c.submit(t0, pap()).unwrap();
+        let (to, bytes) = c.poll_transmit().unwrap();
+        let good = answer(&bytes, "s1", code::ACCESS_ACCEPT);
+        // Wrong Response Authenticator (a flipped bit in it).
+        let mut b = good.clone();
+        b[4] ^= 1;
+        assert_eq!(
+            c.handle_datagram(t0, to, &b),
+            Received::Dropped(DropReason::BadAuthenticator)
+        );
+        // A tampered attribute: the Message-Authenticator no longer matches.
+        let mut b = good.clone();
+        let n = b.len();
+        b[n - 1] ^= 1;
+        assert_eq!(
+            c.handle_datagram(t0, to, &b),
+            Received::Dropped(DropReason::BadAuthenticator)
+        );
+        // Unknown identifier.
+        let mut b = good.clone();
+        b[1] = b[1].wrapping_add(1);
+        assert_eq!(
+            c.handle_datagram(t0, to, &b),
+            Received::Dropped(DropReason::UnknownId)
+        );
+        // Truncated: Length says more than the datagram holds; an attribute
+        // longer than the packet; a header only half there; Length over 4096.
+        let mut b = good.clone();
+        b.truncate(b.len() - 3);
+        assert_eq!(
+            c.handle_datagram(t0, to, &b),
+            Received::Dropped(DropReason::Malformed)
+        );
+        let mut b = good.clone();
+        b[21] = 250;
+        assert_eq!(
+            c.handle_datagram(t0, to, &b),
+            Received::Dropped(DropReason::Malformed)
+        );
+        assert_eq!(
+            c.handle_datagram(t0, to, &good[..12]),
+            Received::Dropped(DropReason::Malformed)
+        );
+        let mut big = good.clone();
+        big.resize(4200, 0);
+        big[2..4].copy_from_slice(&4200u16.to_be_bytes());
+        assert_eq!(
+            c.handle_datagram(t0, to, &big),
+            Received::Dropped(DropReason::Malformed)
+        );
+        // An Accounting-Response to an Access-Request.
+        let req = Packet::parse(&bytes).unwrap();
+        let wrong = Packet::new(code::ACCOUNTING_RESPONSE, req.identifier)
+            .encode_response(&req.authenticator, b"s1");
+        assert_eq!(
+            c.handle_datagram(t0, to, &wrong),
+            Received::Dropped(DropReason::UnexpectedCode)
+        );
+        // From elsewhere: not ours (the caller counts it).
+        let other = SocketAddr::from(([127, 0, 0, 2], 1812));
+        assert_eq!(c.handle_datagram(t0, other, &good), Received::NotOurs);
+        let d = c.servers(t0)[0].2.dropped;
+        assert_eq!(d, [2, 0, 1, 4, 1]);
+        // The request is still waiting, and the genuine answer completes it.
+        assert_eq!(c.handle_datagram(t0, to, &good), Received::Answer);
+    }
+
+    #[test]
+    fn timeouts_and_dead_marks_are_counted_per_server() {
+        let t0 = Instant::now();
+        let mut c = client(vec![server(1, "a"), server(2, "b")]);
+        c.submit(t0, pap()).unwrap();
+        c.handle_timeout(t0 + Duration::from_secs(3));
+        c.handle_timeout(t0 + Duration::from_secs(6));
+        let s = c.servers(t0 + Duration::from_secs(6));
+        assert!(s[0].1, "first server dead");
+        assert!(!s[1].1);
+        let a = s[0].2;
+        assert_eq!(
+            (a.requests, a.retransmits, a.timeouts, a.marked_dead),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(s[1].2.requests, 1, "moved to the second");
+        assert_eq!(c.stats.failovers, 1);
+    }
+
+    #[test]
+    fn log_limit_once_per_period_and_counts_what_it_held() {
+        let t0 = Instant::now();
+        let mut l = LogLimit::new(Duration::from_secs(60));
+        assert_eq!(l.allow(t0, "x"), Some(0));
+        assert_eq!(l.allow(t0 + Duration::from_secs(1), "x"), None);
+        assert_eq!(l.allow(t0 + Duration::from_secs(2), "x"), None);
+        assert_eq!(
+            l.allow(t0 + Duration::from_secs(2), "y"),
+            Some(0),
+            "per key"
+        );
+        assert_eq!(l.allow(t0 + Duration::from_secs(61), "x"), Some(2));
+        assert_eq!(LogLimit::more(2), " (2 more like it since the last line)");
+        assert_eq!(LogLimit::more(0), "");
     }
 }

@@ -757,10 +757,33 @@ impl Manager {
 
     /// Terminate one session (admin): LCP Terminate-Request, then PADT.
     pub fn kill(&mut self, now: Instant, key: &SessionKey) -> bool {
+        self.close(now, key, DownReason::AdminClose)
+    }
+
+    /// Terminate one session for `reason` (e.g. idle-timeout, decided by
+    /// the shell from the data plane's counters): LCP Terminate-Request,
+    /// then PADT.
+    pub fn close(&mut self, now: Instant, key: &SessionKey, reason: DownReason) -> bool {
         let Some(session) = self.sessions.get_mut(key) else {
             return false;
         };
-        session.link.close(now, DownReason::AdminClose);
+        session.link.close(now, reason);
+        self.drive(now, *key);
+        true
+    }
+
+    /// A new Session-Timeout for a live session (RADIUS CoA): it ends
+    /// `timeout` from `now` (cause session-timeout); `None` lifts the limit.
+    pub fn set_session_timeout(
+        &mut self,
+        now: Instant,
+        key: &SessionKey,
+        timeout: Option<Duration>,
+    ) -> bool {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return false;
+        };
+        session.expires = timeout.map(|t| now + t);
         self.drive(now, *key);
         true
     }

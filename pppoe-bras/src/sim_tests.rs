@@ -1710,3 +1710,60 @@ fn external_reject_carries_the_message() {
     );
     assert!(sim.bras.is_empty());
 }
+
+/// RADIUS CoA: a new Session-Timeout counts from the change and replaces
+/// the Access-Accept's; `close` ends a session with the shell's reason
+/// (idle-timeout).
+#[test]
+fn coa_session_timeout_replaces_the_old_one_and_close_takes_a_reason() {
+    use crate::session::ExternalVerdict;
+    let mut bras = manager(0, 2);
+    bras.set_external_auth(true);
+    let mut sim = Sim::new(bras);
+    let c = sim.add(client_cfg(1, "raduser", "radpass", &[AuthProto::Pap]));
+    let d = sim.add(client_cfg(2, "raduser2", "radpass", &[AuthProto::Pap]));
+    sim.run_for(Duration::from_secs(2));
+    while let Some(req) = sim.bras.poll_auth_request() {
+        assert!(sim.bras.handle_auth_verdict(
+            sim.now,
+            &req,
+            ExternalVerdict::Accept {
+                address: None,
+                session_timeout: Some(Duration::from_secs(3600)),
+                dns: None,
+                message: None,
+            },
+        ));
+    }
+    sim.run_for(Duration::from_secs(2));
+    assert!(sim.up(c).is_some() && sim.up(d).is_some());
+    let keys: Vec<_> = sim.bras.sessions().map(|(k, _)| *k).collect();
+    let (kc, kd) = if sim.bras.accounting_of(&keys[0]).unwrap().0 == Some("raduser") {
+        (keys[0], keys[1])
+    } else {
+        (keys[1], keys[0])
+    };
+    let t = sim.now;
+    assert!(sim
+        .bras
+        .set_session_timeout(t, &kc, Some(Duration::from_secs(10))));
+    sim.run_for(Duration::from_secs(9));
+    assert!(sim.removal_reasons().is_empty(), "not before 10 s");
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.removal_reasons(), vec![DownReason::SessionTimeout]);
+    // Lifting the limit (None) keeps the other one past its old timeout.
+    assert!(sim.bras.set_session_timeout(sim.now, &kd, None));
+    sim.run_for(Duration::from_secs(3700));
+    assert_eq!(sim.removal_reasons(), vec![DownReason::SessionTimeout]);
+    assert!(sim.up(d).is_some());
+    assert!(sim.bras.close(sim.now, &kd, DownReason::IdleTimeout));
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        sim.removal_reasons(),
+        vec![DownReason::SessionTimeout, DownReason::IdleTimeout]
+    );
+    assert!(
+        !sim.bras.close(sim.now, &kd, DownReason::IdleTimeout),
+        "gone"
+    );
+}

@@ -226,6 +226,12 @@ shortuser Cleartext-Password := "radpass"
 	Framed-IP-Address = 255.255.255.254,
 	Session-Timeout = 3
 
+idleuser Cleartext-Password := "radpass"
+	Framed-IP-Address = 255.255.255.254,
+	Idle-Timeout = 3
+
+subscriber Cleartext-Password := "password"
+
 baduser Auth-Type := Reject
 	Reply-Message = "Account disabled"
 "#,
@@ -249,37 +255,84 @@ fn start_radius(lab: &Lab, dir: &std::path::Path) -> LabProcess {
     p
 }
 
+/// The real FreeRADIUS as auth and acct server.
+const ONE_SERVER: &str = r#"
+[[radius_servers]]
+address = "198.51.100.2"
+secret = "testing123"
+timeout = 1
+retries = 2
+[[radius_servers]]
+address = "198.51.100.2"
+kind = "acct"
+secret = "testing123"
+timeout = 1
+"#;
+
 /// The daemon with RADIUS auth and accounting (and the JSON log).
 fn radius_bras(lab: &Lab, acct_log: &std::path::Path) -> LabProcess {
+    radius_bras_with(lab, acct_log, "", ONE_SERVER, |_| {})
+}
+
+/// The daemon with the common AAA keys, `top` (top-level keys) and
+/// `toml` (the server tables); `tweak` adjusts the options.
+fn radius_bras_with(
+    lab: &Lab,
+    acct_log: &std::path::Path,
+    top: &str,
+    toml: &str,
+    tweak: impl FnOnce(&mut BrasOptions),
+) -> LabProcess {
     let conf = lab
         .write_file(
             "aaa.toml",
             &format!(
                 r#"accounting_log = "{}"
+{top}
 auth_sources = ["radius"]
 nas_identifier = "bras-test"
 dae_listen = "198.51.100.1:3799"
 [[dae_clients]]
 address = "198.51.100.2"
 secret = "{RADIUS_SECRET}"
-[[radius_servers]]
-address = "198.51.100.2"
-secret = "{RADIUS_SECRET}"
-timeout = 1
-retries = 2
-[[radius_servers]]
-address = "198.51.100.2"
-kind = "acct"
-secret = "{RADIUS_SECRET}"
-timeout = 1
-"#,
+{toml}"#,
                 acct_log.display()
             ),
         )
         .unwrap();
     let mut opts = classic(lab, "");
     opts.extra = vec!["-c".into(), conf.display().to_string()];
+    tweak(&mut opts);
     start_bras(lab, &opts)
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// radclient from the inet namespace to the DAE port: `kind` is
+/// `disconnect` or `coa`; its output (-x: the answer's attributes).
+fn radclient(lab: &Lab, kind: &str, attrs: &str) -> String {
+    let cmd =
+        format!("echo '{attrs}' | radclient -x -r 1 -t 2 198.51.100.1:3799 {kind} {RADIUS_SECRET}");
+    let out = lab.exec(lab.ns_inet(), &["sh", "-c", &cmd]).unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The value of a `pppoe-bras stats` line.
+fn stat(lab: &Lab, name: &str) -> Option<u64> {
+    cli(lab, &["stats"]).lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == name).then(|| v.trim().parse().ok())?
+    })
 }
 
 /// The detail file's records: (status, attributes) in order.
@@ -401,11 +454,11 @@ fn radius_pap_chap_accept_and_accounting_against_freeradius() {
         .unwrap()
         .to_owned();
     let disconnect = |attrs: &str| {
-        let cmd = format!(
-            "echo '{attrs}' | radclient -x -r 1 -t 2 198.51.100.1:3799 disconnect {RADIUS_SECRET}"
-        );
-        let out = lab.exec(lab.ns_inet(), &["sh", "-c", &cmd]).unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        radclient(
+            &lab,
+            "disconnect",
+            &format!("{attrs}, Event-Timestamp = {}", unix_now()),
+        )
     };
     let nak = disconnect("Acct-Session-Id = \"no-such-session\"");
     assert!(nak.contains("Disconnect-NAK"), "{nak}");
@@ -495,5 +548,380 @@ fn radius_reject_session_timeout_and_wrong_password() {
                 |r| r.get("Acct-Terminate-Cause").map(String::as_str) == Some("Session-Timeout")
             )),
         "{stop:?}"
+    );
+}
+
+/// The `down reason=…` log line of `user`, waited for.
+fn wait_down(bras: &LabProcess, user: &str, timeout: Duration) -> Option<String> {
+    let u = format!("user={user} ");
+    bras.wait_stderr(|l| l.contains(" down reason=") && l.contains(&u), timeout)
+        .unwrap()
+}
+
+#[test]
+fn coa_changes_session_timeout_naks_unsupported_and_ignores_replays() {
+    if !freeradius_or_skip("radius_coa") {
+        return;
+    }
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let _radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    let bras = radius_bras(&lab, &log);
+    let mut o = EmuOptions::user("raduser1");
+    o.password = "radpass".into();
+    o.timeout_secs = Some(60);
+    let (_emu, _up) = bring_up(&lab, &o);
+    assert!(eventually(Duration::from_secs(5), || records(&log).len() == 1));
+    let id = records(&log)[0]["acct_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // An old Event-Timestamp (10 minutes ago): silently dropped, counted.
+    let old = radclient(
+        &lab,
+        "coa",
+        &format!(
+            "Acct-Session-Id = \"{id}\", Session-Timeout = 2, Event-Timestamp = {}",
+            unix_now() - 600
+        ),
+    );
+    assert!(
+        !old.contains("CoA-ACK") && !old.contains("CoA-NAK"),
+        "{old}"
+    );
+    assert_eq!(
+        stat(&lab, "radius.dae.dropped_old_event_timestamp"),
+        Some(1)
+    );
+    // Without Event-Timestamp: dropped too.
+    let none = radclient(&lab, "coa", &format!("Acct-Session-Id = \"{id}\""));
+    assert!(!none.contains("CoA-ACK"), "{none}");
+    assert_eq!(stat(&lab, "radius.dae.dropped_no_event_timestamp"), Some(1));
+
+    // An attribute we cannot apply: NAK 401; Authorize-Only: NAK 405.
+    let ts = unix_now();
+    let nak = radclient(
+        &lab,
+        "coa",
+        &format!("Acct-Session-Id = \"{id}\", Filter-Id = \"gold\", Event-Timestamp = {ts}"),
+    );
+    assert!(nak.contains("CoA-NAK"), "{nak}");
+    assert!(nak.contains("Error-Cause = Unsupported-Attribute"), "{nak}");
+    let nak = radclient(
+        &lab,
+        "coa",
+        &format!(
+            "Acct-Session-Id = \"{id}\", Service-Type = Authorize-Only, Event-Timestamp = {ts}"
+        ),
+    );
+    assert!(nak.contains("Error-Cause = Unsupported-Service"), "{nak}");
+    // Unknown session: NAK 503.
+    let nak = radclient(
+        &lab,
+        "coa",
+        &format!("Acct-Session-Id = \"nope\", Session-Timeout = 2, Event-Timestamp = {ts}"),
+    );
+    assert!(
+        nak.contains("Error-Cause = Session-Context-Not-Found"),
+        "{nak}"
+    );
+    assert!(
+        wait_down(&bras, "raduser1", Duration::from_millis(100)).is_none(),
+        "nothing above touched the session"
+    );
+
+    // Session-Timeout = 4 (it was 3600): ACK, and the session ends with
+    // session-timeout 4 s later.
+    let t0 = std::time::Instant::now();
+    let ack = radclient(
+        &lab,
+        "coa",
+        &format!(
+            "Acct-Session-Id = \"{id}\", User-Name = raduser1, Session-Timeout = 4, \
+             Event-Timestamp = {}",
+            unix_now()
+        ),
+    );
+    assert!(ack.contains("CoA-ACK"), "{ack}");
+    let down = wait_down(&bras, "raduser1", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no down line:\n{}", bras.tail(20)));
+    let after = t0.elapsed();
+    assert!(down.contains("down reason=session-timeout"), "{down}");
+    assert!(
+        after >= Duration::from_millis(3500) && after < Duration::from_secs(7),
+        "ended {after:?} after the CoA"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || detail(&dir).iter().any(|r| {
+            r.get("Acct-Session-Id").map(String::as_str) == Some(id.as_str())
+                && r.get("Acct-Terminate-Cause").map(String::as_str) == Some("Session-Timeout")
+        })),
+        "{:?}",
+        detail(&dir)
+    );
+    assert_eq!(stat(&lab, "radius.dae.coa_ack"), Some(1));
+    assert_eq!(stat(&lab, "radius.dae.coa_nak"), Some(3));
+}
+
+#[test]
+fn idle_timeout_from_access_accept_ends_a_quiet_session_not_a_busy_one() {
+    if !freeradius_or_skip("radius_idle") {
+        return;
+    }
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let _radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    let bras = radius_bras(&lab, &log);
+    let mut o = EmuOptions::user("idleuser");
+    o.password = "radpass".into();
+    o.tun = Some("ppp0".into());
+    o.timeout_secs = Some(60);
+    let (_emu, _up) = bring_up(&lab, &o);
+    // 8 s of pings every 0.5 s: well past Idle-Timeout = 3, still up.
+    let ping = lab
+        .exec(
+            lab.ns_cpe(),
+            &["ping", "-c", "16", "-i", "0.5", "-W", "2", "192.0.2.1"],
+        )
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ping.stdout).contains("16 received"),
+        "{ping:?}"
+    );
+    assert!(
+        bras.stderr_lines()
+            .iter()
+            .all(|l| !l.contains("down reason=")),
+        "ended while busy:\n{}",
+        bras.tail(20)
+    );
+    // Quiet from here: ends with idle-timeout within 3 s (+ a check step).
+    let t0 = std::time::Instant::now();
+    let down = wait_down(&bras, "idleuser", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no idle timeout:\n{}", bras.tail(20)));
+    assert!(down.contains("down reason=idle-timeout"), "{down}");
+    assert!(t0.elapsed() < Duration::from_secs(6), "{:?}", t0.elapsed());
+    assert!(
+        eventually(Duration::from_secs(5), || records(&log)
+            .iter()
+            .any(|r| r["terminate_cause"] == "idle-timeout")),
+        "{:?}",
+        records(&log)
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || detail(&dir)
+            .iter()
+            .any(
+                |r| r.get("Acct-Terminate-Cause").map(String::as_str) == Some("Idle-Timeout")
+            )),
+        "{:?}",
+        detail(&dir)
+    );
+}
+
+#[test]
+fn failover_to_the_second_server_and_no_stop_lost() {
+    if !freeradius_or_skip("radius_failover") {
+        return;
+    }
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let _radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    // Primaries: ports nothing listens on; secondaries: FreeRADIUS.
+    let servers = r#"
+[[radius_servers]]
+address = "198.51.100.2"
+port = 1912
+secret = "testing123"
+timeout = 1
+retries = 1
+[[radius_servers]]
+address = "198.51.100.2"
+secret = "testing123"
+timeout = 1
+[[radius_servers]]
+address = "198.51.100.2"
+port = 1913
+kind = "acct"
+secret = "testing123"
+timeout = 1
+retries = 1
+[[radius_servers]]
+address = "198.51.100.2"
+kind = "acct"
+secret = "testing123"
+timeout = 1
+"#;
+    let bras = radius_bras_with(&lab, &log, "", servers, |_| {});
+    let mut o = EmuOptions::user("raduser1");
+    o.password = "radpass".into();
+    o.timeout_secs = Some(60);
+    let (emu, up) = bring_up(&lab, &o);
+    assert_eq!(up.address.to_string(), "172.16.0.150");
+    assert_eq!(stat(&lab, "radius.198.51.100.2:1912.dead"), Some(1));
+    assert_eq!(stat(&lab, "radius.198.51.100.2:1912.marked_dead"), Some(1));
+    assert_eq!(stat(&lab, "radius.198.51.100.2:1912.timeouts"), Some(1));
+    assert_eq!(stat(&lab, "radius.198.51.100.2:1812.accepts"), Some(1));
+    assert!(stat(&lab, "radius.auth.failovers").unwrap() >= 1);
+    drop(emu);
+    // A second login goes straight to the secondary (the primary is dead
+    // for 30 s): no new request to the primary.
+    let (_emu, _) = bring_up(&lab, &o);
+    assert_eq!(stat(&lab, "radius.198.51.100.2:1912.requests"), Some(1));
+    assert_eq!(stat(&lab, "radius.198.51.100.2:1812.accepts"), Some(2));
+    // Accounting: Accounting-On, Starts and the first session's Stop all
+    // reached FreeRADIUS through the secondary.
+    let first_id = records(&log)[0]["acct_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        eventually(Duration::from_secs(15), || detail(&dir).iter().any(|r| {
+            r.get("Acct-Session-Id").map(String::as_str) == Some(first_id.as_str())
+                && r.get("Acct-Status-Type").map(String::as_str) == Some("Stop")
+        })),
+        "no Stop for {first_id}: {:?}\n{}",
+        detail(&dir),
+        bras.tail(20)
+    );
+    assert_eq!(stat(&lab, "radius.198.51.100.2:1913.dead"), Some(1));
+    assert_eq!(stat(&lab, "radius.acct.stop_queue"), Some(0));
+}
+
+#[test]
+fn stop_queued_while_freeradius_is_down_arrives_after_restart() {
+    if !freeradius_or_skip("radius_stop_queue") {
+        return;
+    }
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let mut radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    let bras = radius_bras(&lab, &log);
+    let mut o = EmuOptions::user("raduser1");
+    o.password = "radpass".into();
+    o.timeout_secs = Some(60);
+    let (_emu, _up) = bring_up(&lab, &o);
+    assert!(eventually(Duration::from_secs(5), || records(&log).len() == 1));
+    let id = records(&log)[0]["acct_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(eventually(Duration::from_secs(5), || detail(&dir)
+        .iter()
+        .any(
+            |r| r.get("Acct-Status-Type").map(String::as_str) == Some("Start")
+        )));
+    radiusd.stop(Duration::from_secs(5)).unwrap();
+    cli(&lab, &["kill", "raduser1"]);
+    // Three tries (timeout 1 s, 2 retries), then the Stop waits in the queue.
+    assert!(
+        eventually(Duration::from_secs(10), || stat(
+            &lab,
+            "radius.acct.stop_queue"
+        ) == Some(1)),
+        "{}",
+        bras.tail(20)
+    );
+    let stops = |d: &[std::collections::HashMap<String, String>]| {
+        d.iter()
+            .filter(|r| r.get("Acct-Status-Type").map(String::as_str) == Some("Stop"))
+            .count()
+    };
+    assert_eq!(stops(&detail(&dir)), 0);
+    let _radiusd = start_radius(&lab, &dir);
+    // Retried every 5 s once the server's dead time (30 s) is over.
+    assert!(
+        eventually(Duration::from_secs(45), || stops(&detail(&dir)) == 1),
+        "the queued Stop never arrived: {:?}\n{}",
+        detail(&dir),
+        bras.tail(20)
+    );
+    let stop = detail(&dir)
+        .into_iter()
+        .find(|r| r.get("Acct-Status-Type").map(String::as_str) == Some("Stop"))
+        .unwrap();
+    assert_eq!(stop["Acct-Session-Id"], id);
+    assert_eq!(stop["Acct-Terminate-Cause"], "Admin-Reset");
+    let delay: u64 = stop["Acct-Delay-Time"].parse().unwrap();
+    assert!(delay >= 5, "Acct-Delay-Time counts the wait: {delay}");
+    assert!(eventually(Duration::from_secs(5), || stat(
+        &lab,
+        "radius.acct.stop_queue"
+    ) == Some(0)));
+}
+
+/// 1,000 sessions started at once through FreeRADIUS with at most 16
+/// requests in flight: the rest wait in the client's queue.
+#[test]
+fn thousand_sessions_through_freeradius_within_the_outstanding_limit() {
+    if !freeradius_or_skip("radius_scale") {
+        return;
+    }
+    const N: usize = 1000;
+    const LIMIT: u64 = 16;
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let _radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    let top = format!("port_block_size = 32\nradius_max_outstanding = {LIMIT}");
+    let bras = radius_bras_with(&lab, &log, &top, ONE_SERVER, |o| {
+        o.pool = vec!["100.64.0.0/22".to_owned()];
+    });
+    let mut eo = EmuOptions::user("subscriber");
+    eo.sessions = Some(N as u32);
+    eo.timeout_secs = Some(120);
+    eo.extra = vec!["--rate".to_owned(), "0".to_owned()];
+    let emu = start_emu(&lab, &eo);
+    let ups = || {
+        emu.stdout_lines()
+            .iter()
+            .filter(|l| UpLine::parse(l).is_some())
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(120), || ups() >= N),
+        "{} of {N} up\n{}\n{}",
+        ups(),
+        emu.tail(10),
+        bras.tail(20)
+    );
+    assert_eq!(stat(&lab, "sessions"), Some(N as u64));
+    assert_eq!(
+        stat(&lab, "radius.198.51.100.2:1812.accepts"),
+        Some(N as u64)
+    );
+    let seen = stat(&lab, "radius.auth.max_outstanding_seen").unwrap();
+    assert!((1..=LIMIT).contains(&seen), "auth max in flight {seen}");
+    let seen = stat(&lab, "radius.acct.max_outstanding_seen").unwrap();
+    assert!((1..=LIMIT).contains(&seen), "acct max in flight {seen}");
+    assert_eq!(stat(&lab, "radius.auth.busy"), Some(0));
+    // Every session's Start reached FreeRADIUS (a retransmission, new
+    // identifier, may be recorded twice: counted by Acct-Session-Id).
+    let starts = || {
+        detail(&dir)
+            .iter()
+            .filter(|r| r.get("Acct-Status-Type").map(String::as_str) == Some("Start"))
+            .filter_map(|r| r.get("Acct-Session-Id").cloned())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || starts() == N),
+        "starts in detail: {}",
+        starts()
+    );
+    // The burst did not fit in 16: requests waited instead of failing.
+    let queued = stat(&lab, "radius.auth.max_queued_seen").unwrap();
+    assert!(queued > 0, "auth queue never used");
+    eprintln!(
+        "auth: max in flight {:?}, queue peak {queued}; acct: max in flight {:?}, queue peak {:?}",
+        stat(&lab, "radius.auth.max_outstanding_seen"),
+        stat(&lab, "radius.acct.max_outstanding_seen"),
+        stat(&lab, "radius.acct.max_queued_seen")
     );
 }

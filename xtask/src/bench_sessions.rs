@@ -22,6 +22,11 @@
 //! RSS, then SIGTERM the emulator (it hangs up at `--close-rate`) and poll
 //! the daemon's `stats` until `sessions 0`: the teardown time.
 //!
+//! With `--radius`, every count runs twice: local secrets, then the same
+//! sessions authenticated (CHAP) and accounted (Start, Stop) by FreeRADIUS
+//! (`freeradius -f` in the inet namespace on 192.0.2.2, `files` + `chap` +
+//! `detail`), so the table shows what RADIUS costs next to local secrets.
+//!
 //! NAT is on with the largest port block that fits N subscribers on the one
 //! public address (`(65536 − 1024) / N`, at most 512): with the daemon's
 //! default 512-port blocks only the first ~70–126 subscribers would get a
@@ -73,6 +78,9 @@ pub struct SessionsArgs {
     /// Where to write the JSON results (default target/bench/sessions.json).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also run every count with RADIUS (FreeRADIUS in the inet namespace).
+    #[arg(long)]
+    radius: bool,
 }
 
 /// Entry point.
@@ -92,16 +100,29 @@ pub fn main(args: SessionsArgs) -> Result<()> {
     let work = root.join("target/bench/sessions-run");
     std::fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
 
+    if args.radius && !have_freeradius() {
+        bail!("--radius needs FreeRADIUS: apt-get install freeradius");
+    }
     let mut rows = Vec::new();
+    let auths: &[bool] = if args.radius {
+        &[false, true]
+    } else {
+        &[false]
+    };
     for &n in &args.sessions {
-        check_stop()?;
-        eprintln!("bench: {n} sessions at {}/s", args.rate);
-        match run_one(&args, &bin, &work, n) {
-            Ok(r) => rows.push(r),
-            Err(e) => {
-                check_stop()?;
-                eprintln!("bench: {n} sessions: {e:#}");
-                rows.push(Measured::failed(n, args.rate, format!("{e:#}")));
+        for &radius in auths {
+            check_stop()?;
+            let auth = if radius { "radius" } else { "local" };
+            eprintln!("bench: {n} sessions at {}/s, {auth}", args.rate);
+            match run_one(&args, &bin, &work, n, radius) {
+                Ok(r) => rows.push(r),
+                Err(e) => {
+                    check_stop()?;
+                    eprintln!("bench: {n} sessions ({auth}): {e:#}");
+                    let mut m = Measured::failed(n, args.rate, format!("{e:#}"));
+                    m.auth = auth;
+                    rows.push(m);
+                }
             }
         }
     }
@@ -122,6 +143,145 @@ pub fn main(args: SessionsArgs) -> Result<()> {
 
 // ---------------------------------------------------------------------------
 // Topology and processes
+
+/// FreeRADIUS's address in the inet namespace and the shared secret.
+const RADIUS_ADDR: &str = "192.0.2.2";
+const RADIUS_SECRET: &str = "bench-secret";
+
+fn have_freeradius() -> bool {
+    Command::new("freeradius")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A FreeRADIUS 3 config directory in `dir`: the BRAS (192.0.2.1) as
+/// client, every subscriber in `users` (CHAP), accounting to `detail`.
+/// 3.2.1 does not sign answers by itself: post-auth adds the
+/// Message-Authenticator the BRAS requires.
+fn radius_config(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let d = dir.display();
+    let conf = format!(
+        r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+raddbdir = {d}
+confdir = ${{raddbdir}}
+modconfdir = ${{confdir}}/mods-config
+logdir = ${{raddbdir}}
+radacctdir = ${{raddbdir}}
+run_dir = ${{raddbdir}}
+db_dir = ${{raddbdir}}
+libdir = /usr/lib/freeradius
+pidfile = ${{run_dir}}/radiusd.pid
+name = freeradius
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 65536
+hostname_lookups = no
+log {{
+	destination = stdout
+	auth = no
+}}
+security {{
+	allow_core_dumps = no
+	max_attributes = 200
+	reject_delay = 0
+	status_server = no
+}}
+thread pool {{
+	start_servers = 4
+	max_servers = 8
+	min_spare_servers = 2
+	max_spare_servers = 8
+}}
+client bras {{
+	ipaddr = 192.0.2.1
+	secret = {RADIUS_SECRET}
+	require_message_authenticator = yes
+}}
+modules {{
+	pap {{
+	}}
+	chap {{
+	}}
+	files {{
+		filename = ${{raddbdir}}/users
+	}}
+	detail {{
+		filename = ${{raddbdir}}/detail
+		permissions = 0600
+		header = "%t"
+	}}
+}}
+server default {{
+	listen {{
+		type = auth
+		ipaddr = {RADIUS_ADDR}
+		port = 1812
+	}}
+	listen {{
+		type = acct
+		ipaddr = {RADIUS_ADDR}
+		port = 1813
+	}}
+	authorize {{
+		chap
+		files
+		pap
+	}}
+	authenticate {{
+		Auth-Type PAP {{
+			pap
+		}}
+		Auth-Type CHAP {{
+			chap
+		}}
+	}}
+	preacct {{
+	}}
+	accounting {{
+		detail
+	}}
+	post-auth {{
+		update reply {{
+			&Message-Authenticator := 0x00
+		}}
+		Post-Auth-Type REJECT {{
+			update reply {{
+				&Message-Authenticator := 0x00
+			}}
+		}}
+	}}
+}}
+"#
+    );
+    std::fs::write(dir.join("radiusd.conf"), conf)?;
+    std::fs::write(dir.join("dictionary"), "")?;
+    std::fs::write(
+        dir.join("users"),
+        "subscriber Cleartext-Password := \"password\"\n",
+    )?;
+    let _ = std::fs::remove_file(dir.join("detail"));
+    Ok(())
+}
+
+/// The BRAS config's RADIUS part (top-level keys, then the tables).
+fn radius_toml() -> (String, String) {
+    (
+        "auth_sources = [\"radius\"]\n".to_owned(),
+        format!(
+            "[[radius_servers]]\naddress = \"{RADIUS_ADDR}\"\nsecret = \"{RADIUS_SECRET}\"\n\
+             [[radius_servers]]\naddress = \"{RADIUS_ADDR}\"\nkind = \"acct\"\n\
+             secret = \"{RADIUS_SECRET}\"\n"
+        ),
+    )
+}
 
 const CPE_IF: &str = "c0";
 const ACCESS_IF: &str = "a0";
@@ -354,6 +514,8 @@ fn port_block_size(n: u32) -> u32 {
 struct Measured {
     sessions: u32,
     rate: u32,
+    /// `local` (secrets file) or `radius` (FreeRADIUS).
+    auth: &'static str,
     port_block_size: Option<u32>,
     up: Option<u64>,
     failed: Option<u64>,
@@ -377,6 +539,7 @@ impl Measured {
         Measured {
             sessions: n,
             rate,
+            auth: "local",
             note: Some(note),
             ..Default::default()
         }
@@ -401,13 +564,36 @@ impl Measured {
     }
 }
 
-fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32) -> Result<Measured> {
+fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32, radius: bool) -> Result<Measured> {
     let mut m = Measured {
         sessions: n,
         rate: args.rate,
+        auth: if radius { "radius" } else { "local" },
         ..Default::default()
     };
     let topo = Topology::build(n)?;
+    let tag = format!("{n}{}", if radius { "-radius" } else { "" });
+    let (radius_top, radius_tables, radiusd) = if radius {
+        let dir = work.join(format!("raddb-{n}"));
+        radius_config(&dir)?;
+        let radius_log = work.join(format!("freeradius-{n}.log"));
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &topo.ns("inet"), "freeradius", "-f", "-d"])
+            .arg(&dir)
+            .stdout(std::fs::File::create(&radius_log)?)
+            .stderr(Stdio::null());
+        let mut p = Proc::spawn("freeradius", cmd, Duration::from_secs(5))?;
+        wait_log(
+            &radius_log,
+            "Ready to process requests",
+            &mut p,
+            Duration::from_secs(20),
+        )?;
+        let (top, tables) = radius_toml();
+        (top, tables, Some(p))
+    } else {
+        (String::new(), String::new(), None)
+    };
     let secrets = work.join("secrets");
     std::fs::write(
         &secrets,
@@ -420,7 +606,7 @@ fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32) -> Result<Measu
         m.port_block_size = Some(block);
         format!("nat = true\nport_block_size = {block}\nfirst_port = {FIRST_PORT}\n")
     };
-    let conf = work.join(format!("bras-{n}.toml"));
+    let conf = work.join(format!("bras-{tag}.toml"));
     std::fs::write(
         &conf,
         format!(
@@ -434,14 +620,15 @@ fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32) -> Result<Measu
              max_sessions = 65534\n\
              lcp_echo_interval = 30\n\
              {nat}\
-             pin_dir = \"{}\"\n",
+             pin_dir = \"{}\"\n\
+             {radius_top}{radius_tables}",
             secrets.display(),
             topo.pin_dir.display()
         ),
     )?;
-    let sock = work.join(format!("control-{n}.sock"));
-    let bras_log = work.join(format!("bras-{n}.log"));
-    let emu_log = work.join(format!("emulate-{n}.log"));
+    let sock = work.join(format!("control-{tag}.sock"));
+    let bras_log = work.join(format!("bras-{tag}.log"));
+    let emu_log = work.join(format!("emulate-{tag}.log"));
 
     let mut cmd = Command::new(bin);
     cmd.args(["run", "--netns", &topo.ns("bras"), "-c"])
@@ -559,6 +746,7 @@ fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32) -> Result<Measu
     }
     drop(emu);
     drop(bras);
+    drop(radiusd);
     drop(topo);
     Ok(m)
 }
@@ -588,8 +776,9 @@ fn render_table(header: &str, rows: &[Measured]) -> String {
     let _ = writeln!(o, "Control plane: {header}");
     let _ = writeln!(
         o,
-        "{:>8} {:>7} {:>9} {:>9} {:>7} {:>9} {:>11} {:>11} {:>10} {:>10} {:>11}",
+        "{:>8} {:>6} {:>7} {:>9} {:>9} {:>7} {:>9} {:>11} {:>11} {:>10} {:>10} {:>11}",
         "sessions",
+        "auth",
         "rate/s",
         "all up s",
         "sess/s",
@@ -609,8 +798,9 @@ fn render_table(header: &str, rows: &[Measured]) -> String {
         };
         let _ = writeln!(
             o,
-            "{:>8} {:>7} {:>9} {:>9} {:>7} {:>9} {:>11} {:>11} {:>10} {:>10} {:>11}",
+            "{:>8} {:>6} {:>7} {:>9} {:>9} {:>7} {:>9} {:>11} {:>11} {:>10} {:>10} {:>11}",
             r.sessions,
+            r.auth,
             if r.rate == 0 {
                 "max".to_owned()
             } else {
@@ -639,7 +829,9 @@ fn render_table(header: &str, rows: &[Measured]) -> String {
     }
     let _ = write!(
         o,
-        "all up s: emulator's first start → last session up (IPCP open); sess/s = sessions / that;\n\
+        "auth: local secrets, or RADIUS (FreeRADIUS 3 in the inet netns: Access-Request per\n\
+         session, Accounting Start and Stop to its detail file);\n\
+         all up s: emulator's first start → last session up (IPCP open); sess/s = sessions / that;\n\
          B/session: daemon RSS growth / sessions; emu B/s.: emulator RSS / sessions;\n\
          teardown s: SIGTERM to the emulator (hang-up paced at --close-rate) → daemon `sessions 0`."
     );
@@ -660,6 +852,7 @@ struct Report<'a> {
 #[derive(Serialize)]
 struct RunJson<'a> {
     sessions: u32,
+    auth: &'a str,
     rate: u32,
     port_block_size: Option<u32>,
     up: Option<u64>,
@@ -695,6 +888,7 @@ fn report<'a>(header: &'a str, args: &SessionsArgs, rows: &'a [Measured]) -> Rep
             .iter()
             .map(|r| RunJson {
                 sessions: r.sessions,
+                auth: r.auth,
                 rate: r.rate,
                 port_block_size: r.port_block_size,
                 up: r.up,
@@ -752,6 +946,7 @@ mod tests {
             bras_bin: None,
             no_build: true,
             json: None,
+            radius: false,
         };
         let text = serde_json::to_string(&report("h", &args, &[m])).unwrap();
         // The daemon's counter order, not sorted.
@@ -773,6 +968,7 @@ mod tests {
         let run = &j["runs"][0];
         let mut want = vec![
             "sessions",
+            "auth",
             "rate",
             "port_block_size",
             "up",
@@ -794,6 +990,7 @@ mod tests {
         want.sort();
         assert_eq!(keys(run), want);
         assert_eq!(run["note"], "bad \"x\"\n");
+        assert_eq!(run["auth"], "local");
         assert_eq!(run["sessions_per_sec"], 3333.3);
         assert!(run["up"].is_null());
         assert!(run["daemon_bytes_per_session"].is_null());

@@ -68,6 +68,13 @@ pub struct AaaConfig {
     pub dae_listen: Option<SocketAddr>,
     /// `[[dae_clients]]`: address and secret of each allowed DAE client.
     pub dae_clients: Vec<DaeClient>,
+    /// `dae_replay_window`: seconds a Disconnect/CoA-Request's
+    /// Event-Timestamp may be away from our clock (RFC 5176 §3.5); requests
+    /// without one or outside it are dropped. 0 = no check. Default 300.
+    pub dae_replay_window: u32,
+    /// `radius_max_outstanding`: most requests waiting for an answer per
+    /// client (auth, acct); more wait in a queue. Default 256.
+    pub radius_max_outstanding: u32,
 }
 
 impl Default for AaaConfig {
@@ -80,6 +87,8 @@ impl Default for AaaConfig {
             nas_identifier: None,
             dae_listen: None,
             dae_clients: Vec::new(),
+            dae_replay_window: 300,
+            radius_max_outstanding: 256,
         }
     }
 }
@@ -128,6 +137,8 @@ pub(super) struct RawAaa {
     pub nas_identifier: S<String>,
     pub dae_listen: S<String>,
     pub dae_clients: Option<Vec<RawDaeClient>>,
+    pub dae_replay_window: S<i64>,
+    pub radius_max_outstanding: S<i64>,
 }
 
 fn place<'a>(r: &Resolver<'a>, span: std::ops::Range<usize>, key: &'static str) -> Place<'a> {
@@ -246,6 +257,22 @@ pub(super) fn resolve(
             secret: Secret::new(c.secret.into_inner()),
         });
     }
+    let dae_replay_window = r.int(
+        "dae_replay_window",
+        None,
+        raw.dae_replay_window,
+        d.dae_replay_window,
+        0..=86_400,
+        " seconds (0 = Event-Timestamp not required)",
+    )?;
+    let radius_max_outstanding = r.int(
+        "radius_max_outstanding",
+        None,
+        raw.radius_max_outstanding,
+        d.radius_max_outstanding,
+        1..=65_536,
+        " requests per client",
+    )?;
     Ok(AaaConfig {
         accounting_log,
         acct_interim_interval,
@@ -254,5 +281,7 @@ pub(super) fn resolve(
         nas_identifier,
         dae_listen,
         dae_clients,
+        dae_replay_window,
+        radius_max_outstanding,
     })
 }

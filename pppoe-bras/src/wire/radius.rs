@@ -21,6 +21,9 @@ pub mod code {
     pub const DISCONNECT_REQUEST: u8 = 40;
     pub const DISCONNECT_ACK: u8 = 41;
     pub const DISCONNECT_NAK: u8 = 42;
+    pub const COA_REQUEST: u8 = 43;
+    pub const COA_ACK: u8 = 44;
+    pub const COA_NAK: u8 = 45;
 }
 
 /// Attribute types.
@@ -33,11 +36,13 @@ pub mod attr {
     pub const FRAMED_PROTOCOL: u8 = 7;
     pub const FRAMED_IP_ADDRESS: u8 = 8;
     pub const REPLY_MESSAGE: u8 = 18;
+    pub const STATE: u8 = 24;
     pub const CLASS: u8 = 25;
     pub const VENDOR_SPECIFIC: u8 = 26;
     pub const SESSION_TIMEOUT: u8 = 27;
     pub const IDLE_TIMEOUT: u8 = 28;
     pub const CALLING_STATION_ID: u8 = 31;
+    pub const PROXY_STATE: u8 = 33;
     pub const NAS_IDENTIFIER: u8 = 32;
     pub const ACCT_STATUS_TYPE: u8 = 40;
     pub const ACCT_DELAY_TIME: u8 = 41;
