@@ -666,7 +666,10 @@ pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
                 max_failure: cfg.max_failure,
                 max_terminate: cfg.max_terminate,
             },
+            ipv4: cfg.v6.ipv4,
+            ipv6: cfg.v6.ipv6,
         },
+        v6: cfg.v6.clone(),
     }
 }
 
@@ -938,6 +941,12 @@ fn apply(
                 log::info!("{}", down.log_line(&key, Some(address), &bytes));
             }
             return (None, removed);
+        }
+        // TODO(ipv6 data path): install/remove the session's IPv6 rows
+        // (anti-spoofing by /64 and delegated prefix upstream, lookup by
+        // prefix downstream) through `Dataplane` once it has them.
+        op @ (DataplaneOp::InstallV6 { .. } | DataplaneOp::RemoveV6 { .. }) => {
+            log::debug!("ipv6 data path not wired yet, ignored: {op:?}");
         }
     }
     (None, None)

@@ -653,6 +653,7 @@ impl Client {
             };
             match ev {
                 PeerEvent::Authenticated => {}
+                PeerEvent::Ipv6Up { .. } | PeerEvent::Ipv6Down => {}
                 PeerEvent::NetworkDown => {
                     self.events.push_back(ClientEvent::NetworkDown);
                 }

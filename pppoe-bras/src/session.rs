@@ -13,7 +13,7 @@
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap, VecDeque},
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 
@@ -50,6 +50,27 @@ pub enum DataplaneOp {
         key: SessionKey,
         address: Ipv4Addr,
         down: Option<DownInfo>,
+    },
+    /// IPv6CP opened (or the delegated prefix changed): install or update
+    /// the session's IPv6 rows. Upstream, sources in `prefix64` (the
+    /// session's /64, SLAAC and IA_NA addresses) or `delegated` (DHCPv6
+    /// IA_PD) pass anti-spoofing; downstream, destinations in either are
+    /// encapsulated to this session. Idempotent: the same op again (e.g.
+    /// after an IPv6CP renegotiation, or with `delegated` now known)
+    /// replaces the rows in place.
+    InstallV6 {
+        key: SessionKey,
+        prefix64: (Ipv6Addr, u8),
+        delegated: Option<(Ipv6Addr, u8)>,
+        mtu: u16,
+    },
+    /// Remove exactly the listed IPv6 rows of a session: both at the end
+    /// of the session (or when IPv6CP finishes while IPv4 keeps the link),
+    /// only `delegated` when the subscriber released its delegated prefix.
+    RemoveV6 {
+        key: SessionKey,
+        prefix64: Option<(Ipv6Addr, u8)>,
+        delegated: Option<(Ipv6Addr, u8)>,
     },
 }
 
@@ -116,6 +137,9 @@ pub struct ManagerConfig {
     pub discovery: DiscoveryConfig,
     /// Template for every session's link; `mru` is the cap without RFC 4638.
     pub link: LinkConfig,
+    /// IPv6 control plane (pools, RA, DHCPv6); `link.ipv4`/`link.ipv6`
+    /// say which NCPs run.
+    pub v6: crate::v6::V6Settings,
 }
 
 /// Frames the manager itself received and discarded, by reason (discovery
@@ -546,6 +570,7 @@ impl Manager {
                 message,
             } => {
                 let leased = match (held, address) {
+                    _ if !self.cfg.link.ipv4 => Ok(Ipv4Addr::UNSPECIFIED),
                     (Some(h), None) => Ok(h),
                     (Some(h), Some(a)) if h == a => Ok(h),
                     (h, wanted) => {
@@ -593,7 +618,7 @@ impl Manager {
             return false;
         };
         if let AuthResult::Accept { address } = result {
-            if !req.reauth {
+            if !req.reauth && !address.is_unspecified() {
                 s.address = Some(address);
             }
         }
@@ -922,7 +947,7 @@ impl Manager {
                 if let Some(s) = self.sessions.get_mut(&key) {
                     s.user = Some(user);
                     if let AuthResult::Accept { address } = result {
-                        s.address = Some(address);
+                        s.address = Some(address).filter(|a| !a.is_unspecified());
                     }
                     s.link.handle_auth_result(now, result);
                 }
@@ -1030,6 +1055,25 @@ impl Manager {
                 // final Remove takes them.
                 log::info!("session {sid:#06x} {mac} ipcp down (renegotiating)");
             }
+            LinkEvent::NcpFinished { protocol } if protocol == crate::ppp::proto::IPCP => {
+                // IPv6 keeps the link: the IPv4 rows go now; the lease
+                // stays with the session should the peer reopen IPCP.
+                let Some(s) = self.sessions.get_mut(&key) else {
+                    return;
+                };
+                log::info!("session {sid:#06x} {mac} ipcp finished (ipv6 keeps the link)");
+                if let Some(address) = s.installed.take() {
+                    self.dataplane.push_back(DataplaneOp::Remove {
+                        key,
+                        address,
+                        down: None,
+                    });
+                }
+            }
+            LinkEvent::NcpFinished { .. } => {
+                log::info!("session {sid:#06x} {mac} ipv6cp finished (ipv4 keeps the link)");
+            }
+            LinkEvent::Ipv6Up { .. } | LinkEvent::Ipv6Down => {}
             LinkEvent::Down { reason } => {
                 if let DownReason::PeerInsists { asked, assigned } = &reason {
                     log::warn!(
@@ -1067,6 +1111,10 @@ impl Manager {
             .secrets
             .verify(user, &self.cfg.discovery.ac_name, credential)
         {
+            // IPv6 only: no IPv4 address is leased.
+            Verdict::Accept { .. } if !self.cfg.link.ipv4 => AuthResult::Accept {
+                address: Ipv4Addr::UNSPECIFIED,
+            },
             Verdict::Accept { .. } if keep.is_some() => AuthResult::Accept {
                 address: keep.unwrap_or(Ipv4Addr::UNSPECIFIED),
             },
@@ -1140,6 +1188,23 @@ fn describe(ev: &LinkEvent) -> String {
         ),
         LinkEvent::NetworkUp { peer_address } => format!("ipcp up address={peer_address}"),
         LinkEvent::NetworkDown => "ipcp down".to_owned(),
+        LinkEvent::Ipv6Up { our_iid, peer_iid } => format!(
+            "ipv6cp up local=fe80::{} peer={}",
+            crate::v6::fmt_iid(*our_iid),
+            peer_iid.map_or_else(
+                || "-".to_owned(),
+                |i| format!("fe80::{}", crate::v6::fmt_iid(i))
+            )
+        ),
+        LinkEvent::Ipv6Down => "ipv6cp down".to_owned(),
+        LinkEvent::NcpFinished { protocol } => format!(
+            "{} finished, link kept by the other NCP",
+            if *protocol == crate::ppp::proto::IPCP {
+                "ipcp"
+            } else {
+                "ipv6cp"
+            }
+        ),
         LinkEvent::Down { reason } => format!("down reason={reason}"),
     }
 }

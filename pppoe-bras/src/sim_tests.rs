@@ -77,7 +77,10 @@ fn classic_config(echo_interval: u64, echo_failure: u32) -> ManagerConfig {
             auth_name: "pppoe-bras".into(),
             chap_rechallenge: Duration::ZERO,
             fsm: FsmConfig::default(),
+            ipv4: true,
+            ipv6: false,
         },
+        v6: crate::v6::V6Settings::default(),
     }
 }
 
@@ -282,7 +285,7 @@ impl Sim {
             .iter()
             .filter_map(|op| match op {
                 DataplaneOp::Install { address, mtu, .. } => Some((*address, *mtu)),
-                DataplaneOp::Remove { .. } => None,
+                _ => None,
             })
             .collect()
     }
