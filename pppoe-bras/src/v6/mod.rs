@@ -22,7 +22,10 @@ pub fn link_local(iid: u64) -> std::net::Ipv6Addr {
     std::net::Ipv6Addr::from((0xfe80u128 << 112) | u128::from(iid))
 }
 
+pub mod dhcpv6;
 pub mod pool6;
+pub mod ra;
+pub mod wire;
 
 use std::net::Ipv6Addr;
 
