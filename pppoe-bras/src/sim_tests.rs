@@ -1809,6 +1809,20 @@ fn dual_stack_session_gets_a_64_by_ra_and_a_56_by_dhcpv6() {
     );
     let info = sim.bras.sessions().next().unwrap().1;
     assert_eq!((info.ipv6, info.delegated), (prefix, pd));
+    let row = crate::query::Row::new(&key, &info, Default::default());
+    assert!(
+        row.line()
+            .contains("address=172.16.0.101 ipv6=2001:db8:100:1::/64 pd=2001:db8:200:100::/56 "),
+        "{}",
+        row.line()
+    );
+    let show = crate::query::Detail::new(row, &info, None).text();
+    assert!(
+        show.contains(
+            "  ipv6        Opened prefix 2001:db8:100:1::/64 pd 2001:db8:200:100::/56 local fe80::"
+        ),
+        "{show}"
+    );
     let st = sim.bras.stats().v6;
     assert_eq!((st.rs_rx, st.dhcpv6_rx, st.dhcpv6_tx), (1, 2, 2));
     // Periodic RAs (default 200 s).
