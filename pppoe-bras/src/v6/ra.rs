@@ -311,3 +311,50 @@ mod tests {
         );
     }
 }
+
+/// scapy dissects our RA as a valid ICMPv6 RA with the options we meant
+/// (skipped when python3-scapy is missing).
+#[cfg(test)]
+#[test]
+fn scapy_dissects_the_ra() {
+    let p = RaParams {
+        prefix64: ("2001:db8:100:1::".parse().unwrap(), 64),
+        managed: false,
+        router_lifetime: 1800,
+        valid_lifetime: 7200,
+        preferred_lifetime: 3600,
+        dns: vec!["2001:db8::53".parse().unwrap()],
+        dns_lifetime: 600,
+        mtu: 1492,
+    };
+    let pkt = build_ra("fe80::1".parse().unwrap(), wire::ALL_NODES, &p);
+    let hex: String = pkt.iter().map(|b| format!("{b:02x}")).collect();
+    let script = format!(
+        "from scapy.all import IPv6, ICMPv6ND_RA, ICMPv6NDOptPrefixInfo, ICMPv6NDOptMTU, ICMPv6NDOptRDNSS\n\
+         p = IPv6(bytes.fromhex('{hex}'))\n\
+         c = p[ICMPv6ND_RA].cksum\n\
+         del p[ICMPv6ND_RA].cksum\n\
+         q = IPv6(bytes(p))\n\
+         assert q[ICMPv6ND_RA].cksum == c, (q[ICMPv6ND_RA].cksum, c)\n\
+         assert p.hlim == 255 and p[ICMPv6ND_RA].routerlifetime == 1800\n\
+         pi = p[ICMPv6NDOptPrefixInfo]\n\
+         assert pi.prefix == '2001:db8:100:1::' and pi.prefixlen == 64 and pi.A == 1 and pi.L == 1\n\
+         assert pi.validlifetime == 7200 and pi.preferredlifetime == 3600\n\
+         assert p[ICMPv6NDOptMTU].mtu == 1492\n\
+         assert p[ICMPv6NDOptRDNSS].dns == ['2001:db8::53'] and p[ICMPv6NDOptRDNSS].lifetime == 600\n\
+         print('ok')\n"
+    );
+    let out = match std::process::Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => return eprintln!("skipped: no python3"),
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("No module named 'scapy'") {
+        return eprintln!("skipped: no scapy");
+    }
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
