@@ -583,6 +583,8 @@ impl Aaa {
                 }
             }
             DataplaneOp::Install { .. } => {}
+            // IPv6 rows carry no accounting of their own yet.
+            DataplaneOp::InstallV6 { .. } | DataplaneOp::RemoveV6 { .. } => {}
             DataplaneOp::Remove { key, down, .. } => {
                 let c = removed.map(counters).unwrap_or_default();
                 match down {

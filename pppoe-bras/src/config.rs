@@ -230,6 +230,12 @@ pub struct Config {
     /// session): RSS gives all PPPoE on a NIC one flow hash, so without
     /// this one core does all the work. Default `true` (no effect on one CPU).
     pub spread: bool,
+    /// Which NCPs run, and the IPv6 control plane: `ipv4`, `ipv6`,
+    /// `ipv6_prefix_pool`, `ipv6_delegated_pool`, `ipv6_delegated_length`,
+    /// `dns6`, `ipv6_ra_interval`, `ipv6_router_lifetime`,
+    /// `ipv6_ra_managed`, `ipv6_valid_lifetime`, `ipv6_preferred_lifetime`,
+    /// `dhcpv6_ia_na` (see [`crate::v6::V6Settings`]).
+    pub v6: crate::v6::V6Settings,
     /// Public ports per subscriber block (RFC 6888 per-subscriber limit;
     /// RFC 7422-style blocks). Default 512. With one public address,
     /// `(65536 − first_port) / port_block_size` subscribers fit.
@@ -323,6 +329,7 @@ impl Default for Config {
             metrics_per_session: false,
             log_json: false,
             spread: true,
+            v6: crate::v6::V6Settings::default(),
             port_block_size: 512,
             first_port: 1024,
             nat_table_size: 0,
@@ -409,6 +416,18 @@ struct Raw {
     metrics_per_session: S<bool>,
     log_format: S<String>,
     spread: S<bool>,
+    ipv4: S<bool>,
+    ipv6: S<bool>,
+    ipv6_prefix_pool: S<String>,
+    ipv6_delegated_pool: S<String>,
+    ipv6_delegated_length: S<i64>,
+    dns6: SList,
+    ipv6_ra_interval: S<i64>,
+    ipv6_router_lifetime: S<i64>,
+    ipv6_ra_managed: S<bool>,
+    ipv6_valid_lifetime: S<i64>,
+    ipv6_preferred_lifetime: S<i64>,
+    dhcpv6_ia_na: S<bool>,
     port_block_size: S<i64>,
     first_port: S<i64>,
     nat_table_size: S<i64>,
@@ -510,6 +529,154 @@ fn flag_name(key: &'static str) -> &'static str {
 
 /// List items, each with where it was written.
 type Placed<'a> = Vec<(String, Place<'a>)>;
+
+/// The file's `ipv4`/`ipv6` and IPv6 keys.
+struct RawV6 {
+    ipv4: S<bool>,
+    ipv6: S<bool>,
+    ipv6_prefix_pool: S<String>,
+    ipv6_delegated_pool: S<String>,
+    ipv6_delegated_length: S<i64>,
+    dns6: SList,
+    ipv6_ra_interval: S<i64>,
+    ipv6_router_lifetime: S<i64>,
+    ipv6_ra_managed: S<bool>,
+    ipv6_valid_lifetime: S<i64>,
+    ipv6_preferred_lifetime: S<i64>,
+    dhcpv6_ia_na: S<bool>,
+}
+
+/// The `ipv4`/`ipv6` and IPv6 keys (no flags).
+fn resolve_v6(
+    r: &Resolver<'_>,
+    mut raw: RawV6,
+    d: &crate::v6::V6Settings,
+) -> Result<crate::v6::V6Settings, ConfigError> {
+    use crate::v6::pool6::parse_prefix;
+    let flag =
+        |r: &Resolver<'_>, key, v: S<bool>, d: bool| r.scalar(key, None, v).map_or(d, |(v, _)| v);
+    let ipv4 = flag(r, "ipv4", raw.ipv4.take(), d.ipv4);
+    let ipv6 = flag(r, "ipv6", raw.ipv6.take(), d.ipv6);
+    if !ipv4 && !ipv6 {
+        let place = r
+            .file_place(raw_span(&raw.ipv4).unwrap_or(0..0), "ipv4")
+            .unwrap_or(Place::Flag("ipv4"));
+        return Err(place.bad(
+            false,
+            "with ipv6 = false too no session could carry traffic; enable ipv4 or ipv6",
+        ));
+    }
+    let prefix = |key, v: S<String>, d: (std::net::Ipv6Addr, u8)| -> Result<_, ConfigError> {
+        match r.scalar(key, None, v) {
+            None => Ok(d),
+            Some((v, place)) => parse_prefix(&v).map_err(|e| place.bad(&v, e)),
+        }
+    };
+    let prefix_pool = prefix(
+        "ipv6_prefix_pool",
+        raw.ipv6_prefix_pool.take(),
+        d.prefix_pool,
+    )?;
+    let delegated_pool = prefix(
+        "ipv6_delegated_pool",
+        raw.ipv6_delegated_pool.take(),
+        d.delegated_pool,
+    )?;
+    if prefix_pool.1 >= 64 {
+        return Err(Place::Flag("ipv6_prefix_pool").bad(
+            prefix_pool,
+            "must be shorter than /64 (it is cut into one /64 per session), e.g. a /48",
+        ));
+    }
+    let delegated_length: u8 = r.int(
+        "ipv6_delegated_length",
+        None,
+        raw.ipv6_delegated_length.take(),
+        d.delegated_length,
+        1..=64,
+        "; a prefix length like 56 (longer than ipv6_delegated_pool's, at most 64)",
+    )?;
+    if delegated_length <= delegated_pool.1 {
+        return Err(Place::Flag("ipv6_delegated_length").bad(
+            delegated_length,
+            format!(
+                "must be longer than ipv6_delegated_pool's /{}",
+                delegated_pool.1
+            ),
+        ));
+    }
+    let dns6 = match r.list("dns6", None, raw.dns6.take()) {
+        None => d.dns6.clone(),
+        Some((items, whole)) => {
+            if items.len() > 3 {
+                return Err(whole.bad(items.len(), "at most 3 IPv6 DNS servers"));
+            }
+            let mut out = Vec::new();
+            for (s, place) in items {
+                out.push(
+                    s.parse::<std::net::Ipv6Addr>()
+                        .map_err(|_| place.bad(&s, "not an IPv6 address"))?,
+                );
+            }
+            out
+        }
+    };
+    let secs =
+        |key, v: S<i64>, d: u32, range: RangeInclusive<i64>| r.int(key, None, v, d, range, "");
+    let ra_interval = secs(
+        "ipv6_ra_interval",
+        raw.ipv6_ra_interval.take(),
+        d.ra_interval,
+        4..=1800,
+    )?;
+    let router_lifetime = secs(
+        "ipv6_router_lifetime",
+        raw.ipv6_router_lifetime.take(),
+        d.router_lifetime,
+        0..=9000,
+    )?;
+    let valid_lifetime = secs(
+        "ipv6_valid_lifetime",
+        raw.ipv6_valid_lifetime.take(),
+        d.valid_lifetime,
+        60..=0xffff_ffff,
+    )?;
+    let preferred_lifetime = secs(
+        "ipv6_preferred_lifetime",
+        raw.ipv6_preferred_lifetime.take(),
+        d.preferred_lifetime,
+        0..=0xffff_ffff,
+    )?;
+    if preferred_lifetime > valid_lifetime {
+        return Err(Place::Flag("ipv6_preferred_lifetime").bad(
+            preferred_lifetime,
+            "must not exceed ipv6_valid_lifetime (RFC 4862 §5.5.3)",
+        ));
+    }
+    Ok(crate::v6::V6Settings {
+        ipv4,
+        ipv6,
+        prefix_pool,
+        delegated_pool,
+        delegated_length,
+        dns6,
+        ra_interval,
+        router_lifetime,
+        ra_managed: flag(
+            r,
+            "ipv6_ra_managed",
+            raw.ipv6_ra_managed.take(),
+            d.ra_managed,
+        ),
+        valid_lifetime,
+        preferred_lifetime,
+        dhcpv6_ia_na: flag(r, "dhcpv6_ia_na", raw.dhcpv6_ia_na.take(), d.dhcpv6_ia_na),
+    })
+}
+
+fn raw_span<T>(v: &S<T>) -> Option<Range<usize>> {
+    v.as_ref().map(|s| s.span())
+}
 
 /// Checks and builds one value from the flag (wins) or the file.
 struct Resolver<'a> {
@@ -708,6 +875,18 @@ const KEYS: &[&str] = &[
     "metrics_per_session",
     "log_format",
     "spread",
+    "ipv4",
+    "ipv6",
+    "ipv6_prefix_pool",
+    "ipv6_delegated_pool",
+    "ipv6_delegated_length",
+    "dns6",
+    "ipv6_ra_interval",
+    "ipv6_router_lifetime",
+    "ipv6_ra_managed",
+    "ipv6_valid_lifetime",
+    "ipv6_preferred_lifetime",
+    "dhcpv6_ia_na",
     "port_block_size",
     "first_port",
     "nat_table_size",
@@ -826,6 +1005,15 @@ impl Config {
         );
         check(self.mss_clamp != new.mss_clamp, "mss_clamp");
         check(self.spread != new.spread, "spread");
+        check(
+            self.v6.prefix_pool != new.v6.prefix_pool,
+            "ipv6_prefix_pool",
+        );
+        check(
+            self.v6.delegated_pool != new.v6.delegated_pool
+                || self.v6.delegated_length != new.v6.delegated_length,
+            "ipv6_delegated_pool/ipv6_delegated_length",
+        );
         check(self.access_allow != new.access_allow, "access_allow");
         check(
             self.isolate_subscribers != new.isolate_subscribers,
@@ -1206,6 +1394,24 @@ impl Config {
         let spread = r
             .scalar("spread", None, raw.spread)
             .map_or(d.spread, |(v, _)| v);
+        let v6 = resolve_v6(
+            &r,
+            RawV6 {
+                ipv4: raw.ipv4,
+                ipv6: raw.ipv6,
+                ipv6_prefix_pool: raw.ipv6_prefix_pool,
+                ipv6_delegated_pool: raw.ipv6_delegated_pool,
+                ipv6_delegated_length: raw.ipv6_delegated_length,
+                dns6: raw.dns6,
+                ipv6_ra_interval: raw.ipv6_ra_interval,
+                ipv6_router_lifetime: raw.ipv6_router_lifetime,
+                ipv6_ra_managed: raw.ipv6_ra_managed,
+                ipv6_valid_lifetime: raw.ipv6_valid_lifetime,
+                ipv6_preferred_lifetime: raw.ipv6_preferred_lifetime,
+                dhcpv6_ia_na: raw.dhcpv6_ia_na,
+            },
+            &d.v6,
+        )?;
         let access_allow = match r.list("access_allow", None, raw.access_allow) {
             None => d.access_allow,
             Some((items, _)) => {
@@ -1433,6 +1639,7 @@ impl Config {
             metrics_per_session,
             log_json,
             spread,
+            v6,
             port_block_size,
             first_port,
             nat_table_size,
@@ -1580,6 +1787,44 @@ mod tests {
     }
 
     const IFACES: &str = "access_interface = \"eth1\"\nuplink_interface = \"eth0\"\n";
+
+    #[test]
+    fn ipv6_keys() {
+        let cfg = parse(IFACES).unwrap();
+        assert_eq!(cfg.v6, crate::v6::V6Settings::default());
+        assert!(cfg.v6.ipv4 && cfg.v6.ipv6);
+        let cfg = parse(&format!(
+            "{IFACES}ipv4 = false\nipv6_prefix_pool = \"2001:db8:aa::/48\"\n\
+             ipv6_delegated_pool = \"2001:db8:bb00::/40\"\nipv6_delegated_length = 60\n\
+             dns6 = [\"2001:db8::53\"]\nipv6_ra_interval = 30\nipv6_ra_managed = true\n\
+             dhcpv6_ia_na = true\nipv6_valid_lifetime = 600\nipv6_preferred_lifetime = 300\n"
+        ))
+        .unwrap();
+        assert!(!cfg.v6.ipv4 && cfg.v6.ipv6);
+        assert_eq!(cfg.v6.prefix_pool, ("2001:db8:aa::".parse().unwrap(), 48));
+        assert_eq!(cfg.v6.delegated_length, 60);
+        assert_eq!(
+            cfg.v6.dns6,
+            ["2001:db8::53".parse::<std::net::Ipv6Addr>().unwrap()]
+        );
+        assert_eq!(
+            (cfg.v6.ra_interval, cfg.v6.ra_managed, cfg.v6.dhcpv6_ia_na),
+            (30, true, true)
+        );
+        assert!(
+            err(&format!("{IFACES}ipv4 = false\nipv6 = false\n")).contains("enable ipv4 or ipv6")
+        );
+        assert!(err(&format!(
+            "{IFACES}ipv6_prefix_pool = \"2001:db8:aa::1/48\"\n"
+        ))
+        .contains("write 2001:db8:aa::/48"));
+        assert!(err(&format!("{IFACES}dns6 = [\"192.0.2.1\"]\n")).contains("not an IPv6"));
+        assert!(err(&format!("{IFACES}ipv6_delegated_length = 40\n")).contains("longer than"));
+        assert!(err(&format!(
+            "{IFACES}ipv6_valid_lifetime = 100\nipv6_preferred_lifetime = 200\n"
+        ))
+        .contains("must not exceed"));
+    }
 
     fn a(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
@@ -1749,6 +1994,7 @@ address = "*"
             metrics_per_session: true,
             log_json: true,
             spread: false,
+            v6: crate::v6::V6Settings::default(),
             port_block_size: 256,
             first_port: 2048,
             nat_table_size: 500_000,

@@ -679,7 +679,10 @@ pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
                 max_failure: cfg.max_failure,
                 max_terminate: cfg.max_terminate,
             },
+            ipv4: cfg.v6.ipv4,
+            ipv6: cfg.v6.ipv6,
         },
+        v6: cfg.v6.clone(),
     }
 }
 
@@ -737,10 +740,8 @@ pub fn dataplane_config(cfg: &Config, inside: Vec<(Ipv4Addr, u8)>) -> DataplaneC
         access_allow: cfg.access_allow,
         isolate_subscribers: cfg.isolate_subscribers,
         inside,
-        // TODO(ipv6 config keys): `ipv6` and `ipv6_delegated_length` from
-        // the configuration once the IPv6 control plane lands.
-        ipv6: true,
-        v6_deleg_len: 56,
+        ipv6: cfg.v6.ipv6,
+        v6_deleg_len: cfg.v6.delegated_length,
     }
 }
 
@@ -955,6 +956,33 @@ fn apply(
                 log::info!("{}", down.log_line(&key, Some(address), &bytes));
             }
             return (None, removed);
+        }
+        DataplaneOp::InstallV6 {
+            key,
+            prefix64,
+            delegated,
+            ..
+        } => {
+            // The rows are found by the session's key; the address is unused.
+            let row = session_row(&key, bras_mac, std::net::Ipv4Addr::UNSPECIFIED, 0);
+            if let Err(e) = dataplane.set_v6(&row, Some(prefix64.0), delegated) {
+                log::warn!("session {:#06x}: IPv6 data path: {e:#}", key.session_id);
+            }
+        }
+        DataplaneOp::RemoveV6 {
+            key,
+            prefix64,
+            delegated,
+        } => {
+            let row = session_row(&key, bras_mac, std::net::Ipv4Addr::UNSPECIFIED, 0);
+            if prefix64.is_some() {
+                dataplane.clear_v6(&row);
+            } else if delegated.is_some() {
+                // Only the delegated prefix went: keep the /64.
+                if let Err(e) = dataplane.drop_delegated(&row) {
+                    log::warn!("session {:#06x}: IPv6 data path: {e:#}", key.session_id);
+                }
+            }
         }
     }
     (None, None)

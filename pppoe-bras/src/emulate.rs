@@ -51,6 +51,10 @@ pub struct ClientConfig {
     /// interval (aggressive CPEs).
     pub discovery_backoff: bool,
     pub peer: PeerConfig,
+    /// With `peer.ipv6`: also ask DHCPv6 for an address (IA_NA).
+    pub ia_na: bool,
+    /// With `peer.ipv6`: DHCPv6 Solicit with Rapid Commit.
+    pub rapid_commit: bool,
 }
 
 impl Default for ClientConfig {
@@ -67,6 +71,8 @@ impl Default for ClientConfig {
             discovery_attempts: 5,
             discovery_backoff: true,
             peer: PeerConfig::default(),
+            ia_na: false,
+            rapid_commit: false,
         }
     }
 }
@@ -151,6 +157,9 @@ impl Profile {
                 p.auth_nak_first = Some(vec![0xc2, 0x23, 0x81]);
             }
             Profile::Ipv6cp => {
+                // One bare IPv6CP Configure-Request, as before the BRAS
+                // spoke IPv6CP (a BRAS with `ipv6 = false` rejects it).
+                p.ipv6 = false;
                 p.extra_protocols = vec![proto::IPV6CP];
             }
             Profile::MaxPayload => {
@@ -234,6 +243,17 @@ pub enum ClientEvent {
     },
     /// IPCP closed; LCP (the session) stays up.
     NetworkDown,
+    /// IPv6 configured: the RA's /64 and our SLAAC address in it, the
+    /// DHCPv6 delegated prefix and address (None: not given).
+    Ipv6Up {
+        prefix: Option<(std::net::Ipv6Addr, u8)>,
+        address: Option<std::net::Ipv6Addr>,
+        pd: Option<(std::net::Ipv6Addr, u8)>,
+        na: Option<std::net::Ipv6Addr>,
+        dns: Vec<std::net::Ipv6Addr>,
+    },
+    /// Our DHCPv6 Release was answered.
+    Ipv6Released,
     /// The BRAS sent LCP Protocol-Reject for this protocol (once each).
     ProtocolRejected {
         protocol: u16,
@@ -282,6 +302,12 @@ pub struct Client {
     /// Protocol-Rejects and Echo-Replies already reported.
     rejected_seen: usize,
     echo_replies_seen: u64,
+    /// IPv6 control plane (RS, SLAAC, DHCPv6) once IPv6CP is up.
+    v6: Option<crate::v6::client::V6Client>,
+    /// The latest `now` seen.
+    now: Instant,
+    /// RA DNS servers, for the Ipv6Up event.
+    v6_dns: Vec<std::net::Ipv6Addr>,
 }
 
 impl Client {
@@ -298,6 +324,9 @@ impl Client {
             ac_name: String::new(),
             rejected_seen: 0,
             echo_replies_seen: 0,
+            v6: None,
+            now,
+            v6_dns: Vec::new(),
         };
         c.send_padi();
         c.state = State::Discovering {
@@ -509,6 +538,19 @@ impl Client {
         if protocol == proto::IPV4 {
             return Some(info);
         }
+        self.now = now;
+        if protocol == proto::IPV6 {
+            if let Some(v6) = self.v6.as_mut() {
+                // RA and DHCPv6 are the client's; anything else is data
+                // for the TUN (ping6 replies and the like).
+                if !is_v6_control(info) {
+                    return Some(info);
+                }
+                v6.handle_packet(now, info);
+                self.drive_v6();
+                return None;
+            }
+        }
         peer.handle_frame(now, protocol, info);
         self.drive_peer();
         None
@@ -550,11 +592,95 @@ impl Client {
                 }
                 self.send_padr(ac_mac, cookie.as_deref(), relay.as_deref());
             }
-            State::Session { peer, .. } if peer.poll_timeout().is_some_and(|t| t <= now) => {
-                peer.handle_timeout(now);
-                self.drive_peer();
+            State::Session { peer, .. } => {
+                self.now = now;
+                if peer.poll_timeout().is_some_and(|t| t <= now) {
+                    peer.handle_timeout(now);
+                    self.drive_peer();
+                }
+                if let Some(v6) = self.v6.as_mut() {
+                    if v6.poll_timeout().is_some_and(|t| t <= now) {
+                        v6.handle_timeout(now);
+                        self.drive_v6();
+                    }
+                }
             }
             _ => {}
+        }
+    }
+
+    /// The IPv6 side (after IPv6CP opened), e.g. to renew or release.
+    pub fn v6(&self) -> Option<&crate::v6::client::V6Client> {
+        self.v6.as_ref()
+    }
+
+    /// DHCPv6 Renew now.
+    pub fn v6_renew(&mut self, now: Instant) {
+        if let Some(v6) = self.v6.as_mut() {
+            v6.renew(now);
+            self.drive_v6();
+        }
+    }
+
+    /// DHCPv6 Release now.
+    pub fn v6_release(&mut self, now: Instant) {
+        if let Some(v6) = self.v6.as_mut() {
+            v6.release(now);
+            self.drive_v6();
+        }
+    }
+
+    /// Send the IPv6 side's packets, report its events.
+    fn drive_v6(&mut self) {
+        let State::Session {
+            ac_mac, session_id, ..
+        } = &self.state
+        else {
+            return;
+        };
+        let (ac_mac, session_id) = (*ac_mac, *session_id);
+        let Some(v6) = self.v6.as_mut() else {
+            return;
+        };
+        let mut frames = Vec::new();
+        while let Some(p) = v6.poll_transmit() {
+            frames.push(p);
+        }
+        let mut evs = Vec::new();
+        while let Some(ev) = v6.poll_event() {
+            evs.push(ev);
+        }
+        let (prefix, address) = (v6.prefix64, v6.address);
+        for p in frames {
+            let eth = self.eth(ac_mac, pppoe_bras_common::proto::ETH_P_PPP_SES);
+            self.transmit
+                .push_back(pppoe::session_frame(&eth, session_id, proto::IPV6, &p));
+        }
+        use crate::v6::client::V6ClientEvent as E;
+        for ev in evs {
+            match ev {
+                E::RouterAdvertisement { dns, .. } => self.v6_dns = dns,
+                E::Bound {
+                    pd,
+                    address: na,
+                    dns,
+                } => {
+                    let dns = if dns.is_empty() {
+                        self.v6_dns.clone()
+                    } else {
+                        dns
+                    };
+                    self.events.push_back(ClientEvent::Ipv6Up {
+                        prefix,
+                        address,
+                        pd,
+                        na,
+                        dns,
+                    });
+                }
+                E::Released => self.events.push_back(ClientEvent::Ipv6Released),
+                E::Failed(what) => log::debug!("ipv6: {what}"),
+            }
         }
     }
 
@@ -564,7 +690,13 @@ impl Client {
             State::Discovering { next_at, .. } | State::Requesting { next_at, .. } => {
                 Some(*next_at)
             }
-            State::Session { peer, .. } => peer.poll_timeout(),
+            State::Session { peer, .. } => [
+                peer.poll_timeout(),
+                self.v6.as_ref().and_then(|v| v.poll_timeout()),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
             State::Finished => None,
         }
     }
@@ -586,7 +718,12 @@ impl Client {
             return None;
         };
         let eth = self.eth(*ac_mac, pppoe_bras_common::proto::ETH_P_PPP_SES);
-        Some(pppoe::session_frame(&eth, *session_id, proto::IPV4, packet))
+        // The version nibble picks the PPP protocol (the TUN carries both).
+        let protocol = match packet.first().map(|b| b >> 4) {
+            Some(6) => proto::IPV6,
+            _ => proto::IPV4,
+        };
+        Some(pppoe::session_frame(&eth, *session_id, protocol, packet))
     }
 
     /// Hang up: LCP Terminate-Request, then PADT right away (as pppd does on
@@ -653,6 +790,18 @@ impl Client {
             };
             match ev {
                 PeerEvent::Authenticated => {}
+                PeerEvent::Ipv6Up { our_iid, .. } => {
+                    let mut v6 = crate::v6::client::V6Client::new(
+                        self.cfg.mac,
+                        self.cfg.ia_na,
+                        self.cfg.rapid_commit,
+                        self.seed as u32,
+                    );
+                    v6.start(self.now, our_iid);
+                    self.v6 = Some(v6);
+                    self.drive_v6();
+                }
+                PeerEvent::Ipv6Down => {}
                 PeerEvent::NetworkDown => {
                     self.events.push_back(ClientEvent::NetworkDown);
                 }
@@ -1176,6 +1325,15 @@ pub struct EmulateArgs {
     /// really reach the BRAS before their answers arrive.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub rx_delay_ms: u64,
+    /// No IPv6CP (a v4-only CPE: the BRAS's IPv6CP is Protocol-Rejected).
+    /// By default the client negotiates IPv6CP, sends a Router
+    /// Solicitation, takes SLAAC from the RA's /64 and asks DHCPv6 for a
+    /// delegated prefix (`UP6` line).
+    #[arg(long)]
+    pub no_ipv6: bool,
+    /// Also ask DHCPv6 for an address (IA_NA).
+    #[arg(long)]
+    pub ia_na: bool,
 }
 
 impl EmulateArgs {
@@ -1191,8 +1349,10 @@ impl EmulateArgs {
             peer: PeerConfig {
                 user: self.user.clone(),
                 password: self.password.as_bytes().to_vec(),
+                ipv6: !self.no_ipv6,
                 ..PeerConfig::default()
             },
+            ia_na: self.ia_na,
             ..ClientConfig::default()
         };
         if let Some(p) = self.profile {
@@ -1265,6 +1425,27 @@ fn print_event(i: usize, client: Option<&Client>, ev: &ClientEvent) {
             );
         }
         ClientEvent::NetworkDown => println!("NETDOWN session={sid:#06x} client={i}"),
+        ClientEvent::Ipv6Up {
+            prefix,
+            address,
+            pd,
+            na,
+            dns,
+        } => {
+            let dns: Vec<String> = dns.iter().map(ToString::to_string).collect();
+            println!(
+                "UP6 session={sid:#06x} ipv6={} pd={} na={} dns6={} client={i}",
+                match (address, prefix) {
+                    (Some(a), Some((_, l))) => format!("{a}/{l}"),
+                    (None, Some((p, l))) => format!("{p}/{l}"),
+                    _ => "-".to_owned(),
+                },
+                pd.map_or_else(|| "-".to_owned(), |(p, l)| format!("{p}/{l}")),
+                na.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+                dns.join(",")
+            );
+        }
+        ClientEvent::Ipv6Released => println!("RELEASED6 session={sid:#06x} client={i}"),
         ClientEvent::ProtocolRejected { protocol } => {
             println!("PROTREJ session={sid:#06x} protocol={protocol:#06x} client={i}")
         }
@@ -1352,6 +1533,19 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                 let name = t.get_ref().name().to_owned();
                 configure_tun(&name, *address, *mru, args.default_route)
                     .context("configure the TUN device")?;
+            }
+            if let (
+                ClientEvent::Ipv6Up {
+                    address: Some(a), ..
+                },
+                Some(t),
+            ) = (&ev, &tun)
+            {
+                let name = t.get_ref().name().to_owned();
+                // A namespace with IPv6 disabled still gets its IPv4.
+                if let Err(e) = configure_tun6(&name, *a, args.default_route) {
+                    log::warn!("IPv6 on {name}: {e:#}");
+                }
             }
             let failure = matches!(ev, ClientEvent::AuthFailed { .. })
                 || matches!(&ev, ClientEvent::Down { .. } if !fleet.client(i).is_some_and(Client::was_up));
@@ -1461,6 +1655,34 @@ fn configure_tun(
         run_ip(&["route", "replace", "default", "dev", name])?;
     }
     Ok(())
+}
+
+/// The SLAAC address on the TUN (nodad: the BRAS is the only other end),
+/// and the default IPv6 route through it for the cpe namespace.
+fn configure_tun6(
+    name: &str,
+    address: std::net::Ipv6Addr,
+    default_route: bool,
+) -> anyhow::Result<()> {
+    let addr = format!("{address}/128");
+    run_ip(&["-6", "addr", "replace", &addr, "dev", name, "nodad"])?;
+    if default_route {
+        run_ip(&["-6", "route", "replace", "default", "dev", name])?;
+    }
+    Ok(())
+}
+
+/// An IPv6 packet the emulated CPE's own IPv6 client handles: ICMPv6
+/// Router Advertisement (and other ND) or DHCPv6 to the client port.
+fn is_v6_control(p: &[u8]) -> bool {
+    if p.len() < 48 || p[0] >> 4 != 6 {
+        return true; // malformed: let the client count it
+    }
+    match p[6] {
+        58 => (133..=137).contains(&p[40]),
+        17 => u16::from_be_bytes([p[42], p[43]]) == 546,
+        _ => false,
+    }
 }
 
 fn run_ip(args: &[&str]) -> anyhow::Result<()> {

@@ -29,6 +29,7 @@ pub mod radius_client;
 pub mod rawsock;
 pub mod session;
 pub mod state;
+pub mod v6;
 pub mod wire;
 
 #[cfg(test)]

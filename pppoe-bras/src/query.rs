@@ -208,6 +208,11 @@ pub struct Row {
     pub mtu: u16,
     pub age_secs: u64,
     pub counters: Counters,
+    /// The session's /64 (RA) and delegated prefix (DHCPv6), `P/len`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pd: Option<String>,
 }
 
 impl Row {
@@ -226,14 +231,23 @@ impl Row {
             mtu: info.mtu,
             age_secs: info.age.as_secs(),
             counters,
+            ipv6: info.ipv6.map(|(a, l)| format!("{a}/{l}")),
+            pd: info.delegated.map(|(a, l)| format!("{a}/{l}")),
         }
     }
 
     /// The `sessions` text line.
     pub fn line(&self) -> String {
         let c = &self.counters;
+        let mut v6 = String::new();
+        if let Some(p) = &self.ipv6 {
+            v6.push_str(&format!(" ipv6={p}"));
+        }
+        if let Some(p) = &self.pd {
+            v6.push_str(&format!(" pd={p}"));
+        }
         format!(
-            "{} {} {} user={} address={} state={} mtu={} age={}s up={}p/{}B down={}p/{}B",
+            "{} {} {} user={} address={}{v6} state={} mtu={} age={}s up={}p/{}B down={}p/{}B",
             self.session_id,
             self.mac,
             self.vlans,
@@ -258,6 +272,12 @@ pub struct Detail {
     pub row: Row,
     pub lcp_state: String,
     pub ipcp_state: String,
+    pub ipv6cp_state: String,
+    /// Link-locals from IPv6CP (`fe80::…`) once it opened.
+    pub ipv6_local: Option<String>,
+    pub ipv6_peer: Option<String>,
+    /// The DHCPv6 IA_NA address, if bound.
+    pub ipv6_address: Option<std::net::Ipv6Addr>,
     pub our_mru: u16,
     pub peer_mru: u16,
     pub our_magic: String,
@@ -279,6 +299,15 @@ impl Detail {
             row,
             lcp_state: format!("{:?}", link.lcp_state()),
             ipcp_state: format!("{:?}", link.ipcp_state()),
+            ipv6cp_state: format!("{:?}", link.ipv6cp_state()),
+            ipv6_local: info
+                .ipv6
+                .map(|_| crate::v6::link_local(link.our_iid()).to_string()),
+            ipv6_peer: link
+                .peer_iid()
+                .filter(|_| info.ipv6.is_some())
+                .map(|i| crate::v6::link_local(i).to_string()),
+            ipv6_address: info.ipv6_address,
             our_mru: link.our_mru(),
             peer_mru: link.peer_mru(),
             our_magic: format!("{:#010x}", link.our_magic()),
@@ -337,6 +366,19 @@ impl Detail {
                     .join(",")
             }
         );
+        if r.ipv6.is_some() || r.pd.is_some() {
+            let _ = writeln!(
+                o,
+                "  ipv6        {} prefix {} pd {}{} local {} peer {}",
+                self.ipv6cp_state,
+                r.ipv6.as_deref().unwrap_or("-"),
+                r.pd.as_deref().unwrap_or("-"),
+                self.ipv6_address
+                    .map_or_else(String::new, |a| format!(" address {a}")),
+                self.ipv6_local.as_deref().unwrap_or("-"),
+                self.ipv6_peer.as_deref().unwrap_or("-"),
+            );
+        }
         let _ = writeln!(o, "  mtu         {}", r.mtu);
         let _ = writeln!(o, "  nat         {}", self.nat.as_deref().unwrap_or("-"));
         let c = &r.counters;

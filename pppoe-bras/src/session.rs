@@ -13,7 +13,7 @@
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap, VecDeque},
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 
@@ -34,6 +34,9 @@ use crate::{
     },
 };
 
+/// An IPv6 prefix and its length.
+pub type Prefix6 = (Ipv6Addr, u8);
+
 /// A change the data plane must apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataplaneOp {
@@ -50,6 +53,27 @@ pub enum DataplaneOp {
         key: SessionKey,
         address: Ipv4Addr,
         down: Option<DownInfo>,
+    },
+    /// IPv6CP opened (or the delegated prefix changed): install or update
+    /// the session's IPv6 rows. Upstream, sources in `prefix64` (the
+    /// session's /64, SLAAC and IA_NA addresses) or `delegated` (DHCPv6
+    /// IA_PD) pass anti-spoofing; downstream, destinations in either are
+    /// encapsulated to this session. Idempotent: the same op again (e.g.
+    /// after an IPv6CP renegotiation, or with `delegated` now known)
+    /// replaces the rows in place.
+    InstallV6 {
+        key: SessionKey,
+        prefix64: (Ipv6Addr, u8),
+        delegated: Option<(Ipv6Addr, u8)>,
+        mtu: u16,
+    },
+    /// Remove exactly the listed IPv6 rows of a session: both at the end
+    /// of the session (or when IPv6CP finishes while IPv4 keeps the link),
+    /// only `delegated` when the subscriber released its delegated prefix.
+    RemoveV6 {
+        key: SessionKey,
+        prefix64: Option<(Ipv6Addr, u8)>,
+        delegated: Option<(Ipv6Addr, u8)>,
     },
 }
 
@@ -93,18 +117,22 @@ pub struct DownInfo {
     pub user: Option<String>,
     pub reason: DownReason,
     pub duration: Duration,
+    /// The session's /64 and delegated prefix, if it had them.
+    pub ipv6: Option<(Ipv6Addr, u8)>,
+    pub delegated: Option<(Ipv6Addr, u8)>,
 }
 
 impl DownInfo {
     /// The one log line for a session's end.
     pub fn log_line(&self, key: &SessionKey, address: Option<Ipv4Addr>, bytes: &str) -> String {
         format!(
-            "session {:#06x} {} down reason={} user={} address={} duration={:.1}s {}",
+            "session {:#06x} {} down reason={} user={} address={}{} duration={:.1}s {}",
             key.session_id,
             fmt_mac(&key.peer_mac),
             self.reason,
             escape(self.user.as_deref().unwrap_or("-")),
             address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+            v6_fields(self.ipv6, self.delegated),
             self.duration.as_secs_f64(),
             bytes
         )
@@ -116,6 +144,9 @@ pub struct ManagerConfig {
     pub discovery: DiscoveryConfig,
     /// Template for every session's link; `mru` is the cap without RFC 4638.
     pub link: LinkConfig,
+    /// IPv6 control plane (pools, RA, DHCPv6); `link.ipv4`/`link.ipv6`
+    /// say which NCPs run.
+    pub v6: crate::v6::V6Settings,
 }
 
 /// Frames the manager itself received and discarded, by reason (discovery
@@ -148,12 +179,14 @@ pub struct ManagerStats {
     pub auth_failed: u64,
     /// Ended sessions by [`DownReason::kind`].
     pub teardowns: std::collections::BTreeMap<&'static str, u64>,
+    /// IPv6 control plane (RS/RA, DHCPv6).
+    pub v6: crate::v6::V6Stats,
 }
 
 impl ManagerStats {
     /// Every counter with its name.
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        vec![
+        let mut v = vec![
             ("session_rx", self.session_rx),
             ("drop_bad_ethernet", self.drop_bad_ethernet),
             ("drop_ethertype", self.drop_ethertype),
@@ -164,7 +197,9 @@ impl ManagerStats {
             ("lcp_looped_echo", self.lcp_looped_echo),
             ("setups", self.setups),
             ("auth_failed", self.auth_failed),
-        ]
+        ];
+        v.extend(self.v6.counters());
+        v
     }
 }
 
@@ -182,6 +217,11 @@ pub struct SessionInfo<'a> {
     pub link: &'a Link,
     /// The last [`EVENT_HISTORY`] events: time since PADS and what happened.
     pub events: &'a VecDeque<(Duration, String)>,
+    /// The session's /64 (RA) and delegated prefix (DHCPv6), once leased.
+    pub ipv6: Option<(Ipv6Addr, u8)>,
+    pub delegated: Option<(Ipv6Addr, u8)>,
+    /// The DHCPv6 IA_NA address, if bound.
+    pub ipv6_address: Option<Ipv6Addr>,
 }
 
 /// Events each session remembers for `pppoe-bras show`.
@@ -210,6 +250,10 @@ struct Session {
     acct_id: String,
     /// End of the authorised session time (RADIUS Session-Timeout).
     expires: Option<Instant>,
+    /// IPv6 services (RA, DHCPv6) and the /64, from the first IPv6CP up.
+    v6: Option<crate::v6::server::V6Service>,
+    /// The IPv6 rows in the data plane: the /64 and the delegated prefix.
+    installed_v6: Option<(Prefix6, Option<Prefix6>)>,
 }
 
 impl Session {
@@ -252,6 +296,24 @@ pub struct Manager {
     /// Credentials go out as [`AuthRequest`]s instead of to `secrets`.
     external_auth: bool,
     auth_requests: VecDeque<AuthRequest>,
+    /// One /64 per session (`ipv6_prefix_pool`).
+    prefix_pool: crate::v6::pool6::PrefixPool,
+    /// One delegated prefix per subscriber (`ipv6_delegated_pool`).
+    pd_pool: crate::v6::pool6::PrefixPool,
+}
+
+/// A prefix pool from the settings; the all-zero prefix is kept back.
+fn new_prefix_pool(base: (Ipv6Addr, u8), len: u8) -> crate::v6::pool6::PrefixPool {
+    use crate::v6::pool6::PrefixPool;
+    let mut p = PrefixPool::new(base, len).unwrap_or_else(|e| {
+        // The config refuses such lengths; a hand-built ManagerConfig
+        // gets the defaults instead of a panic.
+        log::error!("ipv6 pool {}/{} into /{len}: {e}", base.0, base.1);
+        let d = crate::v6::V6Settings::default();
+        PrefixPool::new(d.prefix_pool, 64).unwrap_or_else(|_| unreachable!("valid default"))
+    });
+    p.reserve_index(0);
+    p
 }
 
 impl Manager {
@@ -266,7 +328,11 @@ impl Manager {
     /// makes simulations reproducible (tests only).
     pub fn with_rng(cfg: ManagerConfig, secrets: Secrets, pool: Pool, rng: Rng) -> Self {
         let discovery = Discovery::new(cfg.discovery.clone());
+        let prefix_pool = new_prefix_pool(cfg.v6.prefix_pool, 64);
+        let pd_pool = new_prefix_pool(cfg.v6.delegated_pool, cfg.v6.delegated_length);
         Manager {
+            prefix_pool,
+            pd_pool,
             cfg,
             discovery,
             sessions: HashMap::new(),
@@ -346,6 +412,8 @@ impl Manager {
                     saved.acct_id.clone()
                 },
                 expires: saved.expires_in_secs.map(|s| now + Duration::from_secs(s)),
+                v6: None,
+                installed_v6: None,
             },
         );
         self.drive(now, key);
@@ -461,6 +529,9 @@ impl Manager {
                     age: s.last_now.saturating_duration_since(s.started),
                     link: &s.link,
                     events: &s.events,
+                    ipv6: s.v6.as_ref().map(|v| v.prefix64()),
+                    delegated: s.v6.as_ref().and_then(|v| v.delegated()),
+                    ipv6_address: s.v6.as_ref().and_then(|v| v.address()),
                 },
             )
         })
@@ -546,6 +617,7 @@ impl Manager {
                 message,
             } => {
                 let leased = match (held, address) {
+                    _ if !self.cfg.link.ipv4 => Ok(Ipv4Addr::UNSPECIFIED),
                     (Some(h), None) => Ok(h),
                     (Some(h), Some(a)) if h == a => Ok(h),
                     (h, wanted) => {
@@ -593,7 +665,7 @@ impl Manager {
             return false;
         };
         if let AuthResult::Accept { address } = result {
-            if !req.reauth {
+            if !req.reauth && !address.is_unspecified() {
                 s.address = Some(address);
             }
         }
@@ -688,6 +760,10 @@ impl Manager {
             session.peer_spoke = true;
             self.discovery.session_active(&key);
         }
+        if protocol == crate::ppp::proto::IPV6 && self.cfg.link.ipv6 {
+            self.handle_ipv6(now, key, info);
+            return;
+        }
         let looped = session.link.looped_echoes();
         session.link.handle_frame(now, protocol, info);
         self.stats.lcp_looped_echo += session.link.looped_echoes() - looped;
@@ -717,6 +793,17 @@ impl Manager {
             session.scheduled = None;
             if session.link.poll_timeout().is_some_and(|t| t <= now) {
                 session.link.handle_timeout(now);
+            }
+            if let Some(v6) = session.v6.as_mut() {
+                if let Some(ra) = v6.handle_timeout(now, &mut self.stats.v6) {
+                    let frame = session_frame(
+                        &self.cfg.discovery.local_mac,
+                        &key,
+                        crate::ppp::proto::IPV6,
+                        &ra,
+                    );
+                    self.transmit.push_back(frame);
+                }
             }
             if session.expires.is_some_and(|t| t <= now) {
                 session.expires = None;
@@ -834,6 +921,8 @@ impl Manager {
                 events: VecDeque::from([(Duration::ZERO, "PADS sent".to_owned())]),
                 acct_id: self.acct_ids.next(),
                 expires: None,
+                v6: None,
+                installed_v6: None,
             },
         );
         self.drive(now, key);
@@ -879,10 +968,14 @@ impl Manager {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
-        let at = match (session.link.poll_timeout(), session.expires) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let at = [
+            session.link.poll_timeout(),
+            session.expires,
+            session.v6.as_ref().and_then(|v| v.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if at != session.scheduled {
             session.scheduled = at;
             if let Some(at) = at {
@@ -945,7 +1038,7 @@ impl Manager {
                 if let Some(s) = self.sessions.get_mut(&key) {
                     s.user = Some(user);
                     if let AuthResult::Accept { address } = result {
-                        s.address = Some(address);
+                        s.address = Some(address).filter(|a| !a.is_unspecified());
                     }
                     s.link.handle_auth_result(now, result);
                 }
@@ -1053,6 +1146,44 @@ impl Manager {
                 // final Remove takes them.
                 log::info!("session {sid:#06x} {mac} ipcp down (renegotiating)");
             }
+            LinkEvent::NcpFinished { protocol } if protocol == crate::ppp::proto::IPCP => {
+                // IPv6 keeps the link: the IPv4 rows go now; the lease
+                // stays with the session should the peer reopen IPCP.
+                let Some(s) = self.sessions.get_mut(&key) else {
+                    return;
+                };
+                log::info!("session {sid:#06x} {mac} ipcp finished (ipv6 keeps the link)");
+                if let Some(address) = s.installed.take() {
+                    self.dataplane.push_back(DataplaneOp::Remove {
+                        key,
+                        address,
+                        down: None,
+                    });
+                }
+            }
+            LinkEvent::NcpFinished { .. } => {
+                log::info!("session {sid:#06x} {mac} ipv6cp finished (ipv4 keeps the link)");
+                let Some(s) = self.sessions.get_mut(&key) else {
+                    return;
+                };
+                if let Some(v6) = s.v6.as_mut() {
+                    v6.down();
+                }
+                if let Some((prefix64, delegated)) = s.installed_v6.take() {
+                    self.dataplane.push_back(DataplaneOp::RemoveV6 {
+                        key,
+                        prefix64: Some(prefix64),
+                        delegated,
+                    });
+                }
+            }
+            LinkEvent::Ipv6Up { our_iid, peer_iid } => self.ipv6_up(now, key, our_iid, peer_iid),
+            LinkEvent::Ipv6Down => {
+                if let Some(v6) = self.sessions.get_mut(&key).and_then(|s| s.v6.as_mut()) {
+                    // Rows stay until IPv6CP opens again or finishes.
+                    v6.down();
+                }
+            }
             LinkEvent::Down { reason } => {
                 if let DownReason::PeerInsists { asked, assigned } = &reason {
                     log::warn!(
@@ -1090,6 +1221,10 @@ impl Manager {
             .secrets
             .verify(user, &self.cfg.discovery.ac_name, credential)
         {
+            // IPv6 only: no IPv4 address is leased.
+            Verdict::Accept { .. } if !self.cfg.link.ipv4 => AuthResult::Accept {
+                address: Ipv4Addr::UNSPECIFIED,
+            },
             Verdict::Accept { .. } if keep.is_some() => AuthResult::Accept {
                 address: keep.unwrap_or(Ipv4Addr::UNSPECIFIED),
             },
@@ -1112,6 +1247,118 @@ impl Manager {
         }
     }
 
+    /// IPv6CP opened: lease the session's /64 (first time), send the
+    /// unsolicited RA, install the IPv6 rows.
+    fn ipv6_up(&mut self, now: Instant, key: SessionKey, our_iid: u64, peer_iid: Option<u64>) {
+        let sid = key.session_id;
+        let mac = fmt_mac(&key.peer_mac);
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let mtu = s.link.peer_mru();
+        if s.v6.is_none() {
+            let user = s.user.clone().unwrap_or_default();
+            match self.prefix_pool.allocate(&user) {
+                Ok(p) => {
+                    s.v6 = Some(crate::v6::server::V6Service::new(
+                        &self.cfg.v6,
+                        self.cfg.discovery.local_mac,
+                        p,
+                        mtu,
+                    ));
+                }
+                Err(e) => {
+                    self.stats.v6.no_prefix64 += 1;
+                    log::warn!("session {sid:#06x} {mac} no ipv6 prefix: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(v6) = s.v6.as_mut() else {
+            return;
+        };
+        let ra = v6.up(now, our_iid, peer_iid);
+        self.stats.v6.ra_tx += 1;
+        let (prefix64, delegated) = (v6.prefix64(), v6.delegated());
+        log::info!(
+            "session {sid:#06x} {mac} ipv6 up user={}{} mtu={mtu}",
+            escape(s.user.as_deref().unwrap_or("-")),
+            v6_fields(Some(prefix64), delegated)
+        );
+        s.installed_v6 = Some((prefix64, delegated));
+        self.transmit.push_back(session_frame(
+            &self.cfg.discovery.local_mac,
+            &key,
+            crate::ppp::proto::IPV6,
+            &ra,
+        ));
+        self.dataplane.push_back(DataplaneOp::InstallV6 {
+            key,
+            prefix64,
+            delegated,
+            mtu,
+        });
+    }
+
+    /// An IPv6 packet from a session's peer: RS or DHCPv6 (anything else
+    /// is the data path's and only counted).
+    fn handle_ipv6(&mut self, now: Instant, key: SessionKey, packet: &[u8]) {
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        s.last_now = now;
+        let Some(v6) = s.v6.as_mut() else {
+            self.stats.v6.rx += 1;
+            self.stats.v6.drop_inactive += 1;
+            return;
+        };
+        let user = s.user.as_deref().unwrap_or("");
+        let out = v6.handle_packet(now, packet, user, &mut self.pd_pool, &mut self.stats.v6);
+        for p in &out.packets {
+            self.transmit.push_back(session_frame(
+                &self.cfg.discovery.local_mac,
+                &key,
+                crate::ppp::proto::IPV6,
+                p,
+            ));
+        }
+        if let Some(change) = out.pd {
+            let prefix64 = v6.prefix64();
+            let mtu = s.link.peer_mru();
+            log::info!(
+                "session {:#06x} {} delegated prefix {} user={}",
+                key.session_id,
+                fmt_mac(&key.peer_mac),
+                match (change.old, change.new) {
+                    (_, Some((a, l))) => format!("pd={a}/{l}"),
+                    (Some((a, l)), None) => format!("released pd={a}/{l}"),
+                    (None, None) => "-".to_owned(),
+                },
+                escape(user)
+            );
+            let note = format!("dhcpv6{}", v6_fields(None, change.new));
+            if let Some((_, installed_pd)) = s.installed_v6.as_mut() {
+                if let Some(old) = installed_pd.filter(|o| Some(*o) != change.new) {
+                    self.dataplane.push_back(DataplaneOp::RemoveV6 {
+                        key,
+                        prefix64: None,
+                        delegated: Some(old),
+                    });
+                }
+                *installed_pd = change.new;
+                if change.new.is_some() {
+                    self.dataplane.push_back(DataplaneOp::InstallV6 {
+                        key,
+                        prefix64,
+                        delegated: change.new,
+                        mtu,
+                    });
+                }
+            }
+            s.note(now, note);
+        }
+    }
+
     /// Remove a session from every table; PADT unless the peer sent one.
     fn end_session(&mut self, now: Instant, key: SessionKey, reason: DownReason, send_padt: bool) {
         if self.sessions.contains_key(&key) {
@@ -1130,10 +1377,28 @@ impl Manager {
         if let Some(address) = s.address {
             self.pool.release(address);
         }
+        let mut s = s;
+        let (ipv6, delegated) = match s.v6.as_mut() {
+            Some(v6) => {
+                let pd = v6.release(&mut self.pd_pool);
+                self.prefix_pool.release(v6.prefix64());
+                (Some(v6.prefix64()), pd)
+            }
+            None => (None, None),
+        };
+        if let Some((prefix64, delegated)) = s.installed_v6 {
+            self.dataplane.push_back(DataplaneOp::RemoveV6 {
+                key,
+                prefix64: Some(prefix64),
+                delegated,
+            });
+        }
         let down = DownInfo {
             user: s.user,
             reason,
             duration: now.saturating_duration_since(s.started),
+            ipv6,
+            delegated,
         };
         match s.installed {
             Some(address) => self.dataplane.push_back(DataplaneOp::Remove {
@@ -1144,6 +1409,18 @@ impl Manager {
             None => log::info!("{}", down.log_line(&key, s.address, "bytes=0/0")),
         }
     }
+}
+
+/// ` ipv6=P/64 pd=P/56` for log lines (empty without IPv6).
+pub fn v6_fields(ipv6: Option<(Ipv6Addr, u8)>, pd: Option<(Ipv6Addr, u8)>) -> String {
+    let mut out = String::new();
+    if let Some((a, l)) = ipv6 {
+        out.push_str(&format!(" ipv6={a}/{l}"));
+    }
+    if let Some((a, l)) = pd {
+        out.push_str(&format!(" pd={a}/{l}"));
+    }
+    out
 }
 
 /// One line of a session's event history (peer strings escaped).
@@ -1163,6 +1440,23 @@ fn describe(ev: &LinkEvent) -> String {
         ),
         LinkEvent::NetworkUp { peer_address } => format!("ipcp up address={peer_address}"),
         LinkEvent::NetworkDown => "ipcp down".to_owned(),
+        LinkEvent::Ipv6Up { our_iid, peer_iid } => format!(
+            "ipv6cp up local=fe80::{} peer={}",
+            crate::v6::fmt_iid(*our_iid),
+            peer_iid.map_or_else(
+                || "-".to_owned(),
+                |i| format!("fe80::{}", crate::v6::fmt_iid(i))
+            )
+        ),
+        LinkEvent::Ipv6Down => "ipv6cp down".to_owned(),
+        LinkEvent::NcpFinished { protocol } => format!(
+            "{} finished, link kept by the other NCP",
+            if *protocol == crate::ppp::proto::IPCP {
+                "ipcp"
+            } else {
+                "ipv6cp"
+            }
+        ),
         LinkEvent::Down { reason } => format!("down reason={reason}"),
     }
 }

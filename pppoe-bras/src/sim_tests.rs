@@ -77,7 +77,10 @@ fn classic_config(echo_interval: u64, echo_failure: u32) -> ManagerConfig {
             auth_name: "pppoe-bras".into(),
             chap_rechallenge: Duration::ZERO,
             fsm: FsmConfig::default(),
+            ipv4: true,
+            ipv6: false,
         },
+        v6: crate::v6::V6Settings::default(),
     }
 }
 
@@ -282,7 +285,7 @@ impl Sim {
             .iter()
             .filter_map(|op| match op {
                 DataplaneOp::Install { address, mtu, .. } => Some((*address, *mtu)),
-                DataplaneOp::Remove { .. } => None,
+                _ => None,
             })
             .collect()
     }
@@ -1766,4 +1769,219 @@ fn coa_session_timeout_replaces_the_old_one_and_close_takes_a_reason() {
         !sim.bras.close(sim.now, &kd, DownReason::IdleTimeout),
         "gone"
     );
+}
+
+// ---- IPv6: IPv6CP, RA/SLAAC, DHCPv6 prefix delegation through the Manager ----
+
+fn v6_manager(ipv4: bool) -> Manager {
+    manager_with(10, 3, |c| {
+        c.link.ipv4 = ipv4;
+        c.link.ipv6 = true;
+        c.v6.ipv4 = ipv4;
+        c.v6.dns6 = vec!["2001:db8::53".parse().unwrap()];
+    })
+}
+
+fn v6_client(i: u32, user: &str, ipv6: bool) -> ClientConfig {
+    let mut c = client_cfg(i, user, "password", &[AuthProto::Chap]);
+    c.peer.ipv6 = ipv6;
+    c
+}
+
+type V6Up = (
+    Option<(std::net::Ipv6Addr, u8)>,
+    Option<std::net::Ipv6Addr>,
+    Option<(std::net::Ipv6Addr, u8)>,
+    Option<std::net::Ipv6Addr>,
+);
+
+impl Sim {
+    fn up6(&self, i: usize) -> Option<V6Up> {
+        self.events[i].iter().rev().find_map(|e| match e {
+            ClientEvent::Ipv6Up {
+                prefix,
+                address,
+                pd,
+                na,
+                ..
+            } => Some((*prefix, *address, *pd, *na)),
+            _ => None,
+        })
+    }
+
+    fn v6_ops(&self) -> Vec<DataplaneOp> {
+        self.ops
+            .iter()
+            .filter(|op| {
+                matches!(
+                    op,
+                    DataplaneOp::InstallV6 { .. } | DataplaneOp::RemoveV6 { .. }
+                )
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+fn p6(s: &str) -> (std::net::Ipv6Addr, u8) {
+    crate::v6::pool6::parse_prefix(s).unwrap()
+}
+
+#[test]
+fn dual_stack_session_gets_a_64_by_ra_and_a_56_by_dhcpv6() {
+    let mut sim = Sim::new(v6_manager(true));
+    let c = sim.add(v6_client(1, "testuser1", true));
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        sim.up(c).expect("ipv4 up").0,
+        Ipv4Addr::new(172, 16, 0, 101)
+    );
+    let (prefix, address, pd, na) = sim.up6(c).expect("ipv6 up");
+    assert_eq!(prefix, Some(p6("2001:db8:100:1::/64")));
+    let iid = sim.clients[c].v6().unwrap().address.unwrap();
+    assert_eq!(address, Some(iid));
+    assert_eq!(
+        u128::from(iid) >> 64,
+        u128::from(p6("2001:db8:100:1::/64").0) >> 64
+    );
+    assert_eq!(pd, Some(p6("2001:db8:200:100::/56")));
+    assert_eq!(na, None, "IA_NA not asked");
+    let key = sim.bras.sessions().next().map(|(k, _)| *k).unwrap();
+    assert_eq!(
+        sim.v6_ops(),
+        [
+            DataplaneOp::InstallV6 {
+                key,
+                prefix64: p6("2001:db8:100:1::/64"),
+                delegated: None,
+                mtu: 1492
+            },
+            DataplaneOp::InstallV6 {
+                key,
+                prefix64: p6("2001:db8:100:1::/64"),
+                delegated: Some(p6("2001:db8:200:100::/56")),
+                mtu: 1492
+            },
+        ]
+    );
+    let info = sim.bras.sessions().next().unwrap().1;
+    assert_eq!((info.ipv6, info.delegated), (prefix, pd));
+    let row = crate::query::Row::new(&key, &info, Default::default());
+    assert!(
+        row.line()
+            .contains("address=172.16.0.101 ipv6=2001:db8:100:1::/64 pd=2001:db8:200:100::/56 "),
+        "{}",
+        row.line()
+    );
+    let show = crate::query::Detail::new(row, &info, None).text();
+    assert!(
+        show.contains(
+            "  ipv6        Opened prefix 2001:db8:100:1::/64 pd 2001:db8:200:100::/56 local fe80::"
+        ),
+        "{show}"
+    );
+    let st = sim.bras.stats().v6;
+    assert_eq!((st.rs_rx, st.dhcpv6_rx, st.dhcpv6_tx), (1, 2, 2));
+    // Periodic RAs (default 200 s).
+    let ras = st.ra_tx;
+    sim.run_for(Duration::from_secs(401));
+    assert_eq!(sim.bras.stats().v6.ra_tx, ras + 2);
+    assert!(sim.up6(c).is_some());
+}
+
+#[test]
+fn ipv6_only_session_leases_no_ipv4() {
+    let mut sim = Sim::new(v6_manager(false));
+    let c = sim.add(v6_client(1, "testuser3", true));
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.up(c).is_none(), "IPCP rejected");
+    let (prefix, _, pd, _) = sim.up6(c).expect("ipv6 up");
+    assert!(prefix.is_some() && pd.is_some());
+    assert_eq!(sim.bras.pool().in_use(), 0, "no IPv4 lease");
+    assert!(sim.installs().is_empty());
+    assert_eq!(sim.bras.len(), 1);
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.bras.len(), 1, "IPv6 alone keeps the session");
+}
+
+#[test]
+fn ipv4_only_client_protocol_rejects_ipv6cp_and_stays() {
+    let mut sim = Sim::new(v6_manager(true));
+    let c = sim.add(v6_client(1, "testuser1", false));
+    sim.run_for(Duration::from_secs(60));
+    assert!(sim.up(c).is_some());
+    assert!(sim.up6(c).is_none());
+    assert!(sim.v6_ops().is_empty());
+    assert_eq!(sim.bras.len(), 1);
+}
+
+#[test]
+fn prefixes_released_at_teardown_and_the_same_again_on_reconnect() {
+    let mut sim = Sim::new(v6_manager(true));
+    let a = sim.add(v6_client(1, "testuser1", true));
+    sim.run_for(Duration::from_secs(5));
+    let first = sim.up6(a).unwrap();
+    let now = sim.now;
+    sim.clients[a].close(now);
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.bras.len(), 0);
+    let key_ops = sim.v6_ops();
+    assert!(matches!(
+        key_ops.last(),
+        Some(DataplaneOp::RemoveV6 { prefix64: Some(p), delegated: Some(d), .. })
+            if Some(*p) == first.0 && Some(*d) == first.2
+    ));
+    // Another user in between does not get them while... they are free
+    // again, but round-robin moves on; the same user gets its own back.
+    let b = sim.add(v6_client(2, "testuser3", true));
+    sim.run_for(Duration::from_secs(5));
+    let other = sim.up6(b).unwrap();
+    assert_ne!(other.0, first.0);
+    assert_ne!(other.2, first.2);
+    let again = sim.add(v6_client(3, "testuser1", true));
+    sim.run_for(Duration::from_secs(5));
+    let second = sim.up6(again).unwrap();
+    assert_eq!((second.0, second.2), (first.0, first.2));
+}
+
+#[test]
+fn dhcpv6_renew_and_release_through_the_manager() {
+    let mut sim = Sim::new(v6_manager(true));
+    let c = sim.add(ClientConfig {
+        ia_na: true,
+        ..v6_client(1, "testuser1", true)
+    });
+    sim.bras = v6_manager_ia_na();
+    sim.run_for(Duration::from_secs(5));
+    let (_, _, pd, na) = sim.up6(c).expect("ipv6 up");
+    assert_eq!(na, Some("2001:db8:100:1::100".parse().unwrap()));
+    let ups = sim.events[c].len();
+    let now = sim.now;
+    sim.clients[c].v6_renew(now);
+    sim.run_for(Duration::from_secs(2));
+    assert!(sim.events[c][ups..]
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Ipv6Up { pd: p, .. } if *p == pd)));
+    let before = sim.v6_ops().len();
+    let now = sim.now;
+    sim.clients[c].v6_release(now);
+    sim.run_for(Duration::from_secs(2));
+    assert!(sim.events[c].contains(&ClientEvent::Ipv6Released));
+    let key = sim.bras.sessions().next().map(|(k, _)| *k).unwrap();
+    assert_eq!(
+        sim.v6_ops()[before..],
+        [DataplaneOp::RemoveV6 {
+            key,
+            prefix64: None,
+            delegated: pd
+        }]
+    );
+    assert_eq!(sim.bras.sessions().next().unwrap().1.delegated, None);
+}
+
+fn v6_manager_ia_na() -> Manager {
+    manager_with(10, 3, |c| {
+        c.link.ipv6 = true;
+        c.v6.dhcpv6_ia_na = true;
+    })
 }

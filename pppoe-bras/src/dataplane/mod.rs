@@ -218,6 +218,9 @@ impl DataplaneConfig {
     }
 }
 
+/// A session's /64 and delegated prefix (with its length).
+type V6Prefixes = (Option<std::net::Ipv6Addr>, Option<(std::net::Ipv6Addr, u8)>);
+
 /// A session a previous daemon installed, as its state file says: the row
 /// and the allocations it holds in the maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -360,6 +363,12 @@ pub struct Dataplane {
     inside_nets: LpmTrie<MapData, [u8; 4], u8>,
     inside: Vec<(Ipv4Addr, u8)>,
     session6: Array<MapData, Session6>,
+    /// IPv6 prefixes of sessions whose IPv4 rows are not installed yet
+    /// (IPv6CP opened first): applied when they are.
+    pending6:
+        StdHashMap<SessionKey, (Option<std::net::Ipv6Addr>, Option<(std::net::Ipv6Addr, u8)>)>,
+    /// Installed sessions by key (their IPv4 address).
+    by_key: StdHashMap<SessionKey, Ipv4Addr>,
     net64: HashMap<MapData, [u8; 8], u32>,
     deleg6: HashMap<MapData, [u8; 8], u32>,
     v6_deleg_len: u8,
@@ -656,6 +665,8 @@ impl Dataplane {
             inside_nets,
             inside: cfg.inside.clone(),
             session6,
+            pending6: StdHashMap::new(),
+            by_key: StdHashMap::new(),
             net64,
             deleg6,
             v6_deleg_len: cfg.v6_deleg_len.min(64),
@@ -792,6 +803,7 @@ impl Dataplane {
                 block: a.block,
             };
             self.installed.insert(a.row.address, inst);
+            self.by_key.insert(key, a.row.address);
             self.claim_id(a.row.address, key, val)?;
             keys.insert(key);
             rows.push(a.row);
@@ -972,7 +984,65 @@ impl Dataplane {
             return Err(e);
         }
         self.installed.insert(row.address, inst);
+        self.by_key.insert(key, row.address);
+        if let Some((net64, deleg)) = self.pending6.remove(&key) {
+            if let Err(e) = self.install6(row.address, net64, deleg) {
+                log::warn!("session {:#06x}: IPv6 rows: {e:#}", row.session_id);
+            }
+        }
         Ok(())
+    }
+
+    /// The session's IPv6 prefixes (the control plane's `InstallV6`): now
+    /// when its IPv4 rows are installed, else when they will be. A session
+    /// without IPv4 gets no IPv6 data path (the rows hang on its slot).
+    pub fn set_v6(
+        &mut self,
+        row: &SessionRow,
+        net64: Option<std::net::Ipv6Addr>,
+        deleg: Option<(std::net::Ipv6Addr, u8)>,
+    ) -> anyhow::Result<()> {
+        let key = self.key(row);
+        match self.by_key.get(&key).copied() {
+            Some(address) => self.install6(address, net64, deleg),
+            None => {
+                self.pending6.insert(key, (net64, deleg));
+                Ok(())
+            }
+        }
+    }
+
+    /// The session's delegated prefix went (released, or another one
+    /// bound); its /64 stays.
+    pub fn drop_delegated(&mut self, row: &SessionRow) -> anyhow::Result<()> {
+        let key = self.key(row);
+        if let Some((n, d)) = self.pending6.get_mut(&key) {
+            let _ = n;
+            *d = None;
+            return Ok(());
+        }
+        let Some(address) = self.by_key.get(&key).copied() else {
+            return Ok(());
+        };
+        let slot = self.installed.get(&address).map(|i| i.slot).unwrap_or(0);
+        let Ok(v) = self.session6.get(&slot, 0) else {
+            return Ok(());
+        };
+        let net64 = (v.net64 != [0; 8]).then(|| {
+            let mut o = [0u8; 16];
+            o[..8].copy_from_slice(&v.net64);
+            std::net::Ipv6Addr::from(o)
+        });
+        self.install6(address, net64, None)
+    }
+
+    /// Take the session's IPv6 rows (or pending prefixes) away.
+    pub fn clear_v6(&mut self, row: &SessionRow) {
+        let key = self.key(row);
+        self.pending6.remove(&key);
+        if let Some(address) = self.by_key.get(&key).copied() {
+            self.remove6(address);
+        }
     }
 
     fn key(&self, row: &SessionRow) -> SessionKey {
@@ -1245,6 +1315,8 @@ impl Dataplane {
             .copied()
             .ok_or_else(|| anyhow!("no session installed for {}", row.address))?;
         self.remove6_slot(inst.slot);
+        self.pending6.remove(&inst.key);
+        self.by_key.remove(&inst.key);
         self.release_id(row.address, &inst.key)?;
         ignore_missing(self.sessions.remove(&inst.key)).context("deleting from SESSIONS")?;
         ignore_missing(self.subscribers.remove(&row.address.octets()))

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use super::chap::ChapServer;
 use super::fsm::{FsmConfig, State};
 use super::ipcp::IpcpServer;
+use super::ipv6cp::Ipv6cp;
 use super::lcp::{Lcp, LcpPolicy};
 use super::link_core::{CoreConfig, LinkCore, Role};
 use super::pap::PapServer;
@@ -70,6 +71,11 @@ pub struct LinkConfig {
     pub chap_rechallenge: Duration,
     /// RFC 1661 counters and restart timer (LCP, IPCP, CHAP retransmits).
     pub fsm: FsmConfig,
+    /// Run IPCP (IPv4); when false IPCP is Protocol-Rejected.
+    pub ipv4: bool,
+    /// Run IPv6CP (RFC 5072); when false IPv6CP is Protocol-Rejected. The
+    /// link lives while at least one NCP is up or negotiating.
+    pub ipv6: bool,
 }
 
 impl Default for LinkConfig {
@@ -86,6 +92,10 @@ impl Default for LinkConfig {
             auth_name: "pppoe-bras".to_owned(),
             chap_rechallenge: Duration::ZERO,
             fsm: FsmConfig::default(),
+            ipv4: true,
+            // The IPv4-only link of the unit tests; the daemon's default
+            // (config `ipv6 = true`) comes from `crate::config`.
+            ipv6: false,
         }
     }
 }
@@ -114,6 +124,14 @@ pub enum LinkEvent {
     /// IPCP left Opened (LCP may stay up, RFC 1661 §3.7). Also emitted
     /// right before `Down` if the network was up.
     NetworkDown,
+    /// IPv6CP Opened: link-locals `fe80::<our_iid>` (ours) and
+    /// `fe80::<peer_iid>` (the peer's; None if it negotiated none).
+    Ipv6Up { our_iid: u64, peer_iid: Option<u64> },
+    /// IPv6CP left Opened. Also emitted right before `Down` if it was up.
+    Ipv6Down,
+    /// An NCP (`proto::IPCP` or `proto::IPV6CP`) finished for good while
+    /// the other keeps the link: that family's rows go.
+    NcpFinished { protocol: u16 },
     /// The session is over: send PADT and forget it. Emitted exactly once.
     Down { reason: DownReason },
 }
@@ -214,13 +232,14 @@ impl Link {
             rng.fork(),
         );
         let ipcp = IpcpServer::new(cfg.local_address, cfg.dns, cfg.nbns);
+        let ipv6cp = Ipv6cp::server(rng.fork());
         let core_cfg = CoreConfig {
             fsm: cfg.fsm.clone(),
             echo_interval: cfg.echo_interval,
             echo_failure: cfg.echo_failure,
             loop_kills: true,
         };
-        let core = LinkCore::new(lcp, ipcp, core_cfg, &mut rng);
+        let core = LinkCore::new(lcp, ipcp, ipv6cp, core_cfg, &mut rng);
         Link {
             core,
             server: Server {
@@ -286,17 +305,25 @@ impl Link {
         match protocol {
             proto::LCP => core.handle_lcp(now, info, DownReason::PeerTerminate, s),
             proto::PAP | proto::CHAP => s.handle_auth_packet(protocol, info),
-            proto::IPCP => {
+            proto::IPCP if s.cfg.ipv4 => {
                 // NCP packets before the Network phase are discarded (§3.2).
                 if s.phase == Phase::Network {
                     core.ipcp.handle_packet(now, info);
                 }
             }
+            proto::IPV6CP if s.cfg.ipv6 => {
+                if s.phase == Phase::Network {
+                    core.ipv6cp.handle_packet(now, info);
+                }
+            }
             // IPv4 data belongs to the XDP path; a stray one is not our
-            // business.
+            // business. IPv6 control traffic (RS, DHCPv6) is the session
+            // layer's (`crate::v6`), IPv6 data the XDP path's.
             proto::IPV4 => {}
+            proto::IPV6 if s.cfg.ipv6 => {}
             other => {
-                // Unsupported protocol (IPv6CP, CCP, IPv6, …): Protocol-Reject,
+                // Unsupported or disabled protocol (CCP, IPv6CP with
+                // `ipv6 = false`, …): Protocol-Reject,
                 // only possible in LCP Opened, and only once networking.
                 if s.phase == Phase::Network {
                     core.reject_protocol(other, info);
@@ -371,8 +398,14 @@ impl Link {
                 let mru = usize::from(core.peer_mru());
                 core.ipcp.proto_mut().set_max_packet(mru);
                 core.pump(now, s);
-                core.ipcp.open(now);
-                core.ipcp.up(now);
+                if s.cfg.ipv4 {
+                    core.ipcp.open(now);
+                    core.ipcp.up(now);
+                }
+                if s.cfg.ipv6 {
+                    core.ipv6cp.open(now);
+                    core.ipv6cp.up(now);
+                }
             }
             AuthResult::Reject { message } => {
                 s.auth.verdict(false, &message);
@@ -468,6 +501,25 @@ impl Link {
 
     pub fn ipcp_state(&self) -> State {
         self.core.ipcp.state()
+    }
+
+    pub fn ipv6cp_state(&self) -> State {
+        self.core.ipv6cp.state()
+    }
+
+    /// IPv6CP is Opened.
+    pub fn is_ipv6_up(&self) -> bool {
+        self.core.is_ipv6_up()
+    }
+
+    /// Our IPv6CP Interface-Identifier (link-local `fe80::<iid>`).
+    pub fn our_iid(&self) -> u64 {
+        self.core.ipv6cp.proto().our_iid()
+    }
+
+    /// The peer's acknowledged Interface-Identifier.
+    pub fn peer_iid(&self) -> Option<u64> {
+        self.core.ipv6cp.proto().peer_iid()
     }
 
     /// The authentication protocol LCP agreed on.
@@ -634,23 +686,47 @@ impl Role<IpcpServer> for Server {
         self.events.push_back(LinkEvent::NetworkDown);
     }
 
+    fn ipv6_up(&mut self, core: &LinkCore<IpcpServer>) {
+        let p = core.ipv6cp.proto();
+        self.events.push_back(LinkEvent::Ipv6Up {
+            our_iid: p.our_iid(),
+            peer_iid: p.peer_iid(),
+        });
+    }
+
+    fn ipv6_down(&mut self) {
+        self.events.push_back(LinkEvent::Ipv6Down);
+    }
+
     fn closing(&mut self) {
         self.phase = Phase::Terminate;
         self.auth_deadline = None;
         self.rechallenge_at = None;
     }
 
-    /// No NCP is left (IPCP is the only one): end the link with LCP
-    /// Terminate, as pppd does, so the lease is freed and the CPE
-    /// redials, instead of an LCP link that holds an address forever.
-    fn ncp_finished(&mut self, core: &mut LinkCore<IpcpServer>, now: Instant, was_up: bool) {
+    /// The last NCP finished (the other one is neither up nor negotiating,
+    /// or disabled): end the link with LCP Terminate, as pppd does, so the
+    /// leases are freed and the CPE redials, instead of an LCP link that
+    /// holds an address forever. While the other NCP lives the link stays
+    /// (dual stack: IPv4 closed, IPv6 still up, or a v4-only CPE that
+    /// Protocol-Rejects IPv6CP) and only this family's rows go.
+    fn ncp_finished(&mut self, core: &mut LinkCore<IpcpServer>, now: Instant, protocol: u16) {
         if core.closing.is_some() || self.phase != Phase::Network {
             return;
         }
-        let reason = if was_up {
-            DownReason::NoNetwork("ipcp")
+        if core.other_ncp_alive(protocol) {
+            self.events.push_back(LinkEvent::NcpFinished { protocol });
+            return;
+        }
+        let name = if protocol == proto::IPCP {
+            "ipcp"
         } else {
-            DownReason::NegotiationFailed("ipcp")
+            "ipv6cp"
+        };
+        let reason = if core.any_ncp_was_up() {
+            DownReason::NoNetwork(name)
+        } else {
+            DownReason::NegotiationFailed(name)
         };
         core.close(now, reason, self);
     }

@@ -1,4 +1,4 @@
-//! What both ends of a PPP link share: LCP and IPCP automata, the outgoing
+//! What both ends of a PPP link share: LCP, IPCP and IPv6CP automata, the outgoing
 //! queue, keepalive (RFC 1661 §5.8 Echo), closing and the single `Down`.
 //!
 //! [`LinkCore`] runs the machinery; the role ([`super::link::Link`], server,
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::wire::ppp::{self as wire, Code};
 
 use super::fsm::{self, Fsm, FsmConfig, Protocol, State};
+use super::ipv6cp::Ipv6cp;
 use super::lcp::Lcp;
 use super::rng::Rng;
 use super::{proto, DownReason};
@@ -47,14 +48,20 @@ pub(super) trait Role<I> {
     fn network_up(&mut self, core: &LinkCore<I>);
     /// IPCP left Opened (or the link died while it was up).
     fn network_down(&mut self);
+    /// IPv6CP reached Opened.
+    fn ipv6_up(&mut self, core: &LinkCore<I>);
+    /// IPv6CP left Opened (or the link died while it was up).
+    fn ipv6_down(&mut self);
     /// [`LinkCore::close`] started terminating the link.
     fn closing(&mut self);
     /// The link is dead: report `Down { reason }` (called exactly once).
     fn down(&mut self, reason: DownReason);
-    /// IPCP finished (This-Layer-Finished: Max-Configure, Protocol-Reject,
-    /// or closed by the peer); `was_up`: it had reached Opened. The server
-    /// ends the link (no NCP left); the client keeps its default (nothing).
-    fn ncp_finished(&mut self, _core: &mut LinkCore<I>, _now: Instant, _was_up: bool) {}
+    /// An NCP (`protocol`: IPCP or IPv6CP) finished (This-Layer-Finished:
+    /// Max-Configure, Protocol-Reject, or closed by the peer). The server
+    /// ends the link when it was the last one (see
+    /// [`LinkCore::other_ncp_alive`]); the client keeps its default
+    /// (nothing).
+    fn ncp_finished(&mut self, _core: &mut LinkCore<I>, _now: Instant, _protocol: u16) {}
 }
 
 /// LCP, IPCP, the transmit queue and keepalive of one link, either role.
@@ -62,6 +69,7 @@ pub(super) trait Role<I> {
 pub(super) struct LinkCore<I> {
     pub lcp: Fsm<Lcp>,
     pub ipcp: Fsm<I>,
+    pub ipv6cp: Fsm<Ipv6cp>,
     /// Frames to send: (PPP protocol, information field).
     pub transmit: VecDeque<(u16, Vec<u8>)>,
     /// Why we are closing (the Down reason once LCP finishes).
@@ -81,15 +89,20 @@ pub(super) struct LinkCore<I> {
     network_up: bool,
     /// IPCP reached Opened at least once.
     network_was_up: bool,
+    /// IPv6CP is Opened (and the role was told).
+    ipv6_up: bool,
+    /// IPv6CP reached Opened at least once.
+    ipv6_was_up: bool,
     dead: bool,
 }
 
 impl<I: Protocol> LinkCore<I> {
     /// The automata in Initial; `rng` gives each its first identifier.
-    pub fn new(lcp: Lcp, ipcp: I, cfg: CoreConfig, rng: &mut Rng) -> Self {
+    pub fn new(lcp: Lcp, ipcp: I, ipv6cp: Ipv6cp, cfg: CoreConfig, rng: &mut Rng) -> Self {
         LinkCore {
             lcp: Fsm::new(lcp, cfg.fsm.clone(), rng.next_u8()),
-            ipcp: Fsm::new(ipcp, cfg.fsm, rng.next_u8()),
+            ipcp: Fsm::new(ipcp, cfg.fsm.clone(), rng.next_u8()),
+            ipv6cp: Fsm::new(ipv6cp, cfg.fsm, rng.next_u8()),
             transmit: VecDeque::new(),
             closing: None,
             echo_interval: cfg.echo_interval,
@@ -103,6 +116,8 @@ impl<I: Protocol> LinkCore<I> {
             echo_loops: 0,
             network_up: false,
             network_was_up: false,
+            ipv6_up: false,
+            ipv6_was_up: false,
             dead: false,
         }
     }
@@ -124,6 +139,31 @@ impl<I: Protocol> LinkCore<I> {
         self.network_up
     }
 
+    /// IPv6CP is Opened (and the role was told).
+    pub fn is_ipv6_up(&self) -> bool {
+        self.ipv6_up
+    }
+
+    /// Some NCP reached Opened at least once on this link.
+    pub fn any_ncp_was_up(&self) -> bool {
+        self.network_was_up || self.ipv6_was_up
+    }
+
+    /// The NCP other than `protocol` (IPCP ↔ IPv6CP) is Opened or still
+    /// negotiating: the link has, or may get, a network protocol without
+    /// `protocol`. An NCP that was never opened (disabled) is in Initial.
+    pub fn other_ncp_alive(&self, protocol: u16) -> bool {
+        let state = if protocol == proto::IPCP {
+            self.ipv6cp.state()
+        } else {
+            self.ipcp.state()
+        };
+        matches!(
+            state,
+            State::ReqSent | State::AckRcvd | State::AckSent | State::Opened
+        )
+    }
+
     /// IPCP was restored Opened (re-adoption): the network is up, without
     /// telling the role (its rows are already in the data plane).
     pub fn restore_network_up(&mut self) {
@@ -143,9 +183,11 @@ impl<I: Protocol> LinkCore<I> {
         self.looped_echoes
     }
 
-    /// See [`Fsm::duplicates_absorbed`]: LCP and IPCP together.
+    /// See [`Fsm::duplicates_absorbed`]: LCP and both NCPs together.
     pub fn duplicates_absorbed(&self) -> u64 {
-        self.lcp.duplicates_absorbed() + self.ipcp.duplicates_absorbed()
+        self.lcp.duplicates_absorbed()
+            + self.ipcp.duplicates_absorbed()
+            + self.ipv6cp.duplicates_absorbed()
     }
 
     /// The peer's MRU (largest PPP information field we may send it).
@@ -188,6 +230,7 @@ impl<I: Protocol> LinkCore<I> {
     pub fn handle_fsm_timeouts(&mut self, now: Instant) {
         self.lcp.handle_timeout(now);
         self.ipcp.handle_timeout(now);
+        self.ipv6cp.handle_timeout(now);
     }
 
     /// Start keepalive (LCP just opened): the first Echo-Request is due one
@@ -236,6 +279,7 @@ impl<I: Protocol> LinkCore<I> {
         [
             self.lcp.poll_timeout(),
             self.ipcp.poll_timeout(),
+            self.ipv6cp.poll_timeout(),
             self.echo_at,
         ]
         .into_iter()
@@ -282,6 +326,10 @@ impl<I: Protocol> LinkCore<I> {
                 self.transmit.push_back((proto::IPCP, p));
                 progress = true;
             }
+            while let Some(p) = self.ipv6cp.poll_transmit() {
+                self.transmit.push_back((proto::IPV6CP, p));
+                progress = true;
+            }
             if self.dead {
                 return;
             }
@@ -292,6 +340,7 @@ impl<I: Protocol> LinkCore<I> {
                     fsm::Event::Down => {
                         // Renegotiation or termination: NCPs go down.
                         self.ipcp.down(now);
+                        self.ipv6cp.down(now);
                         self.echo_at = None;
                         role.lcp_down(self, now);
                     }
@@ -324,6 +373,9 @@ impl<I: Protocol> LinkCore<I> {
                         if protocol == proto::IPCP {
                             self.ipcp.protocol_rejected(now);
                         }
+                        if protocol == proto::IPV6CP {
+                            self.ipv6cp.protocol_rejected(now);
+                        }
                         role.protocol_rejected(self, now, protocol);
                     }
                 }
@@ -345,10 +397,20 @@ impl<I: Protocol> LinkCore<I> {
                         role.network_up(self);
                     }
                     fsm::Event::Down => self.network_down(role),
-                    fsm::Event::Finished => {
-                        let was_up = self.network_was_up;
-                        role.ncp_finished(self, now, was_up);
+                    fsm::Event::Finished => role.ncp_finished(self, now, proto::IPCP),
+                    _ => {}
+                }
+            }
+            while let Some(ev) = self.ipv6cp.poll_event() {
+                progress = true;
+                match ev {
+                    fsm::Event::Up => {
+                        self.ipv6_up = true;
+                        self.ipv6_was_up = true;
+                        role.ipv6_up(self);
                     }
+                    fsm::Event::Down => self.ipv6_down(role),
+                    fsm::Event::Finished => role.ncp_finished(self, now, proto::IPV6CP),
                     _ => {}
                 }
             }
@@ -382,6 +444,13 @@ impl<I: Protocol> LinkCore<I> {
         }
     }
 
+    fn ipv6_down(&mut self, role: &mut impl Role<I>) {
+        if self.ipv6_up {
+            self.ipv6_up = false;
+            role.ipv6_down();
+        }
+    }
+
     /// The link is over: flush what LCP still holds (e.g. a Terminate-Ack),
     /// report NetworkDown if needed, then Down (once).
     pub fn die(&mut self, reason: DownReason, role: &mut impl Role<I>) {
@@ -391,6 +460,7 @@ impl<I: Protocol> LinkCore<I> {
         while let Some(p) = self.lcp.poll_transmit() {
             self.transmit.push_back((proto::LCP, p));
         }
+        self.ipv6_down(role);
         self.network_down(role);
         self.dead = true;
         self.echo_at = None;

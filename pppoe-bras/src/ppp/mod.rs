@@ -3,7 +3,7 @@
 //!
 //! - [`fsm`]: the §4 option-negotiation automaton, generic over a
 //!   [`fsm::Protocol`] (option policy as data).
-//! - [`lcp`], [`ipcp`]: the option policies (server and client roles).
+//! - [`lcp`], [`ipcp`], [`ipv6cp`]: the option policies (server and client roles).
 //! - [`pap`], [`chap`]: authentication packets and both roles.
 //! - [`link`]: the BRAS side of a session ([`Link`]); the session layer's API.
 //! - [`peer`]: the subscriber side ([`Peer`]), for the emulator.
@@ -18,6 +18,7 @@ use std::net::Ipv4Addr;
 pub mod chap;
 pub mod fsm;
 pub mod ipcp;
+pub mod ipv6cp;
 pub mod lcp;
 pub mod link;
 mod link_core;

@@ -15,6 +15,7 @@ use crate::wire::ppp::{self as wire, Code, OptionWriter};
 use super::chap::ChapClient;
 use super::fsm::{FsmConfig, State};
 use super::ipcp::{IpcpClient, IpcpClientPolicy};
+use super::ipv6cp::{Ipv6cp, Ipv6cpRole};
 use super::lcp::{Lcp, LcpPolicy};
 use super::link_core::{CoreConfig, LinkCore, Role};
 use super::pap::{ClientOutcome, PapClient};
@@ -45,6 +46,14 @@ pub struct PeerConfig {
     /// `proto::IPV6CP`): one Configure-Request each; a BRAS that does not
     /// speak them answers with Protocol-Reject (see [`Peer::rejected_protocols`]).
     pub extra_protocols: Vec<u16>,
+    /// Run IPCP (a v6-only CPE does not).
+    pub ipv4: bool,
+    /// Run IPv6CP (RFC 5072); when false a server's IPv6CP is
+    /// Protocol-Rejected, as a v4-only CPE does.
+    pub ipv6: bool,
+    /// Tests: the first Interface-Identifier we offer (e.g. 0, to be
+    /// Nak'd); None: random.
+    pub ipv6_first_iid: Option<u64>,
     pub fsm: FsmConfig,
 }
 
@@ -61,6 +70,9 @@ impl Default for PeerConfig {
             echo_interval: Duration::ZERO,
             echo_failure: 3,
             extra_protocols: Vec::new(),
+            ipv4: true,
+            ipv6: false,
+            ipv6_first_iid: None,
             fsm: FsmConfig::default(),
         }
     }
@@ -85,6 +97,10 @@ pub enum PeerEvent {
     },
     /// IPCP left Opened (LCP may stay up).
     NetworkDown,
+    /// IPv6CP Opened: our and the server's Interface-Identifiers.
+    Ipv6Up { our_iid: u64, peer_iid: Option<u64> },
+    /// IPv6CP left Opened.
+    Ipv6Down,
     /// The session is over (emitted once).
     Down { reason: DownReason },
 }
@@ -141,7 +157,8 @@ impl Peer {
             echo_failure: cfg.echo_failure,
             loop_kills: false,
         };
-        let core = LinkCore::new(lcp, ipcp, core_cfg, &mut rng);
+        let ipv6cp = Ipv6cp::new(Ipv6cpRole::Client, rng.fork(), cfg.ipv6_first_iid);
+        let core = LinkCore::new(lcp, ipcp, ipv6cp, core_cfg, &mut rng);
         let mut peer = Peer {
             core,
             client: Client {
@@ -191,7 +208,10 @@ impl Peer {
                     None => {}
                 }
             }
-            proto::IPCP if c.networking => core.ipcp.handle_packet(now, info),
+            proto::IPCP if c.networking && c.cfg.ipv4 => core.ipcp.handle_packet(now, info),
+            proto::IPV6CP if c.networking && c.cfg.ipv6 => core.ipv6cp.handle_packet(now, info),
+            // IPv6 packets are the emulator's (`crate::v6::client`).
+            proto::IPV6 if c.cfg.ipv6 => {}
             p if c.cfg.extra_protocols.contains(&p) => {}
             proto::IPV4 => {}
             other => {
@@ -290,6 +310,25 @@ impl Peer {
         self.core.ipcp.state()
     }
 
+    pub fn ipv6cp_state(&self) -> State {
+        self.core.ipv6cp.state()
+    }
+
+    /// IPv6CP is Opened.
+    pub fn is_ipv6_up(&self) -> bool {
+        self.core.is_ipv6_up()
+    }
+
+    /// Our Interface-Identifier (as negotiated so far).
+    pub fn our_iid(&self) -> u64 {
+        self.core.ipv6cp.proto().our_iid()
+    }
+
+    /// The server's Interface-Identifier, once acknowledged.
+    pub fn peer_iid(&self) -> Option<u64> {
+        self.core.ipv6cp.proto().peer_iid()
+    }
+
     /// The Auth-Protocol the server required.
     pub fn auth_proto(&self) -> Option<AuthProto> {
         self.core.lcp.proto().peer_auth()
@@ -318,9 +357,18 @@ impl Client {
             return;
         }
         self.networking = true;
-        core.ipcp.open(now);
-        core.ipcp.up(now);
+        if self.cfg.ipv4 {
+            core.ipcp.open(now);
+            core.ipcp.up(now);
+        }
+        if self.cfg.ipv6 {
+            core.ipv6cp.open(now);
+            core.ipv6cp.up(now);
+        }
         for p in self.cfg.extra_protocols.clone() {
+            if p == proto::IPV6CP && self.cfg.ipv6 {
+                continue;
+            }
             let mut opts = Vec::new();
             if p == proto::IPV6CP {
                 // Interface-Identifier (RFC 5072 §4.1), random and non-zero.
@@ -398,6 +446,18 @@ impl Role<IpcpClient> for Client {
 
     fn network_down(&mut self) {
         self.events.push_back(PeerEvent::NetworkDown);
+    }
+
+    fn ipv6_up(&mut self, core: &LinkCore<IpcpClient>) {
+        let p = core.ipv6cp.proto();
+        self.events.push_back(PeerEvent::Ipv6Up {
+            our_iid: p.our_iid(),
+            peer_iid: p.peer_iid(),
+        });
+    }
+
+    fn ipv6_down(&mut self) {
+        self.events.push_back(PeerEvent::Ipv6Down);
     }
 
     fn closing(&mut self) {}
