@@ -57,6 +57,18 @@ pub const UPLINK_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 pub const INET_PEER_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 /// The test host in the `inet` namespace.
 pub const TEST_HOST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The test host's IPv6 address in `inet` (dual-stack lab).
+pub const TEST_HOST6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+/// The test network the BRAS routes to `inet` over IPv6.
+pub const TEST_NET6: &str = "2001:db8::/64";
+/// The BRAS's uplink IPv6 address, and `inet`'s on the same link.
+pub const UPLINK_IP6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
+pub const INET_PEER_IP6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2);
+/// The daemon's default IPv6 pools, which `inet` routes to the BRAS.
+pub const PREFIX_POOL6: &str = "2001:db8:100::/48";
+pub const DELEGATED_POOL6: &str = "2001:db8:200::/40";
 /// Port of the UDP and TCP echo servers on [`TEST_HOST`] (RFC 862).
 pub const ECHO_PORT: u16 = 7;
 /// Where the echo servers listen.
@@ -459,8 +471,9 @@ impl Lab {
         let n = self.names.clone();
         std::fs::create_dir_all(&n.tmp_dir)
             .with_context(|| format!("create {}", n.tmp_dir.display()))?;
-        // IPv4 only for now: no IPv6 addresses, so no DAD/MLD chatter in
-        // the captures (set before the veths exist, so they inherit it).
+        // IPv6 off by default (set before the veths exist, so they inherit
+        // it): no DAD/MLD chatter in the captures; switched on below where
+        // the lab routes IPv6.
         let no_v6 =
             "sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1";
         for ns in n.namespaces() {
@@ -491,6 +504,41 @@ impl Lab {
         ] {
             ip(&cmd.split_whitespace().collect::<Vec<_>>())?;
         }
+        // IPv6 where the lab routes it: the uplink link, the test host
+        // 2001:db8::1 in inet (which routes the BRAS's prefix pools back to
+        // it), and new interfaces in cpe (the emulator's TUN); never on the
+        // access link (only PPPoE there: no DAD/MLD/RS chatter in captures).
+        for (ns, sysctls) in [
+            (cpe, vec!["net.ipv6.conf.default.disable_ipv6=0".to_owned()]),
+            (
+                bras,
+                vec![
+                    format!("net.ipv6.conf.{upl}.disable_ipv6=0"),
+                    format!("net.ipv6.conf.{upl}.accept_ra=0"),
+                ],
+            ),
+            (
+                inet,
+                vec![
+                    format!("net.ipv6.conf.{inet_if}.disable_ipv6=0"),
+                    "net.ipv6.conf.lo.disable_ipv6=0".to_owned(),
+                ],
+            ),
+        ] {
+            let mut args = vec!["sysctl", "-q", "-w"];
+            args.extend(sysctls.iter().map(String::as_str));
+            self.exec_ok(ns, &args)?;
+        }
+        for cmd in [
+            format!("-n {bras} -6 addr add {UPLINK_IP6}/64 dev {upl} nodad"),
+            format!("-n {bras} -6 route add {TEST_NET6} via {INET_PEER_IP6}"),
+            format!("-n {inet} -6 addr add {INET_PEER_IP6}/64 dev {inet_if} nodad"),
+            format!("-n {inet} -6 addr add {TEST_HOST6}/128 dev lo"),
+            format!("-n {inet} -6 route add {PREFIX_POOL6} via {UPLINK_IP6}"),
+            format!("-n {inet} -6 route add {DELEGATED_POOL6} via {UPLINK_IP6}"),
+        ] {
+            ip(&cmd.split_whitespace().collect::<Vec<_>>())?;
+        }
         let sysctl = "sysctl -q -w net.ipv4.ip_forward=1 net.ipv4.conf.all.forwarding=1";
         self.exec_ok(bras, &sysctl.split_whitespace().collect::<Vec<_>>())?;
         // The ends facing the BRAS receive frames that XDP_REDIRECTs into
@@ -510,6 +558,9 @@ impl Lab {
         // (tests of that case call `flush_neighbours` first).
         self.exec_ok(bras, &["ping", "-c", "1", "-W", "2", "198.51.100.2"])
             .context("prime the uplink neighbour")?;
+        let peer6 = INET_PEER_IP6.to_string();
+        self.exec_ok(bras, &["ping", "-6", "-c", "1", "-W", "2", &peer6])
+            .context("prime the uplink's IPv6 neighbour")?;
         Ok(())
     }
 
@@ -1950,6 +2001,29 @@ fn demo_steps(
     steps.check(
         "ping 192.0.2.1 from the subscriber (through XDP + NAT)",
         || ping("192.0.2.1"),
+    );
+    steps.check(
+        "ping 2001:db8::1 from the subscriber over IPv6 (SLAAC /64, routed in XDP)",
+        || {
+            // The /64 comes with the RA shortly after IPCP: wait for it.
+            let target = TEST_HOST6.to_string();
+            for _ in 0..20 {
+                let out = lab.exec(lab.ns_cpe(), &["ping", "-6", "-c", "1", "-W", "1", &target])?;
+                if out.status.success() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            let out = lab.exec(lab.ns_cpe(), &["ping", "-6", "-c", "3", "-W", "2", &target])?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if !out.status.success() {
+                bail!(
+                    "ping -6 failed: {}",
+                    text.lines().last().unwrap_or_default()
+                );
+            }
+            Ok(((), ping_avg(&text).unwrap_or_default()))
+        },
     );
     let echo_src = |proto: Proto| {
         lab.echo_log()

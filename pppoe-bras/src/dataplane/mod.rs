@@ -365,8 +365,7 @@ pub struct Dataplane {
     session6: Array<MapData, Session6>,
     /// IPv6 prefixes of sessions whose IPv4 rows are not installed yet
     /// (IPv6CP opened first): applied when they are.
-    pending6:
-        StdHashMap<SessionKey, (Option<std::net::Ipv6Addr>, Option<(std::net::Ipv6Addr, u8)>)>,
+    pending6: StdHashMap<SessionKey, V6Prefixes>,
     /// Installed sessions by key (their IPv4 address).
     by_key: StdHashMap<SessionKey, Ipv4Addr>,
     net64: HashMap<MapData, [u8; 8], u32>,

@@ -139,7 +139,8 @@ pub fn namespaces_of(id: &str) -> Vec<String> {
 pub fn session_up_log(bras: &LabProcess, session: u16) -> String {
     let sid = format!("session {session:#06x} ");
     bras.wait_stderr(
-        |l| l.contains(&sid) && l.contains(" up "),
+        // The IPv4 line (`… up user=… address=…`), not `… ipv6 up …`.
+        |l| l.contains(&sid) && l.contains(" up user=") && !l.contains(" ipv6 up "),
         Duration::from_secs(5),
     )
     .expect("wait for log")

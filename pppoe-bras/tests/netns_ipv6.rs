@@ -1,0 +1,175 @@
+//! Dual stack in the netns lab: IPv6CP, the RA's /64 (SLAAC) and a DHCPv6
+//! delegated prefix for the emulated CPE, IPv6 routed by XDP both ways to
+//! the lab's test host 2001:db8::1, ICMPv6 errors from the BRAS, the
+//! prefixes back to the same user on reconnect, and tshark dissecting the
+//! whole exchange (IPv6CP, ICMPv6, DHCPv6) without a malformed frame.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use pppoe_bras::lab::{self as lablib, TEST_HOST6};
+
+fn with_tun() -> EmuOptions {
+    let mut o = EmuOptions::user("testuser1");
+    o.auth = Some("chap".to_owned());
+    o.tun = Some("ppp0".to_owned());
+    o
+}
+
+/// The `UP6 session=… ipv6=A/64 pd=P/56 …` line's (address, pd).
+fn up6(emu: &LabProcess) -> (String, String) {
+    let line = emu
+        .wait_stdout(|l| l.starts_with("UP6 "), Duration::from_secs(15))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no UP6 line:\n{}", emu.tail(20)));
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {line}"))
+            .to_owned()
+    };
+    (field("ipv6="), field("pd="))
+}
+
+/// `ping -6` from the cpe namespace, retried while the /64 settles.
+fn ping6(lab: &Lab, args: &[&str]) -> String {
+    let mut a = vec!["ping", "-6"];
+    a.extend_from_slice(args);
+    let mut last = String::new();
+    for _ in 0..20 {
+        let out = lab.exec(lab.ns_cpe(), &a).expect("ping -6");
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    last
+}
+
+#[test]
+fn dual_stack_session_routes_ipv6_both_ways() {
+    if !root_or_skip("dual_stack") {
+        return;
+    }
+    let lab = new_lab();
+    let bras = start_bras(&lab, &classic(&lab, ""));
+    let cap = lab
+        .tcpdump(lab.ns_cpe(), lab.cpe_if(), &scratch(&lab, "access.pcap"))
+        .expect("tcpdump");
+    let (mut emu, up) = bring_up(&lab, &with_tun());
+    let (addr6, pd) = up6(&emu);
+    assert!(
+        addr6.starts_with("2001:db8:100:") && addr6.ends_with("/64"),
+        "{addr6}"
+    );
+    assert!(pd.starts_with("2001:db8:2") && pd.ends_with("/56"), "{pd}");
+    let slaac = addr6.trim_end_matches("/64").to_owned();
+
+    // IPv4 and IPv6 both through XDP.
+    let target = TEST_HOST6.to_string();
+    let text = ping6(&lab, &["-c", "3", "-W", "2", &target]);
+    assert!(
+        text.contains("3 received"),
+        "ping -6 through the session:\n{text}"
+    );
+    let v4 = lab
+        .exec(lab.ns_cpe(), &["ping", "-c", "2", "-W", "2", "192.0.2.1"])
+        .unwrap();
+    assert!(String::from_utf8_lossy(&v4.stdout).contains("2 received"));
+    let stats = |name: &str| -> u64 {
+        let out = std::process::Command::new(bin())
+            .args(["stats", "--control-socket"])
+            .arg(lab.control_socket())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(stats("xdp.up_forwarded6") >= 3 && stats("xdp.down_forwarded6") >= 3);
+
+    // From inet, to the subscriber's SLAAC address: routed down.
+    let back = lab
+        .exec(lab.ns_inet(), &["ping", "-6", "-c", "2", "-W", "2", &slaac])
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&back.stdout).contains("2 received"),
+        "inet → subscriber:\n{}",
+        String::from_utf8_lossy(&back.stdout)
+    );
+    // Too big for the session (1492) with no fragmentation: Packet Too Big
+    // from the BRAS, which ping reports.
+    let big = lab
+        .exec(
+            lab.ns_inet(),
+            &[
+                "ping", "-6", "-c", "1", "-W", "2", "-s", "1450", "-M", "do", &slaac,
+            ],
+        )
+        .unwrap();
+    let big_text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&big.stdout),
+        String::from_utf8_lossy(&big.stderr)
+    );
+    assert!(
+        big_text.to_lowercase().contains("too big") || stats("xdp.tx_packet_too_big6") >= 1,
+        "{big_text}"
+    );
+    assert!(stats("xdp.tx_packet_too_big6") >= 1);
+    // Hop limit 1 from the subscriber: Time Exceeded from the BRAS.
+    let _ = lab.exec(
+        lab.ns_cpe(),
+        &["ping", "-6", "-c", "1", "-W", "2", "-t", "1", &target],
+    );
+    assert!(stats("xdp.tx_time_exceeded6") >= 1);
+
+    // The listing shows the prefixes.
+    let out = std::process::Command::new(bin())
+        .args(["sessions", "--control-socket"])
+        .arg(lab.control_socket())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains(&pd), "{listing}");
+
+    // Hang up and come back: the same /64 and delegated prefix.
+    emu.stop(Duration::from_secs(5)).unwrap();
+    let (_emu2, up2) = bring_up(&lab, &with_tun());
+    assert_eq!(up2.address, up.address);
+    let (addr6_2, pd2) = up6(&_emu2);
+    // The interface identifier is fresh (random per IPv6CP), the /64 and
+    // the delegated prefix are the user's again.
+    let net64 = |a: &str| a.split(':').take(4).collect::<Vec<_>>().join(":");
+    assert_eq!(
+        (net64(&addr6_2), pd2),
+        (net64(&addr6), pd),
+        "same prefixes on reconnect"
+    );
+
+    let file = cap.stop().expect("stop tcpdump");
+    let malformed = lablib::tshark_fields(
+        &file,
+        "_ws.malformed || _ws.expert.severity == error",
+        &["frame.number"],
+    )
+    .expect("tshark");
+    assert!(malformed.is_empty(), "malformed frames: {malformed:?}");
+    let dhcp = lablib::tshark_fields(&file, "dhcpv6", &["dhcpv6.msgtype"]).expect("tshark");
+    assert!(
+        dhcp.len() >= 4,
+        "Solicit/Advertise/Request/Reply seen: {dhcp:?}"
+    );
+    let ra = lablib::tshark_fields(&file, "icmpv6.type == 134", &["frame.number"]).expect("tshark");
+    assert!(!ra.is_empty(), "an RA");
+    let v6cp = lablib::tshark_fields(&file, "ipv6cp", &["frame.number"]).expect("tshark");
+    assert!(!v6cp.is_empty(), "IPv6CP");
+    drop(bras);
+}
