@@ -109,9 +109,12 @@ fn hostile_host_on_the_access_segment_reaches_nothing() {
         .expect("scapy");
     assert!(out.contains("ANSWERS 0"), "the BRAS answered: {out}");
     let file = cap.stop().expect("stop tcpdump");
-    let leaked =
-        pppoe_bras::lab::tshark_fields(&file, "ip.src == 10.99.0.2 || ipv6", &["frame.number"])
-            .expect("tshark");
+    let leaked = pppoe_bras::lab::tshark_fields(
+        &file,
+        "ip.src == 10.99.0.2 || ipv6.src == fe80::99",
+        &["frame.number"],
+    )
+    .expect("tshark");
     assert!(leaked.is_empty(), "hostile frames reached inet: {leaked:?}");
     let dropped = stat(&lab, "xdp.drop_access_not_pppoe") - before;
     assert!(dropped >= 15, "5 kinds × 3 frames counted, got {dropped}");
