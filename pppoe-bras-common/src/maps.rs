@@ -431,6 +431,25 @@ pub struct Session6 {
     pub _pad: [u8; 7],
 }
 
+/// Value of `FIB6_CACHE` (per CPU, direct-mapped by destination): a
+/// successful AF_INET6 `bpf_fib_lookup` for the uplink.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fib6Entry {
+    /// The destination looked up (all zero: empty slot).
+    pub dst: [u8; 16],
+    /// Egress ifindex.
+    pub ifindex: u32,
+    /// Route MTU: larger datagrams take the full lookup.
+    pub mtu: u16,
+    pub smac: [u8; 6],
+    pub dmac: [u8; 6],
+    /// Always 0.
+    pub _pad: [u8; 6],
+    /// `bpf_ktime_get_coarse_ns()` of the lookup; stale after [`FIB_CACHE_NS`].
+    pub when: u64,
+}
+
 /// `prefix` (first 8 bytes of an IPv6 address) cut to `len` bits (≤ 64).
 pub const fn mask64(prefix: [u8; 8], len: u16) -> [u8; 8] {
     let x = u64::from_be_bytes(prefix);
@@ -567,6 +586,7 @@ const _: () = {
     assert!(core::mem::size_of::<SessionCounters>() == 32);
     assert!(core::mem::size_of::<Config>() == 64);
     assert!(core::mem::size_of::<Session6>() == 24);
+    assert!(core::mem::size_of::<Fib6Entry>() == 48);
     assert!(core::mem::size_of::<NatSlot>() == 56);
     assert!(core::mem::size_of::<NatFreed>() == 24);
     assert!(core::mem::size_of::<NeighMiss>() == 16);

@@ -9,8 +9,8 @@ use aya_ebpf::{
 use pppoe_bras_common::{
     capture::CaptureConfig,
     maps::{
-        Config, FibEntry, FragKey, FragValue, NatFreed, NatKey, NatSlot, NatValue, NeighMiss,
-        Session6, SessionCounters, SessionEntry, SessionKey, SessionValue, Subscriber,
+        Config, Fib6Entry, FibEntry, FragKey, FragValue, NatFreed, NatKey, NatSlot, NatValue,
+        NeighMiss, Session6, SessionCounters, SessionEntry, SessionKey, SessionValue, Subscriber,
         FIB_CACHE_SLOTS, MAX_CPUS, MAX_FRAGS, MAX_NAT, MAX_SESSIONS,
     },
     stats::STAT_COUNT,
@@ -112,3 +112,7 @@ pub static NET64: HashMap<[u8; 8], u32, { MAX_SESSIONS as usize }> = HashMap::ne
 /// A delegated prefix (masked to `Config::v6_deleg_len`) → its session's slot (downstream).
 #[btf_map]
 pub static DELEG6: HashMap<[u8; 8], u32, { MAX_SESSIONS as usize }> = HashMap::new();
+
+/// Next hops of recent upstream IPv6 destinations, per CPU, direct-mapped (see `fib6`).
+#[btf_map]
+pub static FIB6_CACHE: PerCpuArray<Fib6Entry, { FIB_CACHE_SLOTS as usize }> = PerCpuArray::new();
