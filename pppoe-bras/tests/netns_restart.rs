@@ -128,6 +128,25 @@ fn kill_9_loses_no_session_and_no_packet() {
         let stats = cli(&lab, &["stats"]);
         assert!(stats.contains("sessions 1000"), "{stats}");
     }
+    // IPv6 is not in the state file: the adopted sessions renegotiate
+    // IPv6CP and get their prefixes again, so IPv6 works after the restart.
+    let target = pppoe_bras::lab::TEST_HOST6.to_string();
+    let mut ok6 = false;
+    for _ in 0..40 {
+        let out = lab
+            .exec(lab.ns_cpe(), &["ping", "-6", "-c", "1", "-W", "1", &target])
+            .unwrap();
+        if out.status.success() {
+            ok6 = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        ok6,
+        "IPv6 through the re-adopted session:\n{}",
+        bras.tail(20)
+    );
     // New sessions still come up next to the adopted ones (ids, addresses
     // and NAT blocks are not handed out twice).
     let (_emu2, up2) = bring_up(&lab, &EmuOptions::user("testuser2"));

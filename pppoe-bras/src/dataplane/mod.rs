@@ -807,6 +807,24 @@ impl Dataplane {
             keys.insert(key);
             rows.push(a.row);
         }
+        // IPv6 is not in the state file: the adopted sessions renegotiate
+        // IPv6CP and get their prefixes installed again; clear every IPv6
+        // row meanwhile, so no prefix points at a slot it no longer owns.
+        for k in self.net64.keys().flatten().collect::<Vec<_>>() {
+            let _ = self.net64.remove(&k);
+        }
+        for k in self.deleg6.keys().flatten().collect::<Vec<_>>() {
+            let _ = self.deleg6.remove(&k);
+        }
+        for slot in 0..MAX_SESSIONS {
+            if self
+                .session6
+                .get(&slot, 0)
+                .is_ok_and(|v| v != Session6::default())
+            {
+                let _ = self.session6.set(slot, Session6::default(), 0);
+            }
+        }
         // Rows the state file does not know (installed after its last write):
         // nobody can run their PPP any more; their NAT mappings expire.
         let stale: Vec<(SessionKey, SessionValue)> = self

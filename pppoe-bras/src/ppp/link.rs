@@ -283,6 +283,14 @@ impl Link {
         core.start_keepalive(now);
         s.phase = Phase::Network;
         s.user = Some(saved.user.clone());
+        if s.cfg.ipv6 {
+            // IPv6 is not in the state file: negotiate IPv6CP afresh (the
+            // peer's Opened IPv6CP renegotiates on our Configure-Request),
+            // so RA and DHCPv6 hand out the prefixes again.
+            core.ipv6cp.open(now);
+            core.ipv6cp.up(now);
+            core.pump(now, s);
+        }
         if saved.auth == Some(AuthProto::Chap) && !s.cfg.chap_rechallenge.is_zero() {
             // A fresh CHAP server for the periodic re-challenges.
             s.auth = Authenticator::Chap(ChapServer::new(
