@@ -1027,6 +1027,8 @@ fn verdict_of(
             .map(|v| Duration::from_secs(u64::from(v))),
         dns: dns[0].is_some().then_some(dns),
         message,
+        ipv6_prefix: p.get_ipv6_prefix(attr::FRAMED_IPV6_PREFIX),
+        delegated: p.get_ipv6_prefix(attr::DELEGATED_IPV6_PREFIX),
     }
 }
 
@@ -1087,6 +1089,15 @@ mod tests {
         let mut p = Packet::new(code::ACCESS_ACCEPT, 1);
         p.add_u32(attr::IDLE_TIMEOUT, 3);
         p.add_u32(attr::SESSION_TIMEOUT, 60);
+        // RFC 3162 / RFC 4818 prefixes: only the significant bytes sent.
+        p.add(
+            attr::FRAMED_IPV6_PREFIX,
+            &[0, 64, 0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00, 0x00, 0x77],
+        );
+        p.add(
+            attr::DELEGATED_IPV6_PREFIX,
+            &[0, 56, 0x20, 0x01, 0x0d, 0xb8, 0x02, 0x00, 0x77],
+        );
         let mut authz = HashMap::new();
         let v = verdict_of(&p, &req, &mut authz);
         assert!(matches!(
@@ -1096,6 +1107,22 @@ mod tests {
                 ..
             } if t == Duration::from_secs(60)
         ));
+        let ExternalVerdict::Accept {
+            ipv6_prefix,
+            delegated,
+            ..
+        } = v
+        else {
+            panic!("accept");
+        };
+        assert_eq!(
+            ipv6_prefix,
+            Some(("2001:db8:100:77::".parse().unwrap(), 64))
+        );
+        assert_eq!(
+            delegated,
+            Some(("2001:db8:200:7700::".parse().unwrap(), 56))
+        );
         assert_eq!(authz[&key].idle, Some(Duration::from_secs(3)));
     }
 }

@@ -103,6 +103,11 @@ pub enum ExternalVerdict {
         dns: Option<[Option<Ipv4Addr>; 2]>,
         /// PAP/CHAP success message.
         message: Option<String>,
+        /// RADIUS Framed-IPv6-Prefix (the session's /64 instead of one from
+        /// `ipv6_prefix_pool`).
+        ipv6_prefix: Option<(Ipv6Addr, u8)>,
+        /// RADIUS Delegated-IPv6-Prefix (DHCPv6-PD hands this one out).
+        delegated: Option<(Ipv6Addr, u8)>,
     },
     Reject {
         message: String,
@@ -252,6 +257,9 @@ struct Session {
     expires: Option<Instant>,
     /// IPv6 services (RA, DHCPv6) and the /64, from the first IPv6CP up.
     v6: Option<crate::v6::server::V6Service>,
+    /// RADIUS Framed-IPv6-Prefix and Delegated-IPv6-Prefix, used when
+    /// IPv6CP opens.
+    radius_v6: (Option<(Ipv6Addr, u8)>, Option<(Ipv6Addr, u8)>),
     /// The IPv6 rows in the data plane: the /64 and the delegated prefix.
     installed_v6: Option<(Prefix6, Option<Prefix6>)>,
 }
@@ -413,6 +421,7 @@ impl Manager {
                 },
                 expires: saved.expires_in_secs.map(|s| now + Duration::from_secs(s)),
                 v6: None,
+                radius_v6: (None, None),
                 installed_v6: None,
             },
         );
@@ -615,6 +624,8 @@ impl Manager {
                 session_timeout,
                 dns,
                 message,
+                ipv6_prefix,
+                delegated,
             } => {
                 let leased = match (held, address) {
                     _ if !self.cfg.link.ipv4 => Ok(Ipv4Addr::UNSPECIFIED),
@@ -639,6 +650,7 @@ impl Manager {
                 };
                 match leased {
                     Ok(address) => {
+                        s.radius_v6 = (ipv6_prefix, delegated);
                         s.expires = session_timeout.map(|t| now + t);
                         if let Some(dns) = dns {
                             s.link.set_dns(dns);
@@ -922,6 +934,7 @@ impl Manager {
                 acct_id: self.acct_ids.next(),
                 expires: None,
                 v6: None,
+                radius_v6: (None, None),
                 installed_v6: None,
             },
         );
@@ -1258,7 +1271,24 @@ impl Manager {
         let mtu = s.link.peer_mru();
         if s.v6.is_none() {
             let user = s.user.clone().unwrap_or_default();
-            match self.prefix_pool.allocate(&user) {
+            // RADIUS Framed-IPv6-Prefix (a /64) wins over the pool.
+            let given = s.radius_v6.0.filter(|p| {
+                let ok = p.1 == 64 && self.prefix_pool.take(*p, &user);
+                if !ok {
+                    log::warn!(
+                        "session {sid:#06x} {mac} Framed-IPv6-Prefix {}/{} unusable (not a /64, \
+                         or held by another user): one from the pool",
+                        p.0,
+                        p.1
+                    );
+                }
+                ok
+            });
+            let leased = match given {
+                Some(p) => Ok(p),
+                None => self.prefix_pool.allocate(&user),
+            };
+            match leased {
                 Ok(p) => {
                     s.v6 = Some(crate::v6::server::V6Service::new(
                         &self.cfg.v6,
@@ -1277,6 +1307,19 @@ impl Manager {
         let Some(v6) = s.v6.as_mut() else {
             return;
         };
+        if let Some(d) = s.radius_v6.1.take() {
+            let user = s.user.as_deref().unwrap_or_default();
+            if self.pd_pool.take(d, user) {
+                v6.preset_delegated(d);
+            } else {
+                log::warn!(
+                    "session {sid:#06x} {mac} Delegated-IPv6-Prefix {}/{} held by another user: \
+                     one from the pool",
+                    d.0,
+                    d.1
+                );
+            }
+        }
         let ra = v6.up(now, our_iid, peer_iid);
         self.stats.v6.ra_tx += 1;
         let (prefix64, delegated) = (v6.prefix64(), v6.delegated());

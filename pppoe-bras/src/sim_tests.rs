@@ -1663,6 +1663,8 @@ fn external_verdict_arrives_later_and_a_late_one_is_dropped() {
             session_timeout: Some(Duration::from_secs(30)),
             dns: Some(dns),
             message: Some("hi".into()),
+            ipv6_prefix: None,
+            delegated: None,
         },
     );
     assert!(accepted);
@@ -1735,6 +1737,8 @@ fn coa_session_timeout_replaces_the_old_one_and_close_takes_a_reason() {
                 session_timeout: Some(Duration::from_secs(3600)),
                 dns: None,
                 message: None,
+                ipv6_prefix: None,
+                delegated: None,
             },
         ));
     }
@@ -1984,4 +1988,56 @@ fn v6_manager_ia_na() -> Manager {
         c.link.ipv6 = true;
         c.v6.dhcpv6_ia_na = true;
     })
+}
+
+/// RADIUS Framed-IPv6-Prefix and Delegated-IPv6-Prefix (RFC 3162/4818):
+/// the session's /64 and delegated prefix come from the Access-Accept, are
+/// taken out of the pools so no other session gets them, and a /64 the
+/// pool already lent to another user falls back to the pool.
+#[test]
+fn radius_ipv6_prefixes_win_over_the_pools() {
+    use crate::session::ExternalVerdict;
+    let mut bras = v6_manager(true);
+    bras.set_external_auth(true);
+    let mut sim = Sim::new(bras);
+    let a = sim.add(v6_client(1, "rad6", true));
+    sim.run_for(Duration::from_secs(2));
+    let req = sim.bras.poll_auth_request().expect("an auth request");
+    assert!(sim.bras.handle_auth_verdict(
+        sim.now,
+        &req,
+        ExternalVerdict::Accept {
+            address: None,
+            session_timeout: None,
+            dns: None,
+            message: None,
+            ipv6_prefix: Some(p6("2001:db8:100:2::/64")),
+            delegated: Some(p6("2001:db8:200:100::/56")),
+        },
+    ));
+    sim.run_for(Duration::from_secs(5));
+    let (prefix, _, pd, _) = sim.up6(a).expect("ipv6 up");
+    assert_eq!(prefix, Some(p6("2001:db8:100:2::/64")));
+    assert_eq!(pd, Some(p6("2001:db8:200:100::/56")));
+    // The next session from the pools skips what RADIUS gave.
+    let b = sim.add(v6_client(2, "pool6", true));
+    sim.run_for(Duration::from_secs(2));
+    let req = sim.bras.poll_auth_request().expect("an auth request");
+    assert!(sim.bras.handle_auth_verdict(
+        sim.now,
+        &req,
+        ExternalVerdict::Accept {
+            address: None,
+            session_timeout: None,
+            dns: None,
+            message: None,
+            // Held by rad6: not given twice.
+            ipv6_prefix: Some(p6("2001:db8:100:2::/64")),
+            delegated: None,
+        },
+    ));
+    sim.run_for(Duration::from_secs(5));
+    let (prefix_b, _, pd_b, _) = sim.up6(b).expect("ipv6 up");
+    assert!(prefix_b.is_some() && prefix_b != prefix, "{prefix_b:?}");
+    assert!(pd_b.is_some() && pd_b != pd, "{pd_b:?}");
 }

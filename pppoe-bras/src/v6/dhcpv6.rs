@@ -343,6 +343,14 @@ pub struct Ctx<'a> {
 }
 
 impl Server {
+    /// The delegated prefix to hand out (RADIUS Delegated-IPv6-Prefix):
+    /// the first IA_PD gets it, whatever its IAID.
+    pub fn preset_pd(&mut self, prefix: (Ipv6Addr, u8)) {
+        if self.pd.is_none() {
+            self.pd = Some((0, prefix));
+        }
+    }
+
     pub fn new(cfg: ServerConfig) -> Self {
         let tokens = cfg.burst;
         Server {

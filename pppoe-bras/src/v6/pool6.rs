@@ -107,6 +107,27 @@ impl PrefixPool {
         u64::try_from(rel).ok().filter(|i| *i < self.count)
     }
 
+    /// A prefix given from outside (RADIUS Framed-IPv6-Prefix /
+    /// Delegated-IPv6-Prefix) for `user`: leased here when it lies in this
+    /// pool (so the pool never hands it to someone else), false when it
+    /// does and another user holds it; a prefix outside the pool is the
+    /// server's business and always fine.
+    pub fn take(&mut self, prefix: (Ipv6Addr, u8), user: &str) -> bool {
+        let Some(i) = self.index(prefix) else {
+            return true;
+        };
+        if self.reserved.contains(&i) {
+            return false;
+        }
+        match self.leased.get(&i) {
+            Some(u) => u == user,
+            None => {
+                self.leased.insert(i, user.to_owned());
+                true
+            }
+        }
+    }
+
     /// Never hand out the prefix with this index (e.g. the all-zero one).
     pub fn reserve_index(&mut self, index: u64) {
         self.reserved.insert(index);
@@ -206,6 +227,11 @@ mod tests {
     #[test]
     fn delegated_56s() {
         let mut pool = PrefixPool::new(p("2001:db8:200::/40"), 56).unwrap();
+        // A prefix given by RADIUS: taken in the pool when it lies there.
+        assert!(pool.take(p("2001:db8:200:700::/56"), "radius-user"));
+        assert!(!pool.take(p("2001:db8:200:700::/56"), "other"), "held");
+        assert!(pool.take(p("2001:db8:999::/56"), "other"), "outside: fine");
+        pool.release(p("2001:db8:200:700::/56"));
         pool.reserve_index(0);
         assert_eq!(pool.allocate("a").unwrap(), p("2001:db8:200:100::/56"));
         assert_eq!(pool.allocate("b").unwrap(), p("2001:db8:200:200::/56"));

@@ -130,6 +130,12 @@ impl V6Service {
         }
     }
 
+    /// The delegated prefix DHCPv6 hands out, given from outside (RADIUS
+    /// Delegated-IPv6-Prefix) instead of one from the pool.
+    pub fn preset_delegated(&mut self, prefix: (Ipv6Addr, u8)) {
+        self.dhcp.preset_pd(prefix);
+    }
+
     /// The session ends: the delegated prefix goes back to its pool (the
     /// caller releases the /64).
     pub fn release(&mut self, pd_pool: &mut PrefixPool) -> Option<(Ipv6Addr, u8)> {

@@ -35,6 +35,10 @@ pub mod attr {
     pub const SERVICE_TYPE: u8 = 6;
     pub const FRAMED_PROTOCOL: u8 = 7;
     pub const FRAMED_IP_ADDRESS: u8 = 8;
+    /// RFC 3162 §2.3.
+    pub const FRAMED_IPV6_PREFIX: u8 = 97;
+    /// RFC 4818.
+    pub const DELEGATED_IPV6_PREFIX: u8 = 123;
     pub const REPLY_MESSAGE: u8 = 18;
     pub const STATE: u8 = 24;
     pub const CLASS: u8 = 25;
@@ -157,6 +161,25 @@ impl Packet {
     }
 
     /// The first value of an attribute.
+    /// An IPv6 prefix attribute (RFC 3162 §2.3 layout: reserved, prefix
+    /// length, the significant prefix bytes), the host bits cleared; `None`
+    /// when absent or malformed (length over 128, bytes missing or extra).
+    pub fn get_ipv6_prefix(&self, t: u8) -> Option<(std::net::Ipv6Addr, u8)> {
+        let v = self.get(t)?;
+        let (&len, bytes) = v.get(1..)?.split_first()?;
+        if len > 128 || bytes.len() > 16 || bytes.len() < usize::from(len).div_ceil(8) {
+            return None;
+        }
+        let mut a = [0u8; 16];
+        a[..bytes.len()].copy_from_slice(bytes);
+        let m = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(len))
+        };
+        Some((std::net::Ipv6Addr::from(u128::from_be_bytes(a) & m), len))
+    }
+
     pub fn get(&self, t: u8) -> Option<&[u8]> {
         self.attrs
             .iter()
