@@ -259,7 +259,7 @@ struct Session {
     v6: Option<crate::v6::server::V6Service>,
     /// RADIUS Framed-IPv6-Prefix and Delegated-IPv6-Prefix, used when
     /// IPv6CP opens.
-    radius_v6: (Option<(Ipv6Addr, u8)>, Option<(Ipv6Addr, u8)>),
+    radius_v6: (Option<Prefix6>, Option<Prefix6>),
     /// The IPv6 rows in the data plane: the /64 and the delegated prefix.
     installed_v6: Option<(Prefix6, Option<Prefix6>)>,
 }
