@@ -232,6 +232,10 @@ idleuser Cleartext-Password := "radpass"
 
 subscriber Cleartext-Password := "password"
 
+rad6user Cleartext-Password := "radpass"
+	Framed-IPv6-Prefix = 2001:db8:100:77::/64,
+	Delegated-IPv6-Prefix = 2001:db8:200:7700::/56
+
 baduser Auth-Type := Reject
 	Reply-Message = "Account disabled"
 "#,
@@ -663,6 +667,55 @@ fn coa_changes_session_timeout_naks_unsupported_and_ignores_replays() {
     );
     assert_eq!(stat(&lab, "radius.dae.coa_ack"), Some(1));
     assert_eq!(stat(&lab, "radius.dae.coa_nak"), Some(3));
+}
+
+/// RFC 3162 Framed-IPv6-Prefix and RFC 4818 Delegated-IPv6-Prefix from
+/// FreeRADIUS: the CPE's RA /64 and DHCPv6-PD prefix are the ones in the
+/// users file, and IPv6 is routed through them both ways.
+#[test]
+fn radius_ipv6_prefixes_reach_the_cpe_and_route() {
+    if !freeradius_or_skip("radius_ipv6") {
+        return;
+    }
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let _radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    let bras = radius_bras(&lab, &log);
+    let mut o = EmuOptions::user("rad6user");
+    o.password = "radpass".into();
+    o.tun = Some("ppp0".into());
+    let (emu, _up) = bring_up(&lab, &o);
+    let line = emu
+        .wait_stdout(|l| l.starts_with("UP6 "), Duration::from_secs(15))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no UP6 line:\n{}\n{}", emu.tail(20), bras.tail(20)));
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {line}"))
+            .to_owned()
+    };
+    let addr6 = field("ipv6=");
+    assert!(
+        addr6.starts_with("2001:db8:100:77:") && addr6.ends_with("/64"),
+        "{line}"
+    );
+    assert_eq!(field("pd="), "2001:db8:200:7700::/56", "{line}");
+    // Routed: the SLAAC address answers from the inet side.
+    let slaac = addr6.trim_end_matches("/64").to_owned();
+    let mut text = String::new();
+    for _ in 0..20 {
+        let out = lab
+            .exec(lab.ns_inet(), &["ping", "-6", "-c", "2", "-W", "2", &slaac])
+            .unwrap();
+        text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(text.contains("2 received"), "inet → {slaac}:\n{text}");
 }
 
 #[test]
