@@ -1029,6 +1029,11 @@ fn verdict_of(
         message,
         ipv6_prefix: p.get_ipv6_prefix(attr::FRAMED_IPV6_PREFIX),
         delegated: p.get_ipv6_prefix(attr::DELEGATED_IPV6_PREFIX),
+        // RFC 2865 §5.12: 64..65535; below IPv4's minimum (68) it is ignored.
+        framed_mtu: p
+            .get_u32(attr::FRAMED_MTU)
+            .filter(|v| *v >= 68)
+            .map(|v| u16::try_from(v).unwrap_or(u16::MAX)),
     }
 }
 
@@ -1089,6 +1094,7 @@ mod tests {
         let mut p = Packet::new(code::ACCESS_ACCEPT, 1);
         p.add_u32(attr::IDLE_TIMEOUT, 3);
         p.add_u32(attr::SESSION_TIMEOUT, 60);
+        p.add_u32(attr::FRAMED_MTU, 1400);
         // RFC 3162 / RFC 4818 prefixes: only the significant bytes sent.
         p.add(
             attr::FRAMED_IPV6_PREFIX,
@@ -1110,11 +1116,13 @@ mod tests {
         let ExternalVerdict::Accept {
             ipv6_prefix,
             delegated,
+            framed_mtu,
             ..
         } = v
         else {
             panic!("accept");
         };
+        assert_eq!(framed_mtu, Some(1400));
         assert_eq!(
             ipv6_prefix,
             Some(("2001:db8:100:77::".parse().unwrap(), 64))

@@ -108,6 +108,8 @@ pub enum ExternalVerdict {
         ipv6_prefix: Option<(Ipv6Addr, u8)>,
         /// RADIUS Delegated-IPv6-Prefix (DHCPv6-PD hands this one out).
         delegated: Option<(Ipv6Addr, u8)>,
+        /// RADIUS Framed-MTU: the session's MTU when below the peer's MRU.
+        framed_mtu: Option<u16>,
     },
     Reject {
         message: String,
@@ -260,11 +262,21 @@ struct Session {
     /// RADIUS Framed-IPv6-Prefix and Delegated-IPv6-Prefix, used when
     /// IPv6CP opens.
     radius_v6: (Option<Prefix6>, Option<Prefix6>),
+    /// RADIUS Framed-MTU (see `Session::mtu`).
+    framed_mtu: Option<u16>,
     /// The IPv6 rows in the data plane: the /64 and the delegated prefix.
     installed_v6: Option<(Prefix6, Option<Prefix6>)>,
 }
 
 impl Session {
+    /// The session's MTU: the peer's MRU, lowered by a RADIUS Framed-MTU.
+    /// What the data plane checks packets against (ICMP Fragmentation
+    /// Needed / Packet Too Big) and the RA's MTU option.
+    fn mtu(&self) -> u16 {
+        let mru = self.link.peer_mru();
+        self.framed_mtu.map_or(mru, |m| m.min(mru))
+    }
+
     fn note(&mut self, now: Instant, what: String) {
         if self.events.len() == EVENT_HISTORY {
             self.events.pop_front();
@@ -422,6 +434,7 @@ impl Manager {
                 expires: saved.expires_in_secs.map(|s| now + Duration::from_secs(s)),
                 v6: None,
                 radius_v6: (None, None),
+                framed_mtu: None,
                 installed_v6: None,
             },
         );
@@ -534,7 +547,7 @@ impl Manager {
                     user: s.user.as_deref(),
                     address: s.address,
                     installed: s.installed.is_some(),
-                    mtu: s.link.peer_mru(),
+                    mtu: s.mtu(),
                     age: s.last_now.saturating_duration_since(s.started),
                     link: &s.link,
                     events: &s.events,
@@ -626,6 +639,7 @@ impl Manager {
                 message,
                 ipv6_prefix,
                 delegated,
+                framed_mtu,
             } => {
                 let leased = match (held, address) {
                     _ if !self.cfg.link.ipv4 => Ok(Ipv4Addr::UNSPECIFIED),
@@ -651,6 +665,7 @@ impl Manager {
                 match leased {
                     Ok(address) => {
                         s.radius_v6 = (ipv6_prefix, delegated);
+                        s.framed_mtu = framed_mtu;
                         s.expires = session_timeout.map(|t| now + t);
                         if let Some(dns) = dns {
                             s.link.set_dns(dns);
@@ -935,6 +950,7 @@ impl Manager {
                 expires: None,
                 v6: None,
                 radius_v6: (None, None),
+                framed_mtu: None,
                 installed_v6: None,
             },
         );
@@ -1115,7 +1131,7 @@ impl Manager {
                 let Some(s) = self.sessions.get_mut(&key) else {
                     return;
                 };
-                let mtu = s.link.peer_mru();
+                let mtu = s.mtu();
                 let again = s.installed.is_some();
                 if !again {
                     self.stats.setups += 1;
@@ -1268,7 +1284,7 @@ impl Manager {
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
-        let mtu = s.link.peer_mru();
+        let mtu = s.mtu();
         if s.v6.is_none() {
             let user = s.user.clone().unwrap_or_default();
             // RADIUS Framed-IPv6-Prefix (a /64) wins over the pool.
@@ -1367,7 +1383,7 @@ impl Manager {
         }
         if let Some(change) = out.pd {
             let prefix64 = v6.prefix64();
-            let mtu = s.link.peer_mru();
+            let mtu = s.mtu();
             log::info!(
                 "session {:#06x} {} delegated prefix {} user={}",
                 key.session_id,

@@ -1665,6 +1665,7 @@ fn external_verdict_arrives_later_and_a_late_one_is_dropped() {
             message: Some("hi".into()),
             ipv6_prefix: None,
             delegated: None,
+            framed_mtu: None,
         },
     );
     assert!(accepted);
@@ -1739,6 +1740,7 @@ fn coa_session_timeout_replaces_the_old_one_and_close_takes_a_reason() {
                 message: None,
                 ipv6_prefix: None,
                 delegated: None,
+                framed_mtu: None,
             },
         ));
     }
@@ -2013,6 +2015,7 @@ fn radius_ipv6_prefixes_win_over_the_pools() {
             message: None,
             ipv6_prefix: Some(p6("2001:db8:100:2::/64")),
             delegated: Some(p6("2001:db8:200:100::/56")),
+            framed_mtu: Some(1400),
         },
     ));
     sim.run_for(Duration::from_secs(5));
@@ -2034,10 +2037,23 @@ fn radius_ipv6_prefixes_win_over_the_pools() {
             // Held by rad6: not given twice.
             ipv6_prefix: Some(p6("2001:db8:100:2::/64")),
             delegated: None,
+            framed_mtu: None,
         },
     ));
     sim.run_for(Duration::from_secs(5));
     let (prefix_b, _, pd_b, _) = sim.up6(b).expect("ipv6 up");
     assert!(prefix_b.is_some() && prefix_b != prefix, "{prefix_b:?}");
     assert!(pd_b.is_some() && pd_b != pd, "{pd_b:?}");
+    // Framed-MTU 1400 lowers rad6's MTU (data plane rows, RA); pool6 keeps
+    // its MRU.
+    let mtus: Vec<_> = sim
+        .bras
+        .sessions()
+        .map(|(_, i)| (i.user.unwrap_or_default().to_owned(), i.mtu))
+        .collect();
+    assert!(mtus.contains(&("rad6".into(), 1400)), "{mtus:?}");
+    assert!(mtus.contains(&("pool6".into(), 1492)), "{mtus:?}");
+    assert!(sim.v6_ops().iter().any(
+        |op| matches!(op, DataplaneOp::InstallV6 { prefix64, mtu: 1400, .. } if *prefix64 == p6("2001:db8:100:2::/64"))
+    ));
 }

@@ -234,7 +234,8 @@ subscriber Cleartext-Password := "password"
 
 rad6user Cleartext-Password := "radpass"
 	Framed-IPv6-Prefix = 2001:db8:100:77::/64,
-	Delegated-IPv6-Prefix = 2001:db8:200:7700::/56
+	Delegated-IPv6-Prefix = 2001:db8:200:7700::/56,
+	Framed-MTU = 1400
 
 baduser Auth-Type := Reject
 	Reply-Message = "Account disabled"
@@ -671,7 +672,8 @@ fn coa_changes_session_timeout_naks_unsupported_and_ignores_replays() {
 
 /// RFC 3162 Framed-IPv6-Prefix and RFC 4818 Delegated-IPv6-Prefix from
 /// FreeRADIUS: the CPE's RA /64 and DHCPv6-PD prefix are the ones in the
-/// users file, and IPv6 is routed through them both ways.
+/// users file, and IPv6 is routed through them both ways; Framed-MTU lowers
+/// the session's MTU.
 #[test]
 fn radius_ipv6_prefixes_reach_the_cpe_and_route() {
     if !freeradius_or_skip("radius_ipv6") {
@@ -716,6 +718,23 @@ fn radius_ipv6_prefixes_reach_the_cpe_and_route() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert!(text.contains("2 received"), "inet → {slaac}:\n{text}");
+    // Framed-MTU 1400: the session's MTU, and XDP answers a bigger packet
+    // towards the CPE with Packet Too Big carrying it.
+    let rows = cli(&lab, &["sessions"]);
+    assert!(rows.contains(" mtu=1400 "), "{rows}");
+    let big = lab
+        .exec(
+            lab.ns_inet(),
+            &[
+                "ping", "-6", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", &slaac,
+            ],
+        )
+        .unwrap();
+    let out = String::from_utf8_lossy(&big.stdout);
+    assert!(
+        out.contains("mtu=1400"),
+        "no Packet Too Big mtu=1400:\n{out}"
+    );
 }
 
 #[test]

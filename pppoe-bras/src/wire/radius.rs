@@ -35,6 +35,7 @@ pub mod attr {
     pub const SERVICE_TYPE: u8 = 6;
     pub const FRAMED_PROTOCOL: u8 = 7;
     pub const FRAMED_IP_ADDRESS: u8 = 8;
+    pub const FRAMED_MTU: u8 = 12;
     /// RFC 3162 §2.3.
     pub const FRAMED_IPV6_PREFIX: u8 = 97;
     /// RFC 4818.
