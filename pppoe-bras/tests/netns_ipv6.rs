@@ -17,41 +17,6 @@ fn with_tun() -> EmuOptions {
     o
 }
 
-/// The `UP6 session=… ipv6=A/64 pd=P/56 …` line's (address, pd).
-fn up6(emu: &LabProcess) -> (String, String) {
-    let line = emu
-        .wait_stdout(|l| l.starts_with("UP6 "), Duration::from_secs(15))
-        .unwrap()
-        .unwrap_or_else(|| panic!("no UP6 line:\n{}", emu.tail(20)));
-    let field = |k: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .unwrap_or_else(|| panic!("no {k} in {line}"))
-            .to_owned()
-    };
-    (field("ipv6="), field("pd="))
-}
-
-/// `ping -6` from the cpe namespace, retried while the /64 settles.
-fn ping6(lab: &Lab, args: &[&str]) -> String {
-    let mut a = vec!["ping", "-6"];
-    a.extend_from_slice(args);
-    let mut last = String::new();
-    for _ in 0..20 {
-        let out = lab.exec(lab.ns_cpe(), &a).expect("ping -6");
-        last = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.status.success() {
-            return last;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    last
-}
-
 #[test]
 fn dual_stack_session_routes_ipv6_both_ways() {
     if !root_or_skip("dual_stack") {
@@ -73,7 +38,7 @@ fn dual_stack_session_routes_ipv6_both_ways() {
 
     // IPv4 and IPv6 both through XDP.
     let target = TEST_HOST6.to_string();
-    let text = ping6(&lab, &["-c", "3", "-W", "2", &target]);
+    let (_, text) = ping6(&lab, lab.ns_cpe(), &["-c", "3", "-W", "2", &target], 20);
     assert!(
         text.contains("3 received"),
         "ping -6 through the session:\n{text}"

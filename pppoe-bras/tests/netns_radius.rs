@@ -688,35 +688,16 @@ fn radius_ipv6_prefixes_reach_the_cpe_and_route() {
     o.password = "radpass".into();
     o.tun = Some("ppp0".into());
     let (emu, _up) = bring_up(&lab, &o);
-    let line = emu
-        .wait_stdout(|l| l.starts_with("UP6 "), Duration::from_secs(15))
-        .unwrap()
-        .unwrap_or_else(|| panic!("no UP6 line:\n{}\n{}", emu.tail(20), bras.tail(20)));
-    let field = |k: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .unwrap_or_else(|| panic!("no {k} in {line}"))
-            .to_owned()
-    };
-    let addr6 = field("ipv6=");
+    let (addr6, pd) = up6(&emu);
     assert!(
         addr6.starts_with("2001:db8:100:77:") && addr6.ends_with("/64"),
-        "{line}"
+        "{addr6}\n{}",
+        bras.tail(20)
     );
-    assert_eq!(field("pd="), "2001:db8:200:7700::/56", "{line}");
+    assert_eq!(pd, "2001:db8:200:7700::/56");
     // Routed: the SLAAC address answers from the inet side.
     let slaac = addr6.trim_end_matches("/64").to_owned();
-    let mut text = String::new();
-    for _ in 0..20 {
-        let out = lab
-            .exec(lab.ns_inet(), &["ping", "-6", "-c", "2", "-W", "2", &slaac])
-            .unwrap();
-        text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let (_, text) = ping6(&lab, lab.ns_inet(), &["-c", "2", "-W", "2", &slaac], 20);
     assert!(text.contains("2 received"), "inet → {slaac}:\n{text}");
     // Framed-MTU 1400: the session's MTU, and XDP answers a bigger packet
     // towards the CPE with Packet Too Big carrying it.

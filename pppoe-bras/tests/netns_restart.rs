@@ -131,17 +131,7 @@ fn kill_9_loses_no_session_and_no_packet() {
     // IPv6 is not in the state file: the adopted sessions renegotiate
     // IPv6CP and get their prefixes again, so IPv6 works after the restart.
     let target = pppoe_bras::lab::TEST_HOST6.to_string();
-    let mut ok6 = false;
-    for _ in 0..40 {
-        let out = lab
-            .exec(lab.ns_cpe(), &["ping", "-6", "-c", "1", "-W", "1", &target])
-            .unwrap();
-        if out.status.success() {
-            ok6 = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let (ok6, _) = ping6(&lab, lab.ns_cpe(), &["-c", "1", "-W", "1", &target], 40);
     assert!(
         ok6,
         "IPv6 through the re-adopted session:\n{}",

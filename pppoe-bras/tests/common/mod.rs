@@ -218,3 +218,40 @@ pub fn inject(lab: &Lab, f: &Inject<'_>) {
     ];
     lab.exec_ok(lab.ns_cpe(), &args).expect("scapy inject");
 }
+
+/// The emulator's `UP6 session=… ipv6=A/64 pd=P/56 …` line's (address, pd).
+pub fn up6(emu: &LabProcess) -> (String, String) {
+    let line = emu
+        .wait_stdout(|l| l.starts_with("UP6 "), Duration::from_secs(15))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no UP6 line:\n{}", emu.tail(20)));
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {line}"))
+            .to_owned()
+    };
+    (field("ipv6="), field("pd="))
+}
+
+/// `ping -6 ARGS` in namespace `ns`, tried up to `tries` times 250 ms apart
+/// while IPv6 settles (SLAAC, IPv6CP after a restart): whether one run
+/// succeeded, and the last run's output.
+pub fn ping6(lab: &Lab, ns: &str, args: &[&str], tries: u32) -> (bool, String) {
+    let mut a = vec!["ping", "-6"];
+    a.extend_from_slice(args);
+    let mut last = String::new();
+    for _ in 0..tries {
+        let out = lab.exec(ns, &a).expect("ping -6");
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            return (true, last);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    (false, last)
+}
