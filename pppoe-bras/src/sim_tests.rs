@@ -1999,6 +1999,16 @@ fn v6_manager_ia_na() -> Manager {
 #[test]
 fn radius_ipv6_prefixes_win_over_the_pools() {
     use crate::session::ExternalVerdict;
+    // An Access-Accept carrying only the IPv6 attributes and Framed-MTU.
+    let accept = |ipv6_prefix, delegated, framed_mtu| ExternalVerdict::Accept {
+        address: None,
+        session_timeout: None,
+        dns: None,
+        message: None,
+        ipv6_prefix,
+        delegated,
+        framed_mtu,
+    };
     let mut bras = v6_manager(true);
     bras.set_external_auth(true);
     let mut sim = Sim::new(bras);
@@ -2008,15 +2018,11 @@ fn radius_ipv6_prefixes_win_over_the_pools() {
     assert!(sim.bras.handle_auth_verdict(
         sim.now,
         &req,
-        ExternalVerdict::Accept {
-            address: None,
-            session_timeout: None,
-            dns: None,
-            message: None,
-            ipv6_prefix: Some(p6("2001:db8:100:2::/64")),
-            delegated: Some(p6("2001:db8:200:100::/56")),
-            framed_mtu: Some(1400),
-        },
+        accept(
+            Some(p6("2001:db8:100:2::/64")),
+            Some(p6("2001:db8:200:100::/56")),
+            Some(1400)
+        ),
     ));
     sim.run_for(Duration::from_secs(5));
     let (prefix, _, pd, _) = sim.up6(a).expect("ipv6 up");
@@ -2029,16 +2035,8 @@ fn radius_ipv6_prefixes_win_over_the_pools() {
     assert!(sim.bras.handle_auth_verdict(
         sim.now,
         &req,
-        ExternalVerdict::Accept {
-            address: None,
-            session_timeout: None,
-            dns: None,
-            message: None,
-            // Held by rad6: not given twice.
-            ipv6_prefix: Some(p6("2001:db8:100:2::/64")),
-            delegated: None,
-            framed_mtu: None,
-        },
+        // The /64 is held by rad6: not given twice.
+        accept(Some(p6("2001:db8:100:2::/64")), None, None),
     ));
     sim.run_for(Duration::from_secs(5));
     let (prefix_b, _, pd_b, _) = sim.up6(b).expect("ipv6 up");
