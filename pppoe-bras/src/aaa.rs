@@ -1021,6 +1021,10 @@ fn verdict_of(
     let dns = [ip(MS_PRIMARY_DNS_SERVER), ip(MS_SECONDARY_DNS_SERVER)];
     ExternalVerdict::Accept {
         address,
+        pool: p
+            .get(attr::FRAMED_POOL)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .filter(|n| !n.is_empty()),
         session_timeout: p
             .get_u32(attr::SESSION_TIMEOUT)
             .filter(|v| *v > 0)

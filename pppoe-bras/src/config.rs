@@ -14,7 +14,7 @@
 //! 172.16.0.254, pool 172.16.0.100–199, CHAP then PAP, secrets in
 //! `/etc/ppp/chap-secrets`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::{Range, RangeInclusive};
@@ -145,6 +145,10 @@ pub struct Config {
     /// every user has a static address. Default
     /// `["172.16.0.100-172.16.0.199"]`. Flag `--pool` (repeatable).
     pub pool: Vec<PoolRange>,
+    /// Named pools (`[pools]` table, `gold = ["10.9.0.0/24"]`), used when
+    /// RADIUS names one in Framed-Pool; disjoint from `pool` and from each
+    /// other. Default none.
+    pub pools: Vec<(String, Vec<PoolRange>)>,
     /// DNS servers given in IPCP (RFC 1877: primary, secondary), 0 to 2;
     /// empty → the DNS options are rejected. Default `["192.0.2.53"]`.
     /// Flag `--dns` (repeatable).
@@ -297,6 +301,7 @@ impl Default for Config {
                 Ipv4Addr::new(172, 16, 0, 199),
             )
             .unwrap_or_else(|_| unreachable!("constant range is valid"))],
+            pools: Vec::new(),
             dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
             nbns: Vec::new(),
             mru: 1492,
@@ -387,6 +392,7 @@ struct Raw {
     secrets: SList,
     auth: SList,
     pool: SList,
+    pools: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
     dns: SList,
     nbns: SList,
     mru: S<i64>,
@@ -797,6 +803,73 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// `[pools]`: each name (RADIUS Framed-Pool asks for it by name) with its
+/// ranges, none overlapping `pool` or another named pool.
+fn named_pools(
+    r: &Resolver<'_>,
+    raw: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
+    default: &[PoolRange],
+) -> Result<Vec<(String, Vec<PoolRange>)>, ConfigError> {
+    let mut out: Vec<(String, Vec<PoolRange>)> = Vec::new();
+    for (name, list) in raw.unwrap_or_default() {
+        let Some(whole) = r.file_place(list.span(), "pools") else {
+            continue;
+        };
+        let ok_name = (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok_name {
+            return Err(whole.bad(
+                &name,
+                "a pool name is 1 to 64 letters, digits, '-', '_' or '.'; rename it",
+            ));
+        }
+        let items = list.into_inner();
+        if items.is_empty() {
+            return Err(whole.bad(
+                &name,
+                "an empty pool hands out nothing; give it ranges like [\"10.9.0.0/24\"] or remove it",
+            ));
+        }
+        let mut ranges = Vec::new();
+        for item in items {
+            let place = r.file_place(item.span(), "pools").unwrap_or(whole.clone());
+            let text = item.into_inner();
+            let range: PoolRange = text.parse().map_err(|e| place.bad(&text, e))?;
+            let clash = default
+                .iter()
+                .find(|d| d.overlaps(&range))
+                .map(|d| format!("`pool` range {d}"))
+                .or_else(|| {
+                    ranges
+                        .iter()
+                        .find(|o: &&PoolRange| o.overlaps(&range))
+                        .map(|o| format!("{o} of the same pool"))
+                })
+                .or_else(|| {
+                    out.iter().find_map(|(n, rs)| {
+                        rs.iter()
+                            .find(|o| o.overlaps(&range))
+                            .map(|o| format!("pool {n:?}'s {o}"))
+                    })
+                });
+            if let Some(other) = clash {
+                return Err(place.bad(
+                    &text,
+                    format!(
+                        "in pool {name:?} overlaps {other}; an address belongs to one pool, \
+                         shrink one of them"
+                    ),
+                ));
+            }
+            ranges.push(range);
+        }
+        out.push((name, ranges));
+    }
+    Ok(out)
+}
+
 /// A host address to hand out (DNS, NBNS, our own): the message says how
 /// to fix anything else.
 pub(crate) fn unicast(s: &str) -> Result<Ipv4Addr, String> {
@@ -846,6 +919,7 @@ const KEYS: &[&str] = &[
     "secrets",
     "auth",
     "pool",
+    "pools",
     "dns",
     "nbns",
     "mru",
@@ -1235,6 +1309,8 @@ impl Config {
             }
         };
 
+        let pools = named_pools(&r, raw.pools, &pool)?;
+
         let dns = r.addr_list("dns", o.dns, raw.dns, d.dns, 2)?;
         let nbns = r.addr_list("nbns", o.nbns, raw.nbns, d.nbns, 2)?;
 
@@ -1610,6 +1686,7 @@ impl Config {
             secrets,
             auth,
             pool,
+            pools,
             dns,
             nbns,
             mru,
@@ -1760,6 +1837,9 @@ impl Config {
     /// static address of `secrets` reserved.
     pub fn build_pool(&self, secrets: &Secrets) -> Pool {
         let mut pool = Pool::new(&self.pool, &[self.local_address]);
+        for (name, ranges) in &self.pools {
+            pool.add_named(name, ranges);
+        }
         pool.reserve_static(secrets.static_addresses());
         pool
     }
@@ -1946,6 +2026,9 @@ address = "10.9.0.1"
 name = "lab2"
 password = ""
 address = "*"
+
+[pools]
+gold = ["10.9.1.0/24", "10.9.2.1-10.9.2.9"]
 "#;
         let cfg = parse(text).unwrap();
         let expected = Config {
@@ -1963,6 +2046,13 @@ address = "*"
                 "10.0.0.1-10.0.3.254".parse().unwrap(),
                 "10.1.0.10-10.1.0.20".parse().unwrap(),
             ],
+            pools: vec![(
+                "gold".into(),
+                vec![
+                    "10.9.1.0/24".parse().unwrap(),
+                    "10.9.2.1-10.9.2.9".parse().unwrap(),
+                ],
+            )],
             dns: vec![a("198.51.100.53")],
             nbns: vec![a("198.51.100.137"), a("198.51.100.138")],
             mru: 1480,
@@ -2081,6 +2171,35 @@ address = "*"
             "config/bras.toml:7: pool \"172.16.0.200-172.16.0.100\": range end is before its start; \
              write the lower address first"
         );
+    }
+
+    #[test]
+    fn named_pool_errors_name_the_line_and_the_clash() {
+        // IFACES is two lines; `pool` is the default 172.16.0.100-199.
+        let e = err(&format!(
+            "{IFACES}[pools]\ngold = [\"10.9.0.0/24\"]\nsilver = [\n  \"10.8.0.0/24\",\n  \"10.9.0.128/25\",\n]\n"
+        ));
+        assert_eq!(
+            e,
+            "config/bras.toml:7: pools \"10.9.0.128/25\": in pool \"silver\" overlaps pool \"gold\"'s \
+             10.9.0.1-10.9.0.254; an address belongs to one pool, shrink one of them"
+        );
+        let e = err(&format!("{IFACES}[pools]\ngold = [\"172.16.0.150\"]\n"));
+        assert!(
+            e.starts_with("config/bras.toml:4: pools \"172.16.0.150\": in pool \"gold\" overlaps `pool` range"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{IFACES}[pools]\n\"gold pool\" = [\"10.9.0.1\"]\n"
+        ));
+        assert!(e.contains("\"gold pool\": a pool name is 1 to 64"), "{e}");
+        let e = err(&format!("{IFACES}[pools]\ngold = []\n"));
+        assert!(
+            e.starts_with("config/bras.toml:4: pools \"gold\": an empty pool"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}[pools]\ngold = [\"10.9.0.5/24\"]\n"));
+        assert!(e.contains("write 10.9.0.0/24"), "{e}");
     }
 
     #[test]

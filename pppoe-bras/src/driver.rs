@@ -264,12 +264,7 @@ impl Shell {
         dataplane
             .set_inside(pool.inside_prefixes())
             .map_err(|e| format!("{e:#}"))?;
-        manager.reconfigure(
-            manager_config(&new, self.access_mac),
-            secrets,
-            &new.pool,
-            &[new.local_address],
-        );
+        manager.reconfigure(manager_config(&new, self.access_mac), secrets, pool);
         for w in warnings.into_iter().chain(new.warnings()) {
             log::warn!("{w}");
         }

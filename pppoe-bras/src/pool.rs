@@ -24,7 +24,7 @@
 //! Nothing is materialised per address: a `/8` costs no more memory than a
 //! `/24`. Memory grows with the number of leases only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
@@ -185,6 +185,13 @@ pub enum PoolError {
          widen `pool` or lower `max_sessions`"
     )]
     Exhausted { size: u64 },
+    #[error(
+        "pool {name:?} exhausted: none of its {size} addresses is free; \
+         widen it under [pools] or lower `max_sessions`"
+    )]
+    NamedExhausted { name: String, size: u64 },
+    #[error("no pool named {0:?}; add it under [pools] in the config (name = [ranges])")]
+    Unknown(String),
 }
 
 /// Append the CIDR blocks that exactly cover `first..=last`.
@@ -231,78 +238,128 @@ pub fn covering_prefix(prefixes: &[(Ipv4Addr, u8)]) -> (Ipv4Addr, u8) {
     (Ipv4Addr::from(base & mask(len)), len)
 }
 
+/// Merged, sorted ranges with their own round-robin cursor: the default
+/// pool or one named pool (`[pools]`, RADIUS Framed-Pool).
+#[derive(Debug, Clone, Default)]
+struct Ranges {
+    /// Sorted, merged, inclusive `(first, last)` as integers.
+    spans: Vec<(u32, u32)>,
+    /// Total addresses across `spans`.
+    size: u64,
+    /// Leases whose address lies in `spans`.
+    in_use: u64,
+    /// Index (into the concatenated spans) of the next round-robin candidate.
+    cursor: u64,
+}
+
+impl Ranges {
+    fn new(ranges: &[PoolRange]) -> Ranges {
+        let mut rs: Vec<(u32, u32)> = ranges
+            .iter()
+            .map(|r| (u32::from(r.first), u32::from(r.last)))
+            .collect();
+        rs.sort_unstable();
+        let mut spans: Vec<(u32, u32)> = Vec::with_capacity(rs.len());
+        for (f, l) in rs {
+            match spans.last_mut() {
+                Some((_, pl)) if u64::from(f) <= u64::from(*pl) + 1 => *pl = (*pl).max(l),
+                _ => spans.push((f, l)),
+            }
+        }
+        let size = spans
+            .iter()
+            .map(|(f, l)| u64::from(*l) - u64::from(*f) + 1)
+            .sum();
+        Ranges {
+            spans,
+            size,
+            in_use: 0,
+            cursor: 0,
+        }
+    }
+
+    fn contains(&self, addr: Ipv4Addr) -> bool {
+        let a = u32::from(addr);
+        self.spans.iter().any(|(f, l)| *f <= a && a <= *l)
+    }
+
+    fn addr_at(&self, mut idx: u64) -> Option<Ipv4Addr> {
+        for (f, l) in &self.spans {
+            let len = u64::from(*l) - u64::from(*f) + 1;
+            if idx < len {
+                let a = u64::from(*f) + idx;
+                return u32::try_from(a).ok().map(Ipv4Addr::from);
+            }
+            idx -= len;
+        }
+        None
+    }
+}
+
 /// The lease table. See the module doc for the allocation policy.
+///
+/// One table for the default ranges and every named pool, so an address is
+/// leased once whichever pool it was asked from. Named pools never overlap
+/// the default ranges or each other (the config refuses it), so an address
+/// belongs to at most one of them.
 #[derive(Debug, Clone)]
 pub struct Pool {
-    /// Sorted, merged, inclusive `(first, last)` as integers.
-    ranges: Vec<(u32, u32)>,
-    /// Total addresses across `ranges`.
-    size: u64,
+    /// The `pool` ranges: where an address comes from unless a pool is named.
+    default: Ranges,
+    /// `[pools]`: name → ranges.
+    named: BTreeMap<String, Ranges>,
     /// Never leased: the BRAS's own address and the like.
     excluded: HashSet<Ipv4Addr>,
     /// Static addresses of users (from secrets): not handed out dynamically.
     reserved: HashSet<Ipv4Addr>,
     /// Address → user holding it.
     leases: HashMap<Ipv4Addr, String>,
-    /// Leases whose address lies in `ranges`.
-    dynamic_in_use: u64,
     /// Sticky memory, both directions kept in step so it stays bounded by
     /// the number of distinct addresses ever released.
     last_by_user: HashMap<String, Ipv4Addr>,
     last_by_addr: HashMap<Ipv4Addr, String>,
-    /// Index (into the concatenated ranges) of the next round-robin candidate.
-    cursor: u64,
 }
 
 impl Pool {
     /// A pool over `ranges` that never hands out any address in `exclude`
     /// (pass the BRAS's `local_address`). Overlapping ranges are merged.
     pub fn new(ranges: &[PoolRange], exclude: &[Ipv4Addr]) -> Pool {
-        let mut rs: Vec<(u32, u32)> = ranges
-            .iter()
-            .map(|r| (u32::from(r.first), u32::from(r.last)))
-            .collect();
-        rs.sort_unstable();
-        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(rs.len());
-        for (f, l) in rs {
-            match merged.last_mut() {
-                Some((_, pl)) if u64::from(f) <= u64::from(*pl) + 1 => *pl = (*pl).max(l),
-                _ => merged.push((f, l)),
-            }
-        }
-        let size = merged
-            .iter()
-            .map(|(f, l)| u64::from(*l) - u64::from(*f) + 1)
-            .sum();
         Pool {
-            ranges: merged,
-            size,
+            default: Ranges::new(ranges),
+            named: BTreeMap::new(),
             excluded: exclude.iter().copied().collect(),
             reserved: HashSet::new(),
             leases: HashMap::new(),
-            dynamic_in_use: 0,
             last_by_user: HashMap::new(),
             last_by_addr: HashMap::new(),
-            cursor: 0,
         }
     }
 
-    /// New ranges, exclusions and static addresses (reload), keeping every
-    /// lease: an address of a removed range stays with its holder until it
-    /// is released, and is then not handed out again.
-    pub fn reconfigure(
-        &mut self,
-        ranges: &[PoolRange],
-        exclude: &[Ipv4Addr],
-        statics: impl IntoIterator<Item = Ipv4Addr>,
-    ) {
-        let fresh = Pool::new(ranges, exclude);
-        self.ranges = fresh.ranges;
-        self.size = fresh.size;
+    /// Adds the named pool `name` (config `[pools]`), asked for with
+    /// [`Pool::allocate_in`]. The caller keeps names unique and ranges
+    /// disjoint from every other pool's.
+    pub fn add_named(&mut self, name: &str, ranges: &[PoolRange]) {
+        let mut r = Ranges::new(ranges);
+        r.in_use = self.leases.keys().filter(|a| r.contains(**a)).count() as u64;
+        self.named.insert(name.to_owned(), r);
+    }
+
+    /// Takes the ranges, named pools, exclusions and static addresses of
+    /// `fresh` (reload), keeping every lease and the sticky memory: an
+    /// address of a removed range stays with its holder until it is
+    /// released, and is then not handed out again.
+    pub fn reconfigure(&mut self, fresh: Pool) {
+        let count = |r: &Ranges| self.leases.keys().filter(|a| r.contains(**a)).count() as u64;
+        let mut default = fresh.default;
+        default.in_use = count(&default);
+        let mut named = fresh.named;
+        for r in named.values_mut() {
+            r.in_use = count(r);
+        }
+        self.default = default;
+        self.named = named;
         self.excluded = fresh.excluded;
-        self.reserved = statics.into_iter().collect();
-        self.dynamic_in_use = self.leases.keys().filter(|a| self.in_ranges(**a)).count() as u64;
-        self.cursor = 0;
+        self.reserved = fresh.reserved;
     }
 
     /// Marks users' static addresses (e.g. [`crate::auth::Secrets::static_addresses`])
@@ -312,11 +369,23 @@ impl Pool {
         self.reserved.extend(addrs);
     }
 
-    /// Leases an address to `user`: `wanted` (its static address) if free,
-    /// else the address it last held if free, else the next free one
-    /// round-robin. Errors only when no dynamic address is left.
+    /// Leases an address to `user` from the default ranges: see
+    /// [`Pool::allocate_in`].
     pub fn allocate(
         &mut self,
+        user: &str,
+        wanted: Option<Ipv4Addr>,
+    ) -> Result<Ipv4Addr, PoolError> {
+        self.allocate_in(None, user, wanted)
+    }
+
+    /// Leases an address to `user`: `wanted` (its static address) if free,
+    /// else the address it last held if free and in the pool asked for,
+    /// else the next free one of that pool round-robin. `pool` names a
+    /// `[pools]` entry (RADIUS Framed-Pool); `None` is the default ranges.
+    pub fn allocate_in(
+        &mut self,
+        pool: Option<&str>,
         user: &str,
         wanted: Option<Ipv4Addr>,
     ) -> Result<Ipv4Addr, PoolError> {
@@ -326,24 +395,40 @@ impl Pool {
                 return Ok(addr);
             }
         }
+        let ranges = match pool {
+            None => &self.default,
+            Some(name) => self
+                .named
+                .get(name)
+                .ok_or_else(|| PoolError::Unknown(name.to_owned()))?,
+        };
         if let Some(&addr) = self.last_by_user.get(user) {
-            if self.in_ranges(addr) && self.dynamic_free(addr) {
+            if ranges.contains(addr) && self.dynamic_free(addr) {
                 self.lease(addr, user);
                 return Ok(addr);
             }
         }
-        if self.dynamic_in_use < self.size {
-            for step in 0..self.size {
-                let idx = (self.cursor + step) % self.size;
-                let Some(addr) = self.addr_at(idx) else { break };
+        let (size, in_use, cursor) = (ranges.size, ranges.in_use, ranges.cursor);
+        if in_use < size {
+            for step in 0..size {
+                let idx = (cursor + step) % size;
+                let Some(addr) = ranges.addr_at(idx) else {
+                    break;
+                };
                 if self.dynamic_free(addr) {
-                    self.cursor = (idx + 1) % self.size;
+                    self.ranges_mut(pool).cursor = (idx + 1) % size;
                     self.lease(addr, user);
                     return Ok(addr);
                 }
             }
         }
-        Err(PoolError::Exhausted { size: self.size })
+        Err(match pool {
+            None => PoolError::Exhausted { size },
+            Some(name) => PoolError::NamedExhausted {
+                name: name.to_owned(),
+                size,
+            },
+        })
     }
 
     /// Returns `addr` to the pool (no-op when it is not leased) and
@@ -352,8 +437,8 @@ impl Pool {
         let Some(user) = self.leases.remove(&addr) else {
             return;
         };
-        if self.in_ranges(addr) {
-            self.dynamic_in_use -= 1;
+        if let Some(r) = self.ranges_of(addr) {
+            r.in_use -= 1;
         }
         if let Some(prev) = self.last_by_addr.insert(addr, user.clone()) {
             if prev != user && self.last_by_user.get(&prev) == Some(&addr) {
@@ -367,13 +452,16 @@ impl Pool {
         }
     }
 
-    /// Every inside address as prefixes: the ranges cut into the fewest
-    /// CIDR blocks, then each static address outside them as a /32. What the
-    /// data plane must never send to the uplink as a destination.
+    /// Every inside address as prefixes: the ranges (default and named) cut
+    /// into the fewest CIDR blocks, then each static address outside them
+    /// as a /32. What the data plane must never send to the uplink as a
+    /// destination.
     pub fn inside_prefixes(&self) -> Vec<(Ipv4Addr, u8)> {
         let mut out = Vec::new();
-        for &(f, l) in &self.ranges {
-            cidrs(f, l, &mut out);
+        for r in std::iter::once(&self.default).chain(self.named.values()) {
+            for &(f, l) in &r.spans {
+                cidrs(f, l, &mut out);
+            }
         }
         let mut statics: Vec<Ipv4Addr> = self
             .reserved
@@ -391,9 +479,17 @@ impl Pool {
         self.leases.len()
     }
 
-    /// Number of addresses in the ranges (before exclusions and reservations).
+    /// Number of addresses in the ranges, named pools included (before
+    /// exclusions and reservations).
     pub fn size(&self) -> u64 {
-        self.size
+        self.default.size + self.named.values().map(|r| r.size).sum::<u64>()
+    }
+
+    /// The named pools with their size and leases in use, by name.
+    pub fn named(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+        self.named
+            .iter()
+            .map(|(n, r)| (n.as_str(), r.size, r.in_use))
     }
 
     /// Lease exactly `addr` to `user` (re-adoption of a running session,
@@ -412,8 +508,8 @@ impl Pool {
     }
 
     fn lease(&mut self, addr: Ipv4Addr, user: &str) {
-        if self.in_ranges(addr) {
-            self.dynamic_in_use += 1;
+        if let Some(r) = self.ranges_of(addr) {
+            r.in_use += 1;
         }
         self.leases.insert(addr, user.to_string());
     }
@@ -425,20 +521,22 @@ impl Pool {
     }
 
     fn in_ranges(&self, addr: Ipv4Addr) -> bool {
-        let a = u32::from(addr);
-        self.ranges.iter().any(|(f, l)| *f <= a && a <= *l)
+        self.default.contains(addr) || self.named.values().any(|r| r.contains(addr))
     }
 
-    fn addr_at(&self, mut idx: u64) -> Option<Ipv4Addr> {
-        for (f, l) in &self.ranges {
-            let len = u64::from(*l) - u64::from(*f) + 1;
-            if idx < len {
-                let a = u64::from(*f) + idx;
-                return u32::try_from(a).ok().map(Ipv4Addr::from);
-            }
-            idx -= len;
+    /// The ranges `addr` lies in (at most one: pools are disjoint).
+    fn ranges_of(&mut self, addr: Ipv4Addr) -> Option<&mut Ranges> {
+        if self.default.contains(addr) {
+            return Some(&mut self.default);
         }
-        None
+        self.named.values_mut().find(|r| r.contains(addr))
+    }
+
+    fn ranges_mut(&mut self, pool: Option<&str>) -> &mut Ranges {
+        match pool.and_then(|n| self.named.get_mut(n)) {
+            Some(r) => r,
+            None => &mut self.default,
+        }
     }
 }
 
@@ -453,276 +551,4 @@ fn usable(addr: Ipv4Addr) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn a(s: &str) -> Ipv4Addr {
-        s.parse().unwrap()
-    }
-
-    fn r(s: &str) -> PoolRange {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn reconfigure_keeps_leases_and_uses_the_new_ranges() {
-        let mut p = Pool::new(&[r("10.0.0.1-10.0.0.2")], &[]);
-        let a1 = p.allocate("a", None).unwrap();
-        let a2 = p.allocate("b", None).unwrap();
-        assert!(p.allocate("c", None).is_err(), "full");
-        // A range added: new leases come from it; the old ones stay.
-        p.reconfigure(&[r("10.0.0.1-10.0.0.2"), r("10.0.1.1-10.0.1.1")], &[], []);
-        assert_eq!((p.holder(a1), p.holder(a2)), (Some("a"), Some("b")));
-        assert_eq!(p.allocate("c", None), Ok(a("10.0.1.1")));
-        // The first range removed while leased: the lease lives on, and
-        // once released the address is not handed out again.
-        p.reconfigure(&[r("10.0.1.1-10.0.1.1")], &[], []);
-        assert_eq!(p.holder(a1), Some("a"));
-        p.release(a1);
-        assert!(p.allocate("d", None).is_err(), "only 10.0.1.1, leased");
-        p.release(a("10.0.1.1"));
-        assert_eq!(p.allocate("d", None), Ok(a("10.0.1.1")));
-    }
-
-    #[test]
-    fn inside_prefixes_cover_ranges_exactly_and_statics_outside_them() {
-        let mut p = Pool::new(&[r("172.16.0.100-172.16.0.199")], &[]);
-        p.reserve_static([a("172.16.0.101"), a("10.9.9.9")]);
-        let got = p.inside_prefixes();
-        let want: Vec<(Ipv4Addr, u8)> = [
-            ("172.16.0.100", 30),
-            ("172.16.0.104", 29),
-            ("172.16.0.112", 28),
-            ("172.16.0.128", 26),
-            ("172.16.0.192", 29),
-            ("10.9.9.9", 32),
-        ]
-        .iter()
-        .map(|(s, l)| (a(s), *l))
-        .collect();
-        assert_eq!(got, want);
-        // Every address of the range is covered exactly once, no other.
-        let covered = |x: u32| {
-            got.iter()
-                .filter(|(n, l)| {
-                    let m = if *l == 0 {
-                        0
-                    } else {
-                        u32::MAX << (32 - u32::from(*l))
-                    };
-                    x & m == u32::from(*n)
-                })
-                .count()
-        };
-        for x in u32::from(a("172.16.0.90"))..=u32::from(a("172.16.0.210")) {
-            let inside = (100..=199).contains(&(x & 0xff));
-            assert_eq!(covered(x), usize::from(inside), "{}", Ipv4Addr::from(x));
-        }
-        assert_eq!(covering_prefix(&got[..5]), (a("172.16.0.0"), 24));
-        assert_eq!(covering_prefix(&got), (a("0.0.0.0"), 0));
-        assert_eq!(covering_prefix(&[]), (a("0.0.0.0"), 0));
-        assert_eq!(covering_prefix(&[(a("10.9.9.9"), 32)]), (a("10.9.9.9"), 32));
-        let mut whole = Vec::new();
-        cidrs(0, u32::MAX, &mut whole);
-        assert_eq!(whole, vec![(a("0.0.0.0"), 0)]);
-    }
-
-    #[test]
-    fn parses_ranges_cidrs_and_single_addresses() {
-        let x = r("172.16.0.100-172.16.0.199");
-        assert_eq!(
-            (x.first(), x.last(), x.len()),
-            (a("172.16.0.100"), a("172.16.0.199"), 100)
-        );
-        assert_eq!(r(" 10.0.0.1 - 10.0.0.2 ").len(), 2);
-        let c = r("172.16.0.0/24");
-        assert_eq!((c.first(), c.last()), (a("172.16.0.1"), a("172.16.0.254")));
-        let c = r("10.0.0.0/30");
-        assert_eq!((c.first(), c.last()), (a("10.0.0.1"), a("10.0.0.2")));
-        let c = r("10.0.0.0/31");
-        assert_eq!((c.first(), c.last()), (a("10.0.0.0"), a("10.0.0.1")));
-        let c = r("10.0.0.7/32");
-        assert_eq!((c.first(), c.last()), (a("10.0.0.7"), a("10.0.0.7")));
-        assert_eq!(r("10.1.2.3").len(), 1);
-        assert_eq!(r("100.64.0.0/10").len(), (1 << 22) - 2);
-        assert_eq!(x.to_string(), "172.16.0.100-172.16.0.199");
-    }
-
-    #[test]
-    fn refuses_bad_ranges_with_a_fix() {
-        let e = "172.16.0.200-172.16.0.100"
-            .parse::<PoolRange>()
-            .unwrap_err();
-        assert_eq!(e, PoolRangeError::Reversed);
-        assert!(e.to_string().contains("lower address first"));
-        let e = "172.16.0.5/24".parse::<PoolRange>().unwrap_err();
-        assert!(e.to_string().contains("write 172.16.0.0/24"), "{e}");
-        assert_eq!(
-            "10.0.0.0/33".parse::<PoolRange>().unwrap_err(),
-            PoolRangeError::BadPrefix("33".into())
-        );
-        assert_eq!(
-            "10.0.0.x-10.0.0.9".parse::<PoolRange>().unwrap_err(),
-            PoolRangeError::BadAddress("10.0.0.x".into())
-        );
-        assert_eq!("".parse::<PoolRange>().unwrap_err(), PoolRangeError::Format);
-        assert_eq!(
-            "10.0.0.1 10.0.0.2".parse::<PoolRange>().unwrap_err(),
-            PoolRangeError::Format
-        );
-        assert_eq!(
-            "0.0.0.0/0".parse::<PoolRange>().unwrap_err(),
-            PoolRangeError::Unusable
-        );
-        assert_eq!(
-            "127.0.0.1".parse::<PoolRange>().unwrap_err(),
-            PoolRangeError::Unusable
-        );
-        assert_eq!(
-            "223.255.255.250-224.0.0.3"
-                .parse::<PoolRange>()
-                .unwrap_err(),
-            PoolRangeError::Unusable
-        );
-    }
-
-    #[test]
-    fn static_address_is_granted_even_outside_the_ranges() {
-        let mut p = Pool::new(&[r("172.16.0.100-172.16.0.101")], &[]);
-        assert_eq!(
-            p.allocate("u1", Some(a("172.16.0.101"))),
-            Ok(a("172.16.0.101"))
-        );
-        assert_eq!(p.allocate("u2", Some(a("10.9.9.9"))), Ok(a("10.9.9.9")));
-        assert_eq!(p.in_use(), 2);
-        assert_eq!(p.holder(a("10.9.9.9")), Some("u2"));
-        // The static lease in the range uses up one dynamic address.
-        assert_eq!(p.allocate("u3", None), Ok(a("172.16.0.100")));
-        assert!(p.allocate("u4", None).is_err());
-    }
-
-    #[test]
-    fn dynamic_allocation_is_round_robin_and_exhausts() {
-        let mut p = Pool::new(&[r("10.0.0.1-10.0.0.3")], &[]);
-        assert_eq!(p.allocate("a", None), Ok(a("10.0.0.1")));
-        assert_eq!(p.allocate("b", None), Ok(a("10.0.0.2")));
-        assert_eq!(p.allocate("c", None), Ok(a("10.0.0.3")));
-        assert_eq!(p.allocate("d", None), Err(PoolError::Exhausted { size: 3 }));
-        assert!(p
-            .allocate("d", None)
-            .unwrap_err()
-            .to_string()
-            .contains("widen `pool`"));
-        assert_eq!(p.in_use(), 3);
-    }
-
-    #[test]
-    fn released_address_goes_to_the_back_of_the_queue() {
-        let mut p = Pool::new(&[r("10.0.0.1-10.0.0.4")], &[]);
-        assert_eq!(p.allocate("a", None), Ok(a("10.0.0.1")));
-        assert_eq!(p.allocate("b", None), Ok(a("10.0.0.2")));
-        p.release(a("10.0.0.1"));
-        assert_eq!(p.in_use(), 1);
-        // Someone else gets a fresh address, not the one just released.
-        assert_eq!(p.allocate("c", None), Ok(a("10.0.0.3")));
-        assert_eq!(p.allocate("d", None), Ok(a("10.0.0.4")));
-        // Wraps around to the released one once the rest is used.
-        assert_eq!(p.allocate("e", None), Ok(a("10.0.0.1")));
-        // Releasing twice or releasing an unknown address is harmless.
-        p.release(a("10.0.0.4"));
-        p.release(a("10.0.0.4"));
-        p.release(a("192.0.2.1"));
-        assert_eq!(p.in_use(), 3);
-        assert_eq!(p.allocate("f", None), Ok(a("10.0.0.4")));
-        assert!(p.allocate("g", None).is_err());
-    }
-
-    #[test]
-    fn reconnecting_user_gets_its_last_address_back() {
-        let mut p = Pool::new(&[r("10.0.0.1-10.0.0.9")], &[]);
-        let first = p.allocate("alice", None).unwrap();
-        p.allocate("bob", None).unwrap();
-        p.release(first);
-        assert_eq!(p.allocate("alice", None), Ok(first));
-        // If someone else holds it meanwhile, alice gets another one.
-        p.release(first);
-        let carol = p.allocate("carol", None).unwrap();
-        assert_ne!(carol, first);
-        let mut q = Pool::new(&[r("10.0.0.1-10.0.0.2")], &[]);
-        let x = q.allocate("alice", None).unwrap();
-        q.release(x);
-        let y = q.allocate("bob", None).unwrap(); // round-robin: the other one
-        assert_ne!(x, y);
-        let z = q.allocate("dave", None).unwrap(); // only x left
-        assert_eq!(z, x);
-        q.release(z); // dave now remembers x; alice's memory is dropped
-        assert_eq!(q.last_by_user.get("alice"), None);
-        assert_eq!(q.last_by_addr.len(), 1);
-    }
-
-    #[test]
-    fn static_conflicts_fall_back_and_reserved_addresses_stay_reserved() {
-        let mut p = Pool::new(&[r("10.0.0.1-10.0.0.3")], &[]);
-        p.reserve_static([a("10.0.0.1"), a("10.0.0.2")]);
-        // Dynamic users skip both reserved addresses.
-        assert_eq!(p.allocate("dyn", None), Ok(a("10.0.0.3")));
-        assert!(p.allocate("dyn2", None).is_err());
-        // The owner gets its static address.
-        assert_eq!(p.allocate("s1", Some(a("10.0.0.1"))), Ok(a("10.0.0.1")));
-        // Someone else with the same static (duplicate secrets line) does not.
-        p.release(a("10.0.0.3"));
-        assert_eq!(p.allocate("s1bis", Some(a("10.0.0.1"))), Ok(a("10.0.0.3")));
-        // Busy static and no dynamic left: exhausted.
-        assert!(p.allocate("s1ter", Some(a("10.0.0.1"))).is_err());
-    }
-
-    #[test]
-    fn local_and_unusable_addresses_are_never_leased() {
-        let local = a("172.16.0.254");
-        let mut p = Pool::new(&[r("172.16.0.252/30")], &[local]);
-        // /30 → .253 and .254; .254 is ours.
-        assert_eq!(p.allocate("a", None), Ok(a("172.16.0.253")));
-        assert!(p.allocate("b", None).is_err());
-        // Even as a static address: falls back to the (exhausted) pool.
-        assert!(p.allocate("c", Some(local)).is_err());
-        let mut q = Pool::new(&[r("10.0.0.1")], &[]);
-        assert_eq!(q.allocate("m", Some(a("224.0.0.1"))), Ok(a("10.0.0.1")));
-    }
-
-    #[test]
-    fn overlapping_ranges_are_merged() {
-        let p = Pool::new(
-            &[
-                r("10.0.0.5-10.0.0.9"),
-                r("10.0.0.1-10.0.0.6"),
-                r("10.0.0.10"),
-            ],
-            &[],
-        );
-        assert_eq!(p.size(), 10);
-        assert_eq!(
-            p.ranges,
-            vec![(u32::from(a("10.0.0.1")), u32::from(a("10.0.0.10")))]
-        );
-    }
-
-    #[test]
-    fn many_ranges_and_a_big_pool_are_cheap() {
-        let mut p = Pool::new(&[r("100.64.0.0/10"), r("192.0.2.0/24")], &[]);
-        for i in 0..1000u32 {
-            let got = p.allocate(&format!("u{i}"), None).unwrap();
-            assert_eq!(u32::from(got), u32::from(a("100.64.0.1")) + i);
-        }
-        assert_eq!(p.in_use(), 1000);
-        let mut q = Pool::new(&[r("10.0.0.1"), r("10.0.1.1")], &[]);
-        assert_eq!(q.allocate("a", None), Ok(a("10.0.0.1")));
-        assert_eq!(q.allocate("b", None), Ok(a("10.0.1.1")));
-        assert!(q.allocate("c", None).is_err());
-        let empty = &mut Pool::new(&[], &[]);
-        assert_eq!(
-            empty.allocate("x", None),
-            Err(PoolError::Exhausted { size: 0 })
-        );
-        assert_eq!(empty.allocate("x", Some(a("10.1.1.1"))), Ok(a("10.1.1.1")));
-    }
-}
+mod tests;

@@ -97,6 +97,9 @@ pub enum ExternalVerdict {
     Accept {
         /// `None`: from the pool.
         address: Option<Ipv4Addr>,
+        /// RADIUS Framed-Pool: the `[pools]` entry to lease from instead of
+        /// the default `pool` ranges.
+        pool: Option<String>,
         /// End the session after this long (RADIUS Session-Timeout).
         session_timeout: Option<Duration>,
         /// DNS servers for IPCP instead of the configured ones.
@@ -487,18 +490,12 @@ impl Manager {
 
     /// Take reloaded settings: discovery limits and names, the link
     /// template (timers, auth, DNS…) for sessions that start from now on,
-    /// the secrets, and the pool's ranges (leases kept). Live sessions keep
-    /// what they negotiated.
-    pub fn reconfigure(
-        &mut self,
-        cfg: ManagerConfig,
-        secrets: Secrets,
-        ranges: &[crate::pool::PoolRange],
-        exclude: &[Ipv4Addr],
-    ) {
+    /// the secrets, and the pool's ranges and named pools (built from the
+    /// new config and secrets; leases kept). Live sessions keep what they
+    /// negotiated.
+    pub fn reconfigure(&mut self, cfg: ManagerConfig, secrets: Secrets, pool: Pool) {
         self.discovery.reconfigure(cfg.discovery.clone());
-        self.pool
-            .reconfigure(ranges, exclude, secrets.static_addresses());
+        self.pool.reconfigure(pool);
         self.secrets = secrets;
         self.cfg = cfg;
     }
@@ -634,6 +631,7 @@ impl Manager {
             },
             ExternalVerdict::Accept {
                 address,
+                pool,
                 session_timeout,
                 dns,
                 message,
@@ -649,7 +647,7 @@ impl Manager {
                         if let Some(h) = h {
                             self.pool.release(h);
                         }
-                        match self.pool.allocate(user, wanted) {
+                        match self.pool.allocate_in(pool.as_deref(), user, wanted) {
                             Ok(a) if wanted.is_none_or(|w| w == a) => Ok(a),
                             Ok(a) => {
                                 self.pool.release(a);

@@ -1660,6 +1660,7 @@ fn external_verdict_arrives_later_and_a_late_one_is_dropped() {
         &req,
         ExternalVerdict::Accept {
             address: Some(Ipv4Addr::new(172, 16, 0, 150)),
+            pool: None,
             session_timeout: Some(Duration::from_secs(30)),
             dns: Some(dns),
             message: Some("hi".into()),
@@ -1735,6 +1736,7 @@ fn coa_session_timeout_replaces_the_old_one_and_close_takes_a_reason() {
             &req,
             ExternalVerdict::Accept {
                 address: None,
+                pool: None,
                 session_timeout: Some(Duration::from_secs(3600)),
                 dns: None,
                 message: None,
@@ -1775,6 +1777,72 @@ fn coa_session_timeout_replaces_the_old_one_and_close_takes_a_reason() {
         !sim.bras.close(sim.now, &kd, DownReason::IdleTimeout),
         "gone"
     );
+}
+
+/// RADIUS Framed-Pool: the address comes from the named pool; a full or
+/// unknown pool fails that session's authentication (with the reason in
+/// the log) and leaves the others alone.
+#[test]
+fn framed_pool_leases_from_the_named_pool_and_refuses_a_full_or_unknown_one() {
+    use crate::session::ExternalVerdict;
+    let secrets = Secrets::parse(SECRETS, "test-secrets").unwrap();
+    let range: PoolRange = "172.16.0.100-172.16.0.199".parse().unwrap();
+    let mut pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
+    pool.add_named("gold", &["10.9.0.7".parse().unwrap()]);
+    let mut bras = Manager::with_rng(classic_config(0, 2), secrets, pool, Rng::seeded(42));
+    bras.set_external_auth(true);
+    let mut sim = Sim::new(bras);
+    let users = ["gold1", "gold2", "other"];
+    let clients: Vec<usize> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| sim.add(client_cfg(i as u32 + 1, u, "pw", &[AuthProto::Pap])))
+        .collect();
+    sim.run_for(Duration::from_secs(2));
+    let mut reqs = Vec::new();
+    while let Some(req) = sim.bras.poll_auth_request() {
+        reqs.push(req);
+    }
+    // Verdicts in user order, so gold1 takes gold's only address.
+    reqs.sort_by(|a, b| a.user.cmp(&b.user));
+    for req in &reqs {
+        let pool = if req.user == "other" {
+            "silver"
+        } else {
+            "gold"
+        };
+        assert!(sim.bras.handle_auth_verdict(
+            sim.now,
+            req,
+            ExternalVerdict::Accept {
+                address: None,
+                pool: Some(pool.into()),
+                session_timeout: None,
+                dns: None,
+                message: None,
+                ipv6_prefix: None,
+                delegated: None,
+                framed_mtu: None,
+            },
+        ));
+    }
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        sim.up(clients[0]).map(|u| u.0),
+        Some(Ipv4Addr::new(10, 9, 0, 7)),
+        "gold1 from gold"
+    );
+    for &c in &clients[1..] {
+        assert!(sim.up(c).is_none());
+        assert!(
+            sim.events[c].iter().any(|e| matches!(e,
+                ClientEvent::AuthFailed { message } if message == "no address available")),
+            "{:?}",
+            sim.events[c]
+        );
+    }
+    assert_eq!(sim.bras.len(), 1, "only gold1 left");
+    assert_eq!(sim.bras.pool().in_use(), 1);
 }
 
 // ---- IPv6: IPv6CP, RA/SLAAC, DHCPv6 prefix delegation through the Manager ----
@@ -2002,6 +2070,7 @@ fn radius_ipv6_prefixes_win_over_the_pools() {
     // An Access-Accept carrying only the IPv6 attributes and Framed-MTU.
     let accept = |ipv6_prefix, delegated, framed_mtu| ExternalVerdict::Accept {
         address: None,
+        pool: None,
         session_timeout: None,
         dns: None,
         message: None,

@@ -237,6 +237,12 @@ rad6user Cleartext-Password := "radpass"
 	Delegated-IPv6-Prefix = 2001:db8:200:7700::/56,
 	Framed-MTU = 1400
 
+pooluser Cleartext-Password := "radpass"
+	Framed-Pool = "gold"
+
+nopooluser Cleartext-Password := "radpass"
+	Framed-Pool = "platinum"
+
 baduser Auth-Type := Reject
 	Reply-Message = "Account disabled"
 "#,
@@ -715,6 +721,56 @@ fn radius_ipv6_prefixes_reach_the_cpe_and_route() {
     assert!(
         out.contains("mtu=1400"),
         "no Packet Too Big mtu=1400:\n{out}"
+    );
+}
+
+/// Framed-Pool names a `[pools]` entry: the address comes from it and the
+/// session routes (the named range is inside for XDP); a pool the config
+/// does not have fails that authentication with the reason logged.
+#[test]
+fn radius_framed_pool_leases_from_the_named_pool() {
+    if !freeradius_or_skip("radius_pool") {
+        return;
+    }
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let _radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    let pools = format!("{ONE_SERVER}\n[pools]\ngold = [\"10.9.0.10-10.9.0.11\"]\n");
+    let bras = radius_bras_with(&lab, &log, "", &pools, |_| {});
+    let mut o = EmuOptions::user("pooluser");
+    o.password = "radpass".into();
+    o.tun = Some("ppp0".into());
+    let (emu, up) = bring_up(&lab, &o);
+    assert_eq!(
+        up.address.to_string(),
+        "10.9.0.10",
+        "{up:?}\n{}",
+        bras.tail(20)
+    );
+    let ping = lab
+        .exec(lab.ns_cpe(), &["ping", "-c", "2", "-W", "2", "192.0.2.1"])
+        .unwrap();
+    let text = String::from_utf8_lossy(&ping.stdout);
+    assert!(text.contains("2 received"), "{text}");
+    drop(emu);
+
+    let mut o = EmuOptions::user("nopooluser");
+    o.password = "radpass".into();
+    o.timeout_secs = Some(5);
+    let emu = start_emu(&lab, &o);
+    let fail = emu
+        .wait_stdout(|l| l.contains("AUTHFAIL"), Duration::from_secs(10))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no AUTHFAIL:\n{}", emu.tail(10)));
+    assert!(fail.contains("no address available"), "{fail}");
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let t = bras.tail(50);
+            t.contains("no pool named") && t.contains("platinum")
+        }),
+        "{}",
+        bras.tail(20)
     );
 }
 

@@ -36,6 +36,8 @@ pub mod attr {
     pub const FRAMED_PROTOCOL: u8 = 7;
     pub const FRAMED_IP_ADDRESS: u8 = 8;
     pub const FRAMED_MTU: u8 = 12;
+    /// RFC 2869 §5.18: the name of an address pool.
+    pub const FRAMED_POOL: u8 = 88;
     /// RFC 3162 §2.3.
     pub const FRAMED_IPV6_PREFIX: u8 = 97;
     /// RFC 4818.
