@@ -679,6 +679,8 @@ impl Radius {
                     secret: s.secret.expose().to_vec(),
                     timeout: Duration::from_secs(u64::from(s.timeout)),
                     retries: s.retries,
+                    priority: s.priority,
+                    weight: s.weight,
                 })
                 .collect()
         };
@@ -700,6 +702,7 @@ impl Radius {
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
         std_sock.set_nonblocking(true)?;
         let sock = tokio::net::UdpSocket::from_std(std_sock)?;
+        let dead = Duration::from_secs(u64::from(a.radius_dead_time));
         log::info!(
             "RADIUS: {} auth and {} acct server(s), NAS-IP-Address {nas_ip}",
             auth.len(),
@@ -708,8 +711,9 @@ impl Radius {
         Ok(Some(Radius {
             sock: Arc::new(sock),
             auth: (a.radius_auth() && !auth.is_empty())
-                .then(|| Client::new(auth, a.radius_max_outstanding as usize)),
-            acct: (!acct.is_empty()).then(|| Client::new(acct, a.radius_max_outstanding as usize)),
+                .then(|| Client::new(auth, a.radius_max_outstanding as usize).with_dead_time(dead)),
+            acct: (!acct.is_empty())
+                .then(|| Client::new(acct, a.radius_max_outstanding as usize).with_dead_time(dead)),
             fallback_local: a.local_auth(),
             nas_identifier: a
                 .nas_identifier

@@ -454,6 +454,7 @@ struct Raw {
     dae_clients: Option<Vec<aaa::RawDaeClient>>,
     dae_replay_window: S<i64>,
     radius_max_outstanding: S<i64>,
+    radius_dead_time: S<i64>,
 }
 
 #[derive(Deserialize)]
@@ -981,6 +982,7 @@ const KEYS: &[&str] = &[
     "dae_clients",
     "dae_replay_window",
     "radius_max_outstanding",
+    "radius_dead_time",
 ];
 
 /// The `access_allow` bit of one word (`arp`, `lldp`, …).
@@ -1636,6 +1638,7 @@ impl Config {
                 dae_clients: raw.dae_clients,
                 dae_replay_window: raw.dae_replay_window,
                 radius_max_outstanding: raw.radius_max_outstanding,
+                radius_dead_time: raw.radius_dead_time,
             },
         )?;
         let mut users = Vec::new();
@@ -2170,6 +2173,39 @@ gold = ["10.9.1.0/24", "10.9.2.1-10.9.2.9"]
             err(&text),
             "config/bras.toml:7: pool \"172.16.0.200-172.16.0.100\": range end is before its start; \
              write the lower address first"
+        );
+    }
+
+    #[test]
+    fn radius_servers_take_priorities_weights_and_a_dead_time() {
+        let text = format!(
+            "{IFACES}auth_sources = [\"radius\"]\nradius_dead_time = 10\n\
+             [[radius_servers]]\naddress = \"192.0.2.1\"\nsecret = \"a\"\n\
+             [[radius_servers]]\naddress = \"192.0.2.2\"\nsecret = \"b\"\nweight = 3\npriority = 1\n\
+             [[radius_servers]]\naddress = \"192.0.2.3\"\nsecret = \"c\"\nkind = \"acct\"\n"
+        );
+        let cfg = parse(&text).unwrap();
+        let got: Vec<(u32, u32, u16)> = cfg
+            .aaa
+            .radius_servers
+            .iter()
+            .map(|s| (s.priority, s.weight, s.port))
+            .collect();
+        // Default priority is the position among servers of the same kind.
+        assert_eq!(got, [(1, 1, 1812), (1, 3, 1812), (1, 1, 1813)]);
+        assert_eq!(cfg.aaa.radius_dead_time, 10);
+        assert_eq!(parse(IFACES).unwrap().aaa.radius_dead_time, 30);
+        let e = err(&format!(
+            "{IFACES}[[radius_servers]]\naddress = \"192.0.2.1\"\nsecret = \"a\"\nweight = 0\n"
+        ));
+        assert!(
+            e.starts_with("config/bras.toml:6: weight 0: must be from 1 to 1000"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}radius_dead_time = 0\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: radius_dead_time 0"),
+            "{e}"
         );
     }
 

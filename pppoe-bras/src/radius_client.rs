@@ -1,7 +1,11 @@
 //! Sans-IO RADIUS client: requests in, datagrams and timers out, responses
-//! in, results out. Several servers in order of preference with failover:
-//! a server that leaves `retries` retransmissions unanswered is dead for
-//! [`DEAD_TIME`] and its requests move to the next live one. At most
+//! in, results out. Several servers with priorities and weights: new
+//! requests go to the live servers of the best (lowest) priority, spread
+//! among them in proportion to their weights (smooth weighted round-robin,
+//! as nginx does it: deterministic, no bursts); a server that leaves
+//! `retries` retransmissions unanswered is dead for the dead time
+//! ([`DEAD_TIME`] unless set) and its requests move to the next live one
+//! picked the same way. At most
 //! `max_outstanding` requests are in flight at once; more wait in a FIFO
 //! queue. Every server keeps counters ([`ServerStats`]).
 //!
@@ -18,7 +22,7 @@ use std::{
 
 use crate::wire::radius::{attr, code, hide_password, verify_response, Packet, VerifyError};
 
-/// How long a server that stopped answering is skipped.
+/// How long a server that stopped answering is skipped, by default.
 pub const DEAD_TIME: Duration = Duration::from_secs(30);
 
 /// One server.
@@ -28,6 +32,11 @@ pub struct ServerConfig {
     pub secret: Vec<u8>,
     pub timeout: Duration,
     pub retries: u32,
+    /// Lower is preferred; servers of a worse priority get requests only
+    /// while every better one is dead.
+    pub priority: u32,
+    /// Share of requests among the live servers of the same priority.
+    pub weight: u32,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -78,6 +87,8 @@ pub enum SubmitError {
 struct Server {
     cfg: ServerConfig,
     dead_until: Option<Instant>,
+    /// Smooth weighted round-robin credit.
+    credit: i64,
     next_id: u8,
     stats: ServerStats,
 }
@@ -263,6 +274,7 @@ pub struct Client {
     rng: crate::ppp::rng::Rng,
     log: LogLimit,
     pub stats: ClientStats,
+    dead_time: Duration,
 }
 
 impl Client {
@@ -280,6 +292,7 @@ impl Client {
             .map(|cfg| Server {
                 cfg,
                 dead_until: None,
+                credit: 0,
                 next_id: rng.next_u32() as u8,
                 stats: ServerStats::default(),
             })
@@ -297,7 +310,15 @@ impl Client {
             rng,
             log: LogLimit::new(Duration::from_secs(60)),
             stats: ClientStats::default(),
+            dead_time: DEAD_TIME,
         }
+    }
+
+    /// How long a server that stopped answering is skipped (default
+    /// [`DEAD_TIME`]).
+    pub fn with_dead_time(mut self, dead_time: Duration) -> Client {
+        self.dead_time = dead_time;
+        self
     }
 
     /// True when there is no server at all.
@@ -335,22 +356,42 @@ impl Client {
 
     /// True when every server is dead at `now`.
     pub fn all_dead(&self, now: Instant) -> bool {
-        self.live_server(now, 0).is_none()
+        !(0..self.servers.len()).any(|i| self.live(now, i))
     }
 
-    /// The first live server from `from` on (wrapping), if any.
-    fn live_server(&self, now: Instant, from: usize) -> Option<usize> {
-        let n = self.servers.len();
-        (0..n)
-            .map(|i| (from + i) % n)
-            .find(|&i| self.servers[i].dead_until.is_none_or(|t| t <= now))
+    fn live(&self, now: Instant, i: usize) -> bool {
+        self.servers[i].dead_until.is_none_or(|t| t <= now)
+    }
+
+    /// The server for the next request: among the live ones of the best
+    /// priority, the one smooth weighted round-robin picks (each gains its
+    /// weight, the richest is picked and pays the group's total).
+    fn pick(&mut self, now: Instant) -> Option<usize> {
+        let best = (0..self.servers.len())
+            .filter(|&i| self.live(now, i))
+            .map(|i| self.servers[i].cfg.priority)
+            .min()?;
+        let group: Vec<usize> = (0..self.servers.len())
+            .filter(|&i| self.live(now, i) && self.servers[i].cfg.priority == best)
+            .collect();
+        let mut total = 0i64;
+        for &i in &group {
+            let w = i64::from(self.servers[i].cfg.weight.max(1));
+            self.servers[i].credit += w;
+            total += w;
+        }
+        let chosen = *group
+            .iter()
+            .max_by_key(|&&i| (self.servers[i].credit, std::cmp::Reverse(i)))?;
+        self.servers[chosen].credit -= total;
+        Some(chosen)
     }
 
     /// Queue a request; its [`Outcome`] comes out of [`Client::poll_result`].
     /// Beyond `max_outstanding` in flight it waits in a queue (FIFO) for a
     /// free slot; `Busy` only when that queue is full too.
     pub fn submit(&mut self, now: Instant, req: Request) -> Result<Token, SubmitError> {
-        if self.live_server(now, 0).is_none() {
+        if self.all_dead(now) {
             return Err(SubmitError::AllDead);
         }
         if self.pending.len() >= self.max_outstanding && self.queue.len() >= MAX_QUEUED {
@@ -372,7 +413,7 @@ impl Client {
             let Some((token, req, created)) = self.queue.pop_front() else {
                 break;
             };
-            let Some(server) = self.live_server(now, 0) else {
+            let Some(server) = self.pick(now) else {
                 self.stats.no_server += 1;
                 self.results.push_back((token, Outcome::NoServer));
                 continue;
@@ -557,12 +598,12 @@ impl Client {
                 log::warn!(
                     "RADIUS server {} not answering: dead for {}s",
                     self.servers[server].cfg.addr,
-                    DEAD_TIME.as_secs()
+                    self.dead_time.as_secs()
                 );
-                self.servers[server].dead_until = Some(now + DEAD_TIME);
+                self.servers[server].dead_until = Some(now + self.dead_time);
                 self.servers[server].stats.marked_dead += 1;
             }
-            match self.live_server(now, server + 1) {
+            match self.pick(now) {
                 Some(next) if next != server => {
                     self.stats.failovers += 1;
                     self.servers[next].stats.requests += 1;
@@ -609,6 +650,9 @@ mod tests {
             secret: secret.as_bytes().to_vec(),
             timeout: Duration::from_secs(3),
             retries: 1,
+            // Config order is failover order unless priorities are given.
+            priority: u32::from(port),
+            weight: 1,
         }
     }
 
@@ -687,6 +731,46 @@ mod tests {
             Received::Dropped(DropReason::NoMessageAuthenticator)
         );
         assert_eq!(c.outstanding(), 1);
+    }
+
+    /// Same priority: requests spread by weight (3:1 over 8 requests, never
+    /// two in a row for the light one); a worse priority only while the
+    /// better ones are dead, and the dead time is the configured one.
+    #[test]
+    fn weights_spread_requests_and_priorities_order_failover() {
+        let t0 = Instant::now();
+        let with = |port, priority, weight| ServerConfig {
+            priority,
+            weight,
+            ..server(port, "s")
+        };
+        let mut c = Client::with_rng(
+            vec![with(1, 1, 3), with(2, 1, 1), with(3, 2, 1)],
+            64,
+            crate::ppp::rng::Rng::seeded(1),
+        )
+        .with_dead_time(Duration::from_secs(5));
+        let mut ports = Vec::new();
+        for _ in 0..8 {
+            c.submit(t0, pap()).unwrap();
+            ports.push(c.poll_transmit().unwrap().0.port());
+        }
+        assert_eq!(ports, [1, 1, 2, 1, 1, 1, 2, 1], "3:1, smooth");
+        // Both priority-1 servers die (every request times out twice).
+        let t1 = t0 + Duration::from_secs(3);
+        c.handle_timeout(t1);
+        let t2 = t1 + Duration::from_secs(3);
+        c.handle_timeout(t2);
+        while c.poll_transmit().is_some() {}
+        let live: Vec<bool> = c.servers(t2).iter().map(|s| !s.1).collect();
+        assert_eq!(live, [false, false, true]);
+        c.submit(t2, pap()).unwrap();
+        assert_eq!(c.poll_transmit().unwrap().0.port(), 3, "backup priority");
+        // After the 5 s dead time, priority 1 is back.
+        let t3 = t2 + Duration::from_secs(5);
+        assert!(!c.servers(t3)[0].1);
+        c.submit(t3, pap()).unwrap();
+        assert_ne!(c.poll_transmit().unwrap().0.port(), 3);
     }
 
     #[test]

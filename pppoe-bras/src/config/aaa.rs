@@ -38,6 +38,13 @@ pub struct RadiusServer {
     pub timeout: u32,
     /// Retransmissions before the server is declared dead. Default 2.
     pub retries: u32,
+    /// Lower is tried first; a worse priority only while every better one
+    /// is dead. Default: the server's position among its kind (1, 2, …),
+    /// so the list order is the failover order.
+    pub priority: u32,
+    /// Share of the requests among live servers of the same priority.
+    /// Default 1.
+    pub weight: u32,
 }
 
 /// One `[[dae_clients]]` table: who may send Disconnect-Requests.
@@ -75,6 +82,9 @@ pub struct AaaConfig {
     /// `radius_max_outstanding`: most requests waiting for an answer per
     /// client (auth, acct); more wait in a queue. Default 256.
     pub radius_max_outstanding: u32,
+    /// `radius_dead_time`: seconds a server that stopped answering is
+    /// skipped. Default 30.
+    pub radius_dead_time: u32,
 }
 
 impl Default for AaaConfig {
@@ -89,6 +99,7 @@ impl Default for AaaConfig {
             dae_clients: Vec::new(),
             dae_replay_window: 300,
             radius_max_outstanding: 256,
+            radius_dead_time: 30,
         }
     }
 }
@@ -119,6 +130,8 @@ pub(super) struct RawRadiusServer {
     kind: S<String>,
     timeout: S<i64>,
     retries: S<i64>,
+    priority: S<i64>,
+    weight: S<i64>,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +152,7 @@ pub(super) struct RawAaa {
     pub dae_clients: Option<Vec<RawDaeClient>>,
     pub dae_replay_window: S<i64>,
     pub radius_max_outstanding: S<i64>,
+    pub radius_dead_time: S<i64>,
 }
 
 fn place<'a>(r: &Resolver<'a>, span: std::ops::Range<usize>, key: &'static str) -> Place<'a> {
@@ -212,6 +226,27 @@ pub(super) fn resolve(
         let port = r.int("port", None, s.port, default_port, 1..=65535, "")?;
         let timeout = r.int("timeout", None, s.timeout, 3, 1..=60, " seconds")?;
         let retries = r.int("retries", None, s.retries, 2, 0..=10, "")?;
+        let position = radius_servers
+            .iter()
+            .filter(|o: &&RadiusServer| o.kind == kind)
+            .count() as u32
+            + 1;
+        let priority = r.int(
+            "priority",
+            None,
+            s.priority,
+            position,
+            1..=1000,
+            " (lower is tried first)",
+        )?;
+        let weight = r.int(
+            "weight",
+            None,
+            s.weight,
+            1,
+            1..=1000,
+            " (share among servers of the same priority)",
+        )?;
         let sp = place(r, s.secret.span(), "secret");
         let secret = s.secret.into_inner();
         if secret.is_empty() {
@@ -224,6 +259,8 @@ pub(super) fn resolve(
             kind,
             timeout,
             retries,
+            priority,
+            weight,
         });
     }
     if auth_sources.contains(&AuthSource::Radius)
@@ -273,6 +310,14 @@ pub(super) fn resolve(
         1..=65_536,
         " requests per client",
     )?;
+    let radius_dead_time = r.int(
+        "radius_dead_time",
+        None,
+        raw.radius_dead_time,
+        d.radius_dead_time,
+        1..=3600,
+        " seconds a silent server is skipped",
+    )?;
     Ok(AaaConfig {
         accounting_log,
         acct_interim_interval,
@@ -283,5 +328,6 @@ pub(super) fn resolve(
         dae_clients,
         dae_replay_window,
         radius_max_outstanding,
+        radius_dead_time,
     })
 }
