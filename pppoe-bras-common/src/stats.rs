@@ -28,7 +28,8 @@ pub enum Stat {
     UplinkPassFragment,
     /// Access: PPPoE session IPv4 without a matching `SESSIONS` row.
     DropNoSession,
-    /// Access: IPv4 source is not the session's address (anti-spoofing).
+    /// Access: IPv4 source is not the session's address (anti-spoofing), or
+    /// any IPv4 from an IPv6-only session (IPCP not open).
     DropSpoofedSource,
     /// Access: every port of the session's block is taken (for the protocol).
     DropNoNatPort,

@@ -174,7 +174,9 @@ pub fn run<const SPREAD: bool>(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         return Err(drop(Stat::DropMalformed));
     }
     let ip = ipv4::parse(ctx, ip_off, payload_len).ok_or(drop(Stat::DropMalformed))?;
-    if ip.src != sess.addr {
+    // An IPv6-only session's address is a placeholder in 0.0.0.0/8
+    // (IPCP is not open): any IPv4 from it is dropped here.
+    if ip.src != sess.addr || sess.addr[0] == 0 {
         return Err(drop(Stat::DropSpoofedSource));
     }
     if cfg.mru != 0 && ip.tot_len > cfg.mru {

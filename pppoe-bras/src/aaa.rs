@@ -573,7 +573,8 @@ impl Aaa {
                 let meta = SessionMeta {
                     acct_session_id: acct_id.to_owned(),
                     user: user.unwrap_or("").to_owned(),
-                    address: Some(*address),
+                    // None: IPv6 only (no Framed-IP-Address in accounting).
+                    address: (!address.is_unspecified()).then_some(*address),
                     nat,
                     class: authz.class,
                     interim: authz.interim,

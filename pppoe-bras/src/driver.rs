@@ -835,9 +835,11 @@ fn data_of(
     key: &SessionKey,
     info: &crate::session::SessionInfo<'_>,
 ) -> (query::Counters, Option<(Ipv4Addr, u16, u16)>) {
-    let Some(addr) = info.address.filter(|_| info.installed) else {
+    if !info.installed {
         return (query::Counters::default(), None);
-    };
+    }
+    // The data plane finds an IPv6-only session by its key.
+    let addr = info.address.unwrap_or(Ipv4Addr::UNSPECIFIED);
     let row = session_row(key, mac, addr, 0);
     let c = dataplane.counters(&row);
     (
@@ -948,7 +950,8 @@ fn apply(
                 }
             };
             if let Some(down) = down {
-                log::info!("{}", down.log_line(&key, Some(address), &bytes));
+                let shown = (!address.is_unspecified()).then_some(address);
+                log::info!("{}", down.log_line(&key, shown, &bytes));
             }
             return (None, removed);
         }

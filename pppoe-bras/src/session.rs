@@ -451,7 +451,10 @@ impl Manager {
         self.sessions
             .iter()
             .filter_map(|(k, s)| {
-                let address = s.installed?;
+                // IPv6-only sessions are not carried over (the state file
+                // and the pool know sessions by their IPv4 address): they
+                // reconnect after a restart.
+                let address = s.installed.filter(|a| !a.is_unspecified())?;
                 if s.link.phase() != crate::ppp::Phase::Network {
                     return None;
                 }
@@ -1130,11 +1133,15 @@ impl Manager {
                     return;
                 };
                 let mtu = s.mtu();
-                let again = s.installed.is_some();
-                if !again {
+                // Rows under no address: IPv6 came first (see ipv6_up).
+                let again = s.installed.is_some_and(|a| !a.is_unspecified());
+                if s.installed.is_none() {
                     self.stats.setups += 1;
                 }
-                if let Some(old) = s.installed.filter(|a| *a != peer_address) {
+                if let Some(old) = s
+                    .installed
+                    .filter(|a| *a != peer_address && !a.is_unspecified())
+                {
                     // Another address after renegotiation (another user):
                     // the old rows and NAT block go first.
                     self.dataplane.push_back(DataplaneOp::Remove {
@@ -1180,12 +1187,37 @@ impl Manager {
                     return;
                 };
                 log::info!("session {sid:#06x} {mac} ipcp finished (ipv6 keeps the link)");
-                if let Some(address) = s.installed.take() {
-                    self.dataplane.push_back(DataplaneOp::Remove {
-                        key,
-                        address,
-                        down: None,
-                    });
+                match s.installed {
+                    // IPv6 rows hang on the session's slot: keep it, under
+                    // no address (the NAT block goes back).
+                    Some(a) if s.installed_v6.is_some() && !a.is_unspecified() => {
+                        s.installed = Some(Ipv4Addr::UNSPECIFIED);
+                        self.dataplane.push_back(DataplaneOp::Install {
+                            key,
+                            address: Ipv4Addr::UNSPECIFIED,
+                            mtu: s.mtu(),
+                        });
+                    }
+                    Some(address) if !address.is_unspecified() => {
+                        s.installed = None;
+                        self.dataplane.push_back(DataplaneOp::Remove {
+                            key,
+                            address,
+                            down: None,
+                        });
+                    }
+                    // IPv6 opened while IPCP still tried: its rows waited
+                    // for IPv4, which is not coming.
+                    None if s.installed_v6.is_some() => {
+                        s.installed = Some(Ipv4Addr::UNSPECIFIED);
+                        self.stats.setups += 1;
+                        self.dataplane.push_back(DataplaneOp::Install {
+                            key,
+                            address: Ipv4Addr::UNSPECIFIED,
+                            mtu: s.mtu(),
+                        });
+                    }
+                    _ => {}
                 }
             }
             LinkEvent::NcpFinished { .. } => {
@@ -1343,6 +1375,25 @@ impl Manager {
             v6_fields(Some(prefix64), delegated)
         );
         s.installed_v6 = Some((prefix64, delegated));
+        // IPv6 only (IPv4 off, or IPCP given up): the session's rows go in
+        // under no address. While IPCP still negotiates they wait for it
+        // (the data plane keeps the prefixes pending), so a dual-stack
+        // session's accounting starts with its IPv4 address.
+        use crate::ppp::fsm::State;
+        let ipcp_coming = self.cfg.link.ipv4
+            && matches!(
+                s.link.ipcp_state(),
+                State::ReqSent | State::AckRcvd | State::AckSent | State::Opened
+            );
+        if s.installed.is_none() && !ipcp_coming {
+            s.installed = Some(Ipv4Addr::UNSPECIFIED);
+            self.stats.setups += 1;
+            self.dataplane.push_back(DataplaneOp::Install {
+                key,
+                address: Ipv4Addr::UNSPECIFIED,
+                mtu,
+            });
+        }
         self.transmit.push_back(session_frame(
             &self.cfg.discovery.local_mac,
             &key,

@@ -1972,10 +1972,73 @@ fn ipv6_only_session_leases_no_ipv4() {
     let (prefix, _, pd, _) = sim.up6(c).expect("ipv6 up");
     assert!(prefix.is_some() && pd.is_some());
     assert_eq!(sim.bras.pool().in_use(), 0, "no IPv4 lease");
-    assert!(sim.installs().is_empty());
+    // The session's rows go in under no address: the IPv6 data path hangs
+    // on them.
+    assert_eq!(sim.installs(), [(Ipv4Addr::UNSPECIFIED, 1492)]);
     assert_eq!(sim.bras.len(), 1);
     sim.run_for(Duration::from_secs(60));
     assert_eq!(sim.bras.len(), 1, "IPv6 alone keeps the session");
+}
+
+/// A dual-stack BRAS and an IPv6-only CPE (it Protocol-Rejects IPCP): the
+/// rows go in under no address once IPCP is given up, so IPv6 flows.
+#[test]
+fn ipv6_only_cpe_on_a_dual_stack_bras_gets_a_data_path() {
+    let mut sim = Sim::new(v6_manager(true));
+    let mut cfg = v6_client(1, "testuser3", true);
+    cfg.peer.ipv4 = false;
+    let c = sim.add(cfg);
+    sim.run_for(Duration::from_secs(40));
+    assert!(sim.up(c).is_none());
+    assert!(sim.up6(c).is_some());
+    assert_eq!(sim.installs(), [(Ipv4Addr::UNSPECIFIED, 1492)]);
+    assert!(sim
+        .v6_ops()
+        .iter()
+        .any(|op| matches!(op, DataplaneOp::InstallV6 { .. })));
+    assert_eq!(sim.bras.len(), 1);
+}
+
+/// Dual stack: IPv6CP opens first here, yet the rows are installed once,
+/// with the IPv4 address (accounting starts with it); IPCP finishing later
+/// moves them to no address instead of removing them (IPv6 keeps flowing
+/// on the same slot).
+#[test]
+fn dual_stack_installs_once_and_ipcp_finishing_keeps_the_ipv6_rows() {
+    let mut sim = Sim::new(v6_manager(true));
+    let c = sim.add(v6_client(1, "testuser3", true));
+    sim.run_for(Duration::from_secs(5));
+    let (addr, _, _) = sim.up(c).expect("ipv4 up");
+    assert!(sim.up6(c).is_some());
+    assert_eq!(sim.installs(), [(addr, 1492)]);
+    let key = *sim.bras.sessions().next().unwrap().0;
+    // The peer closes IPCP for good (Terminate-Request; IPCP then finishes).
+    let sid = key.session_id.to_be_bytes();
+    let mut frame = BRAS_MAC.to_vec();
+    frame.extend_from_slice(&key.peer_mac);
+    frame.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, sid[0], sid[1], 0x00, 0x06]);
+    // PPP IPCP Terminate-Request, id 0x77, no data.
+    frame.extend_from_slice(&[0x80, 0x21, 0x05, 0x77, 0x00, 0x04]);
+    sim.bras.handle_frame(sim.now, &frame);
+    sim.run_for(Duration::from_secs(30));
+    // IPCP finished: the rows move to no address; the CPE (whose IPCP
+    // still wants to run) opens it again and gets the same lease back on
+    // the same rows.
+    assert_eq!(
+        sim.installs(),
+        [(addr, 1492), (Ipv4Addr::UNSPECIFIED, 1492), (addr, 1492)],
+        "{:?}",
+        sim.ops
+    );
+    assert_eq!(sim.up(c).map(|u| u.0), Some(addr));
+    assert!(
+        !sim.ops
+            .iter()
+            .any(|op| matches!(op, DataplaneOp::Remove { .. })),
+        "{:?}",
+        sim.ops
+    );
+    assert_eq!(sim.bras.len(), 1, "IPv6 keeps the link");
 }
 
 #[test]

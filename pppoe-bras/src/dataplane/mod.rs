@@ -326,6 +326,18 @@ pub struct TestRunOutput {
     pub duration: Duration,
 }
 
+/// The stand-in address of the IPv6-only session in `slot`: 0.0.0.0/8
+/// ("this network", RFC 1122) is never leased, so it never clashes with a
+/// subscriber, and XDP drops IPv4 from a session whose address is in it.
+fn placeholder(slot: u32) -> Ipv4Addr {
+    Ipv4Addr::from(slot + 1)
+}
+
+/// Whether `a` is a [`placeholder`].
+pub(crate) fn is_placeholder(a: Ipv4Addr) -> bool {
+    a.octets()[0] == 0 && !a.is_unspecified()
+}
+
 /// What `install` allocated for a session.
 #[derive(Debug, Clone, Copy)]
 struct Installed {
@@ -957,6 +969,27 @@ impl Dataplane {
     /// Re-installing the same session updates it in place.
     pub fn install(&mut self, row: &SessionRow) -> anyhow::Result<()> {
         let key = self.key(row);
+        // IPv6 only, or IPCP came or went while IPv6 keeps the session: the
+        // same slot (its counters and IPv6 rows) under another address.
+        if let Some(held) = self.by_key.get(&key).copied() {
+            let wants_v4 = !row.address.is_unspecified();
+            if is_placeholder(held) && wants_v4 || !is_placeholder(held) && !wants_v4 {
+                return self.readdress(key, held, row);
+            }
+        }
+        if row.address.is_unspecified() {
+            if let Some(held) = self.by_key.get(&key).copied() {
+                let inst = self.installed.get(&held).copied();
+                let row = SessionRow {
+                    address: held,
+                    ..*row
+                };
+                return match inst {
+                    Some(inst) => self.write_rows(&row, &inst),
+                    None => Ok(()),
+                };
+            }
+        }
         if let Some(old) = self.installed.get(&row.address).copied() {
             if old.key != key {
                 bail!("address {} already belongs to another session", row.address);
@@ -967,7 +1000,18 @@ impl Dataplane {
             .free_slots
             .pop()
             .ok_or_else(|| anyhow!("session table full ({MAX_SESSIONS})"))?;
-        let block = if self.nat {
+        // An IPv6-only session has no IPv4 address: it is known by a
+        // placeholder in 0.0.0.0/8 that no subscriber can hold (the pool
+        // refuses that range), unique per slot.
+        let row = &SessionRow {
+            address: if row.address.is_unspecified() {
+                placeholder(slot)
+            } else {
+                row.address
+            },
+            ..*row
+        };
+        let block = if self.nat && !is_placeholder(row.address) {
             match self.take_block(Instant::now()) {
                 Some(b) => Some(b),
                 None => {
@@ -1010,9 +1054,74 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Move the session installed under `held` to `row.address` (a real
+    /// address when IPCP opens on an IPv6-only session, unspecified when
+    /// IPCP finishes and IPv6 keeps it): same slot, counters and IPv6
+    /// rows; a NAT block taken or given back. When no block is free the
+    /// whole session leaves the data plane (the caller ends it).
+    fn readdress(
+        &mut self,
+        key: SessionKey,
+        held: Ipv4Addr,
+        row: &SessionRow,
+    ) -> anyhow::Result<()> {
+        let Some(mut inst) = self.installed.get(&held).copied() else {
+            bail!("session {:#06x} not installed", key.session_id);
+        };
+        let to = if row.address.is_unspecified() {
+            placeholder(inst.slot)
+        } else {
+            row.address
+        };
+        if self.installed.get(&to).is_some_and(|o| o.key != key) {
+            bail!("address {to} already belongs to another session");
+        }
+        let block = if self.nat && !is_placeholder(to) {
+            match self.take_block(Instant::now()) {
+                Some(b) => Some(b),
+                None => {
+                    let _ = self.remove(&SessionRow {
+                        address: held,
+                        ..*row
+                    });
+                    bail!(
+                        "no free NAT port block for {to} ({} blocks, freed ones rest {}s)",
+                        self.blocks.len(),
+                        BLOCK_REUSE_DELAY.as_secs()
+                    );
+                }
+            }
+        } else {
+            None
+        };
+        self.release_id(held, &key)?;
+        ignore_missing(self.subscribers.remove(&held.octets()))
+            .context("deleting from SUBSCRIBERS")?;
+        if let Some((public, start, count)) = inst.block.and_then(|b| self.block(b)) {
+            self.remove_block_mappings(held, public, start, count);
+            self.free_blocks
+                .push_back((inst.block.unwrap_or(0), Some(Instant::now())));
+            if let Err(e) = self.zero_nat_slot(inst.slot) {
+                log::warn!("session {held}: zeroing NAT_SLOTS[{}]: {e:#}", inst.slot);
+            }
+        }
+        inst.block = block;
+        self.installed.remove(&held);
+        self.installed.insert(to, inst);
+        self.by_key.insert(key, to);
+        self.write_rows(
+            &SessionRow {
+                address: to,
+                ..*row
+            },
+            &inst,
+        )
+    }
+
     /// The session's IPv6 prefixes (the control plane's `InstallV6`): now
-    /// when its IPv4 rows are installed, else when they will be. A session
-    /// without IPv4 gets no IPv6 data path (the rows hang on its slot).
+    /// when the session's rows are installed, else when they will be (an
+    /// IPv6-only session's rows are installed under a placeholder address
+    /// when IPv6CP opens; see [`Dataplane::install`]).
     pub fn set_v6(
         &mut self,
         row: &SessionRow,
@@ -1060,6 +1169,22 @@ impl Dataplane {
         if let Some(address) = self.by_key.get(&key).copied() {
             self.remove6(address);
         }
+    }
+
+    /// The address `row`'s session is installed under: its own when that
+    /// row is this session's, else the one its key holds (a placeholder
+    /// for an IPv6-only session, whose rows the caller names without an
+    /// address).
+    fn resolve(&self, row: &SessionRow) -> Option<Ipv4Addr> {
+        let key = self.key(row);
+        if self
+            .installed
+            .get(&row.address)
+            .is_some_and(|i| i.key == key)
+        {
+            return Some(row.address);
+        }
+        self.by_key.get(&key).copied()
     }
 
     fn key(&self, row: &SessionRow) -> SessionKey {
@@ -1123,9 +1248,12 @@ impl Dataplane {
             flags,
             slot: inst.slot,
         };
-        self.subscribers
-            .insert(row.address.octets(), sub, 0)
-            .context("writing SUBSCRIBERS")?;
+        // A placeholder is no destination: nothing downstream finds it.
+        if !is_placeholder(row.address) {
+            self.subscribers
+                .insert(row.address.octets(), sub, 0)
+                .context("writing SUBSCRIBERS")?;
+        }
         self.sub_by_slot
             .set(inst.slot, sub, 0)
             .context("writing SUB_BY_SLOT")?;
@@ -1219,7 +1347,7 @@ impl Dataplane {
     /// Live NAT mappings of a session (created − removed, all protocols),
     /// as the XDP programs count them against `nat_session_mappings`.
     pub fn nat_live(&self, row: &SessionRow) -> Option<u64> {
-        let slot = self.installed.get(&row.address)?.slot;
+        let slot = self.installed.get(&self.resolve(row)?)?.slot;
         let s = self.nat_slots.get(&slot, 0).ok()?;
         let f = self.nat_freed.get(&slot, 0).ok()?;
         Some(nat::live(
@@ -1326,6 +1454,10 @@ impl Dataplane {
     /// `SUBSCRIBERS`, then every NAT mapping of its port block; frees the
     /// slot and block and returns the final counters.
     pub fn remove(&mut self, row: &SessionRow) -> anyhow::Result<SessionCounters> {
+        let address = self
+            .resolve(row)
+            .ok_or_else(|| anyhow!("no session installed for {}", row.address))?;
+        let row = &SessionRow { address, ..*row };
         let inst = self
             .installed
             .get(&row.address)
@@ -1479,8 +1611,8 @@ impl Dataplane {
 
     /// Current counters of an installed session (zero when unknown).
     pub fn counters(&self, row: &SessionRow) -> SessionCounters {
-        self.installed
-            .get(&row.address)
+        self.resolve(row)
+            .and_then(|a| self.installed.get(&a))
             .map(|i| self.slot_counters(i.slot))
             .unwrap_or_default()
     }
@@ -1494,7 +1626,7 @@ impl Dataplane {
     /// has one: what to log at session start (RFC 6888 §4: with port
     /// blocks, one line per session is enough to trace a flow back).
     pub fn nat_block(&self, row: &SessionRow) -> Option<(Ipv4Addr, u16, u16)> {
-        let b = self.installed.get(&row.address)?.block?;
+        let b = self.installed.get(&self.resolve(row)?)?.block?;
         self.block(b)
     }
 
