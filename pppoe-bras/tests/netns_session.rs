@@ -1,7 +1,7 @@
 //! Sessions end to end in the netns lab: the daemon (`pppoe-bras run
 //! --netns`) against the emulator (`pppoe-bras emulate --netns`).
 //!
-//! What these tests assume of the CLI (see the README and `lab.rs`):
+//! What these tests assume of the CLI (see the README and `lab/launch.rs`):
 //! - daemon log lines `ready access=<if> ...`, `session 0x0001 <mac> up
 //!   user=<u> address=<ip> mtu=<n>`, `session 0x0001 <mac> down
 //!   reason=<reason> ...`, `auth failed user=<u>`;
