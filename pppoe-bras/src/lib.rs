@@ -1,8 +1,9 @@
 //! pppoe-bras: a PPPoE BRAS whose session data path runs in XDP.
 //!
 //! Everything except `driver`, `rawsock`, `dataplane`, `control` (the
-//! socket), `lab` (namespaces and processes) and `emulate`'s I/O shell is
-//! sans-IO: events and `now` in, frames, timers and events out.
+//! socket), `lab` (namespaces and processes) and `emulate`'s I/O shell
+//! (`emulate::shell`, and `emulate::cli`'s printing) is sans-IO: events and
+//! `now` in, frames, timers and events out.
 
 pub mod aaa;
 pub mod accounting;
