@@ -69,6 +69,7 @@ fn dual_stack_session_routes_ipv6_both_ways() {
         "inet → subscriber:\n{}",
         String::from_utf8_lossy(&back.stdout)
     );
+    udp_tcp6_both_ways(&lab, slaac.parse().unwrap());
     // Too big for the session (1492) with no fragmentation: Packet Too Big
     // from the BRAS, which ping reports.
     let big = lab
@@ -137,4 +138,132 @@ fn dual_stack_session_routes_ipv6_both_ways() {
     let v6cp = lablib::tshark_fields(&file, "ipv6cp", &["frame.number"]).expect("tshark");
     assert!(!v6cp.is_empty(), "IPv6CP");
     drop(bras);
+}
+
+/// An echo server for one exchange in namespace `ns` on `addr` (UDP, or
+/// TCP with `tcp`), in its own thread: what "downstream" round trips from
+/// `inet` to the subscriber need. Returns once it listens.
+fn echo_once(ns: &str, addr: std::net::SocketAddr, tcp: bool) -> std::thread::JoinHandle<()> {
+    use std::io::{Read, Write};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ns = ns.to_owned();
+    let h = std::thread::spawn(move || {
+        let r = lablib::in_netns(&ns, move || {
+            let t = Some(Duration::from_secs(10));
+            if tcp {
+                let l = std::net::TcpListener::bind(addr)?;
+                tx.send(()).ok();
+                let (mut s, _) = l.accept()?;
+                s.set_read_timeout(t)?;
+                let mut buf = [0u8; 64];
+                let n = s.read(&mut buf)?;
+                s.write_all(&buf[..n])?;
+            } else {
+                let s = std::net::UdpSocket::bind(addr)?;
+                s.set_read_timeout(t)?;
+                tx.send(()).ok();
+                let mut buf = [0u8; 64];
+                let (n, from) = s.recv_from(&mut buf)?;
+                s.send_to(&buf[..n], from)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            eprintln!("echo_once {addr}: {e:#}");
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("echo server listening");
+    h
+}
+
+/// UDP and TCP over IPv6 both ways through the session: to the lab's echo
+/// servers on 2001:db8::1 (the source they see is the subscriber's own
+/// address: routed, no NAT66) and from `inet` to servers on the
+/// subscriber's SLAAC address.
+fn udp_tcp6_both_ways(lab: &Lab, slaac: std::net::Ipv6Addr) {
+    let t = Duration::from_secs(5);
+    lablib::udp_round_trip(lab.ns_cpe(), lablib::ECHO_ADDR6, b"udp6-up", t).expect("UDP up");
+    lablib::tcp_round_trip(lab.ns_cpe(), lablib::ECHO_ADDR6, b"tcp6-up", t).expect("TCP up");
+    let seen: Vec<_> = lab
+        .echo_log()
+        .into_iter()
+        .filter(|r| r.data.starts_with(b"udp6-up") || r.data.starts_with(b"tcp6-up"))
+        .map(|r| (r.proto, r.from.ip()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (lablib::Proto::Udp, std::net::IpAddr::V6(slaac)),
+            (lablib::Proto::Tcp, std::net::IpAddr::V6(slaac))
+        ],
+        "the echo servers see the subscriber's address"
+    );
+    for (port, tcp) in [(9007, false), (9008, true)] {
+        let addr = std::net::SocketAddr::from((slaac, port));
+        let h = echo_once(lab.ns_cpe(), addr, tcp);
+        let r = if tcp {
+            lablib::tcp_round_trip(lab.ns_inet(), addr, b"tcp6-down", t)
+        } else {
+            lablib::udp_round_trip(lab.ns_inet(), addr, b"udp6-down", t)
+        };
+        r.unwrap_or_else(|e| panic!("{} down to {addr}: {e:#}", if tcp { "TCP" } else { "UDP" }));
+        h.join().unwrap();
+    }
+}
+
+/// An IPv6-only CPE (it Protocol-Rejects IPCP) on the dual-stack BRAS:
+/// no IPv4 lease, yet XDP carries its IPv6 both ways (ping, UDP, TCP) and
+/// counts it; IPv4 it might send is dropped; hanging up removes its rows.
+#[test]
+fn ipv6_only_cpe_routes_ipv6_both_ways() {
+    if !root_or_skip("ipv6_only") {
+        return;
+    }
+    let lab = new_lab();
+    let bras = start_bras(&lab, &classic(&lab, ""));
+    let mut o = with_tun();
+    o.no_ipv4 = true;
+    let mut emu = start_emu(&lab, &o);
+    let (addr6, _pd) = up6(&emu);
+    let slaac: std::net::Ipv6Addr = addr6.trim_end_matches("/64").parse().unwrap();
+    let target = TEST_HOST6.to_string();
+    let (_, text) = ping6(&lab, lab.ns_cpe(), &["-c", "3", "-W", "2", &target], 40);
+    assert!(
+        text.contains("3 received"),
+        "ping -6 up:\n{text}\n{}",
+        bras.tail(20)
+    );
+    let (_, text) = ping6(
+        &lab,
+        lab.ns_inet(),
+        &["-c", "2", "-W", "2", &slaac.to_string()],
+        5,
+    );
+    assert!(text.contains("2 received"), "ping -6 down:\n{text}");
+    udp_tcp6_both_ways(&lab, slaac);
+    let listing = cli_sessions(&lab);
+    assert!(listing.contains(&slaac.to_string()[..14]), "{listing}");
+    // No IPv4 data path (the lease made at authentication stays with the
+    // session, should the CPE open IPCP after all).
+    assert_eq!(map_rows(lab.pin_dir(), "SUBSCRIBERS").unwrap(), 0);
+    assert_eq!(map_rows(lab.pin_dir(), "SESSIONS").unwrap(), 1);
+    emu.stop(Duration::from_secs(5)).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            map_rows(lab.pin_dir(), "SESSIONS").unwrap() == 0
+                && map_rows(lab.pin_dir(), "NET64").unwrap() == 0
+        }),
+        "rows left after hang-up\n{}",
+        bras.tail(20)
+    );
+}
+
+fn cli_sessions(lab: &Lab) -> String {
+    let out = std::process::Command::new(bin())
+        .args(["sessions", "--control-socket"])
+        .arg(lab.control_socket())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -123,6 +123,10 @@ pub struct EmulateArgs {
     /// delegated prefix (`UP6` line).
     #[arg(long)]
     pub no_ipv6: bool,
+    /// No IPCP (an IPv6-only CPE: the BRAS's IPCP is Protocol-Rejected);
+    /// the session counts as up at its `UP6` line.
+    #[arg(long, conflicts_with = "no_ipv6")]
+    pub no_ipv4: bool,
     /// Also ask DHCPv6 for an address (IA_NA).
     #[arg(long)]
     pub ia_na: bool,
@@ -141,6 +145,7 @@ impl EmulateArgs {
             peer: PeerConfig {
                 user: self.user.clone(),
                 password: self.password.as_bytes().to_vec(),
+                ipv4: !self.no_ipv4,
                 ipv6: !self.no_ipv6,
                 ..PeerConfig::default()
             },

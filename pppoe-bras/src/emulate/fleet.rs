@@ -370,8 +370,14 @@ impl Fleet {
             self.transmit.push_back(f);
         }
         while let Some(ev) = c.poll_event() {
+            // Up: IPCP open, or IPv6 bound for an IPv6-only client.
+            let up = match &ev {
+                ClientEvent::Up { .. } => true,
+                ClientEvent::Ipv6Up { .. } => !c.config().peer.ipv4,
+                _ => false,
+            };
             match &ev {
-                ClientEvent::Up { .. } => {
+                _ if up => {
                     if let Some(seen @ false) = self.up_seen.get_mut(i) {
                         *seen = true;
                         self.stats.up += 1;

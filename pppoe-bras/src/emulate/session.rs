@@ -115,6 +115,10 @@ impl Client {
                     } else {
                         dns
                     };
+                    // An IPv6-only CPE is up once IPv6 is.
+                    if !self.cfg.peer.ipv4 {
+                        self.up = true;
+                    }
                     self.events.push_back(ClientEvent::Ipv6Up {
                         prefix,
                         address,

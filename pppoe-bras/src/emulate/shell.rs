@@ -104,6 +104,15 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
             ) = (&ev, &tun)
             {
                 let name = t.get_ref().name().to_owned();
+                // IPv6 only: no IPCP brought the TUN up.
+                if args.no_ipv4 {
+                    let mru = fleet
+                        .client(i)
+                        .and_then(Client::peer)
+                        .map_or(1492, |p| p.peer_mru());
+                    run_ip(&["link", "set", &name, "mtu", &mru.to_string(), "up"])
+                        .context("bring the TUN device up")?;
+                }
                 // A namespace with IPv6 disabled still gets its IPv4.
                 if let Err(e) = configure_tun6(&name, *a, args.default_route) {
                     log::warn!("IPv6 on {name}: {e:#}");

@@ -5,7 +5,7 @@
 
 use std::{
     io::{ErrorKind, Read, Write},
-    net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket},
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -29,7 +29,8 @@ pub fn udp_round_trip(
 ) -> anyhow::Result<Duration> {
     let payload = payload.to_vec();
     in_netns(ns, move || {
-        let sock = UdpSocket::bind("0.0.0.0:0").context("bind")?;
+        let any = if dst.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+        let sock = UdpSocket::bind(any).context("bind")?;
         sock.connect(dst)
             .with_context(|| format!("connect {dst}"))?;
         sock.set_read_timeout(Some(timeout))?;
@@ -114,7 +115,7 @@ fn record(log: &Mutex<Vec<EchoRecord>>, proto: Proto, from: SocketAddr, data: &[
 
 impl EchoServers {
     /// Bind UDP and TCP echo servers on `addr` inside `ns`; returns once both listen.
-    pub(super) fn start(ns: &str, addr: SocketAddrV4) -> anyhow::Result<EchoServers> {
+    pub(super) fn start(ns: &str, addr: SocketAddr) -> anyhow::Result<EchoServers> {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();

@@ -73,6 +73,8 @@ pub struct EmuOptions {
     pub mru: Option<u16>,
     /// `--no-dns`.
     pub no_dns: bool,
+    /// `--no-ipv4` (an IPv6-only CPE).
+    pub no_ipv4: bool,
     /// `--timeout SECS`.
     pub timeout_secs: Option<u32>,
     /// `--lcp-echo-interval SECS`.
@@ -225,6 +227,9 @@ impl Lab {
         }
         if let Some(m) = opts.mru {
             c.args(["--mru", &m.to_string()]);
+        }
+        if opts.no_ipv4 {
+            c.arg("--no-ipv4");
         }
         if opts.no_dns {
             c.arg("--no-dns");

@@ -94,6 +94,9 @@ pub const DELEGATED_POOL6: &str = "2001:db8:200::/40";
 pub const ECHO_PORT: u16 = 7;
 /// Where the echo servers listen.
 pub const ECHO_ADDR: SocketAddrV4 = SocketAddrV4::new(TEST_HOST, ECHO_PORT);
+/// The same echo servers over IPv6, on [`TEST_HOST6`].
+pub const ECHO_ADDR6: std::net::SocketAddr =
+    std::net::SocketAddr::V6(std::net::SocketAddrV6::new(TEST_HOST6, ECHO_PORT, 0, 0));
 /// The classic secrets: two users with static addresses.
 pub const CLASSIC_SECRETS: &str = "# client server secret address\n\
 testuser1 * \"password\" 172.16.0.101\n\

@@ -18,8 +18,8 @@ use super::{
     ensure_bpffs, is_root,
     netns::{delete_netns, in_netns, ip, list_netns},
     process::{run, LabProcess},
-    CLASSIC_SECRETS, DELEGATED_POOL6, ECHO_ADDR, INET_PEER_IP6, PREFIX_POOL6, TEST_HOST6,
-    TEST_NET6, UPLINK_IP6,
+    CLASSIC_SECRETS, DELEGATED_POOL6, ECHO_ADDR, ECHO_ADDR6, INET_PEER_IP6, PREFIX_POOL6,
+    TEST_HOST6, TEST_NET6, UPLINK_IP6,
 };
 
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -139,7 +139,7 @@ fn pid_alive(pid: u32) -> bool {
 /// UDP/TCP echo servers on [`ECHO_ADDR`] in `inet`. Dropping it deletes it.
 pub struct Lab {
     names: Names,
-    echo: Option<EchoServers>,
+    echo: Vec<EchoServers>,
 }
 
 impl fmt::Debug for Lab {
@@ -164,7 +164,10 @@ impl Lab {
         ensure_bpffs()?;
         let n = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
         let names = Names::new(prefix, std::process::id(), n);
-        let mut lab = Lab { names, echo: None };
+        let mut lab = Lab {
+            names,
+            echo: Vec::new(),
+        };
         // From here on, Drop cleans up whatever part was built.
         lab.build()
             .with_context(|| format!("build lab {}", lab.names.id))?;
@@ -256,7 +259,9 @@ impl Lab {
                 set_offload(&ifname, ETHTOOL_STXCSUM, false)
             })?;
         }
-        self.echo = Some(EchoServers::start(&n.ns_inet, ECHO_ADDR)?);
+        self.echo
+            .push(EchoServers::start(&n.ns_inet, ECHO_ADDR.into())?);
+        self.echo.push(EchoServers::start(&n.ns_inet, ECHO_ADDR6)?);
         // Resolve the BRAS's next hop, as on any live network: bpf_fib_lookup
         // answers NO_NEIGH for a cold neighbour and the first packet is lost
         // (tests of that case call `flush_neighbours` first).
@@ -406,9 +411,9 @@ impl Lab {
     /// Everything the echo servers received so far.
     pub fn echo_log(&self) -> Vec<EchoRecord> {
         self.echo
-            .as_ref()
-            .map(|e| e.log.lock().map(|l| l.clone()).unwrap_or_default())
-            .unwrap_or_default()
+            .iter()
+            .flat_map(|e| e.log.lock().map(|l| l.clone()).unwrap_or_default())
+            .collect()
     }
 
     /// Capture on `iface` in `ns` into `file` with tcpdump until the guard drops.
@@ -419,7 +424,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Some(e) = self.echo.take() {
+        for e in self.echo.drain(..) {
             e.stop();
         }
         // A daemon killed in the lab leaves its state file for a successor.
