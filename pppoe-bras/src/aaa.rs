@@ -26,7 +26,8 @@ use crate::{
     session::{AuthRequest, ExternalVerdict},
     session::{DataplaneOp, Manager},
     wire::radius::{
-        attr, code, Packet, MS_PRIMARY_DNS_SERVER, MS_SECONDARY_DNS_SERVER, VENDOR_MICROSOFT,
+        attr, code, ipv6_prefix_value, Packet, MS_PRIMARY_DNS_SERVER, MS_SECONDARY_DNS_SERVER,
+        VENDOR_MICROSOFT,
     },
 };
 
@@ -578,14 +579,30 @@ impl Aaa {
                     nat,
                     class: authz.class,
                     interim: authz.interim,
+                    ipv6: None,
+                    delegated: None,
                 };
                 if let Some(r) = self.accounting.start(now, SystemTime::now(), *key, meta) {
                     self.emit(r);
                 }
             }
             DataplaneOp::Install { .. } => {}
-            // IPv6 rows carry no accounting of their own yet.
-            DataplaneOp::InstallV6 { .. } | DataplaneOp::RemoveV6 { .. } => {}
+            // The records carry the prefixes (RFC 6911); the counters
+            // count both families on the session's slot.
+            DataplaneOp::InstallV6 {
+                key,
+                prefix64,
+                delegated,
+                ..
+            } => self.accounting.set_ipv6(*key, Some(*prefix64), *delegated),
+            // The last prefixes stay in the records (like the address);
+            // only prefixes still waiting for a start record go.
+            DataplaneOp::RemoveV6 {
+                key,
+                prefix64: Some(_),
+                ..
+            } => self.accounting.forget_pending_ipv6(key),
+            DataplaneOp::RemoveV6 { .. } => {}
             DataplaneOp::Remove { key, down, .. } => {
                 let c = removed.map(counters).unwrap_or_default();
                 match down {
@@ -864,6 +881,12 @@ impl Radius {
         ));
         if let Some(a) = rec.framed_address {
             attrs.push((attr::FRAMED_IP_ADDRESS, a.octets().to_vec()));
+        }
+        if let Some((a, l)) = rec.framed_ipv6_prefix {
+            attrs.push((attr::FRAMED_IPV6_PREFIX, ipv6_prefix_value(a, l)));
+        }
+        if let Some((a, l)) = rec.delegated_ipv6_prefix {
+            attrs.push((attr::DELEGATED_IPV6_PREFIX, ipv6_prefix_value(a, l)));
         }
         for c in &rec.class_raw {
             attrs.push((attr::CLASS, c.clone()));

@@ -92,6 +92,20 @@ pub struct SessionMeta {
     pub class: Vec<Vec<u8>>,
     /// Acct-Interim-Interval from RADIUS (overrides the configured one).
     pub interim: Option<Duration>,
+    /// The session's /64 (RFC 6911 Framed-IPv6-Prefix in accounting).
+    pub ipv6: Option<Prefix6>,
+    /// Its delegated prefix (RFC 4818 Delegated-IPv6-Prefix).
+    pub delegated: Option<Prefix6>,
+}
+
+/// An IPv6 prefix and its length.
+pub type Prefix6 = (std::net::Ipv6Addr, u8);
+
+fn prefix_text<S: serde::Serializer>(p: &Option<Prefix6>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some((a, l)) => s.serialize_str(&format!("{a}/{l}")),
+        None => s.serialize_none(),
+    }
 }
 
 /// One accounting record (one JSON line of `accounting_log`).
@@ -108,6 +122,17 @@ pub struct Record {
     /// VLAN ids, outer first (empty: untagged).
     pub vlans: Vec<u16>,
     pub framed_address: Option<Ipv4Addr>,
+    /// `"2001:db8:100:1::/64"`.
+    #[serde(
+        serialize_with = "prefix_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub framed_ipv6_prefix: Option<Prefix6>,
+    #[serde(
+        serialize_with = "prefix_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub delegated_ipv6_prefix: Option<Prefix6>,
     pub nat: Option<NatBlock>,
     /// From the subscriber (RADIUS Acct-Input-*: what the NAS received).
     pub input_octets: u64,
@@ -182,6 +207,8 @@ struct Open {
 pub struct Accounting {
     interim: Duration,
     open: HashMap<SessionKey, Open>,
+    /// IPv6 prefixes of sessions whose start record is not out yet.
+    pending_v6: HashMap<SessionKey, (Option<Prefix6>, Option<Prefix6>)>,
     /// (deadline, key); stale entries are skipped (lazy invalidation).
     timers: BinaryHeap<Reverse<(Instant, SessionKey)>>,
 }
@@ -201,6 +228,7 @@ impl Accounting {
         Accounting {
             interim,
             open: HashMap::new(),
+            pending_v6: HashMap::new(),
             timers: BinaryHeap::new(),
         }
     }
@@ -223,6 +251,27 @@ impl Accounting {
     /// What an open session's records say.
     pub fn meta(&self, key: &SessionKey) -> Option<&SessionMeta> {
         self.open.get(key).map(|o| &o.meta)
+    }
+
+    /// The session's IPv6 prefixes (IPv6CP up, delegated prefix bound):
+    /// its next records carry them; before its start record they wait for
+    /// it.
+    pub fn set_ipv6(&mut self, key: SessionKey, ipv6: Option<Prefix6>, delegated: Option<Prefix6>) {
+        match self.open.get_mut(&key) {
+            Some(o) => {
+                o.meta.ipv6 = ipv6;
+                o.meta.delegated = delegated;
+            }
+            None => {
+                self.pending_v6.insert(key, (ipv6, delegated));
+            }
+        }
+    }
+
+    /// Drop prefixes still waiting for a start record (the session's IPv6
+    /// went before its data path did).
+    pub fn forget_pending_ipv6(&mut self, key: &SessionKey) {
+        self.pending_v6.remove(key);
     }
 
     /// Open keys with their Acct-Session-Id, user and address (for
@@ -249,6 +298,11 @@ impl Accounting {
             }
             // Same key, another session (missed stop): forget the old one.
             self.open.remove(&key);
+        }
+        let mut meta = meta;
+        if let Some((ipv6, delegated)) = self.pending_v6.remove(&key) {
+            meta.ipv6 = meta.ipv6.or(ipv6);
+            meta.delegated = meta.delegated.or(delegated);
         }
         let interim = meta.interim.unwrap_or(self.interim);
         let next_interim = (!interim.is_zero()).then(|| now + interim);
@@ -324,6 +378,7 @@ impl Accounting {
         counters: Counters,
         cause: TerminateCause,
     ) -> Option<Record> {
+        self.pending_v6.remove(key);
         let o = self.open.remove(key)?;
         let total = add(o.base, counters);
         Some(record(&o, Status::Stop, now, wall, total, Some(cause)))
@@ -351,6 +406,8 @@ fn record(
         client_mac: fmt_mac(&o.key.peer_mac),
         vlans,
         framed_address: o.meta.address,
+        framed_ipv6_prefix: o.meta.ipv6,
+        delegated_ipv6_prefix: o.meta.delegated,
         nat: o.meta.nat,
         input_octets: c.up_bytes,
         input_packets: c.up_packets,
@@ -392,6 +449,8 @@ mod tests {
             }),
             class: vec![b"gold".to_vec()],
             interim: None,
+            ipv6: None,
+            delegated: None,
         }
     }
 
@@ -453,6 +512,44 @@ mod tests {
         assert!(a
             .stop(t2, wall, &key(1), c(0, 0), TerminateCause::AdminReset)
             .is_none());
+    }
+
+    /// IPv6 prefixes known before the start record go into it; later
+    /// changes into the next records; the JSON gains the two fields only
+    /// when there are prefixes; a session that never started leaves
+    /// nothing pending.
+    #[test]
+    fn ipv6_prefixes_reach_the_records() {
+        let t0 = Instant::now();
+        let wall = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut a = Accounting::new(Duration::ZERO);
+        let p64 = ("2001:db8:100:1::".parse().unwrap(), 64);
+        let pd = ("2001:db8:200:100::".parse().unwrap(), 56);
+        a.set_ipv6(key(1), Some(p64), None);
+        let s = a.start(t0, wall, key(1), meta("A-1")).unwrap();
+        assert_eq!(
+            (s.framed_ipv6_prefix, s.delegated_ipv6_prefix),
+            (Some(p64), None)
+        );
+        assert!(
+            s.json()
+                .contains("\"framed_ipv6_prefix\":\"2001:db8:100:1::/64\""),
+            "{}",
+            s.json()
+        );
+        assert!(!s.json().contains("delegated_ipv6_prefix"));
+        a.set_ipv6(key(1), Some(p64), Some(pd));
+        let e = a
+            .stop(t0, wall, &key(1), c(0, 0), TerminateCause::UserRequest)
+            .unwrap();
+        assert_eq!(e.delegated_ipv6_prefix, Some(pd));
+        assert!(e
+            .json()
+            .contains("\"delegated_ipv6_prefix\":\"2001:db8:200:100::/56\""));
+        a.set_ipv6(key(2), Some(p64), None);
+        a.forget_pending_ipv6(&key(2));
+        let s = a.start(t0, wall, key(2), meta("A-2")).unwrap();
+        assert_eq!(s.framed_ipv6_prefix, None);
     }
 
     #[test]

@@ -1385,6 +1385,20 @@ impl Manager {
                 s.link.ipcp_state(),
                 State::ReqSent | State::AckRcvd | State::AckSent | State::Opened
             );
+        self.transmit.push_back(session_frame(
+            &self.cfg.discovery.local_mac,
+            &key,
+            crate::ppp::proto::IPV6,
+            &ra,
+        ));
+        // The prefixes first: the data plane keeps them for the rows,
+        // accounting for its start record.
+        self.dataplane.push_back(DataplaneOp::InstallV6 {
+            key,
+            prefix64,
+            delegated,
+            mtu,
+        });
         if s.installed.is_none() && !ipcp_coming {
             s.installed = Some(Ipv4Addr::UNSPECIFIED);
             self.stats.setups += 1;
@@ -1394,18 +1408,6 @@ impl Manager {
                 mtu,
             });
         }
-        self.transmit.push_back(session_frame(
-            &self.cfg.discovery.local_mac,
-            &key,
-            crate::ppp::proto::IPV6,
-            &ra,
-        ));
-        self.dataplane.push_back(DataplaneOp::InstallV6 {
-            key,
-            prefix64,
-            delegated,
-            mtu,
-        });
     }
 
     /// An IPv6 packet from a session's peer: RS or DHCPv6 (anything else

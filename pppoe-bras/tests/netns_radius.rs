@@ -722,6 +722,30 @@ fn radius_ipv6_prefixes_reach_the_cpe_and_route() {
         out.contains("mtu=1400"),
         "no Packet Too Big mtu=1400:\n{out}"
     );
+    // Accounting carries both prefixes (RFC 6911 / RFC 4818).
+    cli(&lab, &["kill", "rad6user"]);
+    let stop = || {
+        detail(&dir)
+            .into_iter()
+            .find(|r| r.get("Acct-Status-Type").map(String::as_str) == Some("Stop"))
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || stop().is_some()),
+        "no Stop: {:?}",
+        detail(&dir)
+    );
+    drop(emu);
+    let stop = stop().unwrap();
+    assert_eq!(
+        stop.get("Framed-IPv6-Prefix").map(String::as_str),
+        Some("2001:db8:100:77::/64"),
+        "{stop:?}"
+    );
+    assert_eq!(
+        stop.get("Delegated-IPv6-Prefix").map(String::as_str),
+        Some("2001:db8:200:7700::/56"),
+        "{stop:?}"
+    );
 }
 
 /// Framed-Pool names a `[pools]` entry: the address comes from it and the

@@ -163,7 +163,6 @@ impl Packet {
         self.add(attr::VENDOR_SPECIFIC, &b)
     }
 
-    /// The first value of an attribute.
     /// An IPv6 prefix attribute (RFC 3162 §2.3 layout: reserved, prefix
     /// length, the significant prefix bytes), the host bits cleared; `None`
     /// when absent or malformed (length over 128, bytes missing or extra).
@@ -183,6 +182,7 @@ impl Packet {
         Some((std::net::Ipv6Addr::from(u128::from_be_bytes(a) & m), len))
     }
 
+    /// The first value of an attribute.
     pub fn get(&self, t: u8) -> Option<&[u8]> {
         self.attrs
             .iter()
@@ -414,6 +414,16 @@ pub fn verify_request_digest(b: &[u8], secret: &[u8]) -> bool {
     }
 }
 
+/// The value of an IPv6 prefix attribute (RFC 3162 §2.3: reserved, prefix
+/// length, then only the bytes the length covers).
+pub fn ipv6_prefix_value(prefix: std::net::Ipv6Addr, len: u8) -> Vec<u8> {
+    let len = len.min(128);
+    let n = usize::from(len).div_ceil(8);
+    let mut v = vec![0, len];
+    v.extend_from_slice(&prefix.octets()[..n]);
+    v
+}
+
 /// RFC 2865 §5.2: the password padded to 16 bytes and XORed with
 /// MD5(secret ‖ previous block), the first block chained from the Request
 /// Authenticator. At most 128 bytes.
@@ -608,6 +618,22 @@ mod tests {
         let b2 = md5_of(&[SECRET, &h[..16]]);
         assert_eq!(h[16] ^ b2[0], pw[16]);
         assert_eq!(unhide_password(&h, SECRET, &auth), pw);
+    }
+
+    #[test]
+    fn ipv6_prefix_values_carry_only_the_covered_bytes_and_read_back() {
+        let a: std::net::Ipv6Addr = "2001:db8:200:7700::".parse().unwrap();
+        let v = ipv6_prefix_value(a, 56);
+        assert_eq!(v, [0, 56, 0x20, 0x01, 0x0d, 0xb8, 0x02, 0x00, 0x77]);
+        let mut p = Packet::new(code::ACCOUNTING_REQUEST, 1);
+        p.add(attr::DELEGATED_IPV6_PREFIX, &v);
+        p.add(attr::FRAMED_IPV6_PREFIX, &ipv6_prefix_value(a, 64));
+        assert_eq!(
+            p.get_ipv6_prefix(attr::DELEGATED_IPV6_PREFIX),
+            Some((a, 56))
+        );
+        assert_eq!(p.get(attr::FRAMED_IPV6_PREFIX).map(<[u8]>::len), Some(10));
+        assert_eq!(ipv6_prefix_value(a, 0), [0, 0]);
     }
 
     #[test]
