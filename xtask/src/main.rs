@@ -15,7 +15,6 @@
 //! The eBPF object is built by `pppoe-bras/build.rs` (aya-build), not here.
 
 mod bench;
-mod bench_sessions;
 mod util;
 
 use std::{

@@ -58,6 +58,8 @@
 //!   this is the cost of a packet arriving after idle, not the throughput
 //!   cost.
 
+mod sessions;
+
 use std::{
     collections::HashMap,
     ffi::CString,
@@ -97,7 +99,7 @@ enum BenchWhat {
     Dataplane(DataplaneArgs),
     /// Control plane: sessions/s, time to N sessions, memory per session,
     /// teardown, with the emulator against the daemon (needs root).
-    Sessions(crate::bench_sessions::SessionsArgs),
+    Sessions(sessions::SessionsArgs),
 }
 
 /// Options of `cargo xtask bench dataplane`.
@@ -137,7 +139,7 @@ struct DataplaneArgs {
 pub fn main(args: BenchArgs) -> Result<()> {
     match args.what {
         BenchWhat::Dataplane(a) => dataplane(a),
-        BenchWhat::Sessions(a) => crate::bench_sessions::main(a),
+        BenchWhat::Sessions(a) => sessions::main(a),
     }
 }
 
