@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: the data-path benchmark (`dataplane/`) and the
-//! control-plane benchmark (`sessions.rs`).
+//! control-plane benchmark (`sessions/`).
 
 mod dataplane;
 mod sessions;
