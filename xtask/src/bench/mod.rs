@@ -2,6 +2,7 @@
 //! control-plane benchmark (`sessions/`).
 
 mod dataplane;
+mod report;
 mod sessions;
 
 use anyhow::Result;

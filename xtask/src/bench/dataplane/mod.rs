@@ -81,7 +81,7 @@ use net::{
     in_netns, napi_threaded, Topology, ACCESS_IF, CLIENT_PORT, GEN_IF, SERVER, SERVER_PORT,
     SINK_IF, UPLINK_IF,
 };
-use results::{machine_line, render_table, report};
+use results::{header, report, table};
 use traffic::{subscriber_ip, Flow, Traffic};
 
 /// Options of `cargo xtask bench dataplane`.
@@ -228,9 +228,8 @@ pub(super) fn dataplane(args: DataplaneArgs) -> Result<()> {
         }
     }
 
-    let header = machine_line(&args);
-    let table = render_table(&header, &args.sizes, &rows);
-    println!("{table}");
+    let header = header(&args);
+    println!("{}", table(&header, &args.sizes, &rows));
     let json_path = args
         .json
         .clone()

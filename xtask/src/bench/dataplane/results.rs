@@ -4,31 +4,26 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::util::{cpus, kernel_release, rounded};
+use crate::{
+    bench::report::{machine_line, render_table, TableRow},
+    util::rounded,
+};
 
 use super::{measure::Rate, DataplaneArgs, Row};
 
-pub(super) fn machine_line(args: &DataplaneArgs) -> String {
-    let (cpus, kernel) = (cpus(), kernel_release());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "?".into());
+/// How this bench ran, after the machine: the table's first line and the
+/// JSON's `machine`.
+pub(super) fn header(args: &DataplaneArgs) -> String {
     let napi = if args.threaded_napi {
         ", threaded NAPI"
     } else {
         ""
     };
-    format!(
-        "{cpus} CPUs ({model}), Linux {kernel}, veth native XDP{napi}, generator BPF_PROG_RUN live frames, \
-         {} s per case, median of 1 s samples",
+    machine_line(&format!(
+        "veth native XDP{napi}, generator BPF_PROG_RUN live frames, {} s per case, median of 1 s \
+         samples",
         args.seconds
-    )
+    ))
 }
 
 /// The row the ratios compare pppoe-bras against.
@@ -57,14 +52,14 @@ pub(super) fn ratios(rows: &[Row], row: &Row, against: &str) -> Vec<Option<f64>>
         .collect()
 }
 
-pub(super) fn render_table(header: &str, sizes: &[usize], rows: &[Row]) -> String {
+pub(super) fn table(header: &str, sizes: &[usize], rows: &[Row]) -> String {
     let mut cols = vec!["case".to_string()];
     cols.extend(sizes.iter().map(|s| format!("{s} B Mpps")));
     cols.extend(sizes.iter().map(|s| format!("a/b {s}")));
     cols.extend(sizes.iter().map(|s| format!("a/c {s}")));
     cols.push("ns/pkt".into());
     cols.push("ns cold".into());
-    let mut body: Vec<Vec<String>> = Vec::new();
+    let mut body = Vec::new();
     let mut notes = Vec::new();
     for r in rows {
         let mut cells = vec![r.label.clone()];
@@ -91,52 +86,24 @@ pub(super) fn render_table(header: &str, sizes: &[usize], rows: &[Row]) -> Strin
                 None => "-".into(),
             });
         }
-        body.push(cells);
+        body.push(TableRow::new(cells));
         if let Some(n) = &r.note {
             if !notes.contains(n) {
                 notes.push(n.clone());
             }
         }
     }
-    let widths: Vec<usize> = (0..cols.len())
-        .map(|c| {
-            body.iter()
-                .map(|r| r[c].len())
-                .chain([cols[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[String]| -> String {
-        let mut s = String::new();
-        for (c, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if c == 0 {
-                let _ = write!(s, "{cell:<w$}");
-            } else {
-                let _ = write!(s, "  {cell:>w$}");
-            }
-        }
-        s.trim_end().to_string()
-    };
-    let mut out = format!("pppoe-bras data path: {header}\n");
-    out.push_str(&line(&cols));
-    out.push('\n');
-    out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
-    out.push('\n');
-    for b in &body {
-        out.push_str(&line(b));
-        out.push('\n');
-    }
-    out.push_str(
+    let mut footer = String::from(
         "a/b: pppoe-bras / kernel with the same flow count (downstream too: the kernel row is upstream); \
          a/c: / bare redirect.\nns/pkt: warm in-kernel cost per packet over a bare bpf_redirect() program \
          (live-frame BPF_PROG_RUN, frames of all flows in turn); \
          ns cold: one BPF_PROG_RUN per call on flow 0's frame (cold caches), minus a bare XDP_PASS.\n",
     );
     for n in notes {
-        let _ = writeln!(out, "note: {n}");
+        let _ = writeln!(footer, "note: {n}");
     }
-    out
+    let title = format!("pppoe-bras data path: {header}");
+    render_table(&title, &cols, &body, &footer)
 }
 
 /// `target/bench/dataplane.json`.

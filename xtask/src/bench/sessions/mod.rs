@@ -52,7 +52,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use process::{live_sessions, stats, wait_log, Proc};
 use radius::{have_freeradius, radius_config, radius_toml};
-use results::{machine_line, render_table, report, Measured};
+use results::{header, report, table, Measured};
 
 /// Options of `cargo xtask bench sessions`.
 #[derive(clap::Args, Debug)]
@@ -130,8 +130,8 @@ pub fn main(args: SessionsArgs) -> Result<()> {
             }
         }
     }
-    let header = machine_line(&args);
-    println!("{}", render_table(&header, &rows));
+    let header = header(&args);
+    println!("{}", table(&header, &rows));
     let json_path = args
         .json
         .clone()

@@ -1,10 +1,11 @@
 //! What a run measured, the table and `target/bench/sessions.json`.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
-use crate::util::{cpus, kernel_release, rounded};
+use crate::{
+    bench::report::{machine_line, render_table, TableRow},
+    util::rounded,
+};
 
 use super::SessionsArgs;
 
@@ -62,29 +63,25 @@ impl Measured {
     }
 }
 
-pub(super) fn machine_line(args: &SessionsArgs) -> String {
-    let (cpus, kernel) = (cpus(), kernel_release());
+/// How this bench ran, after the machine: the table's first line and the
+/// JSON's `machine`.
+pub(super) fn header(args: &SessionsArgs) -> String {
     let nat = if args.no_nat {
         "routed (no NAT)"
     } else {
         "NAT, port blocks fitted to N"
     };
-    format!(
-        "{cpus} CPUs, Linux {kernel}, veth, pppoe-bras release build, RUST_LOG=info, \
-         CHAP, {nat}; emulator in the same machine"
-    )
+    machine_line(&format!(
+        "veth, pppoe-bras release build, RUST_LOG=info, CHAP, {nat}; emulator in the same machine"
+    ))
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
-pub(super) fn render_table(header: &str, rows: &[Measured]) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "Control plane: {header}");
-    let _ = writeln!(
-        o,
-        "{:>8} {:>6} {:>7} {:>9} {:>9} {:>7} {:>9} {:>11} {:>11} {:>10} {:>10} {:>11}",
+pub(super) fn table(header: &str, rows: &[Measured]) -> String {
+    let cols = [
         "sessions",
         "auth",
         "rate/s",
@@ -96,19 +93,19 @@ pub(super) fn render_table(header: &str, rows: &[Measured]) -> String {
         "B/session",
         "emu MiB",
         "emu B/s.",
-        "teardown s"
-    );
+        "teardown s",
+    ]
+    .map(String::from);
+    let mut body = Vec::new();
     for r in rows {
         let mib = |k: Option<u64>| opt(k.map(|k| format!("{:.1}", k as f64 / 1024.0)));
         let daemon = match (r.daemon_rss_idle_kib, r.daemon_rss_up_kib) {
             (Some(a), Some(b)) => format!("{:.1}→{:.1}", a as f64 / 1024.0, b as f64 / 1024.0),
             _ => "-".into(),
         };
-        let _ = writeln!(
-            o,
-            "{:>8} {:>6} {:>7} {:>9} {:>9} {:>7} {:>9} {:>11} {:>11} {:>10} {:>10} {:>11}",
-            r.sessions,
-            r.auth,
+        let mut row = TableRow::new(vec![
+            r.sessions.to_string(),
+            r.auth.to_owned(),
             if r.rate == 0 {
                 "max".to_owned()
             } else {
@@ -123,27 +120,25 @@ pub(super) fn render_table(header: &str, rows: &[Measured]) -> String {
             mib(r.emu_rss_up_kib),
             opt(r.emu_bytes_per_session().map(|v| format!("{v:.0}"))),
             opt(r.teardown_ms.map(|ms| format!("{:.2}", ms as f64 / 1000.0))),
-        );
+        ]);
         if let Some(b) = r.port_block_size {
-            let _ = writeln!(o, "{:>8}   NAT port blocks of {b}", "");
+            row.under.push(format!("NAT port blocks of {b}"));
         }
         if !r.drops.is_empty() {
             let d: Vec<String> = r.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = writeln!(o, "{:>8}   daemon counters: {}", "", d.join(" "));
+            row.under.push(format!("daemon counters: {}", d.join(" ")));
         }
         if let Some(n) = &r.note {
-            let _ = writeln!(o, "{:>8}   note: {n}", "");
+            row.under.push(format!("note: {n}"));
         }
+        body.push(row);
     }
-    let _ = write!(
-        o,
-        "auth: local secrets, or RADIUS (FreeRADIUS 3 in the inet netns: Access-Request per\n\
+    let footer = "auth: local secrets, or RADIUS (FreeRADIUS 3 in the inet netns: Access-Request per\n\
          session, Accounting Start and Stop to its detail file);\n\
          all up s: emulator's first start → last session up (IPCP open); sess/s = sessions / that;\n\
          B/session: daemon RSS growth / sessions; emu B/s.: emulator RSS / sessions;\n\
-         teardown s: SIGTERM to the emulator (hang-up paced at --close-rate) → daemon `sessions 0`."
-    );
-    o
+         teardown s: SIGTERM to the emulator (hang-up paced at --close-rate) → daemon `sessions 0`.";
+    render_table(&format!("Control plane: {header}"), &cols, &body, footer)
 }
 
 /// `target/bench/sessions.json`.
