@@ -4,6 +4,7 @@
 mod dataplane;
 mod report;
 mod sessions;
+mod topology;
 
 use anyhow::Result;
 

@@ -14,14 +14,17 @@ use std::{
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::util::{check_stop, line_reader};
+use crate::{
+    bench::topology::{port_block_size, FIRST_PORT},
+    util::{check_stop, line_reader},
+};
 
 use super::{
     bpf, bras_label,
     measure::{measure, ns_per_packet, ns_per_packet_warm},
     net::{
-        fmt_mac, napi_threaded, port_block_size, xdp_prog_id, Topology, ACCESS_IF, CLIENT_PORT,
-        FIRST_PORT, PUBLIC_IP, SERVER, SERVER6, SERVER_PORT, UPLINK_IF,
+        fmt_mac, napi_threaded, xdp_prog_id, Net, ACCESS_IF, CLIENT_PORT, PUBLIC_IP, SERVER,
+        SERVER6, SERVER_PORT, UPLINK_IF,
     },
     progress,
     traffic::{client_mac, subscriber_ip, subscriber_ip6, Flow, Traffic, PPPOE_LEN},
@@ -65,7 +68,7 @@ impl Bras {
     /// `spread`: the subcommand's `--spread` (`off`, `all`, CPU list).
     pub(super) fn start(
         bin: &Path,
-        topo: &Topology,
+        topo: &Net,
         n: u32,
         workdir: &Path,
         spread: &str,
@@ -190,7 +193,7 @@ pub(super) fn bras(ctx: &Ctx, bin: &Path, n: u32) -> Result<Vec<Row>> {
 }
 
 /// Upstream flow `i` of `n`: session `i + 1` of subscriber `i`.
-fn up_flows(topo: &Topology, n: u32) -> Vec<Flow> {
+fn up_flows(topo: &Net, n: u32) -> Vec<Flow> {
     (0..n)
         .map(|i| Flow {
             src_mac: client_mac(i),

@@ -78,8 +78,8 @@ use crate::util::{
 use bras::{bras, bras_spread, bras_supports_setup};
 use measure::{measure, ns_per_packet, Rate};
 use net::{
-    in_netns, napi_threaded, Topology, ACCESS_IF, CLIENT_PORT, GEN_IF, SERVER, SERVER_PORT,
-    SINK_IF, UPLINK_IF,
+    in_netns, napi_threaded, Net, ACCESS_IF, CLIENT_PORT, GEN_IF, SERVER, SERVER_PORT, SINK_IF,
+    UPLINK_IF,
 };
 use results::{header, report, table};
 use traffic::{subscriber_ip, Flow, Traffic};
@@ -135,7 +135,7 @@ struct Row {
 
 struct Ctx<'a> {
     args: &'a DataplaneArgs,
-    topo: &'a Topology,
+    topo: &'a Net,
     /// Counters at both ends (XDP count + drop on s0 and g0).
     sink_up: bpf::ArrayMap,
     sink_down: bpf::ArrayMap,
@@ -173,7 +173,7 @@ pub(super) fn dataplane(args: DataplaneArgs) -> Result<()> {
         }
     }
 
-    let topo = Topology::build()?;
+    let topo = Net::build()?;
     eprintln!(
         "bench: namespaces {}, {}, {}",
         topo.gen, topo.dut, topo.sink
@@ -267,7 +267,7 @@ fn bras_label(kind: &str, n: u32) -> String {
     }
 }
 
-fn kernel_flows(topo: &Topology, n: u32) -> Vec<Flow> {
+fn kernel_flows(topo: &Net, n: u32) -> Vec<Flow> {
     (0..n)
         .map(|i| Flow {
             src_mac: topo.g0.mac,

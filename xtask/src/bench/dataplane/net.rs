@@ -6,7 +6,10 @@ use std::{net::Ipv4Addr, os::fd::AsRawFd, thread};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::util::{del_netns, ip, ns_exec};
+use crate::{
+    bench::topology::Topology,
+    util::{ip, ns_exec},
+};
 
 fn parse_mac(s: &str) -> Result<[u8; 6]> {
     let mut mac = [0u8; 6];
@@ -53,27 +56,17 @@ pub(super) const CLIENT_PORT: u16 = 40000;
 pub(super) const SERVER_PORT: u16 = 2000;
 /// First subscriber address (`198.18.0.2`), then one per flow.
 pub(super) const FIRST_SUBSCRIBER: u32 = u32::from_be_bytes([198, 18, 0, 2]);
-/// pppoe-bras NAT port blocks: the daemon's default size, shrunk so that
-/// `n` sessions fit on the one public address.
-const MAX_PORT_BLOCK_SIZE: u16 = 512;
-pub(super) const FIRST_PORT: u16 = 1024;
 
-/// First ephemeral port of the dut namespace (the NAT blocks stay below).
-const EPHEMERAL_FIRST: u16 = 65000;
-
-pub(super) fn port_block_size(n: u32) -> u16 {
-    let fit = (u32::from(EPHEMERAL_FIRST) - u32::from(FIRST_PORT)) / n.max(1);
-    u16::try_from(fit.min(u32::from(MAX_PORT_BLOCK_SIZE))).unwrap_or(MAX_PORT_BLOCK_SIZE)
-}
-
+/// One end of a veth: its namespace, ifindex and MAC.
 pub(super) struct Iface {
     pub(super) ns: String,
     pub(super) index: u32,
     pub(super) mac: [u8; 6],
 }
 
-/// The three namespaces; deleting them on drop removes the veths too.
-pub(super) struct Topology {
+/// The three namespaces and the interfaces between them (see
+/// `dataplane/mod.rs`); deleted on drop.
+pub(super) struct Net {
     pub(super) gen: String,
     pub(super) dut: String,
     pub(super) sink: String,
@@ -81,68 +74,20 @@ pub(super) struct Topology {
     pub(super) d0: Iface,
     pub(super) d1: Iface,
     pub(super) s0: Iface,
+    /// Owns the namespaces.
+    _topo: Topology,
 }
 
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for ns in [&self.gen, &self.dut, &self.sink] {
-            del_netns(ns);
-        }
-    }
-}
-
-/// Minimal guard for namespaces created before the `Topology` is complete.
-struct NsGuard(Vec<String>);
-
-impl Drop for NsGuard {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            del_netns(ns);
-        }
-    }
-}
-
-impl Topology {
+impl Net {
     pub(super) fn build() -> Result<Self> {
         let pid = std::process::id();
-        let gen = format!("bench{pid}-gen");
-        let dut = format!("bench{pid}-dut");
-        let sink = format!("bench{pid}-sink");
-        let mut guard = NsGuard(Vec::new());
-        for ns in [&gen, &dut, &sink] {
-            ip(&["netns", "add", ns])?;
-            guard.0.push(ns.clone());
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        // Created directly inside the namespaces: no name ever exists in the
-        // caller's namespace, so parallel runs cannot collide.
-        ip(&[
-            "link", "add", GEN_IF, "netns", &gen, "type", "veth", "peer", ACCESS_IF, "netns", &dut,
-        ])?;
-        ip(&[
-            "link", "add", UPLINK_IF, "netns", &dut, "type", "veth", "peer", SINK_IF, "netns",
-            &sink,
-        ])?;
-        for (ns, ifname) in [
-            (&gen, GEN_IF),
-            (&dut, ACCESS_IF),
-            (&dut, UPLINK_IF),
-            (&sink, SINK_IF),
-        ] {
-            ip(&["-n", ns, "link", "set", ifname, "up"])?;
-        }
+        let topo = Topology::create(format!("bench{pid}"), &["gen", "dut", "sink"])?;
+        let (gen, dut, sink) = (topo.ns("gen"), topo.ns("dut"), topo.ns("sink"));
+        topo.veth(("gen", GEN_IF), ("dut", ACCESS_IF))?;
+        topo.veth(("dut", UPLINK_IF), ("sink", SINK_IF))?;
         ip(&["-n", &dut, "addr", "add", DUT_ACCESS_ADDR, "dev", ACCESS_IF])?;
-        // The data plane leaves the host's ephemeral ports out of its NAT
-        // blocks; narrow them in the (private) dut namespace so that 10,000
-        // sessions' blocks fit on the one public address.
-        ns_exec(
-            &dut,
-            &[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv4.ip_local_port_range={EPHEMERAL_FIRST} 65535"),
-            ],
-        )?;
+        // So that 10,000 sessions' NAT blocks fit on the one public address.
+        topo.narrow_ephemeral_ports("dut")?;
         ip(&["-n", &dut, "addr", "add", DUT_UPLINK_ADDR, "dev", UPLINK_IF])?;
         ip(&[
             "-n",
@@ -163,7 +108,7 @@ impl Topology {
                 mac,
             })
         };
-        let topo = Topology {
+        let topo = Net {
             g0: iface(&gen, GEN_IF)?,
             d0: iface(&dut, ACCESS_IF)?,
             d1: iface(&dut, UPLINK_IF)?,
@@ -171,8 +116,8 @@ impl Topology {
             gen,
             dut,
             sink,
+            _topo: topo,
         };
-        std::mem::forget(guard); // `topo` owns the namespaces now.
         let s0_mac = fmt_mac(&topo.s0.mac);
         let dut = &topo.dut;
         ip(&[

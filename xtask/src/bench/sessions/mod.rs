@@ -28,9 +28,12 @@
 //! `detail`), so the table shows what RADIUS costs next to local secrets.
 //!
 //! NAT is on with the largest port block that fits N subscribers on the one
-//! public address (`(65536 − 1024) / N`, at most 512): with the daemon's
-//! default 512-port blocks only the first ~70–126 subscribers would get a
-//! data path, and the daemon ends the others (`no data path` in its log).
+//! public address (`(65000 − 1024) / N`, at most 512), below the bras
+//! namespace's ephemeral ports, narrowed to 65000–65535 as in the data-path
+//! bench: the data plane leaves the host's ephemeral ports out of its
+//! blocks. With the daemon's default 512-port blocks and ephemeral ports
+//! only the first ~70 subscribers would get a data path, and the daemon
+//! ends the others (`no data path` in its log).
 
 mod process;
 mod radius;
@@ -44,11 +47,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::util::{
-    bras_binary, build_bras, check_stop, del_netns, install_signal_handlers, ip, is_root,
-    line_reader, workspace_root, write_json,
-};
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::{
+    bench::topology::{port_block_size, Topology, FIRST_PORT},
+    util::{
+        bras_binary, build_bras, check_stop, install_signal_handlers, ip, is_root, line_reader,
+        workspace_root, write_json,
+    },
+};
 
 use process::{live_sessions, stats, wait_log, Proc};
 use radius::{have_freeradius, radius_config, radius_toml};
@@ -150,63 +157,37 @@ const ACCESS_IF: &str = "a0";
 const UPLINK_IF: &str = "u0";
 const INET_IF: &str = "i0";
 const POOL: &str = "100.64.0.0/16";
-const FIRST_PORT: u32 = 1024;
 
-/// The three namespaces and the daemon's pin dir; deleted on drop.
-struct Topology {
-    prefix: String,
-    namespaces: Vec<String>,
-    pin_dir: PathBuf,
-}
-
-impl Topology {
-    fn build(n: u32) -> Result<Self> {
-        let prefix = format!("bsess{}-{n}", std::process::id());
-        let mut topo = Topology {
-            pin_dir: PathBuf::from(format!("/sys/fs/bpf/{prefix}")),
-            prefix,
-            namespaces: Vec::new(),
-        };
-        for role in ["cpe", "bras", "inet"] {
-            let ns = topo.ns(role);
-            ip(&["netns", "add", &ns])?;
-            topo.namespaces.push(ns.clone());
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        }
-        let (cpe, bras, inet) = (topo.ns("cpe"), topo.ns("bras"), topo.ns("inet"));
-        ip(&[
-            "-n", &bras, "link", "add", ACCESS_IF, "type", "veth", "peer", "name", CPE_IF, "netns",
-            &cpe,
-        ])?;
-        ip(&[
-            "-n", &bras, "link", "add", UPLINK_IF, "type", "veth", "peer", "name", INET_IF,
-            "netns", &inet,
-        ])?;
-        ip(&["-n", &bras, "addr", "add", "192.0.2.1/24", "dev", UPLINK_IF])?;
-        ip(&["-n", &inet, "addr", "add", "192.0.2.2/24", "dev", INET_IF])?;
-        for (ns, ifname) in [
-            (&cpe, CPE_IF),
-            (&bras, ACCESS_IF),
-            (&bras, UPLINK_IF),
-            (&inet, INET_IF),
-        ] {
-            ip(&["-n", ns, "link", "set", ifname, "up"])?;
-        }
-        Ok(topo)
-    }
-
-    fn ns(&self, role: &str) -> String {
-        format!("{}-{role}", self.prefix)
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for ns in &self.namespaces {
-            del_netns(ns);
-        }
-        let _ = std::fs::remove_dir_all(&self.pin_dir);
-    }
+/// The cpe, bras and inet namespaces of the run with `n` sessions (see
+/// above); the daemon pins into its [`Topology::pin_dir`].
+fn topology(n: u32) -> Result<Topology> {
+    let topo = Topology::create(
+        format!("bsess{}-{n}", std::process::id()),
+        &["cpe", "bras", "inet"],
+    )?;
+    topo.veth(("bras", ACCESS_IF), ("cpe", CPE_IF))?;
+    topo.veth(("bras", UPLINK_IF), ("inet", INET_IF))?;
+    ip(&[
+        "-n",
+        &topo.ns("bras"),
+        "addr",
+        "add",
+        "192.0.2.1/24",
+        "dev",
+        UPLINK_IF,
+    ])?;
+    ip(&[
+        "-n",
+        &topo.ns("inet"),
+        "addr",
+        "add",
+        "192.0.2.2/24",
+        "dev",
+        INET_IF,
+    ])?;
+    // So that the blocks of port_block_size(n) all fit on the one address.
+    topo.narrow_ephemeral_ports("bras")?;
+    Ok(topo)
 }
 
 /// `key=value` of an emulator `ALLUP`/`SUMMARY` line.
@@ -217,11 +198,6 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The largest NAT port block that fits `n` subscribers on one address.
-fn port_block_size(n: u32) -> u32 {
-    ((0x1_0000 - FIRST_PORT) / n.max(1)).clamp(1, 512)
-}
-
 fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32, radius: bool) -> Result<Measured> {
     let mut m = Measured {
         sessions: n,
@@ -229,7 +205,7 @@ fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32, radius: bool) -
         auth: if radius { "radius" } else { "local" },
         ..Default::default()
     };
-    let topo = Topology::build(n)?;
+    let topo = topology(n)?;
     let tag = format!("{n}{}", if radius { "-radius" } else { "" });
     let (radius_top, radius_tables, radiusd) = if radius {
         let dir = work.join(format!("raddb-{n}"));
@@ -281,7 +257,7 @@ fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32, radius: bool) -
              pin_dir = \"{}\"\n\
              {radius_top}{radius_tables}",
             secrets.display(),
-            topo.pin_dir.display()
+            topo.pin_dir().display()
         ),
     )?;
     let sock = work.join(format!("control-{tag}.sock"));
@@ -412,15 +388,6 @@ fn run_one(args: &SessionsArgs, bin: &Path, work: &Path, n: u32, radius: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn port_blocks_fit_the_sessions() {
-        assert_eq!(port_block_size(100), 512);
-        assert_eq!(port_block_size(1000), 64);
-        assert_eq!(port_block_size(10_000), 6);
-        assert!(port_block_size(10_000) * 10_000 <= 0x1_0000 - FIRST_PORT);
-        assert_eq!(port_block_size(60_000), 1);
-    }
 
     #[test]
     fn fields_of_summary_lines() {

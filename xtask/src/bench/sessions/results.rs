@@ -15,7 +15,7 @@ pub(super) struct Measured {
     pub(super) rate: u32,
     /// `local` (secrets file) or `radius` (FreeRADIUS).
     pub(super) auth: &'static str,
-    pub(super) port_block_size: Option<u32>,
+    pub(super) port_block_size: Option<u16>,
     pub(super) up: Option<u64>,
     pub(super) failed: Option<u64>,
     pub(super) first_up_ms: Option<u64>,
@@ -157,7 +157,7 @@ struct RunJson<'a> {
     sessions: u32,
     auth: &'a str,
     rate: u32,
-    port_block_size: Option<u32>,
+    port_block_size: Option<u16>,
     up: Option<u64>,
     failed: Option<u64>,
     first_up_ms: Option<u64>,
