@@ -1,6 +1,7 @@
 //! Accounting records and RADIUS against the real daemon (and the real
 //! FreeRADIUS, started in the lab's `inet` namespace on 198.51.100.2).
 mod common;
+mod freeradius;
 
 use std::{process::Command, time::Duration};
 
@@ -105,116 +106,8 @@ fn freeradius_or_skip(test: &str) -> bool {
     false
 }
 
-/// A FreeRADIUS 3 config directory: the BRAS (198.51.100.1) as client,
-/// pap/chap/files/detail, listening on 198.51.100.2 in the inet namespace.
-/// 3.2.1 does not sign its answers by itself: post-auth adds a
-/// Message-Authenticator (what later 3.2 releases do by default).
-fn radius_dir(lab: &Lab) -> std::path::PathBuf {
-    let dir = scratch(lab, "raddb");
-    std::fs::create_dir_all(&dir).unwrap();
-    let d = dir.display();
-    let conf = format!(
-        r#"prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = /usr/sbin
-raddbdir = {d}
-confdir = ${{raddbdir}}
-modconfdir = ${{confdir}}/mods-config
-logdir = ${{raddbdir}}
-radacctdir = ${{raddbdir}}
-run_dir = ${{raddbdir}}
-db_dir = ${{raddbdir}}
-libdir = /usr/lib/freeradius
-pidfile = ${{run_dir}}/radiusd.pid
-name = freeradius
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 1024
-hostname_lookups = no
-log {{
-	destination = stdout
-	auth = yes
-}}
-security {{
-	allow_core_dumps = no
-	max_attributes = 200
-	reject_delay = 0
-	status_server = no
-}}
-thread pool {{
-	start_servers = 1
-	max_servers = 4
-	min_spare_servers = 1
-	max_spare_servers = 2
-}}
-client bras {{
-	ipaddr = 198.51.100.1
-	secret = {RADIUS_SECRET}
-	require_message_authenticator = yes
-}}
-modules {{
-	pap {{
-	}}
-	chap {{
-	}}
-	files {{
-		filename = ${{raddbdir}}/users
-	}}
-	detail {{
-		filename = ${{raddbdir}}/detail
-		permissions = 0600
-		header = "%t"
-	}}
-}}
-server default {{
-	listen {{
-		type = auth
-		ipaddr = 198.51.100.2
-		port = 1812
-	}}
-	listen {{
-		type = acct
-		ipaddr = 198.51.100.2
-		port = 1813
-	}}
-	authorize {{
-		chap
-		files
-		pap
-	}}
-	authenticate {{
-		Auth-Type PAP {{
-			pap
-		}}
-		Auth-Type CHAP {{
-			chap
-		}}
-	}}
-	preacct {{
-	}}
-	accounting {{
-		detail
-	}}
-	post-auth {{
-		update reply {{
-			&Message-Authenticator := 0x00
-		}}
-		Post-Auth-Type REJECT {{
-			update reply {{
-				&Message-Authenticator := 0x00
-			}}
-		}}
-	}}
-}}
-"#
-    );
-    std::fs::write(dir.join("radiusd.conf"), conf).unwrap();
-    std::fs::write(dir.join("dictionary"), "").unwrap();
-    std::fs::write(
-        dir.join("users"),
-        r#"raduser1 Cleartext-Password := "radpass"
+/// The users FreeRADIUS knows, with what it answers for each.
+const USERS: &str = r#"raduser1 Cleartext-Password := "radpass"
 	Framed-IP-Address = 172.16.0.150,
 	Session-Timeout = 3600,
 	Reply-Message = "Hello from RADIUS",
@@ -245,9 +138,19 @@ nopooluser Cleartext-Password := "radpass"
 
 baduser Auth-Type := Reject
 	Reply-Message = "Account disabled"
-"#,
-    )
-    .unwrap();
+"#;
+
+/// A FreeRADIUS 3 config directory: the BRAS (198.51.100.1) as client,
+/// listening on 198.51.100.2 in the inet namespace (see `freeradius/`).
+fn radius_dir(lab: &Lab) -> std::path::PathBuf {
+    let dir = scratch(lab, "raddb");
+    let radiusd = freeradius::Radiusd {
+        client: "198.51.100.1",
+        listen: "198.51.100.2",
+        secret: RADIUS_SECRET,
+        load: freeradius::Load::Tests,
+    };
+    radiusd.write_dir(&dir, USERS).unwrap();
     dir
 }
 
