@@ -154,6 +154,21 @@ fn radius_dir(lab: &Lab) -> std::path::PathBuf {
     dir
 }
 
+/// How every FreeRADIUS test starts: `None` (skip) without root or
+/// FreeRADIUS; else a lab, FreeRADIUS ready in its inet namespace with
+/// [`radius_dir`], and the path for the daemon's accounting log. Bound in
+/// this order, they drop in reverse: FreeRADIUS before its lab.
+fn radius_lab(test: &str) -> Option<(Lab, std::path::PathBuf, LabProcess, std::path::PathBuf)> {
+    if !freeradius_or_skip(test) {
+        return None;
+    }
+    let lab = new_lab();
+    let dir = radius_dir(&lab);
+    let radiusd = start_radius(&lab, &dir);
+    let log = scratch(&lab, "acct.jsonl");
+    Some((lab, dir, radiusd, log))
+}
+
 fn start_radius(lab: &Lab, dir: &std::path::Path) -> LabProcess {
     let d = dir.display().to_string();
     let p = lab
@@ -271,13 +286,9 @@ fn detail(dir: &std::path::Path) -> Vec<std::collections::HashMap<String, String
 
 #[test]
 fn radius_pap_chap_accept_and_accounting_against_freeradius() {
-    if !freeradius_or_skip("radius_accept") {
+    let Some((lab, dir, _radiusd, log)) = radius_lab("radius_accept") else {
         return;
-    }
-    let lab = new_lab();
-    let dir = radius_dir(&lab);
-    let _radiusd = start_radius(&lab, &dir);
-    let log = scratch(&lab, "acct.jsonl");
+    };
     let bras = radius_bras(&lab, &log);
     // Accounting-On at start.
     assert!(
@@ -394,13 +405,9 @@ fn radius_pap_chap_accept_and_accounting_against_freeradius() {
 
 #[test]
 fn radius_reject_session_timeout_and_wrong_password() {
-    if !freeradius_or_skip("radius_reject") {
+    let Some((lab, dir, _radiusd, log)) = radius_lab("radius_reject") else {
         return;
-    }
-    let lab = new_lab();
-    let dir = radius_dir(&lab);
-    let _radiusd = start_radius(&lab, &dir);
-    let log = scratch(&lab, "acct.jsonl");
+    };
     let bras = radius_bras(&lab, &log);
 
     // Access-Reject: its Reply-Message reaches the subscriber.
@@ -474,13 +481,9 @@ fn wait_down(bras: &LabProcess, user: &str, timeout: Duration) -> Option<String>
 
 #[test]
 fn coa_changes_session_timeout_naks_unsupported_and_ignores_replays() {
-    if !freeradius_or_skip("radius_coa") {
+    let Some((lab, dir, _radiusd, log)) = radius_lab("radius_coa") else {
         return;
-    }
-    let lab = new_lab();
-    let dir = radius_dir(&lab);
-    let _radiusd = start_radius(&lab, &dir);
-    let log = scratch(&lab, "acct.jsonl");
+    };
     let bras = radius_bras(&lab, &log);
     let mut o = EmuOptions::user("raduser1");
     o.password = "radpass".into();
@@ -585,13 +588,9 @@ fn coa_changes_session_timeout_naks_unsupported_and_ignores_replays() {
 /// the session's MTU.
 #[test]
 fn radius_ipv6_prefixes_reach_the_cpe_and_route() {
-    if !freeradius_or_skip("radius_ipv6") {
+    let Some((lab, _dir, _radiusd, log)) = radius_lab("radius_ipv6") else {
         return;
-    }
-    let lab = new_lab();
-    let dir = radius_dir(&lab);
-    let _radiusd = start_radius(&lab, &dir);
-    let log = scratch(&lab, "acct.jsonl");
+    };
     let bras = radius_bras(&lab, &log);
     let mut o = EmuOptions::user("rad6user");
     o.password = "radpass".into();
@@ -703,13 +702,9 @@ fn radius_framed_pool_leases_from_the_named_pool() {
 
 #[test]
 fn idle_timeout_from_access_accept_ends_a_quiet_session_not_a_busy_one() {
-    if !freeradius_or_skip("radius_idle") {
+    let Some((lab, dir, _radiusd, log)) = radius_lab("radius_idle") else {
         return;
-    }
-    let lab = new_lab();
-    let dir = radius_dir(&lab);
-    let _radiusd = start_radius(&lab, &dir);
-    let log = scratch(&lab, "acct.jsonl");
+    };
     let bras = radius_bras(&lab, &log);
     let mut o = EmuOptions::user("idleuser");
     o.password = "radpass".into();
@@ -760,13 +755,9 @@ fn idle_timeout_from_access_accept_ends_a_quiet_session_not_a_busy_one() {
 
 #[test]
 fn failover_to_the_second_server_and_no_stop_lost() {
-    if !freeradius_or_skip("radius_failover") {
+    let Some((lab, dir, _radiusd, log)) = radius_lab("radius_failover") else {
         return;
-    }
-    let lab = new_lab();
-    let dir = radius_dir(&lab);
-    let _radiusd = start_radius(&lab, &dir);
-    let log = scratch(&lab, "acct.jsonl");
+    };
     // Primaries: ports nothing listens on; secondaries: FreeRADIUS.
     let servers = r#"
 [[radius_servers]]
@@ -830,13 +821,9 @@ timeout = 1
 
 #[test]
 fn stop_queued_while_freeradius_is_down_arrives_after_restart() {
-    if !freeradius_or_skip("radius_stop_queue") {
+    let Some((lab, dir, mut radiusd, log)) = radius_lab("radius_stop_queue") else {
         return;
-    }
-    let lab = new_lab();
-    let dir = radius_dir(&lab);
-    let mut radiusd = start_radius(&lab, &dir);
-    let log = scratch(&lab, "acct.jsonl");
+    };
     let bras = radius_bras(&lab, &log);
     let mut o = EmuOptions::user("raduser1");
     o.password = "radpass".into();
@@ -895,15 +882,11 @@ fn stop_queued_while_freeradius_is_down_arrives_after_restart() {
 /// requests in flight: the rest wait in the client's queue.
 #[test]
 fn thousand_sessions_through_freeradius_within_the_outstanding_limit() {
-    if !freeradius_or_skip("radius_scale") {
-        return;
-    }
     const N: usize = 1000;
     const LIMIT: u64 = 16;
-    let lab = new_lab();
-    let dir = radius_dir(&lab);
-    let _radiusd = start_radius(&lab, &dir);
-    let log = scratch(&lab, "acct.jsonl");
+    let Some((lab, dir, _radiusd, log)) = radius_lab("radius_scale") else {
+        return;
+    };
     let top = format!("port_block_size = 32\nradius_max_outstanding = {LIMIT}");
     let bras = radius_bras_with(&lab, &log, &top, ONE_SERVER, |o| {
         o.pool = vec!["100.64.0.0/22".to_owned()];
