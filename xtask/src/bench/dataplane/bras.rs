@@ -20,13 +20,13 @@ use crate::{
 };
 
 use super::{
-    bpf, bras_label,
+    bpf, bras_label, kernel_flows,
     measure::{measure, ns_per_packet, ns_per_packet_warm},
     net::{
         fmt_mac, napi_threaded, xdp_prog_id, Net, ACCESS_IF, CLIENT_PORT, PUBLIC_IP, SERVER,
         SERVER6, SERVER_PORT, UPLINK_IF,
     },
-    progress,
+    progress, rates_up,
     traffic::{client_mac, subscriber_ip, subscriber_ip6, Flow, Traffic, PPPOE_LEN},
     Ctx, Row,
 };
@@ -192,18 +192,16 @@ pub(super) fn bras(ctx: &Ctx, bin: &Path, n: u32) -> Result<Vec<Row>> {
     res
 }
 
-/// Upstream flow `i` of `n`: session `i + 1` of subscriber `i`.
+/// Upstream flow `i` of `n`: the kernel baseline's flow `i`, in PPPoE
+/// session `i + 1` from subscriber `i`'s CPE.
 fn up_flows(topo: &Net, n: u32) -> Vec<Flow> {
-    (0..n)
-        .map(|i| Flow {
+    kernel_flows(topo, n)
+        .into_iter()
+        .zip(0..)
+        .map(|(f, i)| Flow {
             src_mac: client_mac(i),
-            dst_mac: topo.d0.mac,
             pppoe: Some(u16::try_from(i + 1).unwrap_or(u16::MAX)),
-            src: subscriber_ip(i),
-            dst: SERVER,
-            sport: CLIENT_PORT,
-            dport: SERVER_PORT,
-            v6: None,
+            ..f
         })
         .collect()
 }
@@ -219,24 +217,9 @@ pub(super) fn bras_spread(ctx: &Ctx, bin: &Path, n: u32) -> Result<Row> {
         let bras = Bras::start(bin, topo, n, &workdir, "all")?;
         let cpus = thread::available_parallelism().map_or(1, |c| c.get());
         let label = format!("{}, spread over {cpus} CPUs", bras_label("bras-up", n));
-        let flows = up_flows(topo, n);
-        let mut rates = Vec::new();
-        for &size in &ctx.args.sizes {
-            let t = Traffic::new(&flows, size - 4)?;
-            let r = measure(&topo.g0, &ctx.sink_up, t, ctx.args.seconds)?;
-            progress(&label, size, &r);
-            rates.push(Some(r));
-        }
+        let rates = rates_up(ctx, &label, &up_flows(topo, n))?;
         drop(bras);
-        Ok(Row {
-            kind: "bras-up-spread",
-            label,
-            flows: n,
-            rates,
-            ns_per_pkt: None,
-            ns_cold: None,
-            note: None,
-        })
+        Ok(Row::rates("bras-up-spread", label, n, rates))
     })();
     let _ = std::fs::remove_dir_all(&workdir);
     res
@@ -273,14 +256,9 @@ fn bras_inner(ctx: &Ctx, bin: &Path, n: u32, workdir: &Path) -> Result<Vec<Row>>
         .collect();
     let down6: Vec<Flow> = (0..n)
         .map(|i| Flow {
-            src_mac: topo.s0.mac,
-            dst_mac: topo.d1.mac,
-            pppoe: None,
-            src: SERVER,
-            dst: PUBLIC_IP,
-            sport: SERVER_PORT,
             dport: CLIENT_PORT,
             v6: Some((SERVER6, subscriber_ip6(i))),
+            ..down_flows[i as usize]
         })
         .collect();
     let mut rows = Vec::new();
@@ -415,27 +393,9 @@ fn capture_idle_row(ctx: &Ctx, bin: &Path, bras: &Bras, flows: &[Flow], n: u32) 
         bail!("pppoe-bras capture exited at once ({status})");
     }
     let label = format!("{}, idle capture running", bras_label("bras-up", n));
-    let mut rates = Vec::new();
-    let res = (|| -> Result<()> {
-        for &size in &ctx.args.sizes {
-            let t = Traffic::new(flows, size - 4)?;
-            let r = measure(&ctx.topo.g0, &ctx.sink_up, t, ctx.args.seconds)?;
-            progress(&label, size, &r);
-            rates.push(Some(r));
-        }
-        Ok(())
-    })();
+    let rates = rates_up(ctx, &label, flows);
     // Safety: plain kill(2) of our child.
     unsafe { libc::kill(cap.id() as i32, libc::SIGTERM) };
     let _ = cap.wait();
-    res?;
-    Ok(Row {
-        kind: "bras-up-capture",
-        label,
-        flows: n,
-        rates,
-        ns_per_pkt: None,
-        ns_cold: None,
-        note: None,
-    })
+    Ok(Row::rates("bras-up-capture", label, n, rates?))
 }

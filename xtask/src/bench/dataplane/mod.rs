@@ -133,6 +133,21 @@ struct Row {
     note: Option<String>,
 }
 
+impl Row {
+    /// A row of rates only: no per-packet cost, no note.
+    fn rates(kind: &'static str, label: String, flows: u32, rates: Vec<Option<Rate>>) -> Self {
+        Row {
+            kind,
+            label,
+            flows,
+            rates,
+            ns_per_pkt: None,
+            ns_cold: None,
+            note: None,
+        }
+    }
+}
+
 struct Ctx<'a> {
     args: &'a DataplaneArgs,
     topo: &'a Net,
@@ -243,13 +258,8 @@ pub(super) fn dataplane(args: DataplaneArgs) -> Result<()> {
 /// measured (`why`: the note).
 fn unmeasured_bras(n: u32, sizes: usize, why: &str) -> [Row; 2] {
     ["bras-up", "bras-down"].map(|kind| Row {
-        kind,
-        label: bras_label(kind, n),
-        flows: n,
-        rates: vec![None; sizes],
-        ns_per_pkt: None,
-        ns_cold: None,
         note: Some(why.to_owned()),
+        ..Row::rates(kind, bras_label(kind, n), n, vec![None; sizes])
     })
 }
 
@@ -290,6 +300,19 @@ fn progress(label: &str, size: usize, r: &Rate) {
     );
 }
 
+/// The received rate of `flows` sent from g0 and counted at the sink, one
+/// per frame size (the upstream direction).
+fn rates_up(ctx: &Ctx, label: &str, flows: &[Flow]) -> Result<Vec<Option<Rate>>> {
+    let mut rates = Vec::new();
+    for &size in &ctx.args.sizes {
+        let t = Traffic::new(flows, size - 4)?;
+        let r = measure(&ctx.topo.g0, &ctx.sink_up, t, ctx.args.seconds)?;
+        progress(label, size, &r);
+        rates.push(Some(r));
+    }
+    Ok(rates)
+}
+
 fn ceiling(ctx: &Ctx) -> Result<Row> {
     let topo = ctx.topo;
     let label = "(c) bare XDP_REDIRECT (ceiling)".to_string();
@@ -301,25 +324,14 @@ fn ceiling(ctx: &Ctx) -> Result<Row> {
         in_netns(&topo.dut, move || prog.attach(d0))?
     };
     napi_threaded(ctx.args.threaded_napi, &topo.dut, ACCESS_IF);
-    let mut rates = Vec::new();
-    for &size in &ctx.args.sizes {
-        let t = Traffic::new(&kernel_flows(topo, 1), size - 4)?;
-        let r = measure(&topo.g0, &ctx.sink_up, t, ctx.args.seconds)?;
-        progress(&label, size, &r);
-        rates.push(Some(r));
-    }
+    let rates = rates_up(ctx, &label, &kernel_flows(topo, 1))?;
     drop(link);
     let frame = kernel_flows(topo, 1)[0].frame(60)?;
     let prog = Arc::try_unwrap(prog).map_err(|_| anyhow!("program still shared"))?;
     let (_, ns) = ns_per_packet(&topo.dut, prog, frame, d0, ctx.args.runs)?;
     Ok(Row {
-        kind: "ceiling",
-        label,
-        flows: 1,
-        rates,
-        ns_per_pkt: None,
         ns_cold: Some(ns),
-        note: None,
+        ..Row::rates("ceiling", label, 1, rates)
     })
 }
 
@@ -350,28 +362,10 @@ fn kernel(ctx: &Ctx, n: u32) -> Result<Row> {
     let d0 = topo.d0.index;
     let link = in_netns(dut, move || pass.attach(d0))?;
     napi_threaded(ctx.args.threaded_napi, dut, ACCESS_IF);
-    let mut rates = Vec::new();
-    let res = (|| -> Result<()> {
-        for &size in &ctx.args.sizes {
-            let t = Traffic::new(&kernel_flows(topo, n), size - 4)?;
-            let r = measure(&topo.g0, &ctx.sink_up, t, ctx.args.seconds)?;
-            progress(&label, size, &r);
-            rates.push(Some(r));
-        }
-        Ok(())
-    })();
+    let rates = rates_up(ctx, &label, &kernel_flows(topo, n));
     drop(link);
     let _ = ns_exec(dut, &["iptables", "-t", "nat", "-F", "POSTROUTING"]);
     let _ = ns_exec(dut, &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
     let _ = ns_exec(dut, &["conntrack", "-F"]);
-    res?;
-    Ok(Row {
-        kind: "kernel",
-        label,
-        flows: n,
-        rates,
-        ns_per_pkt: None,
-        ns_cold: None,
-        note: None,
-    })
+    Ok(Row::rates("kernel", label, n, rates?))
 }

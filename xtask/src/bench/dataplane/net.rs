@@ -120,56 +120,28 @@ impl Net {
         };
         let s0_mac = fmt_mac(&topo.s0.mac);
         let dut = &topo.dut;
-        ip(&[
-            "-n",
-            dut,
-            "neigh",
-            "replace",
-            NEXT_HOP,
-            "lladdr",
-            &s0_mac,
-            "dev",
-            UPLINK_IF,
-            "nud",
-            "permanent",
-        ])?;
-        ip(&[
-            "-n",
-            dut,
-            "route",
-            "add",
-            &format!("{SERVER}/32"),
-            "via",
-            NEXT_HOP,
-            "dev",
-            UPLINK_IF,
-        ])?;
-        ip(&[
-            "-n",
-            dut,
-            "-6",
-            "neigh",
-            "replace",
-            NEXT_HOP6,
-            "lladdr",
-            &s0_mac,
-            "dev",
-            UPLINK_IF,
-            "nud",
-            "permanent",
-        ])?;
-        ip(&[
-            "-n",
-            dut,
-            "-6",
-            "route",
-            "add",
-            &format!("{SERVER6}/128"),
-            "via",
-            NEXT_HOP6,
-            "dev",
-            UPLINK_IF,
-        ])?;
+        for (family, hop, server) in [
+            ("-4", NEXT_HOP, format!("{SERVER}/32")),
+            ("-6", NEXT_HOP6, format!("{SERVER6}/128")),
+        ] {
+            ip(&[
+                "-n",
+                dut,
+                family,
+                "neigh",
+                "replace",
+                hop,
+                "lladdr",
+                &s0_mac,
+                "dev",
+                UPLINK_IF,
+                "nud",
+                "permanent",
+            ])?;
+            ip(&[
+                "-n", dut, family, "route", "add", &server, "via", hop, "dev", UPLINK_IF,
+            ])?;
+        }
         Ok(topo)
     }
 }
