@@ -72,7 +72,7 @@ impl Proc {
         self.exited()
     }
 
-    /// VmRSS in KiB, from /proc/<pid>/status.
+    /// VmRSS in KiB, from `/proc/<pid>/status`.
     pub(super) fn rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
         status
