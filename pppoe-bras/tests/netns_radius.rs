@@ -588,7 +588,7 @@ fn coa_changes_session_timeout_naks_unsupported_and_ignores_replays() {
 /// the session's MTU.
 #[test]
 fn radius_ipv6_prefixes_reach_the_cpe_and_route() {
-    let Some((lab, _dir, _radiusd, log)) = radius_lab("radius_ipv6") else {
+    let Some((lab, dir, _radiusd, log)) = radius_lab("radius_ipv6") else {
         return;
     };
     let bras = radius_bras(&lab, &log);
@@ -655,13 +655,9 @@ fn radius_ipv6_prefixes_reach_the_cpe_and_route() {
 /// does not have fails that authentication with the reason logged.
 #[test]
 fn radius_framed_pool_leases_from_the_named_pool() {
-    if !freeradius_or_skip("radius_pool") {
+    let Some((lab, _dir, _radiusd, log)) = radius_lab("radius_pool") else {
         return;
-    }
-    let lab = new_lab();
-    let dir = radius_dir(&lab);
-    let _radiusd = start_radius(&lab, &dir);
-    let log = scratch(&lab, "acct.jsonl");
+    };
     let pools = format!("{ONE_SERVER}\n[pools]\ngold = [\"10.9.0.10-10.9.0.11\"]\n");
     let bras = radius_bras_with(&lab, &log, "", &pools, |_| {});
     let mut o = EmuOptions::user("pooluser");
