@@ -523,6 +523,89 @@ impl Aaa {
         self.outbox.push(r);
     }
 
+    /// What AAA knows of a session, into its state-file entry: Class,
+    /// Acct-Interim-Interval and Idle-Timeout from the Access-Accept.
+    pub fn save(&self, key: &SessionKey, s: &mut crate::state::SavedSession) {
+        if let Some(meta) = self.accounting.meta(key) {
+            s.class = meta
+                .class
+                .iter()
+                .map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
+                .collect();
+            s.interim_secs = meta.interim.map(|d| d.as_secs());
+        }
+        s.idle_secs = self.idle.get(key).map(|i| i.timeout.as_secs());
+    }
+
+    /// A session re-adopted after a restart: its accounting goes on under
+    /// its Acct-Session-Id (no second Start; Interim and Stop count from its
+    /// start, the data-plane slot kept its counters), with its Class,
+    /// interim interval and Idle-Timeout as the state file has them.
+    pub fn resume(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        saved: &crate::state::SavedSession,
+        dataplane: &Dataplane,
+        bras_mac: [u8; 6],
+    ) {
+        let row = crate::driver::session_row(&key, bras_mac, saved.address, 0);
+        let nat = dataplane
+            .nat_block(&row)
+            .map(|(address, first, size)| NatBlock {
+                address,
+                first_port: first,
+                last_port: (u32::from(first) + u32::from(size) - 1) as u16,
+            });
+        let unhex = |h: &String| -> Option<Vec<u8>> {
+            h.len().is_multiple_of(2)
+                .then(|| {
+                    (0..h.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+                        .collect()
+                })
+                .flatten()
+        };
+        let class: Vec<Vec<u8>> = saved.class.iter().filter_map(unhex).collect();
+        let interim = saved.interim_secs.map(Duration::from_secs);
+        if let Some(t) = saved.idle_secs.filter(|t| *t > 0) {
+            let c = dataplane.counters(&row);
+            let mut i = Idle {
+                timeout: Duration::from_secs(t),
+                address: saved.address,
+                packets: c.up_packets + c.down_packets,
+                active: now,
+                next_check: now,
+            };
+            i.next_check = now + i.step();
+            self.idle.insert(key, i);
+        }
+        self.authz.insert(
+            key,
+            Authz {
+                acct_session_id: saved.acct_id.clone(),
+                class: class.clone(),
+                interim,
+                idle: saved.idle_secs.map(Duration::from_secs),
+            },
+        );
+        let started = now
+            .checked_sub(Duration::from_secs(saved.age_secs))
+            .unwrap_or(now);
+        let meta = SessionMeta {
+            acct_session_id: saved.acct_id.clone(),
+            user: saved.user.clone(),
+            address: Some(saved.address),
+            nat,
+            class,
+            interim,
+            ipv6: None,
+            delegated: None,
+        };
+        self.accounting.resume(now, started, key, meta);
+    }
+
     /// A map change was applied (`ok`: installed; `removed`: the counters
     /// the removed rows had).
     pub fn applied(

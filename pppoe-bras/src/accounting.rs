@@ -322,6 +322,30 @@ impl Accounting {
         Some(r)
     }
 
+    /// A session a previous daemon started (re-adopted after a restart):
+    /// open again under its Acct-Session-Id, without a second start record;
+    /// `started` is when it began, so Acct-Session-Time carries on, and its
+    /// counters (the same data-plane slot) count from its start.
+    pub fn resume(&mut self, now: Instant, started: Instant, key: SessionKey, meta: SessionMeta) {
+        self.pending_v6.remove(&key);
+        let interim = meta.interim.unwrap_or(self.interim);
+        let next_interim = (!interim.is_zero()).then(|| now + interim);
+        if let Some(at) = next_interim {
+            self.timers.push(Reverse((at, key)));
+        }
+        self.open.insert(
+            key,
+            Open {
+                meta,
+                key,
+                started,
+                base: Counters::default(),
+                interim,
+                next_interim,
+            },
+        );
+    }
+
     /// The session's rows were replaced: keep what they counted.
     pub fn carry(&mut self, key: &SessionKey, counters: Counters) {
         if let Some(o) = self.open.get_mut(key) {

@@ -195,16 +195,18 @@ fn write_state(
     path: &std::path::Path,
     manager: &Manager,
     dataplane: &Dataplane,
+    aaa: &Aaa,
     pin_dir: &std::path::Path,
 ) {
     use std::io::Write as _;
     let sessions = manager
         .saved_sessions()
         .into_iter()
-        .filter_map(|(_, mut s)| {
+        .filter_map(|(key, mut s)| {
             let (slot, block) = dataplane.allocation(s.address)?;
             s.slot = slot;
             s.block = block;
+            aaa.save(&key, &mut s);
             Some(s)
         })
         .collect();
@@ -300,6 +302,7 @@ async fn serve(
     let mut adopted = 0;
     for s in &readopt {
         if manager.adopt(now, saved_key(s), s) {
+            aaa.resume(now, saved_key(s), s, dataplane, access_mac);
             adopted += 1;
         } else {
             log::warn!(
@@ -462,7 +465,7 @@ async fn serve(
                 let _ = reply.send(crate::metrics::render(&snap));
             }
             _ = state_tick.tick(), if state_dirty => {
-                write_state(&shell.state_path, &manager, dataplane, &cfg.pin_dir);
+                write_state(&shell.state_path, &manager, dataplane, &aaa, &cfg.pin_dir);
                 state_dirty = false;
             }
             _ = sigterm.recv() => {
@@ -478,7 +481,7 @@ async fn serve(
     };
     match exit {
         // Sessions go on with the next daemon: no stop records either.
-        Exit::Keep => write_state(&shell.state_path, &manager, dataplane, &cfg.pin_dir),
+        Exit::Keep => write_state(&shell.state_path, &manager, dataplane, &aaa, &cfg.pin_dir),
         Exit::Clean => {
             aaa.stopping = true;
             manager.shutdown(Instant::now());

@@ -437,7 +437,7 @@ impl Manager {
                 expires: saved.expires_in_secs.map(|s| now + Duration::from_secs(s)),
                 v6: None,
                 radius_v6: (None, None),
-                framed_mtu: None,
+                framed_mtu: saved.framed_mtu,
                 installed_v6: None,
             },
         );
@@ -485,6 +485,11 @@ impl Manager {
                         expires_in_secs: s
                             .expires
                             .map(|t| t.saturating_duration_since(s.last_now).as_secs()),
+                        // The shell adds what AAA knows (Class, intervals).
+                        class: Vec::new(),
+                        interim_secs: None,
+                        idle_secs: None,
+                        framed_mtu: s.framed_mtu,
                     },
                 ))
             })

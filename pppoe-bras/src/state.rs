@@ -74,6 +74,18 @@ pub struct SavedSession {
     /// Seconds left of a RADIUS Session-Timeout, if one runs.
     #[serde(default)]
     pub expires_in_secs: Option<u64>,
+    /// RADIUS Class attributes (hex), echoed in its accounting.
+    #[serde(default)]
+    pub class: Vec<String>,
+    /// RADIUS Acct-Interim-Interval, seconds.
+    #[serde(default)]
+    pub interim_secs: Option<u64>,
+    /// RADIUS Idle-Timeout, seconds.
+    #[serde(default)]
+    pub idle_secs: Option<u64>,
+    /// RADIUS Framed-MTU.
+    #[serde(default)]
+    pub framed_mtu: Option<u16>,
 }
 
 /// The whole file.
@@ -187,6 +199,10 @@ mod tests {
             block: Some(3),
             acct_id: "5f3a-1".into(),
             expires_in_secs: Some(30),
+            class: vec!["676f6c64".into()],
+            interim_secs: Some(60),
+            idle_secs: None,
+            framed_mtu: Some(1400),
         }
     }
 

@@ -940,3 +940,70 @@ fn thousand_sessions_through_freeradius_within_the_outstanding_limit() {
         stat(&lab, "radius.acct.max_queued_seen")
     );
 }
+
+/// A daemon killed with `kill -9` and started again: the re-adopted
+/// session's accounting goes on under its Acct-Session-Id (no second
+/// Start), its Class is still echoed, and the Stop counts the packets of
+/// both daemons' time.
+#[test]
+fn restart_keeps_the_sessions_accounting_and_class() {
+    let Some((lab, dir, _radiusd, log)) = radius_lab("radius_restart") else {
+        return;
+    };
+    let mut bras = radius_bras(&lab, &log);
+    let mut o = EmuOptions::user("raduser1");
+    o.password = "radpass".into();
+    o.auth = Some("pap".into());
+    o.tun = Some("ppp0".into());
+    o.timeout_secs = Some(120);
+    let (emu, up) = bring_up(&lab, &o);
+    assert_eq!(up.address.to_string(), "172.16.0.150");
+    let ping = |n: &str| {
+        let out = lab
+            .exec(lab.ns_cpe(), &["ping", "-c", n, "-W", "2", "192.0.2.1"])
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(ping("2").contains("2 received"));
+    // The state file is written within 0.5 s of a change.
+    std::thread::sleep(Duration::from_millis(800));
+    bras.signal(libc::SIGKILL).unwrap();
+    let _ = bras.stop(Duration::from_secs(5));
+    let bras = radius_bras(&lab, &log);
+    assert!(
+        bras.wait_stderr(
+            |l| l.contains("re-adopted 1 sessions"),
+            Duration::from_secs(20)
+        )
+        .unwrap()
+        .is_some(),
+        "{}",
+        bras.tail(20)
+    );
+    assert!(ping("3").contains("3 received"));
+    cli(&lab, &["kill", "raduser1"]);
+    let records = |status: &str| -> Vec<std::collections::HashMap<String, String>> {
+        detail(&dir)
+            .into_iter()
+            .filter(|r| r.get("Acct-Status-Type").map(String::as_str) == Some(status))
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || !records("Stop").is_empty()),
+        "no Stop after the restart: {:?}\n{}",
+        detail(&dir),
+        bras.tail(20)
+    );
+    drop(emu);
+    let (starts, stops) = (records("Start"), records("Stop"));
+    assert_eq!(starts.len(), 1, "one Start across the restart: {starts:?}");
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert_eq!(starts[0]["Acct-Session-Id"], stops[0]["Acct-Session-Id"]);
+    assert_eq!(
+        stops[0]["Class"], "0x676f6c64",
+        "Class kept: {:?}",
+        stops[0]
+    );
+    let packets: u64 = stops[0]["Acct-Input-Packets"].parse().unwrap();
+    assert!(packets >= 5, "both daemons' pings counted: {:?}", stops[0]);
+}
