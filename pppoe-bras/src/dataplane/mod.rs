@@ -22,12 +22,13 @@
 //! best effort, on `Drop`, so a daemon crash path never leaves XDP attached
 //! or pins behind).
 
+mod blocks;
 pub mod capture;
 mod nic;
 mod sys;
 
 use std::{
-    collections::{HashMap as StdHashMap, VecDeque},
+    collections::HashMap as StdHashMap,
     net::Ipv4Addr,
     os::fd::AsFd as _,
     path::{Path, PathBuf},
@@ -47,6 +48,8 @@ use aya::{
     },
     Ebpf, EbpfLoader,
 };
+pub use blocks::{layout_blocks, BLOCK_REUSE_DELAY};
+use blocks::{Claim, PortBlocks, SessionIds, Slots};
 pub use nic::{
     decide as decide_xdp_mode, Decision as XdpDecision, Facts as NicFacts, Target as RedirectTarget,
 };
@@ -63,11 +66,6 @@ use pppoe_bras_common::{
     stats::Stat,
 };
 pub use sys::{monotonic_ns, parse_port_range};
-
-/// How long a freed port block rests before another session gets it
-/// (RFC 6888 REQ-11: at least 120 s), so late packets of the old
-/// subscriber's flows never reach the new one.
-pub const BLOCK_REUSE_DELAY: Duration = Duration::from_secs(120);
 
 /// Largest NAT table `nat_table_size = 0` (auto) picks by itself (each
 /// mapping costs about 128 bytes of kernel memory over both maps, allocated
@@ -400,19 +398,14 @@ pub struct Dataplane {
     last_xmit_errors: u64,
     public_ip: Ipv4Addr,
     nat: bool,
-    port_block_size: u16,
     timeouts: NatTimeouts,
     installed: StdHashMap<Ipv4Addr, Installed>,
-    /// Session id → the session (by address) whose entry `SESSION_BY_ID` holds.
-    id_owner: StdHashMap<u16, Ipv4Addr>,
-    /// Session id → other sessions with that id (only in `SESSIONS`),
-    /// promoted to `SESSION_BY_ID` when the owner goes.
-    id_waiting: StdHashMap<u16, Vec<Ipv4Addr>>,
-    free_slots: Vec<u32>,
-    /// Every port block: (public address, first port), `port_block_size` ports.
-    blocks: Vec<(Ipv4Addr, u16)>,
-    /// Free block indices, oldest first, with when they were freed.
-    free_blocks: VecDeque<(u32, Option<Instant>)>,
+    /// Who holds `SESSION_BY_ID[session id]`, who waits for it.
+    ids: SessionIds,
+    /// The session slots.
+    slots: Slots,
+    /// The NAT port blocks (none with NAT off).
+    blocks: PortBlocks,
     last_neigh_miss: u64,
     /// The capture maps' handles (`pppoe-bras capture` opens the pins).
     _capture: capture::Pinned,
@@ -692,14 +685,11 @@ impl Dataplane {
             last_xmit_errors: 0,
             public_ip,
             nat: cfg.nat,
-            port_block_size: cfg.port_block_size,
             timeouts: cfg.timeouts,
             installed: StdHashMap::new(),
-            id_owner: StdHashMap::new(),
-            id_waiting: StdHashMap::new(),
-            free_slots: (0..MAX_SESSIONS).rev().collect(),
-            free_blocks: (0..n_blocks as u32).map(|b| (b, None)).collect(),
-            blocks,
+            ids: SessionIds::default(),
+            slots: Slots::new(MAX_SESSIONS),
+            blocks: PortBlocks::new(blocks, cfg.port_block_size),
             last_neigh_miss: 0,
             _capture: capture_maps,
             last_quota_drops: 0,
@@ -804,9 +794,9 @@ impl Dataplane {
             if a.slot >= MAX_SESSIONS || !block_ok {
                 continue;
             }
-            self.free_slots.retain(|s| *s != a.slot);
+            self.slots.claim(a.slot);
             if let Some(b) = a.block {
-                self.free_blocks.retain(|(x, _)| *x != b);
+                self.blocks.claim(b);
             }
             let inst = Installed {
                 key,
@@ -997,8 +987,8 @@ impl Dataplane {
             return self.write_rows(row, &old);
         }
         let slot = self
-            .free_slots
-            .pop()
+            .slots
+            .take()
             .ok_or_else(|| anyhow!("session table full ({MAX_SESSIONS})"))?;
         // An IPv6-only session has no IPv4 address: it is known by a
         // placeholder in 0.0.0.0/8 that no subscriber can hold (the pool
@@ -1012,10 +1002,10 @@ impl Dataplane {
             ..*row
         };
         let block = if self.nat && !is_placeholder(row.address) {
-            match self.take_block(Instant::now()) {
+            match self.blocks.take(Instant::now()) {
                 Some(b) => Some(b),
                 None => {
-                    self.free_slots.push(slot);
+                    self.slots.give_back(slot);
                     bail!(
                         "no free NAT port block for {} ({} blocks, freed ones rest {}s)",
                         row.address,
@@ -1037,10 +1027,10 @@ impl Dataplane {
             let _ = self.sessions.remove(&key);
             let _ = self.subscribers.remove(&row.address.octets());
             let _ = self.sub_by_slot.set(slot, Subscriber::default(), 0);
-            self.free_slots.push(slot);
+            self.slots.give_back(slot);
             if let Some(b) = block {
                 // Never used: no need to rest.
-                self.free_blocks.push_front((b, None));
+                self.blocks.give_back_unused(b);
             }
             return Err(e);
         }
@@ -1077,7 +1067,7 @@ impl Dataplane {
             bail!("address {to} already belongs to another session");
         }
         let block = if self.nat && !is_placeholder(to) {
-            match self.take_block(Instant::now()) {
+            match self.blocks.take(Instant::now()) {
                 Some(b) => Some(b),
                 None => {
                     let _ = self.remove(&SessionRow {
@@ -1097,10 +1087,10 @@ impl Dataplane {
         self.release_id(held, &key)?;
         ignore_missing(self.subscribers.remove(&held.octets()))
             .context("deleting from SUBSCRIBERS")?;
-        if let Some((public, start, count)) = inst.block.and_then(|b| self.block(b)) {
+        if let Some((public, start, count)) = inst.block.and_then(|b| self.blocks.get(b)) {
             self.remove_block_mappings(held, public, start, count);
-            self.free_blocks
-                .push_back((inst.block.unwrap_or(0), Some(Instant::now())));
+            self.blocks
+                .give_back(inst.block.unwrap_or(0), Instant::now());
             if let Err(e) = self.zero_nat_slot(inst.slot) {
                 log::warn!("session {held}: zeroing NAT_SLOTS[{}]: {e:#}", inst.slot);
             }
@@ -1197,27 +1187,11 @@ impl Dataplane {
         }
     }
 
-    /// The oldest free block, if it has rested long enough.
-    fn take_block(&mut self, now: Instant) -> Option<u32> {
-        let (b, freed) = *self.free_blocks.front()?;
-        if freed.is_some_and(|t| now.duration_since(t) < BLOCK_REUSE_DELAY) {
-            return None;
-        }
-        self.free_blocks.pop_front();
-        Some(b)
-    }
-
-    /// (public address, first port, size) of block `b`.
-    fn block(&self, b: u32) -> Option<(Ipv4Addr, u16, u16)> {
-        let (addr, start) = *self.blocks.get(b as usize)?;
-        Some((addr, start, self.port_block_size))
-    }
-
     fn write_rows(&mut self, row: &SessionRow, inst: &Installed) -> anyhow::Result<()> {
-        let (public, port_start, port_count) =
-            inst.block
-                .and_then(|b| self.block(b))
-                .unwrap_or((self.public_ip, 0, 0));
+        let (public, port_start, port_count) = inst
+            .block
+            .and_then(|b| self.blocks.get(b))
+            .unwrap_or((self.public_ip, 0, 0));
         let flags = if self.nat { SESSION_F_NAT } else { 0 };
         let (outer_vid, inner_vid) = (row.vlans.0 & 0x0fff, row.vlans.1 & 0x0fff);
         let outer_tpid = match (outer_vid, inner_vid, row.outer_tpid) {
@@ -1272,20 +1246,18 @@ impl Dataplane {
         val: SessionValue,
     ) -> anyhow::Result<()> {
         let sid = key.session_id;
-        match self.id_owner.get(&sid) {
-            Some(&owner) if owner != addr => {
-                let waiting = self.id_waiting.entry(sid).or_default();
-                if !waiting.contains(&addr) {
+        match self.ids.claim(sid, addr) {
+            Claim::Wait { owner, queued } => {
+                if queued {
                     log::debug!("session id {sid:#06x} of {addr} is taken by {owner}: hash lookup");
-                    waiting.push(addr);
                 }
                 Ok(())
             }
-            _ => {
+            Claim::Write => {
                 self.session_by_id
                     .set(u32::from(sid), SessionEntry { val, key }, 0)
                     .context("writing SESSION_BY_ID")?;
-                self.id_owner.insert(sid, addr);
+                self.ids.own(sid, addr);
                 Ok(())
             }
         }
@@ -1296,30 +1268,13 @@ impl Dataplane {
     /// the entry over.
     fn release_id(&mut self, addr: Ipv4Addr, key: &SessionKey) -> anyhow::Result<()> {
         let sid = key.session_id;
-        if self.id_owner.get(&sid) != Some(&addr) {
-            if let Some(w) = self.id_waiting.get_mut(&sid) {
-                w.retain(|a| *a != addr);
-                if w.is_empty() {
-                    self.id_waiting.remove(&sid);
-                }
-            }
+        if !self.ids.release(sid, addr) {
             return Ok(());
         }
-        self.id_owner.remove(&sid);
         self.session_by_id
             .set(u32::from(sid), SessionEntry::default(), 0)
             .context("clearing SESSION_BY_ID")?;
-        let next = match self.id_waiting.get_mut(&sid) {
-            Some(w) if !w.is_empty() => {
-                let a = w.remove(0);
-                if w.is_empty() {
-                    self.id_waiting.remove(&sid);
-                }
-                Some(a)
-            }
-            _ => None,
-        };
-        if let Some(next) = next {
+        if let Some(next) = self.ids.next_waiting(sid) {
             if let Some(inst) = self.installed.get(&next).copied() {
                 let val = self
                     .sessions
@@ -1359,28 +1314,14 @@ impl Dataplane {
     /// Per public address: (live NAT mappings, port blocks, free blocks),
     /// for metrics. Costs two array reads per installed NATed session.
     pub fn nat_by_address(&self) -> Vec<(Ipv4Addr, u64, u64, u64)> {
-        let mut out: Vec<(Ipv4Addr, u64, u64, u64)> = Vec::new();
-        fn entry(out: &mut Vec<(Ipv4Addr, u64, u64, u64)>, a: Ipv4Addr) -> usize {
-            match out.iter().position(|e| e.0 == a) {
-                Some(i) => i,
-                None => {
-                    out.push((a, 0, 0, 0));
-                    out.len() - 1
-                }
-            }
-        }
-        for (a, _) in &self.blocks {
-            let i = entry(&mut out, *a);
-            out[i].2 += 1;
-        }
-        for (b, _) in &self.free_blocks {
-            if let Some((a, _)) = self.blocks.get(*b as usize) {
-                let i = entry(&mut out, *a);
-                out[i].3 += 1;
-            }
-        }
+        let mut out: Vec<(Ipv4Addr, u64, u64, u64)> = self
+            .blocks
+            .by_address()
+            .into_iter()
+            .map(|(a, blocks, free)| (a, 0, blocks, free))
+            .collect();
         for inst in self.installed.values() {
-            let Some((a, _)) = inst.block.and_then(|b| self.blocks.get(b as usize)) else {
+            let Some(a) = inst.block.and_then(|b| self.blocks.address(b)) else {
                 continue;
             };
             let (Ok(s), Ok(f)) = (
@@ -1393,8 +1334,10 @@ impl Dataplane {
                 s.total,
                 f.freed.iter().fold(0u64, |x, y| x.wrapping_add(*y)),
             );
-            let i = entry(&mut out, *a);
-            out[i].1 += live;
+            // Every block's address is listed already.
+            if let Some(e) = out.iter_mut().find(|e| e.0 == a) {
+                e.1 += live;
+            }
         }
         out
     }
@@ -1473,7 +1416,7 @@ impl Dataplane {
         self.sub_by_slot
             .set(inst.slot, Subscriber::default(), 0)
             .context("clearing SUB_BY_SLOT")?;
-        if let Some((public, start, count)) = inst.block.and_then(|b| self.block(b)) {
+        if let Some((public, start, count)) = inst.block.and_then(|b| self.blocks.get(b)) {
             self.remove_block_mappings(row.address, public, start, count);
         }
         let counters = self.slot_counters(inst.slot);
@@ -1487,9 +1430,9 @@ impl Dataplane {
             );
         }
         self.installed.remove(&row.address);
-        self.free_slots.push(inst.slot);
+        self.slots.give_back(inst.slot);
         if let Some(b) = inst.block {
-            self.free_blocks.push_back((b, Some(Instant::now())));
+            self.blocks.give_back(b, Instant::now());
         }
         Ok(counters)
     }
@@ -1627,7 +1570,7 @@ impl Dataplane {
     /// blocks, one line per session is enough to trace a flow back).
     pub fn nat_block(&self, row: &SessionRow) -> Option<(Ipv4Addr, u16, u16)> {
         let b = self.installed.get(&self.resolve(row)?)?.block?;
-        self.block(b)
+        self.blocks.get(b)
     }
 
     /// The first public (NAT source) address.
@@ -1741,7 +1684,7 @@ impl Dataplane {
                  block of {} ports (or its nat_session_mappings) was full \
                  (xdp.drop_no_nat_port {}, xdp.drop_nat_session_limit {})",
                 now - self.last_quota_drops,
-                self.port_block_size,
+                self.blocks.size(),
                 self.stat(Stat::DropNoNatPort),
                 self.stat(Stat::DropNatSessionLimit),
             );
@@ -2206,35 +2149,6 @@ fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
     }
 }
 
-/// The NAT port blocks: for every block position from `first_port` on that
-/// fits below 65536 and does not overlap `avoid` (inclusive range), one
-/// block on each address, interleaved (block 0 of every address first), so
-/// consecutive sessions spread over the addresses.
-pub fn layout_blocks(
-    addrs: &[Ipv4Addr],
-    first_port: u16,
-    size: u16,
-    avoid: Option<(u16, u16)>,
-) -> Vec<(Ipv4Addr, u16)> {
-    let mut out = Vec::new();
-    let n = nat::block_count(first_port, size);
-    for i in 0..n {
-        let Some((start, count)) = nat::block(first_port, size, i) else {
-            continue;
-        };
-        let last = u32::from(start) + u32::from(count) - 1;
-        if let Some((lo, hi)) = avoid {
-            if u32::from(start) <= u32::from(hi) && last >= u32::from(lo) {
-                continue;
-            }
-        }
-        for a in addrs {
-            out.push((*a, start));
-        }
-    }
-    out
-}
-
 /// Remove the pins a previous (crashed) run may have left, then the directory.
 /// Whether `pin_dir` holds a data plane a new daemon can take over: both
 /// links pinned, every map pinned, the NAT tables of the size in force.
@@ -2318,27 +2232,5 @@ mod tests {
         cfg.nat_session_mappings = 0;
         let e = nat_sizing(&cfg, 17_920).unwrap_err().to_string();
         assert!(e.contains("automatic limit"), "{e}");
-    }
-
-    #[test]
-    fn blocks_skip_the_ephemeral_range_and_interleave_addresses() {
-        let a = Ipv4Addr::new(198, 51, 100, 1);
-        let b = Ipv4Addr::new(198, 51, 100, 3);
-        let blocks = layout_blocks(&[a, b], 1024, 512, Some((32768, 60999)));
-        // 1024..32767: 62 blocks; 61000..65535 holds 8 blocks starting at
-        // 61440 (block starts are 1024 + k * 512).
-        assert_eq!(blocks.len(), 2 * 70);
-        assert_eq!(&blocks[..3], &[(a, 1024), (b, 1024), (a, 1536)]);
-        assert!(blocks.iter().all(|(_, s)| {
-            let last = u32::from(*s) + 511;
-            last < 32768 || u32::from(*s) > 60999
-        }));
-        assert_eq!(blocks.last(), Some(&(b, 65024)));
-        // A block straddling the range's edge is left out.
-        let edge = layout_blocks(&[a], 32000, 1000, Some((32768, 60999)));
-        assert!(edge.iter().all(|(_, s)| *s != 32000));
-        // No range known: everything.
-        assert_eq!(layout_blocks(&[a], 1024, 512, None).len(), 126);
-        assert!(layout_blocks(&[], 1024, 512, None).is_empty());
     }
 }
