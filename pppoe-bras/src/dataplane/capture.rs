@@ -26,7 +26,7 @@ use pppoe_bras_common::{
     stats::Stat,
 };
 
-use super::take;
+use super::load::take;
 
 /// How long a capture's flag stays valid without being renewed.
 pub const LEASE: Duration = Duration::from_secs(3);
