@@ -411,10 +411,17 @@ pub struct Config {
     /// The uplink's global IPv6 address: source of the ICMPv6 errors the
     /// BRAS sends (all zero: none are sent, the datagrams are dropped).
     pub uplink6: [u8; 16],
+    /// The uplink's MAC: the link-layer address proxy ND advertises.
+    pub uplink_mac: [u8; 6],
+    /// Always 0.
+    pub _pad6: [u8; 2],
 }
 
 /// `Config::v6_flags`: IPv6 of sessions with prefixes is routed in XDP.
 pub const CONFIG6_F_ENABLED: u16 = 1;
+/// `Config::v6_flags`: answer Neighbor Solicitations on the uplink for
+/// addresses in the sessions' prefixes (`ipv6_proxy_nd`).
+pub const CONFIG6_F_PROXY_ND: u16 = 2;
 
 /// Value of `SESSION6[slot]`: a session's IPv6 prefixes, what its IPv6
 /// source addresses must lie in (all zero: the session has no IPv6).
@@ -584,7 +591,7 @@ const _: () = {
     assert!(core::mem::size_of::<NatKey>() == 8);
     assert!(core::mem::size_of::<NatValue>() == 24);
     assert!(core::mem::size_of::<SessionCounters>() == 32);
-    assert!(core::mem::size_of::<Config>() == 64);
+    assert!(core::mem::size_of::<Config>() == 72);
     assert!(core::mem::size_of::<Session6>() == 24);
     assert!(core::mem::size_of::<Fib6Entry>() == 48);
     assert!(core::mem::size_of::<NatSlot>() == 56);

@@ -140,6 +140,14 @@ pub enum Stat {
     /// ICMPv6 Packet Too Big sent to a sender whose datagram does not fit
     /// the session MTU (RFC 8201).
     TxPacketTooBig6,
+    /// Uplink (`ipv6_proxy_nd`): a Neighbor Solicitation for an address in
+    /// a session's /64 or delegated prefix, answered with a Neighbor
+    /// Advertisement of the uplink's MAC (RFC 4861 §7.2.8).
+    TxNeighborAdvert6,
+    /// Uplink: an ICMPv6 Neighbor Solicitation handed from the IPv6 path to
+    /// the proxy subprogram. A marker between the two: never counted (the
+    /// proxy answers, or passes the frame as `uplink_pass_other`).
+    UplinkProxyNd,
     /// Number of counters (not a counter).
     Count,
 }
@@ -199,6 +207,8 @@ impl Stat {
         Stat::DropTooBig6,
         Stat::TxTimeExceeded6,
         Stat::TxPacketTooBig6,
+        Stat::TxNeighborAdvert6,
+        Stat::UplinkProxyNd,
     ];
 
     /// Stable snake_case name for the CLI and metrics.
@@ -253,6 +263,8 @@ impl Stat {
             Stat::DropTooBig6 => "drop_too_big6",
             Stat::TxTimeExceeded6 => "tx_time_exceeded6",
             Stat::TxPacketTooBig6 => "tx_packet_too_big6",
+            Stat::TxNeighborAdvert6 => "tx_neighbor_advert6",
+            Stat::UplinkProxyNd => "uplink_proxy_nd",
             Stat::Count => "count",
         }
     }

@@ -28,7 +28,7 @@ pub const TOT_LEN: u16 = (GROW + QUOTE) as u16;
 
 pub const ICMP6_PACKET_TOO_BIG: u8 = 2;
 pub const ICMP6_TIME_EXCEEDED: u8 = 3;
-const IPPROTO_ICMPV6: u8 = 58;
+pub const IPPROTO_ICMPV6: u8 = 58;
 
 /// Whether an error may be sent about `ip`: long enough to quote, and not
 /// itself an ICMPv6 error (types 0–127).

@@ -92,6 +92,8 @@ pub fn bras_uplink(ctx: XdpContext) -> u32 {
         let s = v.stat as u32;
         if s == Stat::DropHopLimit as u32 || s == Stat::DropTooBig6 as u32 {
             unpack(uplink6_error(ctx.ctx, s))
+        } else if s == Stat::UplinkProxyNd as u32 {
+            unpack(uplink6_proxy_nd(ctx.ctx))
         } else {
             v
         }
@@ -162,6 +164,15 @@ fn uplink6_error(md: *mut xdp_md, stat: u32) -> u64 {
         Stat::DropHopLimit
     };
     let v = match uplink6::error(&XdpContext::new(md), otherwise) {
+        Ok(v) | Err(v) => v,
+    };
+    pack(v)
+}
+
+/// Proxy ND: a Neighbor Solicitation `uplink6` handed over.
+#[inline(never)]
+fn uplink6_proxy_nd(md: *mut xdp_md) -> u64 {
+    let v = match uplink6::proxy_nd(&XdpContext::new(md)) {
         Ok(v) | Err(v) => v,
     };
     pack(v)

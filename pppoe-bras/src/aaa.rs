@@ -558,7 +558,8 @@ impl Aaa {
                 last_port: (u32::from(first) + u32::from(size) - 1) as u16,
             });
         let unhex = |h: &String| -> Option<Vec<u8>> {
-            h.len().is_multiple_of(2)
+            h.len()
+                .is_multiple_of(2)
                 .then(|| {
                     (0..h.len())
                         .step_by(2)

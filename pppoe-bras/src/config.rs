@@ -238,7 +238,7 @@ pub struct Config {
     /// `ipv6_prefix_pool`, `ipv6_delegated_pool`, `ipv6_delegated_length`,
     /// `dns6`, `ipv6_ra_interval`, `ipv6_router_lifetime`,
     /// `ipv6_ra_managed`, `ipv6_valid_lifetime`, `ipv6_preferred_lifetime`,
-    /// `dhcpv6_ia_na` (see [`crate::v6::V6Settings`]).
+    /// `dhcpv6_ia_na`, `ipv6_proxy_nd` (see [`crate::v6::V6Settings`]).
     pub v6: crate::v6::V6Settings,
     /// Public ports per subscriber block (RFC 6888 per-subscriber limit;
     /// RFC 7422-style blocks). Default 512. With one public address,
@@ -434,6 +434,7 @@ struct Raw {
     ipv6_valid_lifetime: S<i64>,
     ipv6_preferred_lifetime: S<i64>,
     dhcpv6_ia_na: S<bool>,
+    ipv6_proxy_nd: S<bool>,
     port_block_size: S<i64>,
     first_port: S<i64>,
     nat_table_size: S<i64>,
@@ -551,6 +552,7 @@ struct RawV6 {
     ipv6_valid_lifetime: S<i64>,
     ipv6_preferred_lifetime: S<i64>,
     dhcpv6_ia_na: S<bool>,
+    ipv6_proxy_nd: S<bool>,
 }
 
 /// The `ipv4`/`ipv6` and IPv6 keys (no flags).
@@ -678,6 +680,7 @@ fn resolve_v6(
         valid_lifetime,
         preferred_lifetime,
         dhcpv6_ia_na: flag(r, "dhcpv6_ia_na", raw.dhcpv6_ia_na.take(), d.dhcpv6_ia_na),
+        proxy_nd: flag(r, "ipv6_proxy_nd", raw.ipv6_proxy_nd.take(), d.proxy_nd),
     })
 }
 
@@ -962,6 +965,7 @@ const KEYS: &[&str] = &[
     "ipv6_valid_lifetime",
     "ipv6_preferred_lifetime",
     "dhcpv6_ia_na",
+    "ipv6_proxy_nd",
     "port_block_size",
     "first_port",
     "nat_table_size",
@@ -1090,6 +1094,7 @@ impl Config {
                 || self.v6.delegated_length != new.v6.delegated_length,
             "ipv6_delegated_pool/ipv6_delegated_length",
         );
+        check(self.v6.proxy_nd != new.v6.proxy_nd, "ipv6_proxy_nd");
         check(self.access_allow != new.access_allow, "access_allow");
         check(
             self.isolate_subscribers != new.isolate_subscribers,
@@ -1487,6 +1492,7 @@ impl Config {
                 ipv6_valid_lifetime: raw.ipv6_valid_lifetime,
                 ipv6_preferred_lifetime: raw.ipv6_preferred_lifetime,
                 dhcpv6_ia_na: raw.dhcpv6_ia_na,
+                ipv6_proxy_nd: raw.ipv6_proxy_nd,
             },
             &d.v6,
         )?;

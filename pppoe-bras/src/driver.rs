@@ -739,6 +739,7 @@ pub fn dataplane_config(cfg: &Config, inside: Vec<(Ipv4Addr, u8)>) -> DataplaneC
         isolate_subscribers: cfg.isolate_subscribers,
         inside,
         ipv6: cfg.v6.ipv6,
+        ipv6_proxy_nd: cfg.v6.proxy_nd,
         v6_deleg_len: cfg.v6.delegated_length,
     }
 }

@@ -21,8 +21,8 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use pppoe_bras_common::maps::{
-    names, programs, Config, CONFIG6_F_ENABLED, CONFIG_F_ENABLED, CONFIG_F_ISOLATE,
-    CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, MAX_SESSIONS,
+    names, programs, Config, CONFIG6_F_ENABLED, CONFIG6_F_PROXY_ND, CONFIG_F_ENABLED,
+    CONFIG_F_ISOLATE, CONFIG_F_MSS_CLAMP, CONFIG_F_ROUTED, MAX_SESSIONS,
 };
 
 use super::{
@@ -210,11 +210,17 @@ impl Dataplane {
             inside_mask,
             nat_session_cap,
             _pad: 0,
-            v6_flags: if cfg.ipv6 { CONFIG6_F_ENABLED } else { 0 },
+            v6_flags: match (cfg.ipv6, cfg.ipv6_proxy_nd) {
+                (false, _) => 0,
+                (true, false) => CONFIG6_F_ENABLED,
+                (true, true) => CONFIG6_F_ENABLED | CONFIG6_F_PROXY_ND,
+            },
             v6_deleg_len: u16::from(cfg.v6_deleg_len.min(64)),
             uplink6: sys::first_global_ipv6(&cfg.uplink_if)
                 .map(|a| a.octets())
                 .unwrap_or_default(),
+            uplink_mac: crate::rawsock::if_mac(&cfg.uplink_if).unwrap_or_default(),
+            _pad6: [0; 2],
         };
         config.set(0, config_value, 0)?;
         // The FIB lookups are made for the uplink (see the eBPF `fib`

@@ -171,6 +171,9 @@ pub struct DataplaneConfig {
     pub inside: Vec<(Ipv4Addr, u8)>,
     /// Route subscribers' IPv6 in XDP (sessions with prefixes).
     pub ipv6: bool,
+    /// Answer Neighbor Solicitations on the uplink for addresses in the
+    /// sessions' prefixes (`ipv6_proxy_nd`).
+    pub ipv6_proxy_nd: bool,
     /// Length of every delegated prefix (≤ 64).
     pub v6_deleg_len: u8,
     /// Entries of each NAT map (`NAT_OUT`, `NAT_IN`); 0 = auto: enough for
@@ -206,6 +209,7 @@ impl DataplaneConfig {
             isolate_subscribers: false,
             inside: Vec::new(),
             ipv6: true,
+            ipv6_proxy_nd: false,
             v6_deleg_len: 56,
             nat_table_size: 0,
             nat_session_mappings: 0,

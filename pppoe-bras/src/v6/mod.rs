@@ -56,6 +56,10 @@ pub struct V6Settings {
     pub preferred_lifetime: u32,
     /// Answer IA_NA (an address in the session's /64) in DHCPv6.
     pub dhcpv6_ia_na: bool,
+    /// Answer Neighbor Solicitations on the uplink for addresses in the
+    /// sessions' prefixes (XDP), for an upstream router that sees them as
+    /// on-link instead of routing them to the BRAS.
+    pub proxy_nd: bool,
 }
 
 impl Default for V6Settings {
@@ -73,6 +77,7 @@ impl Default for V6Settings {
             valid_lifetime: 7200,
             preferred_lifetime: 3600,
             dhcpv6_ia_na: false,
+            proxy_nd: false,
         }
     }
 }
