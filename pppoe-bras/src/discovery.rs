@@ -21,7 +21,6 @@
 //! - Every dropped frame is counted by reason in [`DiscoveryStats`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
@@ -54,48 +53,11 @@ pub const MAX_DELAYED_PADO: usize = 65_536;
 
 /// A token-bucket rate: on average `per_sec` frames per second, up to
 /// `burst` back to back. Config syntax: `"10/s"` (burst = rate), `"10/s
-/// burst 20"`; `"off"` disables the limit.
+/// burst 20"`; `"off"` disables the limit (parsed in `config::syntax`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub per_sec: u32,
     pub burst: u32,
-}
-
-impl RateLimit {
-    /// Parse `"N/s"`, `"N/s burst B"` or `"off"` (→ `None`).
-    pub fn parse(s: &str) -> Result<Option<RateLimit>, String> {
-        const HINT: &str = r#"write it like "10/s", "10/s burst 20" or "off""#;
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        let mut words = s.split_whitespace();
-        let rate = words.next().ok_or_else(|| format!("empty rate; {HINT}"))?;
-        let per_sec: u32 = rate
-            .strip_suffix("/s")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format!("not a rate; {HINT}"))?;
-        let burst = match (words.next(), words.next(), words.next()) {
-            (None, _, _) => per_sec,
-            (Some(w), Some(b), None) if w.eq_ignore_ascii_case("burst") => b
-                .parse()
-                .map_err(|_| format!("burst is not a whole number; {HINT}"))?,
-            _ => return Err(format!("unexpected words after the rate; {HINT}")),
-        };
-        if per_sec == 0 || burst == 0 {
-            return Err(format!("rate and burst must be at least 1; {HINT}"));
-        }
-        if per_sec > 1_000_000 || burst > 1_000_000 {
-            return Err(format!("at most 1000000/s and burst 1000000; {HINT}"));
-        }
-        Ok(Some(RateLimit { per_sec, burst }))
-    }
-}
-
-impl std::fmt::Display for RateLimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/s burst {}", self.per_sec, self.burst)
-    }
 }
 
 /// A token bucket in millionths of a token.
@@ -162,45 +124,9 @@ impl VidSet {
     }
 }
 
-impl FromStr for VidSet {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "*" || s.eq_ignore_ascii_case("any") {
-            return Ok(VidSet::Any);
-        }
-        let vid = |t: &str| -> Result<u16, String> {
-            match t.trim().parse::<u16>() {
-                Ok(v) if (1..=4094).contains(&v) => Ok(v),
-                _ => Err(format!("{t:?} is not a VLAN id (1 to 4094)")),
-            }
-        };
-        let (lo, hi) = match s.split_once('-') {
-            Some((a, b)) => (vid(a)?, vid(b)?),
-            None => (vid(s)?, vid(s)?),
-        };
-        if lo > hi {
-            return Err(format!(
-                "range {lo}-{hi} ends before it starts; write {hi}-{lo}"
-            ));
-        }
-        Ok(VidSet::Range(lo, hi))
-    }
-}
-
-impl std::fmt::Display for VidSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            VidSet::Any => f.write_str("*"),
-            VidSet::Range(lo, hi) if lo == hi => write!(f, "{lo}"),
-            VidSet::Range(lo, hi) => write!(f, "{lo}-{hi}"),
-        }
-    }
-}
-
 /// Which tag stacks the BRAS serves (config `vlans`, a list of these; an
 /// empty list serves everything). The TPID (0x8100, 0x88a8, 0x9100) does
-/// not matter.
+/// not matter. Written (and parsed, in `config::syntax`) as:
 ///
 /// | written | serves |
 /// |---|---|
@@ -227,40 +153,6 @@ impl VlanRule {
                 so.contains(o.vid) && si.contains(i.vid)
             }
             _ => false,
-        }
-    }
-}
-
-impl FromStr for VlanRule {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const HINT: &str = r#"write "any", "untagged", "100", "100-199" (one tag) or "200.10-20" (QinQ outer.inner)"#;
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("any") {
-            return Ok(VlanRule::Any);
-        }
-        if s.eq_ignore_ascii_case("untagged") {
-            return Ok(VlanRule::Untagged);
-        }
-        let err = |e: String| format!("{e}; {HINT}");
-        match s.split_once('.') {
-            Some((o, i)) => Ok(VlanRule::Double(
-                o.parse().map_err(err)?,
-                i.parse().map_err(err)?,
-            )),
-            None => Ok(VlanRule::Single(s.parse().map_err(err)?)),
-        }
-    }
-}
-
-impl std::fmt::Display for VlanRule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            VlanRule::Any => f.write_str("any"),
-            VlanRule::Untagged => f.write_str("untagged"),
-            VlanRule::Single(v) => write!(f, "{v}"),
-            VlanRule::Double(o, i) => write!(f, "{o}.{i}"),
         }
     }
 }

@@ -24,7 +24,6 @@ pub mod metrics;
 pub mod pcapng;
 pub mod pool;
 pub mod ppp;
-pub mod pppd_options;
 pub mod query;
 pub mod radius_client;
 pub mod rawsock;

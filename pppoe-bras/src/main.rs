@@ -217,7 +217,7 @@ struct RunArgs {
 impl RunArgs {
     fn overrides(mut self) -> config::Overrides {
         if let (Some(start), Some(n)) = (self.remote_start, self.pool_size) {
-            self.pool.push(pppoe_server_pool(start, n));
+            self.pool.push(config::pppd::pppoe_server_pool(start, n));
         }
         config::Overrides {
             access_interface: self.access_interface,
@@ -238,19 +238,6 @@ impl RunArgs {
             xdp_mode: self.xdp_mode,
             public_address: self.public_address,
         }
-    }
-}
-
-/// pppoe-server's `-R START -N COUNT` as a pool range (`START-LAST`); a
-/// count of 0 or one running past 255.255.255.255 is passed through as is,
-/// for the config validation to refuse with its usual message.
-fn pppoe_server_pool(start: std::net::Ipv4Addr, count: u32) -> String {
-    let last = u32::from(start)
-        .checked_add(count.saturating_sub(1))
-        .map(std::net::Ipv4Addr::from);
-    match (count, last) {
-        (1.., Some(last)) => format!("{start}-{last}"),
-        _ => format!("{start}-(+{count})"),
     }
 }
 
@@ -352,25 +339,4 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             &control_socket,
             keep_sessions,
         ))
-}
-
-#[cfg(test)]
-mod test {
-    use std::net::Ipv4Addr;
-
-    #[test]
-    fn pppoe_server_r_and_n_make_a_pool_range() {
-        let start = Ipv4Addr::new(172, 16, 0, 100);
-        assert_eq!(
-            super::pppoe_server_pool(start, 100),
-            "172.16.0.100-172.16.0.199"
-        );
-        assert_eq!(
-            super::pppoe_server_pool(start, 1),
-            "172.16.0.100-172.16.0.100"
-        );
-        // Refused later by the config validation, with its message.
-        assert!(super::pppoe_server_pool(start, 0).contains("(+0)"));
-        assert!(super::pppoe_server_pool(Ipv4Addr::BROADCAST, 2).contains("(+2)"));
-    }
 }

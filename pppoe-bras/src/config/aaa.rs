@@ -6,7 +6,9 @@ use std::{net::Ipv4Addr, net::SocketAddr, path::PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, Place, Resolver, SList, Source, S};
+use super::keys::Raw;
+use super::place::{Place, Resolver, S};
+use super::ConfigError;
 use crate::auth::Secret;
 
 /// Where credentials are checked.
@@ -141,32 +143,16 @@ pub(super) struct RawDaeClient {
     secret: Spanned<String>,
 }
 
-/// The raw AAA keys, as the file has them.
-pub(super) struct RawAaa {
-    pub accounting_log: S<String>,
-    pub acct_interim_interval: S<i64>,
-    pub auth_sources: SList,
-    pub radius_servers: Option<Vec<RawRadiusServer>>,
-    pub nas_identifier: S<String>,
-    pub dae_listen: S<String>,
-    pub dae_clients: Option<Vec<RawDaeClient>>,
-    pub dae_replay_window: S<i64>,
-    pub radius_max_outstanding: S<i64>,
-    pub radius_dead_time: S<i64>,
-}
-
 fn place<'a>(r: &Resolver<'a>, span: std::ops::Range<usize>, key: &'static str) -> Place<'a> {
     r.file_place(span, key).unwrap_or(Place::Flag(key))
 }
 
-pub(super) fn resolve(
-    r: &Resolver<'_>,
-    src: Option<&Source>,
-    raw: RawAaa,
-) -> Result<AaaConfig, ConfigError> {
+/// The AAA keys, checked.
+pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, ConfigError> {
+    let src = r.src;
     let d = AaaConfig::default();
     let accounting_log = r
-        .scalar("accounting_log", None, raw.accounting_log)
+        .scalar("accounting_log", None, raw.accounting_log.take())
         .map(|(v, _)| {
             let p = PathBuf::from(v);
             match src {
@@ -177,12 +163,12 @@ pub(super) fn resolve(
     let acct_interim_interval = r.int(
         "acct_interim_interval",
         None,
-        raw.acct_interim_interval,
+        raw.acct_interim_interval.take(),
         d.acct_interim_interval,
         0..=86_400,
         " seconds (0 = off; RFC 2869 suggests at least 60)",
     )?;
-    let auth_sources = match r.list("auth_sources", None, raw.auth_sources) {
+    let auth_sources = match r.list("auth_sources", None, raw.auth_sources.take()) {
         None => d.auth_sources,
         Some((items, whole)) => {
             let mut out = Vec::new();
@@ -208,7 +194,7 @@ pub(super) fn resolve(
         }
     };
     let mut radius_servers = Vec::new();
-    for s in raw.radius_servers.unwrap_or_default() {
+    for s in raw.radius_servers.take().unwrap_or_default() {
         let ap = place(r, s.address.span(), "address");
         let text = s.address.into_inner();
         let address: Ipv4Addr = text
@@ -273,9 +259,9 @@ pub(super) fn resolve(
         });
     }
     let nas_identifier = r
-        .scalar("nas_identifier", None, raw.nas_identifier)
+        .scalar("nas_identifier", None, raw.nas_identifier.take())
         .map(|(v, _)| v);
-    let dae_listen = match r.scalar("dae_listen", None, raw.dae_listen) {
+    let dae_listen = match r.scalar("dae_listen", None, raw.dae_listen.take()) {
         None => None,
         Some((v, p)) => Some(
             v.parse::<SocketAddr>()
@@ -283,7 +269,7 @@ pub(super) fn resolve(
         ),
     };
     let mut dae_clients = Vec::new();
-    for c in raw.dae_clients.unwrap_or_default() {
+    for c in raw.dae_clients.take().unwrap_or_default() {
         let ap = place(r, c.address.span(), "address");
         let text = c.address.into_inner();
         let address: Ipv4Addr = text
@@ -297,7 +283,7 @@ pub(super) fn resolve(
     let dae_replay_window = r.int(
         "dae_replay_window",
         None,
-        raw.dae_replay_window,
+        raw.dae_replay_window.take(),
         d.dae_replay_window,
         0..=86_400,
         " seconds (0 = Event-Timestamp not required)",
@@ -305,7 +291,7 @@ pub(super) fn resolve(
     let radius_max_outstanding = r.int(
         "radius_max_outstanding",
         None,
-        raw.radius_max_outstanding,
+        raw.radius_max_outstanding.take(),
         d.radius_max_outstanding,
         1..=65_536,
         " requests per client",
@@ -313,7 +299,7 @@ pub(super) fn resolve(
     let radius_dead_time = r.int(
         "radius_dead_time",
         None,
-        raw.radius_dead_time,
+        raw.radius_dead_time.take(),
         d.radius_dead_time,
         1..=3600,
         " seconds a silent server is skipped",
@@ -330,4 +316,42 @@ pub(super) fn resolve(
         radius_max_outstanding,
         radius_dead_time,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::*;
+
+    #[test]
+    fn radius_servers_take_priorities_weights_and_a_dead_time() {
+        let text = format!(
+            "{IFACES}auth_sources = [\"radius\"]\nradius_dead_time = 10\n\
+             [[radius_servers]]\naddress = \"192.0.2.1\"\nsecret = \"a\"\n\
+             [[radius_servers]]\naddress = \"192.0.2.2\"\nsecret = \"b\"\nweight = 3\npriority = 1\n\
+             [[radius_servers]]\naddress = \"192.0.2.3\"\nsecret = \"c\"\nkind = \"acct\"\n"
+        );
+        let cfg = parse(&text).unwrap();
+        let got: Vec<(u32, u32, u16)> = cfg
+            .aaa
+            .radius_servers
+            .iter()
+            .map(|s| (s.priority, s.weight, s.port))
+            .collect();
+        // Default priority is the position among servers of the same kind.
+        assert_eq!(got, [(1, 1, 1812), (1, 3, 1812), (1, 1, 1813)]);
+        assert_eq!(cfg.aaa.radius_dead_time, 10);
+        assert_eq!(parse(IFACES).unwrap().aaa.radius_dead_time, 30);
+        let e = err(&format!(
+            "{IFACES}[[radius_servers]]\naddress = \"192.0.2.1\"\nsecret = \"a\"\nweight = 0\n"
+        ));
+        assert!(
+            e.starts_with("config/bras.toml:6: weight 0: must be from 1 to 1000"),
+            "{e}"
+        );
+        let e = err(&format!("{IFACES}radius_dead_time = 0\n"));
+        assert!(
+            e.starts_with("config/bras.toml:3: radius_dead_time 0"),
+            "{e}"
+        );
+    }
 }

@@ -1,3 +1,8 @@
+//! What pppoe-server and pppd benches write, and where it stands among the
+//! sources: [`ConfigSource`] merges the config file, a pppd options file
+//! (`-O`) and the flags; [`pppoe_server_pool`] turns pppoe-server's
+//! `-R START -N COUNT` into a pool range.
+//!
 //! pppd options files (`pppoe-server -O /etc/ppp/options`): the subset a
 //! PPPoE server bench uses, so an existing bench's file works as is.
 //!
@@ -8,9 +13,11 @@
 //! `ktune`, `lock`, `default-asyncmap`, `novj`, …) are accepted and ignored,
 //! each with a warning naming the line. Comments start with `#`.
 
-use std::{net::Ipv4Addr, path::Path};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
-use crate::config::ConfigError;
+use super::syntax::unicast;
+use super::{Config, ConfigError, Overrides};
 
 /// What an options file sets; `None` = not mentioned.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -85,8 +92,7 @@ impl PppdOptions {
                 "ms-dns" | "ms-wins" => {
                     let v = value("an IPv4 address")?;
                     // The same rule as the config's dns/nbns, at this line.
-                    let a: Ipv4Addr =
-                        crate::config::unicast(v).map_err(|e| err(format!("{opt} {v:?}: {e}")))?;
+                    let a: Ipv4Addr = unicast(v).map_err(|e| err(format!("{opt} {v:?}: {e}")))?;
                     let list = if opt == "ms-dns" {
                         &mut o.dns
                     } else {
@@ -118,6 +124,62 @@ impl PppdOptions {
             o.auth = Some(auth);
         }
         Ok(o)
+    }
+}
+
+/// Where a daemon's configuration comes from: the file, a pppd options
+/// file (`-O`) and the command-line flags, in that precedence. Kept by the
+/// daemon so `reload` (SIGHUP) reads the same sources again.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    pub pppd_options: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+impl ConfigSource {
+    /// Read and merge every source; warnings of the pppd options file are
+    /// returned for the caller to log.
+    pub fn load(&self) -> Result<(Config, Vec<String>), ConfigError> {
+        let pppd = self
+            .pppd_options
+            .as_deref()
+            .map(PppdOptions::load)
+            .transpose()?;
+        let mut overrides = self.overrides.clone();
+        // Precedence: config file < pppd options file (-O) < flags.
+        if let Some(p) = &pppd {
+            overrides.auth = overrides.auth.or_else(|| p.auth.clone());
+            overrides.lcp_echo_interval = overrides.lcp_echo_interval.or(p.lcp_echo_interval);
+            overrides.lcp_echo_failure = overrides.lcp_echo_failure.or(p.lcp_echo_failure);
+            if overrides.dns.is_none() && !p.dns.is_empty() {
+                overrides.dns = Some(p.dns.iter().map(ToString::to_string).collect());
+            }
+            // ms-wins goes through the same validation as the --nbns flag.
+            if overrides.nbns.is_none() && !p.nbns.is_empty() {
+                overrides.nbns = Some(p.nbns.iter().map(ToString::to_string).collect());
+            }
+        }
+        let mut cfg = Config::resolve(self.file.as_deref(), overrides)?;
+        let mut warnings = Vec::new();
+        if let Some(p) = pppd {
+            cfg.mru = p.mru.unwrap_or(cfg.mru);
+            warnings = p.warnings;
+        }
+        Ok((cfg, warnings))
+    }
+}
+
+/// pppoe-server's `-R START -N COUNT` as a pool range (`START-LAST`); a
+/// count of 0 or one running past 255.255.255.255 is passed through as is,
+/// for the config validation to refuse with its usual message.
+pub fn pppoe_server_pool(start: Ipv4Addr, count: u32) -> String {
+    let last = u32::from(start)
+        .checked_add(count.saturating_sub(1))
+        .map(Ipv4Addr::from);
+    match (count, last) {
+        (1.., Some(last)) => format!("{start}-{last}"),
+        _ => format!("{start}-(+{count})"),
     }
 }
 
@@ -177,5 +239,15 @@ mod test {
     fn nothing_said_changes_nothing() {
         let o = PppdOptions::parse("# only a comment\n\n", "x").unwrap();
         assert_eq!(o, PppdOptions::default());
+    }
+
+    #[test]
+    fn pppoe_server_r_and_n_make_a_pool_range() {
+        let start = Ipv4Addr::new(172, 16, 0, 100);
+        assert_eq!(pppoe_server_pool(start, 100), "172.16.0.100-172.16.0.199");
+        assert_eq!(pppoe_server_pool(start, 1), "172.16.0.100-172.16.0.100");
+        // Refused later by the config validation, with its message.
+        assert!(pppoe_server_pool(start, 0).contains("(+0)"));
+        assert!(pppoe_server_pool(Ipv4Addr::BROADCAST, 2).contains("(+2)"));
     }
 }

@@ -1,0 +1,101 @@
+//! The PPP link: MRU and RFC 4638 payload, keepalives, the RFC 1661
+//! timers and counters, the authentication timeout and CHAP re-challenges,
+//! into the [`Config`] fields that `driver` hands to `ppp::link`.
+
+use super::keys::Raw;
+use super::place::Resolver;
+use super::{Config, ConfigError, Overrides};
+
+/// The link's keys.
+pub(super) fn resolve(
+    r: &Resolver<'_>,
+    raw: &mut Raw,
+    o: &mut Overrides,
+    cfg: &mut Config,
+) -> Result<(), ConfigError> {
+    let d = Config::default();
+    cfg.mru = r.int(
+        "mru",
+        None,
+        raw.mru.take(),
+        d.mru,
+        64..=1500,
+        " (RFC 1661 MRU; 1492 suits PPPoE)",
+    )?;
+    cfg.max_payload = match raw.max_payload.take() {
+        Some(v) if *v.get_ref() == 0 => 0,
+        v => r.int(
+            "max_payload",
+            None,
+            v,
+            d.max_payload,
+            1492..=9000,
+            ", or 0 to disable RFC 4638",
+        )?,
+    };
+    cfg.lcp_echo_interval = r.int(
+        "lcp_echo_interval",
+        o.lcp_echo_interval.take(),
+        raw.lcp_echo_interval.take(),
+        d.lcp_echo_interval,
+        0..=3600,
+        " seconds (0 disables keepalives)",
+    )?;
+    cfg.lcp_echo_failure = r.int(
+        "lcp_echo_failure",
+        o.lcp_echo_failure.take(),
+        raw.lcp_echo_failure.take(),
+        d.lcp_echo_failure,
+        1..=1000,
+        "; to disable keepalives set lcp_echo_interval = 0",
+    )?;
+    cfg.auth_timeout = r.int(
+        "auth_timeout",
+        None,
+        raw.auth_timeout.take(),
+        d.auth_timeout,
+        1..=3600,
+        " seconds",
+    )?;
+    cfg.restart_timer = r.int(
+        "restart_timer",
+        None,
+        raw.restart_timer.take(),
+        d.restart_timer,
+        1..=60,
+        " seconds (RFC 1661 default 3)",
+    )?;
+    cfg.max_configure = r.int(
+        "max_configure",
+        None,
+        raw.max_configure.take(),
+        d.max_configure,
+        1..=255,
+        " (RFC 1661 default 10)",
+    )?;
+    cfg.max_failure = r.int(
+        "max_failure",
+        None,
+        raw.max_failure.take(),
+        d.max_failure,
+        1..=255,
+        " (RFC 1661 default 5)",
+    )?;
+    cfg.max_terminate = r.int(
+        "max_terminate",
+        None,
+        raw.max_terminate.take(),
+        d.max_terminate,
+        1..=255,
+        " (RFC 1661 default 2)",
+    )?;
+    cfg.chap_rechallenge_interval = r.int(
+        "chap_rechallenge_interval",
+        None,
+        raw.chap_rechallenge_interval.take(),
+        d.chap_rechallenge_interval,
+        0..=86_400,
+        " seconds (0 = off)",
+    )?;
+    Ok(())
+}
