@@ -274,7 +274,7 @@ impl Secrets {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const BENCH: &str = "\
@@ -284,11 +284,11 @@ testuser1 * \"password\" 172.16.0.101
 testuser2 * \"password\" 172.16.0.102
 ";
 
-    fn a(s: &str) -> Ipv4Addr {
+    pub(crate) fn a(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
     }
 
-    fn pap(p: &str) -> Credential {
+    pub(crate) fn pap(p: &str) -> Credential {
         Credential::Pap {
             password: p.as_bytes().to_vec(),
         }

@@ -149,17 +149,10 @@ fn place<'a>(r: &Resolver<'a>, span: std::ops::Range<usize>, key: &'static str) 
 
 /// The AAA keys, checked.
 pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, ConfigError> {
-    let src = r.src;
     let d = AaaConfig::default();
     let accounting_log = r
         .scalar("accounting_log", None, raw.accounting_log.take())
-        .map(|(v, _)| {
-            let p = PathBuf::from(v);
-            match src {
-                Some(s) if p.is_relative() => s.dir.join(p),
-                _ => p,
-            }
-        });
+        .map(|(v, _)| r.path(&v));
     let acct_interim_interval = r.int(
         "acct_interim_interval",
         None,
@@ -253,7 +246,7 @@ pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, Conf
         && !radius_servers.iter().any(|s| s.kind == RadiusKind::Auth)
     {
         return Err(ConfigError::Invalid {
-            origin: src.map_or("command line".to_owned(), |s| s.origin.clone()),
+            origin: r.origin(),
             message: "auth_sources has \"radius\" but no [[radius_servers]] with kind = \"auth\""
                 .to_owned(),
         });

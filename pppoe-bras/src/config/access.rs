@@ -19,9 +19,7 @@ pub(super) fn interfaces(
     cfg: &mut Config,
 ) -> Result<(), ConfigError> {
     let d = Config::default();
-    let origin = r
-        .src
-        .map_or("command line".to_string(), |s| s.origin.clone());
+    let origin = r.origin();
     let missing = |key: &'static str, example: &str| ConfigError::Invalid {
         origin: origin.clone(),
         message: format!(

@@ -18,9 +18,7 @@ pub(super) fn resolve(
     cfg: &mut Config,
 ) -> Result<(), ConfigError> {
     let d = Config::default();
-    let origin = r
-        .src
-        .map_or("command line".to_string(), |s| s.origin.clone());
+    let origin = r.origin();
     cfg.nat = r
         .scalar("nat", o.nat.take(), raw.nat.take())
         .map_or(d.nat, |(v, _)| v);

@@ -76,6 +76,22 @@ pub(super) struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
+    /// What errors without a line name: the file, or the command line.
+    pub(super) fn origin(&self) -> String {
+        self.src
+            .map_or("command line".to_string(), |s| s.origin.clone())
+    }
+
+    /// A path written in the file, relative to the file's directory; a
+    /// flag's (or an absolute) path as given.
+    pub(super) fn path(&self, written: &str) -> PathBuf {
+        let p = PathBuf::from(written);
+        match self.src {
+            Some(src) if p.is_relative() => src.dir.join(p),
+            _ => p,
+        }
+    }
+
     pub(super) fn file_place(&self, span: Range<usize>, key: &'static str) -> Option<Place<'a>> {
         self.src.map(|src| Place::File { src, span, key })
     }

@@ -356,18 +356,9 @@ fn unescape(bytes: &[u8], i: &mut usize) -> Result<u8, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::tests::{a, pap};
     use crate::auth::{Pattern, Verdict};
     use crate::ppp::Credential;
-
-    fn a(s: &str) -> Ipv4Addr {
-        s.parse().unwrap()
-    }
-
-    fn pap(p: &str) -> Credential {
-        Credential::Pap {
-            password: p.as_bytes().to_vec(),
-        }
-    }
 
     #[test]
     fn quoted_secret_with_blanks_and_hash() {

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -53,14 +52,8 @@ pub(super) fn resolve(
         (Some(v), _) => v,
         (None, Some(list)) => list
             .into_inner()
-            .into_iter()
-            .map(|s| {
-                let p = PathBuf::from(s.get_ref());
-                match r.src {
-                    Some(src) if p.is_relative() => src.dir.join(p),
-                    _ => p,
-                }
-            })
+            .iter()
+            .map(|s| r.path(s.get_ref()))
             .collect(),
         (None, None) => d.secrets,
     };
