@@ -30,7 +30,7 @@ pub mod wire;
 use std::net::Ipv6Addr;
 
 /// The IP settings of sessions: which NCPs run, and everything IPv6
-/// (`config.rs` fills it from the `ipv4`, `ipv6`, `ipv6_*`, `dns6` and
+/// (`config/v6.rs` fills it from the `ipv4`, `ipv6`, `ipv6_*`, `dns6` and
 /// `dhcpv6_*` keys).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V6Settings {
