@@ -624,6 +624,15 @@ impl Aaa {
                 let Some((user, acct_id)) = manager.accounting_of(key) else {
                     return;
                 };
+                // Rows under no address while IPCP still negotiates: the
+                // start record waits for the address (or for IPCP to give
+                // up, which installs the rows again).
+                if address.is_unspecified()
+                    && manager.ipv4_pending(key)
+                    && self.accounting.acct_session_id(key) != Some(acct_id)
+                {
+                    return;
+                }
                 let row = crate::driver::session_row(key, bras_mac, *address, 0);
                 let nat = dataplane
                     .nat_block(&row)

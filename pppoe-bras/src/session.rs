@@ -576,6 +576,20 @@ impl Manager {
             .map(|s| (s.user.as_deref(), s.acct_id.as_str()))
     }
 
+    /// Whether IPCP may still give the session an IPv4 address (IPv4 on
+    /// and IPCP negotiating or open): accounting holds its start record
+    /// for that address instead of starting with none.
+    pub fn ipv4_pending(&self, key: &SessionKey) -> bool {
+        use crate::ppp::fsm::State;
+        self.cfg.link.ipv4
+            && self.sessions.get(key).is_some_and(|s| {
+                matches!(
+                    s.link.ipcp_state(),
+                    State::ReqSent | State::AckRcvd | State::AckSent | State::Opened
+                )
+            })
+    }
+
     /// Send every credential out ([`Manager::poll_auth_request`]) instead
     /// of checking the local secrets.
     pub fn set_external_auth(&mut self, on: bool) {
@@ -1211,11 +1225,10 @@ impl Manager {
                             down: None,
                         });
                     }
-                    // IPv6 opened while IPCP still tried: its rows waited
-                    // for IPv4, which is not coming.
-                    None if s.installed_v6.is_some() => {
-                        s.installed = Some(Ipv4Addr::UNSPECIFIED);
-                        self.stats.setups += 1;
+                    // IPv6 opened while IPCP still tried, and IPv4 is not
+                    // coming: the same rows again, so accounting (which
+                    // waited for an address) starts now.
+                    Some(a) if a.is_unspecified() => {
                         self.dataplane.push_back(DataplaneOp::Install {
                             key,
                             address: Ipv4Addr::UNSPECIFIED,
@@ -1380,16 +1393,6 @@ impl Manager {
             v6_fields(Some(prefix64), delegated)
         );
         s.installed_v6 = Some((prefix64, delegated));
-        // IPv6 only (IPv4 off, or IPCP given up): the session's rows go in
-        // under no address. While IPCP still negotiates they wait for it
-        // (the data plane keeps the prefixes pending), so a dual-stack
-        // session's accounting starts with its IPv4 address.
-        use crate::ppp::fsm::State;
-        let ipcp_coming = self.cfg.link.ipv4
-            && matches!(
-                s.link.ipcp_state(),
-                State::ReqSent | State::AckRcvd | State::AckSent | State::Opened
-            );
         self.transmit.push_back(session_frame(
             &self.cfg.discovery.local_mac,
             &key,
@@ -1404,7 +1407,11 @@ impl Manager {
             delegated,
             mtu,
         });
-        if s.installed.is_none() && !ipcp_coming {
+        // The session's rows go in now under no address if IPv4 has not
+        // put them in (IPv6 first or only), so IPv6 flows at once; IPCP
+        // opening later gives them its address in place. Accounting waits
+        // for IPCP while it negotiates (see `Manager::ipv4_pending`).
+        if s.installed.is_none() {
             s.installed = Some(Ipv4Addr::UNSPECIFIED);
             self.stats.setups += 1;
             self.dataplane.push_back(DataplaneOp::Install {

@@ -1991,7 +1991,13 @@ fn ipv6_only_cpe_on_a_dual_stack_bras_gets_a_data_path() {
     sim.run_for(Duration::from_secs(40));
     assert!(sim.up(c).is_none());
     assert!(sim.up6(c).is_some());
-    assert_eq!(sim.installs(), [(Ipv4Addr::UNSPECIFIED, 1492)]);
+    assert_eq!(sim.installs()[0], (Ipv4Addr::UNSPECIFIED, 1492));
+    assert!(sim.installs().iter().all(|i| i.0.is_unspecified()));
+    let key = *sim.bras.sessions().next().unwrap().0;
+    assert!(
+        !sim.bras.ipv4_pending(&key),
+        "IPCP given up: accounting may start"
+    );
     assert!(sim
         .v6_ops()
         .iter()
@@ -1999,10 +2005,11 @@ fn ipv6_only_cpe_on_a_dual_stack_bras_gets_a_data_path() {
     assert_eq!(sim.bras.len(), 1);
 }
 
-/// Dual stack: IPv6CP opens first here, yet the rows are installed once,
-/// with the IPv4 address (accounting starts with it); IPCP finishing later
-/// moves them to no address instead of removing them (IPv6 keeps flowing
-/// on the same slot).
+/// Dual stack, IPv6CP opening first: the rows go in at once under no
+/// address (IPv6 flows without waiting for IPCP) and get the IPv4 address
+/// in place when IPCP opens; while IPCP negotiates, `ipv4_pending` holds
+/// accounting back. IPCP finishing later moves them to no address instead
+/// of removing them (IPv6 keeps flowing on the same slot).
 #[test]
 fn dual_stack_installs_once_and_ipcp_finishing_keeps_the_ipv6_rows() {
     let mut sim = Sim::new(v6_manager(true));
@@ -2010,8 +2017,14 @@ fn dual_stack_installs_once_and_ipcp_finishing_keeps_the_ipv6_rows() {
     sim.run_for(Duration::from_secs(5));
     let (addr, _, _) = sim.up(c).expect("ipv4 up");
     assert!(sim.up6(c).is_some());
-    assert_eq!(sim.installs(), [(addr, 1492)]);
+    assert_eq!(
+        sim.installs(),
+        [(Ipv4Addr::UNSPECIFIED, 1492), (addr, 1492)],
+        "IPv6CP first, then IPCP: {:?}",
+        sim.ops
+    );
     let key = *sim.bras.sessions().next().unwrap().0;
+    assert!(sim.bras.ipv4_pending(&key), "IPCP open");
     // The peer closes IPCP for good (Terminate-Request; IPCP then finishes).
     let sid = key.session_id.to_be_bytes();
     let mut frame = BRAS_MAC.to_vec();
@@ -2026,7 +2039,12 @@ fn dual_stack_installs_once_and_ipcp_finishing_keeps_the_ipv6_rows() {
     // the same rows.
     assert_eq!(
         sim.installs(),
-        [(addr, 1492), (Ipv4Addr::UNSPECIFIED, 1492), (addr, 1492)],
+        [
+            (Ipv4Addr::UNSPECIFIED, 1492),
+            (addr, 1492),
+            (Ipv4Addr::UNSPECIFIED, 1492),
+            (addr, 1492)
+        ],
         "{:?}",
         sim.ops
     );
