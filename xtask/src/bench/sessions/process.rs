@@ -103,20 +103,8 @@ impl Drop for Proc {
 /// `pppoe-bras <cmd> --control-socket <sock>` (the socket is a path, so no
 /// namespace is needed).
 pub(super) fn control(bin: &Path, sock: &Path, cmd: &str) -> Result<String> {
-    let out = Command::new(bin)
-        .arg(cmd)
-        .arg("--control-socket")
-        .arg(sock)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("pppoe-bras {cmd}"))?;
-    if !out.status.success() {
-        bail!(
-            "pppoe-bras {cmd}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let (bin, sock) = (bin.to_string_lossy(), sock.to_string_lossy());
+    crate::util::run(&bin, &[cmd, "--control-socket", &sock])
 }
 
 /// The daemon's counters (`stats`): `(name, value)`, `sessions` first.
