@@ -469,3 +469,75 @@ fn vlan_filter_ignores_unserved_tags() {
     assert!(drop_vlan >= 1, "stats:\n{stats}");
     assert!(stats.contains("session.drop_unknown_session "), "{stats}");
 }
+
+/// FLET'S "IPv6 PPPoE" on a YAMAHA RTX: PAP, IPv6 alone. The CPE
+/// Protocol-Rejects IPCP; the session lives on IPv6CP, gets its /64 and a
+/// delegated prefix (UP6), and its LAN (an address of the delegated
+/// prefix) reaches the test host through XDP; tshark finds nothing
+/// malformed in PAP, IPv6CP, ICMPv6 or DHCPv6.
+#[test]
+fn profile_yamaha_rtx_v6_ipv6_only() {
+    if !root_or_skip("profile_yamaha_rtx_v6") {
+        return;
+    }
+    let lab = new_lab();
+    let bras = start_bras(&lab, &bras_opts(&lab));
+    let cap = lab
+        .tcpdump(lab.ns_cpe(), lab.cpe_if(), &scratch(&lab, "rtx-v6.pcap"))
+        .expect("tcpdump");
+    let mut o = profile_opts("yamaha-rtx-v6", &[]);
+    o.tun = Some("ppp0".to_owned());
+    let mut emu = start_emu(&lab, &o);
+    let (_addr6, pd) = up6(&emu);
+    // The RTX numbers its LAN from the delegated prefix: ::1 of it (on
+    // the TUN here: the lab's cpe namespace has IPv6 off elsewhere).
+    let prefix: std::net::Ipv6Addr = pd.split('/').next().unwrap().parse().unwrap();
+    let lan = std::net::Ipv6Addr::from(u128::from(prefix) | 1).to_string();
+    lab.exec_ok(
+        lab.ns_cpe(),
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{lan}/128"),
+            "dev",
+            "ppp0",
+            "nodad",
+        ],
+    )
+    .expect("LAN address");
+    let target = lab::TEST_HOST6.to_string();
+    let (_, text) = ping6(
+        &lab,
+        lab.ns_cpe(),
+        &["-c", "2", "-W", "2", "-I", &lan, &target],
+        20,
+    );
+    assert!(
+        text.contains("2 received"),
+        "from the delegated prefix:\n{text}\n{}",
+        bras.tail(20)
+    );
+    assert!(
+        !emu.stdout_lines().iter().any(|l| l.starts_with("UP ")),
+        "no IPv4: {:?}",
+        emu.stdout_lines()
+    );
+    emu.stop(Duration::from_secs(5)).expect("stop emulator");
+    let file = cap.stop().expect("stop tcpdump");
+    let d = lab::tshark_check(&file).expect("tshark");
+    assert_eq!(d.malformed, 0, "{:#?}", d.summaries());
+    let has = |kind: &str, detail: &str| {
+        d.frames
+            .iter()
+            .any(|f| f.kind == kind && f.detail.contains(detail))
+    };
+    assert!(has("PAP", "Authenticate-Ack"), "{:#?}", d.summaries());
+    assert!(
+        has("LCP", "Protocol-Reject"),
+        "the CPE rejects IPCP: {:#?}",
+        d.summaries()
+    );
+    assert!(has("IPV6CP", "Configure-Ack"), "{:#?}", d.summaries());
+}

@@ -54,8 +54,8 @@ pub struct EmulateArgs {
     pub user: String,
     #[arg(long, default_value = "password")]
     pub password: String,
-    /// Behave like this CPE: edgerouter, yamaha-rtx, cisco-ios,
-    /// mschapv2-first, ipv6cp, max-payload, aggressive. Flags given
+    /// Behave like this CPE: edgerouter, yamaha-rtx, yamaha-rtx-v6,
+    /// cisco-ios, mschapv2-first, ipv6cp, max-payload, aggressive. Flags given
     /// explicitly (--mru, --auth, --max-payload, --lcp-echo-interval) win.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<Profile>,

@@ -18,6 +18,10 @@ pub enum Profile {
     EdgeRouter,
     /// YAMAHA RTX on NTT FLET'S: MRU 1454, PAP only (Naks CHAP).
     YamahaRtx,
+    /// YAMAHA RTX on a FLET'S "IPv6 PPPoE" session: MRU 1454, PAP only,
+    /// IPv6 alone (IPCP Protocol-Rejected): IPv6CP, RS/SLAAC and a
+    /// DHCPv6-PD prefix for its LAN.
+    YamahaRtxV6,
     /// Cisco IOS dialer: CHAP only, Magic-Number, MRU 1492, sends its own LCP
     /// Echo-Requests every 10 s.
     CiscoIos,
@@ -37,9 +41,10 @@ pub enum Profile {
 
 impl Profile {
     /// Every profile, in the order the README lists them.
-    pub const ALL: [Profile; 7] = [
+    pub const ALL: [Profile; 8] = [
         Profile::EdgeRouter,
         Profile::YamahaRtx,
+        Profile::YamahaRtxV6,
         Profile::CiscoIos,
         Profile::MsChapV2First,
         Profile::Ipv6cp,
@@ -52,6 +57,7 @@ impl Profile {
         match self {
             Profile::EdgeRouter => "edgerouter",
             Profile::YamahaRtx => "yamaha-rtx",
+            Profile::YamahaRtxV6 => "yamaha-rtx-v6",
             Profile::CiscoIos => "cisco-ios",
             Profile::MsChapV2First => "mschapv2-first",
             Profile::Ipv6cp => "ipv6cp",
@@ -75,6 +81,12 @@ impl Profile {
                 p.mru = 1454;
                 p.auth_accept = vec![AuthProto::Pap];
                 p.request_dns = true;
+            }
+            Profile::YamahaRtxV6 => {
+                p.mru = 1454;
+                p.auth_accept = vec![AuthProto::Pap];
+                p.ipv4 = false;
+                p.ipv6 = true;
             }
             Profile::CiscoIos => {
                 p.mru = 1492;

@@ -104,8 +104,9 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
             ) = (&ev, &tun)
             {
                 let name = t.get_ref().name().to_owned();
-                // IPv6 only: no IPCP brought the TUN up.
-                if args.no_ipv4 {
+                // IPv6 only (--no-ipv4 or the profile): no IPCP brought
+                // the TUN up.
+                if fleet.client(i).is_some_and(|c| !c.config().peer.ipv4) {
                     let mru = fleet
                         .client(i)
                         .and_then(Client::peer)
