@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn v6_manager(ipv4: bool) -> Manager {
+pub(super) fn v6_manager(ipv4: bool) -> Manager {
     manager_with(10, 3, |c| {
         c.link.ipv4 = ipv4;
         c.link.ipv6 = true;
@@ -17,7 +17,7 @@ fn v6_client(i: u32, user: &str, ipv6: bool) -> ClientConfig {
     c
 }
 
-type V6Up = (
+pub(super) type V6Up = (
     Option<(std::net::Ipv6Addr, u8)>,
     Option<std::net::Ipv6Addr>,
     Option<(std::net::Ipv6Addr, u8)>,
@@ -25,7 +25,7 @@ type V6Up = (
 );
 
 impl Sim {
-    fn up6(&self, i: usize) -> Option<V6Up> {
+    pub(super) fn up6(&self, i: usize) -> Option<V6Up> {
         self.events[i].iter().rev().find_map(|e| match e {
             ClientEvent::Ipv6Up {
                 prefix,

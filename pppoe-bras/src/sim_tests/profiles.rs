@@ -1,6 +1,6 @@
 //! Interop profiles: each CPE behaviour against the real Manager.
 
-use super::*;
+use super::{ipv6::v6_manager, *};
 
 /// testuser1 (static 172.16.0.101) behaving like `profile`.
 fn profile_client(profile: Profile) -> ClientConfig {
