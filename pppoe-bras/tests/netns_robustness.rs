@@ -14,15 +14,12 @@ use pppoe_bras::{
     rawsock::PacketSocket,
 };
 
-/// xorshift64*: deterministic, so a failure replays.
-struct Rng(u64);
+/// The crate's seeded generator: deterministic, so a failure replays.
+struct Rng(pppoe_bras::ppp::rng::Rng);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
@@ -168,7 +165,7 @@ fn a_storm_of_bad_frames_leaves_the_daemon_and_the_live_session_unharmed() {
     let sid = up.session;
     let sent = lab::in_netns(lab.ns_cpe(), move || {
         let sock = PacketSocket::open(&cpe_if)?;
-        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut rng = Rng(pppoe_bras::ppp::rng::Rng::seeded(0x5eed_1234_abcd_0001));
         let mut sent = 0u32;
         for i in 0..20_000u32 {
             let f = garbage(&mut rng, bras_mac, client, sid);

@@ -9,6 +9,7 @@ use std::{
 };
 
 use super::client::{Client, ClientConfig, ClientEvent};
+use crate::ppp::rng::Rng;
 use crate::wire::eth::{fmt_mac, EthHeader, Vlans};
 
 /// Start or stop pacing: item `k` is due at `t0 + k / rate` (all at once when
@@ -135,7 +136,8 @@ pub struct Fleet {
     up_seen: Vec<bool>,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<(usize, ClientEvent)>,
-    seed: u64,
+    /// Draws each client's seed.
+    rng: Rng,
     stats: FleetStats,
 }
 
@@ -154,7 +156,7 @@ impl Fleet {
             up_seen: Vec::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
-            seed,
+            rng: Rng::seeded(seed),
             stats: FleetStats {
                 clients: 0,
                 started: 0,
@@ -331,12 +333,9 @@ impl Fleet {
                 break;
             };
             p.done += 1;
-            self.seed = self
-                .seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let seed = self.rng.next_u64();
             let i = self.clients.len();
-            self.clients.push(Client::new(cfg, now, self.seed));
+            self.clients.push(Client::new(cfg, now, seed));
             self.scheduled.push(None);
             self.up_seen.push(false);
             self.stats.started += 1;

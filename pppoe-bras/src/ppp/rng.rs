@@ -12,6 +12,9 @@
 //! - [`Rng::seeded`], SplitMix64 from a caller's seed: reproducible, for
 //!   tests and for the subscriber emulator. The BRAS side never uses it
 //!   outside tests ([`crate::session::Manager::new`] takes no seed).
+//!
+//! The crate's only generator: the emulator's fleet draws its clients'
+//! seeds from it, and the fuzz-style tests their bytes.
 
 use rand::RngCore;
 

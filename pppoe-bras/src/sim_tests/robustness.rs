@@ -2,14 +2,6 @@
 
 use super::*;
 
-/// xorshift64*.
-fn rng(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
 #[test]
 fn garbage_mixed_into_live_sessions_hurts_no_bystander() {
     let mut sim = Sim::new(manager(10, 3));
@@ -46,24 +38,24 @@ fn garbage_mixed_into_live_sessions_hurts_no_bystander() {
         };
         pppoe::session_frame(&eth, sid, protocol, info)
     };
-    let mut s = 0x1234_5678_9abc_def1u64;
+    let mut s = Rng::seeded(0x1234_5678_9abc_def1);
     for i in 0..20_000u32 {
-        let r = rng(&mut s);
+        let r = s.next_u64();
         let frame: Vec<u8> = match i % 8 {
             // Pure noise.
-            0 => (0..r % 100).map(|_| rng(&mut s) as u8).collect(),
+            0 => (0..r % 100).map(|_| s.next_u64() as u8).collect(),
             // Any captured frame (also others' discovery), truncated.
             1 => {
                 let f = &captured[(r as usize) % captured.len()];
-                f[..(rng(&mut s) as usize) % f.len()].to_vec()
+                f[..(s.next_u64() as usize) % f.len()].to_vec()
             }
             // The victim's own frames, mutated (source kept: only the victim
             // may suffer).
             2 | 3 => {
                 let mut f = victim_frames[(r as usize) % victim_frames.len()].clone();
-                for _ in 0..(rng(&mut s) % 4 + 1) {
-                    let at = (rng(&mut s) as usize) % f.len();
-                    f[at] = rng(&mut s) as u8;
+                for _ in 0..(s.next_u64() % 4 + 1) {
+                    let at = (s.next_u64() as usize) % f.len();
+                    f[at] = s.next_u64() as u8;
                 }
                 f[6..12].copy_from_slice(&victim_mac);
                 f
@@ -78,7 +70,7 @@ fn garbage_mixed_into_live_sessions_hurts_no_bystander() {
                     0x8057,
                     0x1234,
                 ][(r as usize) % 6];
-                let info: Vec<u8> = (0..rng(&mut s) % 40).map(|_| rng(&mut s) as u8).collect();
+                let info: Vec<u8> = (0..s.next_u64() % 40).map(|_| s.next_u64() as u8).collect();
                 session_frame(BRAS_MAC, victim_mac, victim_sid, protocol, &info)
             }
             // Unknown sessions, wrong destination, other EtherTypes.

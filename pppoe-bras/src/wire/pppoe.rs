@@ -377,6 +377,7 @@ pub fn session_frame(eth: &EthHeader, session_id: u16, ppp_protocol: u16, info: 
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::ppp::rng::Rng;
     use crate::wire::eth::{Vlans, BROADCAST};
 
     /// A PADI as sent by rp-pppoe / pppd: blank Service-Name, 4-byte Host-Uniq,
@@ -574,21 +575,13 @@ mod test {
         assert!(parse_session(&[0x11, 0x00, 0, 1, 0, 1, 0xc0]).is_err());
     }
 
-    /// xorshift64*, enough for a fuzz-style loop without a dev-dependency.
-    fn rng(state: &mut u64) -> u64 {
-        *state ^= *state >> 12;
-        *state ^= *state << 25;
-        *state ^= *state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
     #[test]
     fn random_bytes_never_panic() {
-        let mut s = 0x1234_5678_9abc_def0u64;
+        let mut s = Rng::seeded(0x1234_5678_9abc_def0);
         for _ in 0..20_000 {
-            let len = (rng(&mut s) % 80) as usize;
-            let mut buf: Vec<u8> = (0..len).map(|_| rng(&mut s) as u8).collect();
-            if len > 0 && rng(&mut s) & 1 == 0 {
+            let len = (s.next_u64() % 80) as usize;
+            let mut buf: Vec<u8> = (0..len).map(|_| s.next_u64() as u8).collect();
+            if len > 0 && s.next_u64() & 1 == 0 {
                 buf[0] = VER_TYPE;
             }
             if let Ok((_, body)) = Header::parse(&buf) {
