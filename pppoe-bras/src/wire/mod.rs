@@ -5,6 +5,44 @@
 //! Contract: parsing peer bytes never panics; it returns a typed [`Error`].
 //! Builders append to a caller's `Vec<u8>`.
 
+/// Declares a `u8`/`u16` code enum with an `Unknown(..)` variant and `From` in
+/// both directions (smoltcp's `enum_with_unknown!`), so unknown values
+/// round-trip.
+macro_rules! enum_with_unknown {
+    (
+        $(#[$enum_attr:meta])*
+        pub enum $name:ident($ty:ty) {
+            $( $(#[$variant_attr:meta])* $variant:ident = $value:expr ),+ $(,)?
+        }
+    ) => {
+        $(#[$enum_attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$variant_attr])* $variant ),*,
+            /// A value this code does not know.
+            Unknown($ty),
+        }
+
+        impl ::core::convert::From<$ty> for $name {
+            fn from(value: $ty) -> Self {
+                match value {
+                    $( $value => $name::$variant ),*,
+                    other => $name::Unknown(other),
+                }
+            }
+        }
+
+        impl ::core::convert::From<$name> for $ty {
+            fn from(value: $name) -> Self {
+                match value {
+                    $( $name::$variant => $value ),*,
+                    $name::Unknown(other) => other,
+                }
+            }
+        }
+    };
+}
+
 pub mod eth;
 pub mod ppp;
 pub mod pppoe;

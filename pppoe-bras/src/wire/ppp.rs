@@ -18,65 +18,23 @@ pub const HEADER_LEN: usize = 4;
 /// Length of the PPP protocol field in a PPPoE session payload.
 pub const PROTOCOL_LEN: usize = 2;
 
-/// LCP/NCP packet codes (RFC 1661 §5, §6; 12 and 13 from RFC 1570).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Code {
-    ConfReq,
-    ConfAck,
-    ConfNak,
-    ConfRej,
-    TermReq,
-    TermAck,
-    CodeRej,
-    ProtRej,
-    EchoReq,
-    EchoRep,
-    DiscardReq,
-    Identification,
-    TimeRemaining,
-    /// Any other value, kept so a Code-Reject can echo it.
-    Unknown(u8),
-}
-
-impl From<u8> for Code {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Code::ConfReq,
-            2 => Code::ConfAck,
-            3 => Code::ConfNak,
-            4 => Code::ConfRej,
-            5 => Code::TermReq,
-            6 => Code::TermAck,
-            7 => Code::CodeRej,
-            8 => Code::ProtRej,
-            9 => Code::EchoReq,
-            10 => Code::EchoRep,
-            11 => Code::DiscardReq,
-            12 => Code::Identification,
-            13 => Code::TimeRemaining,
-            other => Code::Unknown(other),
-        }
-    }
-}
-
-impl From<Code> for u8 {
-    fn from(c: Code) -> u8 {
-        match c {
-            Code::ConfReq => 1,
-            Code::ConfAck => 2,
-            Code::ConfNak => 3,
-            Code::ConfRej => 4,
-            Code::TermReq => 5,
-            Code::TermAck => 6,
-            Code::CodeRej => 7,
-            Code::ProtRej => 8,
-            Code::EchoReq => 9,
-            Code::EchoRep => 10,
-            Code::DiscardReq => 11,
-            Code::Identification => 12,
-            Code::TimeRemaining => 13,
-            Code::Unknown(v) => v,
-        }
+enum_with_unknown! {
+    /// LCP/NCP packet codes (RFC 1661 §5, §6; 12 and 13 from RFC 1570).
+    /// `Unknown` keeps any other value, so a Code-Reject can echo it.
+    pub enum Code(u8) {
+        ConfReq = 1,
+        ConfAck = 2,
+        ConfNak = 3,
+        ConfRej = 4,
+        TermReq = 5,
+        TermAck = 6,
+        CodeRej = 7,
+        ProtRej = 8,
+        EchoReq = 9,
+        EchoRep = 10,
+        DiscardReq = 11,
+        Identification = 12,
+        TimeRemaining = 13,
     }
 }
 
