@@ -10,6 +10,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use pppoe_bras_common::proto::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_PPP_DISC, ETH_P_PPP_SES};
 
 /// Join the network namespace `/run/netns/<name>` (as `ip netns exec` names
 /// them). Only the calling thread moves: call it before starting any runtime
@@ -201,10 +202,10 @@ impl PacketSocket {
             ins(JEQ_K, 0, 1, 1),                                       // 1: tag in metadata
             ins(RET_K, 0, 0, 0xffff),                                  // 2
             ins(LD_H_ABS, 0, 0, 12),                                   // 3: ethertype
-            ins(JEQ_K, 4, 0, 0x8863),                                  // 4
-            ins(JEQ_K, 3, 0, 0x8864),                                  // 5
-            ins(JEQ_K, 2, 0, 0x8100),                                  // 6
-            ins(JEQ_K, 1, 0, 0x88a8),                                  // 7
+            ins(JEQ_K, 4, 0, ETH_P_PPP_DISC.into()),                   // 4
+            ins(JEQ_K, 3, 0, ETH_P_PPP_SES.into()),                    // 5
+            ins(JEQ_K, 2, 0, ETH_P_8021Q.into()),                      // 6
+            ins(JEQ_K, 1, 0, ETH_P_8021AD.into()),                     // 7
             ins(RET_K, 0, 0, 0),                                       // 8: drop
             ins(RET_K, 0, 0, 0xffff),                                  // 9: accept
         ];
@@ -326,7 +327,7 @@ fn vlan_from_cmsgs(msg: &libc::msghdr) -> Option<(u16, u16)> {
                     let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
                         aux.tp_vlan_tpid
                     } else {
-                        0x8100
+                        ETH_P_8021Q
                     };
                     return Some((tpid, aux.tp_vlan_tci));
                 }

@@ -8,24 +8,19 @@
 
 use super::Error;
 
-/// EtherType of PPPoE discovery (RFC 2516 §4).
-pub const ETHERTYPE_PPPOE_DISCOVERY: u16 = 0x8863;
-/// EtherType of PPPoE session (RFC 2516 §4).
-pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
-/// TPID of an 802.1Q (C-)tag.
-pub const TPID_8021Q: u16 = 0x8100;
-/// TPID of an 802.1ad (S-)tag.
-pub const TPID_8021AD: u16 = 0x88a8;
+// The EtherTypes, TPIDs and lengths the data plane shares, under this
+// module's names: one definition, in `pppoe_bras_common::proto`.
+pub use pppoe_bras_common::proto::{
+    ETH_HLEN as HEADER_LEN, ETH_P_8021AD as TPID_8021AD, ETH_P_8021Q as TPID_8021Q,
+    ETH_P_PPP_DISC as ETHERTYPE_PPPOE_DISCOVERY, ETH_P_PPP_SES as ETHERTYPE_PPPOE_SESSION,
+    VLAN_HLEN as VLAN_TAG_LEN,
+};
+
 /// Pre-standard QinQ outer TPID still used by some switches.
 pub const TPID_QINQ_LEGACY: u16 = 0x9100;
 
 /// The broadcast MAC address.
 pub const BROADCAST: [u8; 6] = [0xff; 6];
-
-/// Ethernet II header length without tags.
-pub const HEADER_LEN: usize = 14;
-/// Length of one VLAN tag.
-pub const VLAN_TAG_LEN: usize = 4;
 
 /// One VLAN tag: its TPID and 12-bit VLAN id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
