@@ -274,12 +274,6 @@ impl Accounting {
         self.pending_v6.remove(key);
     }
 
-    /// Open keys with their Acct-Session-Id, user and address (for
-    /// Disconnect-Request matching).
-    pub fn open_sessions(&self) -> impl Iterator<Item = (&SessionKey, &SessionMeta)> {
-        self.open.iter().map(|(k, o)| (k, &o.meta))
-    }
-
     /// The data path is in: the start record, or `None` when the session
     /// already had one (renegotiation; the address and NAT block are
     /// updated).

@@ -205,10 +205,6 @@ impl V6Client {
         }
     }
 
-    pub fn is_bound(&self) -> bool {
-        self.phase == Phase::Bound
-    }
-
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         self.transmit.pop_front()
     }

@@ -89,10 +89,6 @@ impl V6Service {
         self.next_ra = None;
     }
 
-    pub fn is_active(&self) -> bool {
-        self.active
-    }
-
     pub fn prefix64(&self) -> (Ipv6Addr, u8) {
         self.prefix64
     }

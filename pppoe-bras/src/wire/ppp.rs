@@ -221,12 +221,6 @@ impl<'a> OptionWriter<'a> {
         self.push(kind, &value.octets())
     }
 
-    /// Append an option exactly as received (its `raw` bytes).
-    pub fn push_raw(&mut self, raw: &[u8]) -> &mut Self {
-        self.buf.extend_from_slice(raw);
-        self
-    }
-
     /// Bytes written so far into the underlying buffer.
     pub fn len(&self) -> usize {
         self.buf.len()
