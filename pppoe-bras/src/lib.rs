@@ -1,9 +1,28 @@
 //! pppoe-bras: a PPPoE BRAS whose session data path runs in XDP.
 //!
-//! Everything except `driver`, `rawsock`, `dataplane`, `control` (the
-//! socket), `lab` (namespaces and processes) and `emulate`'s I/O shell
-//! (`emulate::shell`, and `emulate::cli`'s printing) is sans-IO: events and
-//! `now` in, frames, timers and events out.
+//! Sans-IO (events and `now` in; frames, timers and events out; no socket,
+//! file or process of their own): `wire`, `discovery`, `session`, `ppp`,
+//! `pool`, `v6`, `auth`, `accounting`, `radius_client`, `dae`, `query`,
+//! `state` (encodes and decodes; `driver` writes the file), `pcapng`, and
+//! `emulate` apart from its shell. `ppp::rng::Rng::from_os` draws from the
+//! OS's randomness.
+//!
+//! The modules that do I/O:
+//! - `driver`: the daemon's tokio event loop (packet socket, timers,
+//!   signals, the state file);
+//! - `rawsock`: AF_PACKET sockets, interface ioctls, netns entry, TUN;
+//! - `dataplane`: the XDP programs and maps through aya, bpffs pins, the
+//!   NIC's settings;
+//! - `aaa`: the RADIUS and DAE UDP sockets and the `accounting_log` file;
+//! - `control`: the Unix control socket (daemon and command side);
+//! - `metrics`: the `/metrics` TCP listener ([`metrics::serve`]);
+//! - `config`: reads the config file, pppd options files and secrets files;
+//! - `capture`: the `capture` command (pinned maps, perf buffers, the
+//!   pcapng file, the control socket);
+//! - `bench_setup`: a benchmark's data plane and sessions file;
+//! - `lab`: network namespaces, processes, echo servers, tshark;
+//! - `emulate::shell` (TUN and packet socket) and `emulate::cli` (printing);
+//! - `logfmt`: installs the logger that writes to stderr.
 
 pub mod aaa;
 pub mod accounting;
