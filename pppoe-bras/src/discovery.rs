@@ -2068,14 +2068,6 @@ mod test {
         assert!(!d.ids.contains(&0) && !d.ids.contains(&0xffff));
     }
 
-    /// xorshift64*.
-    fn rng(state: &mut u64) -> u64 {
-        *state ^= *state >> 12;
-        *state ^= *state << 25;
-        *state ^= *state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
     #[test]
     fn prefixes_and_garbage_never_panic() {
         let t0 = Instant::now();
@@ -2108,18 +2100,18 @@ mod test {
         }
         while d.poll_transmit().is_some() {}
         // Random mutations of a valid PADR and pure random frames.
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut s = crate::ppp::rng::Rng::seeded(0x9e37_79b9_7f4a_7c15);
         for i in 0..20_000 {
             let mut f = padr.clone();
             if i & 1 == 0 {
-                for _ in 0..(rng(&mut s) % 4 + 1) {
-                    let at = (rng(&mut s) as usize) % f.len();
-                    f[at] = rng(&mut s) as u8;
+                for _ in 0..(s.next_u64() % 4 + 1) {
+                    let at = (s.next_u64() as usize) % f.len();
+                    f[at] = s.next_u64() as u8;
                 }
-                f.truncate((rng(&mut s) as usize) % (f.len() + 1));
+                f.truncate((s.next_u64() as usize) % (f.len() + 1));
             } else {
-                let len = (rng(&mut s) % 100) as usize;
-                f = (0..len).map(|_| rng(&mut s) as u8).collect();
+                let len = (s.next_u64() % 100) as usize;
+                f = (0..len).map(|_| s.next_u64() as u8).collect();
             }
             if let Ok((e, p)) = EthHeader::parse(&f) {
                 d.handle_frame(t0, &e, p);
