@@ -16,7 +16,7 @@ use crate::{
     control::{self, Command},
     dataplane::{Dataplane, DataplaneConfig, NatTimeouts, SessionRow},
     discovery::{DiscoveryConfig, SessionKey},
-    ppp::{fsm::FsmConfig, link::LinkConfig},
+    ppp::link::LinkConfig,
     query,
     rawsock::{if_mac, OwnsFd as _, PacketSocket},
     session::{DataplaneOp, Manager, ManagerConfig},
@@ -643,7 +643,6 @@ fn snapshot(
 
 /// The session layer's settings, from the config.
 pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
-    let secs = |s: u32| Duration::from_secs(u64::from(s));
     let pair = |v: &[std::net::Ipv4Addr]| [v.first().copied(), v.get(1).copied()];
     ManagerConfig {
         discovery: DiscoveryConfig {
@@ -661,22 +660,12 @@ pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
             vlans: cfg.vlans.clone(),
         },
         link: LinkConfig {
-            mru: cfg.mru,
+            settings: cfg.link.clone(),
             auth: cfg.auth.clone(),
             local_address: cfg.local_address,
             dns: pair(&cfg.dns),
             nbns: pair(&cfg.nbns),
-            echo_interval: secs(cfg.lcp_echo_interval),
-            echo_failure: cfg.lcp_echo_failure,
-            auth_timeout: secs(cfg.auth_timeout),
             auth_name: cfg.ac_name.clone(),
-            chap_rechallenge: secs(cfg.chap_rechallenge_interval),
-            fsm: FsmConfig {
-                restart: secs(cfg.restart_timer),
-                max_configure: cfg.max_configure,
-                max_failure: cfg.max_failure,
-                max_terminate: cfg.max_terminate,
-            },
             ipv4: cfg.v6.ipv4,
             ipv6: cfg.v6.ipv6,
         },
@@ -721,7 +710,7 @@ pub fn dataplane_config(cfg: &Config, inside: Vec<(Ipv4Addr, u8)>) -> DataplaneC
         local_ip: Some(cfg.local_address),
         mss_clamp: cfg.mss_clamp,
         // Our MRU, or the larger PPP-Max-Payload a session may negotiate (RFC 4638).
-        mru: cfg.mru.max(cfg.max_payload),
+        mru: cfg.link.mru.max(cfg.max_payload),
         nat: cfg.nat,
         port_block_size: cfg.port_block_size,
         first_port: cfg.first_port,

@@ -950,7 +950,7 @@ impl Manager {
         let mut link_cfg = self.cfg.link.clone();
         if let Some(mp) = max_payload {
             // Discovery agreed `mp` within its cap; LCP may go up to it.
-            link_cfg.mru = mp.max(link_cfg.mru);
+            link_cfg.settings.mru = mp.max(link_cfg.settings.mru);
         }
         self.by_id.insert(key.session_id, key);
         let link = Link::with_rng(link_cfg, now, self.rng.fork());

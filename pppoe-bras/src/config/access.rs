@@ -209,7 +209,10 @@ mod tests {
                 VlanRule::Double(VidSet::Range(300, 300), VidSet::Any),
             ]
         );
-        assert_eq!(cfg.chap_rechallenge_interval, 600);
+        assert_eq!(
+            cfg.link.chap_rechallenge,
+            std::time::Duration::from_secs(600)
+        );
         // Defaults: per-MAC PADI limit on, the rest off.
         let d = parse(base).unwrap();
         assert_eq!(

@@ -1,10 +1,12 @@
-//! The PPP link: MRU and RFC 4638 payload, keepalives, the RFC 1661
-//! timers and counters, the authentication timeout and CHAP re-challenges,
-//! into the [`Config`] fields that `driver` hands to `ppp::link`.
+//! The PPP link: MRU, keepalives, the RFC 1661 timers and counters, the
+//! authentication timeout and CHAP re-challenges, straight into the link's
+//! own [`LinkSettings`] (`Config::link`), which `driver` hands on to
+//! `ppp::link` unchanged; and the RFC 4638 payload, which discovery takes.
 
 use super::keys::Raw;
 use super::place::Resolver;
 use super::{Config, ConfigError, Overrides};
+use crate::ppp::{FsmConfig, LinkSettings};
 
 /// The link's keys.
 pub(super) fn resolve(
@@ -13,8 +15,8 @@ pub(super) fn resolve(
     o: &mut Overrides,
     cfg: &mut Config,
 ) -> Result<(), ConfigError> {
-    let d = Config::default();
-    cfg.mru = r.int(
+    let d = LinkSettings::default();
+    cfg.link.mru = r.int(
         "mru",
         None,
         raw.mru.take(),
@@ -28,28 +30,28 @@ pub(super) fn resolve(
             "max_payload",
             None,
             v,
-            d.max_payload,
+            Config::default().max_payload,
             1492..=9000,
             ", or 0 to disable RFC 4638",
         )?,
     };
-    cfg.lcp_echo_interval = r.int(
+    cfg.link.echo_interval = r.secs(
         "lcp_echo_interval",
         o.lcp_echo_interval.take(),
         raw.lcp_echo_interval.take(),
-        d.lcp_echo_interval,
+        d.echo_interval,
         0..=3600,
         " seconds (0 disables keepalives)",
     )?;
-    cfg.lcp_echo_failure = r.int(
+    cfg.link.echo_failure = r.int(
         "lcp_echo_failure",
         o.lcp_echo_failure.take(),
         raw.lcp_echo_failure.take(),
-        d.lcp_echo_failure,
+        d.echo_failure,
         1..=1000,
         "; to disable keepalives set lcp_echo_interval = 0",
     )?;
-    cfg.auth_timeout = r.int(
+    cfg.link.auth_timeout = r.secs(
         "auth_timeout",
         None,
         raw.auth_timeout.take(),
@@ -57,43 +59,45 @@ pub(super) fn resolve(
         1..=3600,
         " seconds",
     )?;
-    cfg.restart_timer = r.int(
-        "restart_timer",
-        None,
-        raw.restart_timer.take(),
-        d.restart_timer,
-        1..=60,
-        " seconds (RFC 1661 default 3)",
-    )?;
-    cfg.max_configure = r.int(
-        "max_configure",
-        None,
-        raw.max_configure.take(),
-        d.max_configure,
-        1..=255,
-        " (RFC 1661 default 10)",
-    )?;
-    cfg.max_failure = r.int(
-        "max_failure",
-        None,
-        raw.max_failure.take(),
-        d.max_failure,
-        1..=255,
-        " (RFC 1661 default 5)",
-    )?;
-    cfg.max_terminate = r.int(
-        "max_terminate",
-        None,
-        raw.max_terminate.take(),
-        d.max_terminate,
-        1..=255,
-        " (RFC 1661 default 2)",
-    )?;
-    cfg.chap_rechallenge_interval = r.int(
+    cfg.link.fsm = FsmConfig {
+        restart: r.secs(
+            "restart_timer",
+            None,
+            raw.restart_timer.take(),
+            d.fsm.restart,
+            1..=60,
+            " seconds (RFC 1661 default 3)",
+        )?,
+        max_configure: r.int(
+            "max_configure",
+            None,
+            raw.max_configure.take(),
+            d.fsm.max_configure,
+            1..=255,
+            " (RFC 1661 default 10)",
+        )?,
+        max_failure: r.int(
+            "max_failure",
+            None,
+            raw.max_failure.take(),
+            d.fsm.max_failure,
+            1..=255,
+            " (RFC 1661 default 5)",
+        )?,
+        max_terminate: r.int(
+            "max_terminate",
+            None,
+            raw.max_terminate.take(),
+            d.fsm.max_terminate,
+            1..=255,
+            " (RFC 1661 default 2)",
+        )?,
+    };
+    cfg.link.chap_rechallenge = r.secs(
         "chap_rechallenge_interval",
         None,
         raw.chap_rechallenge_interval.take(),
-        d.chap_rechallenge_interval,
+        d.chap_rechallenge,
         0..=86_400,
         " seconds (0 = off)",
     )?;

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use crate::discovery::{RateLimit, VlanRule};
 use crate::pool::PoolRange;
-use crate::ppp::AuthProto;
+use crate::ppp::{AuthProto, LinkSettings};
 
 pub mod aaa;
 mod access;
@@ -109,28 +109,15 @@ pub struct Config {
     pub dns: Vec<Ipv4Addr>,
     /// NBNS (WINS) servers for IPCP (RFC 1877), 0 to 2. Default `[]`.
     pub nbns: Vec<Ipv4Addr>,
-    /// MRU we ask for in LCP (RFC 1661 §6.1), 64–1500. Default 1492
-    /// (1500 − 8 bytes of PPPoE, RFC 2516 §7).
-    pub mru: u16,
     /// Largest PPP-Max-Payload we accept (RFC 4638), 1492–9000; 0 disables
     /// RFC 4638 (the MRU then stays at most 1492). Default 1500.
     pub max_payload: u16,
-    /// Seconds between LCP Echo-Requests (RFC 1661 §5.8); 0 disables.
-    /// Default 10. Flag `--lcp-echo-interval` (pppd `lcp-echo-interval`).
-    pub lcp_echo_interval: u32,
-    /// Unanswered Echo-Requests before the link is declared dead, ≥ 1.
-    /// Default 3. Flag `--lcp-echo-failure` (pppd `lcp-echo-failure`).
-    pub lcp_echo_failure: u32,
-    /// Seconds the peer has to authenticate after LCP opens. Default 30.
-    pub auth_timeout: u32,
-    /// Restart timer in seconds (RFC 1661 §4.6). Default 3.
-    pub restart_timer: u32,
-    /// Max-Configure (RFC 1661 §4.6). Default 10.
-    pub max_configure: u32,
-    /// Max-Failure (RFC 1661 §4.6). Default 5.
-    pub max_failure: u32,
-    /// Max-Terminate (RFC 1661 §4.6). Default 2.
-    pub max_terminate: u32,
+    /// The PPP link's keys (`mru`, `lcp_echo_interval`, `lcp_echo_failure`,
+    /// `auth_timeout`, `restart_timer`, `max_configure`, `max_failure`,
+    /// `max_terminate`, `chap_rechallenge_interval`), resolved by
+    /// `config/link.rs` into the link's own settings, which `driver` hands
+    /// on unchanged.
+    pub link: LinkSettings,
     /// Most concurrent sessions, 1–65534 (PPPoE session ids 1–0xFFFE).
     /// Default 65534. Flag `--max-sessions` (pppoe-server `-N`).
     pub max_sessions: u32,
@@ -154,9 +141,6 @@ pub struct Config {
     /// `"200.10-20"`, `"200.*"` (QinQ outer.inner; 802.1ad or 802.1Q
     /// outer). Default `[]` = everything.
     pub vlans: Vec<VlanRule>,
-    /// Seconds between CHAP re-challenges of an established session
-    /// (RFC 1994 §2.3; a wrong answer ends the session); 0 = off. Default 0.
-    pub chap_rechallenge_interval: u32,
     /// Translate subscriber addresses to `public_address` (NAPT). `false`
     /// routes subscriber addresses as they are. Default `true`. Flag `--no-nat`.
     pub nat: bool,
@@ -258,15 +242,8 @@ impl Default for Config {
             pools: Vec::new(),
             dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
             nbns: Vec::new(),
-            mru: 1492,
             max_payload: 1500,
-            lcp_echo_interval: 10,
-            lcp_echo_failure: 3,
-            auth_timeout: 30,
-            restart_timer: 3,
-            max_configure: 10,
-            max_failure: 5,
-            max_terminate: 2,
+            link: LinkSettings::default(),
             max_sessions: 65534,
             max_sessions_per_mac: 16,
             padi_rate_per_mac: Some(RateLimit {
@@ -277,7 +254,6 @@ impl Default for Config {
             pado_delay_ms: 0,
             max_sessions_per_vlan: 0,
             vlans: Vec::new(),
-            chap_rechallenge_interval: 0,
             nat: true,
             public_address: None,
             public_addresses: Vec::new(),
@@ -387,7 +363,7 @@ impl Config {
             "isolate_subscribers",
         );
         check(self.max_payload != new.max_payload, "max_payload");
-        check(self.mru != new.mru, "mru");
+        check(self.link.mru != new.link.mru, "mru");
         check(self.metrics_listen != new.metrics_listen, "metrics_listen");
         check(
             self.aaa != new.aaa,
@@ -508,7 +484,7 @@ impl Config {
                 }
             }
         }
-        if self.lcp_echo_interval == 0 {
+        if self.link.echo_interval.is_zero() {
             out.push(
                 "lcp_echo_interval = 0: dead CPEs are only noticed when they send PADT".to_string(),
             );

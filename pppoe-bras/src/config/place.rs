@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::{Range, RangeInclusive};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use toml::Spanned;
 
@@ -155,6 +156,20 @@ impl<'a> Resolver<'a> {
             ));
         }
         T::try_from(v).map_err(|_| place.bad(v, "out of range"))
+    }
+
+    /// [`Resolver::int`] for a whole number of seconds.
+    pub(super) fn secs(
+        &self,
+        key: &'static str,
+        flag: Option<u32>,
+        file: S<i64>,
+        default: Duration,
+        range: RangeInclusive<i64>,
+        hint: &str,
+    ) -> Result<Duration, ConfigError> {
+        self.int(key, flag, file, default.as_secs(), range, hint)
+            .map(Duration::from_secs)
     }
 
     pub(super) fn string(

@@ -163,7 +163,7 @@ impl ConfigSource {
         let mut cfg = Config::resolve(self.file.as_deref(), overrides)?;
         let mut warnings = Vec::new();
         if let Some(p) = pppd {
-            cfg.mru = p.mru.unwrap_or(cfg.mru);
+            cfg.link.mru = p.mru.unwrap_or(cfg.link.mru);
             warnings = p.warnings;
         }
         Ok((cfg, warnings))

@@ -4,6 +4,7 @@
 pub(super) use super::*;
 pub(super) use crate::auth::{Secret, Verdict};
 pub(super) use crate::ppp::Credential;
+pub(super) use std::time::Duration;
 
 pub(super) const ORIGIN: &str = "config/bras.toml";
 
@@ -43,7 +44,10 @@ fn example_files_load_and_match_the_classic_bench() {
     assert_eq!(cfg.auth, vec![AuthProto::Chap, AuthProto::Pap]);
     assert_eq!(cfg.pool, vec!["172.16.0.100-172.16.0.199".parse().unwrap()]);
     assert_eq!(cfg.dns, vec![a("192.0.2.53"), a("192.0.2.54")]);
-    assert_eq!((cfg.lcp_echo_interval, cfg.lcp_echo_failure), (10, 2));
+    assert_eq!(
+        (cfg.link.echo_interval, cfg.link.echo_failure),
+        (Duration::from_secs(10), 2)
+    );
     assert_eq!(
         cfg.secrets,
         vec![path.parent().unwrap().join("chap-secrets")]
@@ -84,7 +88,7 @@ fn minimal_file_gets_the_defaults() {
     };
     assert_eq!(cfg, expected);
     assert_eq!(cfg.secrets, vec![PathBuf::from("/etc/ppp/chap-secrets")]);
-    assert_eq!(cfg.mru, 1492);
+    assert_eq!(cfg.link.mru, 1492);
     assert_eq!(cfg.xdp_mode, XdpMode::Auto);
 }
 
@@ -171,15 +175,20 @@ gold = ["10.9.1.0/24", "10.9.2.1-10.9.2.9"]
         )],
         dns: vec![a("198.51.100.53")],
         nbns: vec![a("198.51.100.137"), a("198.51.100.138")],
-        mru: 1480,
         max_payload: 0,
-        lcp_echo_interval: 0,
-        lcp_echo_failure: 7,
-        auth_timeout: 20,
-        restart_timer: 2,
-        max_configure: 9,
-        max_failure: 4,
-        max_terminate: 3,
+        link: LinkSettings {
+            mru: 1480,
+            echo_interval: Duration::from_secs(0),
+            echo_failure: 7,
+            auth_timeout: Duration::from_secs(20),
+            chap_rechallenge: Duration::from_secs(0),
+            fsm: crate::ppp::FsmConfig {
+                restart: Duration::from_secs(2),
+                max_configure: 9,
+                max_failure: 4,
+                max_terminate: 3,
+            },
+        },
         max_sessions: 1000,
         max_sessions_per_mac: 1,
         // Discovery/interop knobs: defaults here, own test below.
@@ -188,7 +197,6 @@ gold = ["10.9.1.0/24", "10.9.2.1-10.9.2.9"]
         pado_delay_ms: 0,
         max_sessions_per_vlan: 0,
         vlans: vec![],
-        chap_rechallenge_interval: 0,
         nat: false,
         public_address: Some(a("198.51.100.1")),
         public_addresses: vec![a("198.51.100.1"), a("198.51.100.3")],
@@ -484,7 +492,7 @@ fn flags_win_over_the_file() {
     assert_eq!(cfg.access_interface, "veth-acc");
     assert_eq!(cfg.uplink_interface, "eth0");
     assert_eq!(cfg.pool, vec!["10.9.0.1-10.9.0.9".parse().unwrap()]);
-    assert_eq!(cfg.lcp_echo_interval, 5);
+    assert_eq!(cfg.link.echo_interval, Duration::from_secs(5));
     assert_eq!(cfg.ac_name, "file");
     assert_eq!(cfg.dns, Vec::<Ipv4Addr>::new());
     assert_eq!(cfg.auth, vec![AuthProto::Pap]);
@@ -530,8 +538,8 @@ fn every_flag_wins() {
     assert_eq!(c.nbns, vec![a("192.0.2.137")]);
     assert_eq!(c.auth, vec![AuthProto::Pap, AuthProto::Chap]);
     assert_eq!(
-        (c.lcp_echo_interval, c.lcp_echo_failure, c.max_sessions),
-        (1, 9, 20)
+        (c.link.echo_interval, c.link.echo_failure, c.max_sessions),
+        (Duration::from_secs(1), 9, 20)
     );
     assert!(!c.nat);
     assert_eq!(c.pin_dir, PathBuf::from("/sys/fs/bpf/x"));

@@ -41,12 +41,54 @@ pub struct Restored {
     pub peer_mru: u16,
 }
 
-/// Server-side link configuration.
+/// The link's own knobs: what `config/link.rs` resolves the link's keys
+/// into (`Config::link`), handed on unchanged by `driver`. Adding a link
+/// knob is a row in `config/keys.rs`, its check in `config/link.rs` and its
+/// field here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// Our MRU and the largest MRU we accept from the peer (`mru`): 1492 on
+    /// plain PPPoE, up to PPP-Max-Payload with RFC 4638.
+    pub mru: u16,
+    /// LCP Echo-Request interval in Opened (`lcp_echo_interval`, RFC 1661
+    /// §5.8); zero disables keepalive.
+    pub echo_interval: Duration,
+    /// Unanswered Echo-Requests before the link is declared dead
+    /// (`lcp_echo_failure`).
+    pub echo_failure: u32,
+    /// Time allowed from LCP Opened to an authentication verdict
+    /// (`auth_timeout`).
+    pub auth_timeout: Duration,
+    /// Re-challenge a CHAP-authenticated peer this often in the Network
+    /// phase (`chap_rechallenge_interval`; RFC 1994 §2.3: "at random
+    /// intervals" is allowed, periodic is what BRASes do); zero: never. A
+    /// wrong or missing answer (within `auth_timeout`) ends the link.
+    pub chap_rechallenge: Duration,
+    /// RFC 1661 counters and restart timer (LCP, IPCP, CHAP retransmits):
+    /// `restart_timer`, `max_configure`, `max_failure`, `max_terminate`.
+    pub fsm: FsmConfig,
+}
+
+impl Default for LinkSettings {
+    /// The defaults of the daemon's keys (and of the unit tests).
+    fn default() -> Self {
+        LinkSettings {
+            mru: 1492,
+            echo_interval: Duration::from_secs(10),
+            echo_failure: 3,
+            auth_timeout: Duration::from_secs(30),
+            chap_rechallenge: Duration::ZERO,
+            fsm: FsmConfig::default(),
+        }
+    }
+}
+
+/// Server-side link configuration: the link's own [`LinkSettings`] and
+/// what it takes from other areas (authentication, addresses, NCPs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkConfig {
-    /// Our MRU and the largest MRU we accept from the peer: 1492 on plain
-    /// PPPoE, up to PPP-Max-Payload with RFC 4638.
-    pub mru: u16,
+    /// MRU, keepalives, timeouts and RFC 1661 counters.
+    pub settings: LinkSettings,
     /// Authentication protocols in order of preference. Empty means the
     /// default `[Chap, Pap]`: the BRAS always authenticates.
     pub auth: Vec<AuthProto>,
@@ -56,21 +98,8 @@ pub struct LinkConfig {
     pub dns: [Option<Ipv4Addr>; 2],
     /// NBNS servers (RFC 1877), usually none.
     pub nbns: [Option<Ipv4Addr>; 2],
-    /// LCP Echo-Request interval in Opened; zero disables keepalive.
-    pub echo_interval: Duration,
-    /// Unanswered Echo-Requests before the link is declared dead.
-    pub echo_failure: u32,
-    /// Time allowed from LCP Opened to an authentication verdict.
-    pub auth_timeout: Duration,
     /// Our CHAP name (e.g. the AC-Name).
     pub auth_name: String,
-    /// Re-challenge a CHAP-authenticated peer this often in the Network
-    /// phase (RFC 1994 §2.3: "at random intervals" is allowed, periodic is
-    /// what BRASes do); zero: never. A wrong or missing answer (within
-    /// `auth_timeout`) ends the link.
-    pub chap_rechallenge: Duration,
-    /// RFC 1661 counters and restart timer (LCP, IPCP, CHAP retransmits).
-    pub fsm: FsmConfig,
     /// Run IPCP (IPv4); when false IPCP is Protocol-Rejected.
     pub ipv4: bool,
     /// Run IPv6CP (RFC 5072); when false IPv6CP is Protocol-Rejected. The
@@ -81,17 +110,12 @@ pub struct LinkConfig {
 impl Default for LinkConfig {
     fn default() -> Self {
         LinkConfig {
-            mru: 1492,
+            settings: LinkSettings::default(),
             auth: vec![AuthProto::Chap, AuthProto::Pap],
             local_address: Ipv4Addr::new(172, 16, 0, 254),
             dns: [None, None],
             nbns: [None, None],
-            echo_interval: Duration::from_secs(10),
-            echo_failure: 3,
-            auth_timeout: Duration::from_secs(30),
             auth_name: "pppoe-bras".to_owned(),
-            chap_rechallenge: Duration::ZERO,
-            fsm: FsmConfig::default(),
             ipv4: true,
             // The IPv4-only link of the unit tests; the daemon's default
             // (config `ipv6 = true`) comes from `crate::config`.
@@ -223,8 +247,8 @@ impl Link {
         }
         let lcp = Lcp::new(
             LcpPolicy {
-                mru: cfg.mru,
-                max_peer_mru: cfg.mru,
+                mru: cfg.settings.mru,
+                max_peer_mru: cfg.settings.mru,
                 request_auth: cfg.auth.clone(),
                 accept_auth: Vec::new(),
                 auth_nak_first: None,
@@ -234,9 +258,9 @@ impl Link {
         let ipcp = IpcpServer::new(cfg.local_address, cfg.dns, cfg.nbns);
         let ipv6cp = Ipv6cp::server(rng.fork());
         let core_cfg = CoreConfig {
-            fsm: cfg.fsm.clone(),
-            echo_interval: cfg.echo_interval,
-            echo_failure: cfg.echo_failure,
+            fsm: cfg.settings.fsm.clone(),
+            echo_interval: cfg.settings.echo_interval,
+            echo_failure: cfg.settings.echo_failure,
             loop_kills: true,
         };
         let core = LinkCore::new(lcp, ipcp, ipv6cp, core_cfg, &mut rng);
@@ -276,7 +300,7 @@ impl Link {
         let ipcp = core.ipcp.proto_mut();
         ipcp.set_assigned(saved.address);
         ipcp.set_max_packet(usize::from(saved.peer_mru));
-        ipcp.set_max_address_naks(s.cfg.fsm.max_failure);
+        ipcp.set_max_address_naks(s.cfg.settings.fsm.max_failure);
         ipcp.restore_peer_address(saved.address);
         core.ipcp.restore_opened();
         core.restore_network_up();
@@ -291,12 +315,12 @@ impl Link {
             core.ipv6cp.up(now);
             core.pump(now, s);
         }
-        if saved.auth == Some(AuthProto::Chap) && !s.cfg.chap_rechallenge.is_zero() {
+        if saved.auth == Some(AuthProto::Chap) && !s.cfg.settings.chap_rechallenge.is_zero() {
             // A fresh CHAP server for the periodic re-challenges.
             s.auth = Authenticator::Chap(ChapServer::new(
                 &s.cfg.auth_name,
-                s.cfg.fsm.restart,
-                s.cfg.fsm.max_configure,
+                s.cfg.settings.fsm.restart,
+                s.cfg.settings.fsm.max_configure,
                 s.rng.fork(),
             ));
             s.schedule_rechallenge(now);
@@ -356,7 +380,7 @@ impl Link {
             if let (Authenticator::Chap(c), Phase::Network) = (&mut s.auth, s.phase) {
                 // New identifier and value (RFC 1994 §2.3).
                 c.start(now);
-                s.auth_deadline = Some(now + s.cfg.auth_timeout);
+                s.auth_deadline = Some(now + s.cfg.settings.auth_timeout);
             }
         }
         core.pump(now, s);
@@ -402,7 +426,7 @@ impl Link {
                 core.ipcp.proto_mut().set_assigned(address);
                 core.ipcp
                     .proto_mut()
-                    .set_max_address_naks(s.cfg.fsm.max_failure);
+                    .set_max_address_naks(s.cfg.settings.fsm.max_failure);
                 let mru = usize::from(core.peer_mru());
                 core.ipcp.proto_mut().set_max_packet(mru);
                 core.pump(now, s);
@@ -564,8 +588,10 @@ impl Link {
 
 impl Server {
     fn schedule_rechallenge(&mut self, now: Instant) {
-        if matches!(self.auth, Authenticator::Chap(_)) && !self.cfg.chap_rechallenge.is_zero() {
-            self.rechallenge_at = Some(now + self.cfg.chap_rechallenge);
+        if matches!(self.auth, Authenticator::Chap(_))
+            && !self.cfg.settings.chap_rechallenge.is_zero()
+        {
+            self.rechallenge_at = Some(now + self.cfg.settings.chap_rechallenge);
         }
     }
 
@@ -653,8 +679,8 @@ impl Role<IpcpServer> for Server {
             Some(AuthProto::Chap) => {
                 let mut c = ChapServer::new(
                     &self.cfg.auth_name,
-                    self.cfg.fsm.restart,
-                    self.cfg.fsm.max_configure,
+                    self.cfg.settings.fsm.restart,
+                    self.cfg.settings.fsm.max_configure,
                     self.rng.fork(),
                 );
                 c.start(now);
@@ -663,7 +689,7 @@ impl Role<IpcpServer> for Server {
             Some(AuthProto::Pap) => Authenticator::Pap(PapServer::new()),
             None => Authenticator::None,
         };
-        self.auth_deadline = Some(now + self.cfg.auth_timeout);
+        self.auth_deadline = Some(now + self.cfg.settings.auth_timeout);
         core.start_keepalive(now);
     }
 

@@ -30,7 +30,7 @@ pub mod rng;
 mod pair_tests;
 
 pub use fsm::{FsmConfig, State};
-pub use link::{Link, LinkConfig, LinkEvent, Phase};
+pub use link::{Link, LinkConfig, LinkEvent, LinkSettings, Phase};
 pub use peer::{Peer, PeerConfig, PeerEvent};
 
 /// PPP protocol numbers.

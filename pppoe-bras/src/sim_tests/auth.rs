@@ -6,7 +6,7 @@ use super::*;
 #[test]
 fn chap_rechallenge_periodic_and_failure_ends_the_session() {
     let mut sim = Sim::new(manager_with(10, 3, |c| {
-        c.link.chap_rechallenge = Duration::from_secs(60)
+        c.link.settings.chap_rechallenge = Duration::from_secs(60)
     }));
     let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
     sim.run_for(Duration::from_secs(5));
@@ -37,8 +37,8 @@ fn chap_rechallenge_periodic_and_failure_ends_the_session() {
 #[test]
 fn chap_rechallenge_unanswered_times_out() {
     let mut sim = Sim::new(manager_with(0, 3, |c| {
-        c.link.chap_rechallenge = Duration::from_secs(60);
-        c.link.auth_timeout = Duration::from_secs(10);
+        c.link.settings.chap_rechallenge = Duration::from_secs(60);
+        c.link.settings.auth_timeout = Duration::from_secs(10);
     }));
     let c = sim.add(client_cfg(1, "testuser1", "password", &[AuthProto::Chap]));
     sim.run_for(Duration::from_secs(5));

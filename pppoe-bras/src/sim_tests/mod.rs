@@ -23,7 +23,12 @@ use crate::{
     emulate::{Client, ClientConfig, ClientEvent, Fleet, Profile},
     pool::{Pool, PoolRange},
     ppp::{
-        fsm::FsmConfig, link::LinkConfig, peer::PeerConfig, proto, rng::Rng, AuthProto, DownReason,
+        fsm::FsmConfig,
+        link::{LinkConfig, LinkSettings},
+        peer::PeerConfig,
+        proto,
+        rng::Rng,
+        AuthProto, DownReason,
     },
     session::{DataplaneOp, Manager, ManagerConfig},
     wire::{
@@ -72,7 +77,14 @@ fn classic_config(echo_interval: u64, echo_failure: u32) -> ManagerConfig {
             ..DiscoveryConfig::default()
         },
         link: LinkConfig {
-            mru: 1492,
+            settings: LinkSettings {
+                mru: 1492,
+                echo_interval: Duration::from_secs(echo_interval),
+                echo_failure,
+                auth_timeout: Duration::from_secs(30),
+                chap_rechallenge: Duration::ZERO,
+                fsm: FsmConfig::default(),
+            },
             auth: vec![AuthProto::Chap, AuthProto::Pap],
             local_address: Ipv4Addr::new(172, 16, 0, 254),
             dns: [
@@ -80,12 +92,7 @@ fn classic_config(echo_interval: u64, echo_failure: u32) -> ManagerConfig {
                 Some(Ipv4Addr::new(192, 0, 2, 54)),
             ],
             nbns: [None, None],
-            echo_interval: Duration::from_secs(echo_interval),
-            echo_failure,
-            auth_timeout: Duration::from_secs(30),
             auth_name: "pppoe-bras".into(),
-            chap_rechallenge: Duration::ZERO,
-            fsm: FsmConfig::default(),
             ipv4: true,
             ipv6: false,
         },
