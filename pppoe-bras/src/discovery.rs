@@ -179,7 +179,7 @@ impl std::fmt::Display for SessionKey {
 }
 
 /// Discovery policy. `Debug` hides the cookie key.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DiscoveryConfig {
     /// Sent in AC-Name.
     pub ac_name: String,

@@ -50,7 +50,8 @@ pub async fn run(
     let access_mac = if_mac(&cfg.access_interface)
         .with_context(|| format!("access interface {:?}", cfg.access_interface))?;
     let access_mtu = crate::rawsock::if_mtu(&cfg.access_interface)?;
-    cfg.max_payload = fitting_max_payload(cfg.max_payload, access_mtu, &cfg.access_interface);
+    cfg.discovery.max_payload =
+        fitting_max_payload(cfg.discovery.max_payload, access_mtu, &cfg.access_interface);
     let secrets = cfg.secrets()?;
     let pool = cfg.build_pool(&secrets);
     for w in cfg.warnings() {
@@ -250,8 +251,11 @@ impl Shell {
         dataplane: &mut Dataplane,
     ) -> Result<String, String> {
         let (mut new, warnings) = self.source.load().map_err(|e| e.to_string())?;
-        new.max_payload =
-            fitting_max_payload(new.max_payload, self.access_mtu, &new.access_interface);
+        new.discovery.max_payload = fitting_max_payload(
+            new.discovery.max_payload,
+            self.access_mtu,
+            &new.access_interface,
+        );
         let fixed = cfg.fixed_keys_changed(&new);
         if !fixed.is_empty() {
             return Err(format!(
@@ -641,23 +645,16 @@ fn snapshot(
     }
 }
 
-/// The session layer's settings, from the config.
+/// The session layer's settings: the config's discovery and link sections
+/// as they are, with what needs the NIC or this run (the access MAC, a fresh
+/// cookie key) and what the link takes from other areas.
 pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
     let pair = |v: &[std::net::Ipv4Addr]| [v.first().copied(), v.get(1).copied()];
     ManagerConfig {
         discovery: DiscoveryConfig {
-            ac_name: cfg.ac_name.clone(),
-            service_names: cfg.service_names.clone(),
             cookie_key: cookie_key(),
-            max_sessions: cfg.max_sessions as usize,
-            max_sessions_per_mac: cfg.max_sessions_per_mac as usize,
-            max_payload: cfg.max_payload,
             local_mac: access_mac,
-            padi_rate_per_mac: cfg.padi_rate_per_mac,
-            padi_rate_total: cfg.padi_rate_total,
-            pado_delay: Duration::from_millis(u64::from(cfg.pado_delay_ms)),
-            max_sessions_per_vlan: cfg.max_sessions_per_vlan as usize,
-            vlans: cfg.vlans.clone(),
+            ..cfg.discovery.clone()
         },
         link: LinkConfig {
             settings: cfg.link.clone(),
@@ -665,7 +662,7 @@ pub fn manager_config(cfg: &Config, access_mac: [u8; 6]) -> ManagerConfig {
             local_address: cfg.local_address,
             dns: pair(&cfg.dns),
             nbns: pair(&cfg.nbns),
-            auth_name: cfg.ac_name.clone(),
+            auth_name: cfg.discovery.ac_name.clone(),
             ipv4: cfg.v6.ipv4,
             ipv6: cfg.v6.ipv6,
         },
@@ -710,14 +707,15 @@ pub fn dataplane_config(cfg: &Config, inside: Vec<(Ipv4Addr, u8)>) -> DataplaneC
         local_ip: Some(cfg.local_address),
         mss_clamp: cfg.mss_clamp,
         // Our MRU, or the larger PPP-Max-Payload a session may negotiate (RFC 4638).
-        mru: cfg.link.mru.max(cfg.max_payload),
+        mru: cfg.link.mru.max(cfg.discovery.max_payload),
         nat: cfg.nat,
         port_block_size: cfg.port_block_size,
         first_port: cfg.first_port,
         xdp_mode: cfg.xdp_mode,
         nat_table_size: cfg.nat_table_size,
         nat_session_mappings: cfg.nat_session_mappings,
-        max_sessions: cfg.max_sessions,
+        // At most 65534 (checked by config).
+        max_sessions: cfg.discovery.max_sessions as u32,
         timeouts: NatTimeouts {
             udp: Duration::from_secs(u64::from(cfg.nat_udp_timeout)),
             tcp: Duration::from_secs(u64::from(cfg.nat_tcp_timeout)),

@@ -36,7 +36,7 @@ pub(super) fn open(
                     cfg.aaa
                         .nas_identifier
                         .clone()
-                        .unwrap_or_else(|| cfg.ac_name.clone()),
+                        .unwrap_or_else(|| cfg.discovery.ac_name.clone()),
                 ),
             ))
         }

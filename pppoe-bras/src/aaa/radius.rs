@@ -190,7 +190,7 @@ impl Radius {
             nas_identifier: a
                 .nas_identifier
                 .clone()
-                .unwrap_or_else(|| cfg.ac_name.clone()),
+                .unwrap_or_else(|| cfg.discovery.ac_name.clone()),
             nas_ip,
             access_if: cfg.access_interface.clone(),
             pending_auth: HashMap::new(),

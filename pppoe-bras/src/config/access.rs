@@ -1,7 +1,7 @@
 //! The access side: the two interfaces, our address, the names discovery
 //! answers with, and discovery's limits (sessions, PADI rates, PADO delay,
-//! VLANs served), into the [`Config`] fields that `discovery` and `driver`
-//! consume.
+//! VLANs served): the interfaces into [`Config`], discovery's names and
+//! limits straight into discovery's own settings (`Config::discovery`).
 
 use std::collections::HashSet;
 
@@ -57,21 +57,21 @@ pub(super) fn interfaces(
             raw.local_address.take(),
         )?
         .unwrap_or(d.local_address);
-    cfg.ac_name = r
+    cfg.discovery.ac_name = r
         .string(
             "ac_name",
             o.ac_name.take(),
             raw.ac_name.take(),
             check_tag_text,
         )?
-        .map_or(d.ac_name, |(v, _)| v);
+        .map_or(d.discovery.ac_name, |(v, _)| v);
 
-    cfg.service_names = match r.list(
+    cfg.discovery.service_names = match r.list(
         "service_names",
         o.service_names.take(),
         raw.service_names.take(),
     ) {
-        None => d.service_names,
+        None => d.discovery.service_names,
         Some((items, _)) => {
             let mut seen = HashSet::new();
             let mut out = Vec::new();
@@ -104,19 +104,19 @@ pub(super) fn limits(
     cfg: &mut Config,
 ) -> Result<(), ConfigError> {
     let d = Config::default();
-    cfg.max_sessions = r.int(
+    cfg.discovery.max_sessions = r.int(
         "max_sessions",
         o.max_sessions.take(),
         raw.max_sessions.take(),
-        d.max_sessions,
+        d.discovery.max_sessions,
         1..=65534,
         " (PPPoE session ids are 1 to 0xFFFE)",
     )?;
-    cfg.max_sessions_per_mac = r.int(
+    cfg.discovery.max_sessions_per_mac = r.int(
         "max_sessions_per_mac",
         None,
         raw.max_sessions_per_mac.take(),
-        d.max_sessions_per_mac,
+        d.discovery.max_sessions_per_mac,
         1..=65534,
         "",
     )?;
@@ -126,34 +126,34 @@ pub(super) fn limits(
         None => Ok(default),
         Some((v, place)) => RateLimit::parse(&v).map_err(|e| place.bad(&v, e)),
     };
-    cfg.padi_rate_per_mac = rate(
+    cfg.discovery.padi_rate_per_mac = rate(
         "padi_rate_per_mac",
         raw.padi_rate_per_mac.take(),
-        d.padi_rate_per_mac,
+        d.discovery.padi_rate_per_mac,
     )?;
-    cfg.padi_rate_total = rate(
+    cfg.discovery.padi_rate_total = rate(
         "padi_rate_total",
         raw.padi_rate_total.take(),
-        d.padi_rate_total,
+        d.discovery.padi_rate_total,
     )?;
-    cfg.pado_delay_ms = r.int(
+    cfg.discovery.pado_delay = r.millis(
         "pado_delay_ms",
         None,
         raw.pado_delay_ms.take(),
-        d.pado_delay_ms,
+        d.discovery.pado_delay,
         0..=30_000,
         " milliseconds",
     )?;
-    cfg.max_sessions_per_vlan = r.int(
+    cfg.discovery.max_sessions_per_vlan = r.int(
         "max_sessions_per_vlan",
         None,
         raw.max_sessions_per_vlan.take(),
-        d.max_sessions_per_vlan,
+        d.discovery.max_sessions_per_vlan,
         0..=65534,
         " (0 = no limit)",
     )?;
-    cfg.vlans = match r.list("vlans", None, raw.vlans.take()) {
-        None => d.vlans,
+    cfg.discovery.vlans = match r.list("vlans", None, raw.vlans.take()) {
+        None => d.discovery.vlans,
         Some((items, _)) => {
             let mut out: Vec<VlanRule> = Vec::new();
             for (s, place) in items {
@@ -172,6 +172,7 @@ pub(super) fn limits(
 #[cfg(test)]
 mod tests {
     use crate::config::tests::*;
+    use crate::discovery::VlanRule;
 
     #[test]
     fn discovery_limits_vlans_and_rechallenge_keys() {
@@ -184,24 +185,27 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            cfg.padi_rate_per_mac,
+            cfg.discovery.padi_rate_per_mac,
             Some(RateLimit {
                 per_sec: 5,
                 burst: 8
             })
         );
         assert_eq!(
-            cfg.padi_rate_total,
+            cfg.discovery.padi_rate_total,
             Some(RateLimit {
                 per_sec: 200,
                 burst: 200
             })
         );
-        assert_eq!(cfg.pado_delay_ms, 150);
-        assert_eq!(cfg.max_sessions_per_vlan, 3);
+        assert_eq!(
+            cfg.discovery.pado_delay,
+            std::time::Duration::from_millis(150)
+        );
+        assert_eq!(cfg.discovery.max_sessions_per_vlan, 3);
         use crate::discovery::VidSet;
         assert_eq!(
-            cfg.vlans,
+            cfg.discovery.vlans,
             vec![
                 VlanRule::Untagged,
                 VlanRule::Single(VidSet::Range(100, 199)),
@@ -216,13 +220,13 @@ mod tests {
         // Defaults: per-MAC PADI limit on, the rest off.
         let d = parse(base).unwrap();
         assert_eq!(
-            d.padi_rate_per_mac.map(|r| (r.per_sec, r.burst)),
+            d.discovery.padi_rate_per_mac.map(|r| (r.per_sec, r.burst)),
             Some((10, 20))
         );
-        assert_eq!(d.padi_rate_total, None);
-        assert!(d.vlans.is_empty());
+        assert_eq!(d.discovery.padi_rate_total, None);
+        assert!(d.discovery.vlans.is_empty());
         let off = parse(&format!("{base}padi_rate_per_mac = \"off\"\n")).unwrap();
-        assert_eq!(off.padi_rate_per_mac, None);
+        assert_eq!(off.discovery.padi_rate_per_mac, None);
         // Errors name the line and say what to write.
         for (line, want) in [
             (

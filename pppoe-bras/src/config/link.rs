@@ -1,7 +1,8 @@
 //! The PPP link: MRU, keepalives, the RFC 1661 timers and counters, the
 //! authentication timeout and CHAP re-challenges, straight into the link's
 //! own [`LinkSettings`] (`Config::link`), which `driver` hands on to
-//! `ppp::link` unchanged; and the RFC 4638 payload, which discovery takes.
+//! `ppp::link` unchanged; and the RFC 4638 payload, into discovery's
+//! settings (`Config::discovery`), which offer it.
 
 use super::keys::Raw;
 use super::place::Resolver;
@@ -24,13 +25,13 @@ pub(super) fn resolve(
         64..=1500,
         " (RFC 1661 MRU; 1492 suits PPPoE)",
     )?;
-    cfg.max_payload = match raw.max_payload.take() {
+    cfg.discovery.max_payload = match raw.max_payload.take() {
         Some(v) if *v.get_ref() == 0 => 0,
         v => r.int(
             "max_payload",
             None,
             v,
-            Config::default().max_payload,
+            Config::default().discovery.max_payload,
             1492..=9000,
             ", or 0 to disable RFC 4638",
         )?,

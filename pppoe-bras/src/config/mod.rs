@@ -33,8 +33,9 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::discovery::{RateLimit, VlanRule};
+use crate::discovery::{DiscoveryConfig, RateLimit};
 use crate::pool::PoolRange;
 use crate::ppp::{AuthProto, LinkSettings};
 
@@ -79,13 +80,6 @@ pub struct Config {
     /// Our address in IPCP, the subscribers' peer address (pppoe-server `-L`).
     /// Never leased. Default `172.16.0.254`. Flag `--local-address`.
     pub local_address: Ipv4Addr,
-    /// AC-Name tag in PADO/PADS (RFC 2516 §5.2) and the server name matched
-    /// against the secrets' server field (pppoe-server `-C`). Default
-    /// `"pppoe-bras"`. Flag `--ac-name`.
-    pub ac_name: String,
-    /// Service-Names offered (pppoe-server `-S`); empty → accept any
-    /// requested service. Default `[]`. Flag `--service-name` (repeatable).
-    pub service_names: Vec<String>,
     /// pppd-format secrets files, used by both PAP and CHAP. Relative paths
     /// in the config file are relative to the file's directory. Default
     /// `["/etc/ppp/chap-secrets"]`. Flag `--secrets` (repeatable).
@@ -109,38 +103,21 @@ pub struct Config {
     pub dns: Vec<Ipv4Addr>,
     /// NBNS (WINS) servers for IPCP (RFC 1877), 0 to 2. Default `[]`.
     pub nbns: Vec<Ipv4Addr>,
-    /// Largest PPP-Max-Payload we accept (RFC 4638), 1492–9000; 0 disables
-    /// RFC 4638 (the MRU then stays at most 1492). Default 1500.
-    pub max_payload: u16,
     /// The PPP link's keys (`mru`, `lcp_echo_interval`, `lcp_echo_failure`,
     /// `auth_timeout`, `restart_timer`, `max_configure`, `max_failure`,
     /// `max_terminate`, `chap_rechallenge_interval`), resolved by
     /// `config/link.rs` into the link's own settings, which `driver` hands
     /// on unchanged.
     pub link: LinkSettings,
-    /// Most concurrent sessions, 1–65534 (PPPoE session ids 1–0xFFFE).
-    /// Default 65534. Flag `--max-sessions` (pppoe-server `-N`).
-    pub max_sessions: u32,
-    /// Most concurrent sessions from one client MAC. Default 16.
-    pub max_sessions_per_mac: u32,
-    /// PADI rate per client MAC (and VLAN tags), a token bucket: `"10/s"`,
-    /// `"10/s burst 20"`, or `"off"`. Excess PADIs are dropped and counted
-    /// (`discovery.drop_rate_mac`). Default `"10/s burst 20"`.
-    pub padi_rate_per_mac: Option<RateLimit>,
-    /// PADI rate over all clients, same syntax. Default `"off"`.
-    pub padi_rate_total: Option<RateLimit>,
-    /// Milliseconds to wait before answering a PADI (0–30000), so that in a
-    /// segment with several BRASes the one without delay wins. Default 0.
-    pub pado_delay_ms: u32,
-    /// Most concurrent sessions on one VLAN tag stack (single tag, or
-    /// outer.inner pair; untagged sessions are not counted); 0 = no limit.
-    /// Default 0.
-    pub max_sessions_per_vlan: u32,
-    /// VLANs served; PPPoE on any other tag stack is ignored. Entries:
-    /// `"any"`, `"untagged"`, `"100"`, `"100-199"` or `"*"` (one tag),
-    /// `"200.10-20"`, `"200.*"` (QinQ outer.inner; 802.1ad or 802.1Q
-    /// outer). Default `[]` = everything.
-    pub vlans: Vec<VlanRule>,
+    /// Discovery's keys (`ac_name`, `service_names`, `max_sessions`,
+    /// `max_sessions_per_mac`, `max_payload`, `padi_rate_per_mac`,
+    /// `padi_rate_total`, `pado_delay_ms`, `max_sessions_per_vlan`,
+    /// `vlans`), resolved by `config/access.rs` (`max_payload` by
+    /// `config/link.rs`) into discovery's own settings. `driver` hands them
+    /// on with what needs the NIC or the run: the MAC, the cookie key, and
+    /// `max_payload` capped to the NIC's MTU. `ac_name` is also the link's
+    /// CHAP name and the server matched in the secrets.
+    pub discovery: DiscoveryConfig,
     /// Translate subscriber addresses to `public_address` (NAPT). `false`
     /// routes subscriber addresses as they are. Default `true`. Flag `--no-nat`.
     pub nat: bool,
@@ -230,8 +207,6 @@ impl Default for Config {
             access_interface: String::new(),
             uplink_interface: String::new(),
             local_address: Ipv4Addr::new(172, 16, 0, 254),
-            ac_name: "pppoe-bras".to_string(),
-            service_names: Vec::new(),
             secrets: vec![PathBuf::from("/etc/ppp/chap-secrets")],
             auth: vec![AuthProto::Chap, AuthProto::Pap],
             pool: vec![PoolRange::new(
@@ -242,18 +217,24 @@ impl Default for Config {
             pools: Vec::new(),
             dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
             nbns: Vec::new(),
-            max_payload: 1500,
             link: LinkSettings::default(),
-            max_sessions: 65534,
-            max_sessions_per_mac: 16,
-            padi_rate_per_mac: Some(RateLimit {
-                per_sec: 10,
-                burst: 20,
-            }),
-            padi_rate_total: None,
-            pado_delay_ms: 0,
-            max_sessions_per_vlan: 0,
-            vlans: Vec::new(),
+            discovery: DiscoveryConfig {
+                ac_name: "pppoe-bras".to_string(),
+                service_names: Vec::new(),
+                max_sessions: 65534,
+                max_sessions_per_mac: 16,
+                max_payload: 1500,
+                padi_rate_per_mac: Some(RateLimit {
+                    per_sec: 10,
+                    burst: 20,
+                }),
+                padi_rate_total: None,
+                pado_delay: Duration::ZERO,
+                max_sessions_per_vlan: 0,
+                vlans: Vec::new(),
+                // The run's and the NIC's: set by `driver`.
+                ..DiscoveryConfig::default()
+            },
             nat: true,
             public_address: None,
             public_addresses: Vec::new(),
@@ -362,7 +343,10 @@ impl Config {
             self.isolate_subscribers != new.isolate_subscribers,
             "isolate_subscribers",
         );
-        check(self.max_payload != new.max_payload, "max_payload");
+        check(
+            self.discovery.max_payload != new.discovery.max_payload,
+            "max_payload",
+        );
         check(self.link.mru != new.link.mru, "mru");
         check(self.metrics_listen != new.metrics_listen, "metrics_listen");
         check(

@@ -59,7 +59,7 @@ fn example_files_load_and_match_the_classic_bench() {
         password: b"password".to_vec(),
     };
     assert_eq!(
-        secrets.verify("testuser1", &cfg.ac_name, &pap),
+        secrets.verify("testuser1", &cfg.discovery.ac_name, &pap),
         Verdict::Accept {
             static_address: Some(a("172.16.0.101"))
         }
@@ -155,8 +155,6 @@ gold = ["10.9.1.0/24", "10.9.2.1-10.9.2.9"]
         access_interface: "ens1f0".into(),
         uplink_interface: "ens1f1".into(),
         local_address: a("10.255.255.1"),
-        ac_name: "BRAS-1".into(),
-        service_names: vec!["internet".into(), "voip".into()],
         secrets: vec![
             PathBuf::from("/etc/ppp/chap-secrets"),
             PathBuf::from("/etc/pppoe-bras/pap-secrets"),
@@ -175,7 +173,6 @@ gold = ["10.9.1.0/24", "10.9.2.1-10.9.2.9"]
         )],
         dns: vec![a("198.51.100.53")],
         nbns: vec![a("198.51.100.137"), a("198.51.100.138")],
-        max_payload: 0,
         link: LinkSettings {
             mru: 1480,
             echo_interval: Duration::from_secs(0),
@@ -189,14 +186,20 @@ gold = ["10.9.1.0/24", "10.9.2.1-10.9.2.9"]
                 max_terminate: 3,
             },
         },
-        max_sessions: 1000,
-        max_sessions_per_mac: 1,
-        // Discovery/interop knobs: defaults here, own test below.
-        padi_rate_per_mac: Config::default().padi_rate_per_mac,
-        padi_rate_total: None,
-        pado_delay_ms: 0,
-        max_sessions_per_vlan: 0,
-        vlans: vec![],
+        discovery: DiscoveryConfig {
+            ac_name: "BRAS-1".into(),
+            service_names: vec!["internet".into(), "voip".into()],
+            max_sessions: 1000,
+            max_sessions_per_mac: 1,
+            max_payload: 0,
+            // Discovery/interop knobs: defaults here, own test below.
+            padi_rate_per_mac: Config::default().discovery.padi_rate_per_mac,
+            padi_rate_total: None,
+            pado_delay: Duration::ZERO,
+            max_sessions_per_vlan: 0,
+            vlans: vec![],
+            ..Config::default().discovery
+        },
         nat: false,
         public_address: Some(a("198.51.100.1")),
         public_addresses: vec![a("198.51.100.1"), a("198.51.100.3")],
@@ -493,7 +496,7 @@ fn flags_win_over_the_file() {
     assert_eq!(cfg.uplink_interface, "eth0");
     assert_eq!(cfg.pool, vec!["10.9.0.1-10.9.0.9".parse().unwrap()]);
     assert_eq!(cfg.link.echo_interval, Duration::from_secs(5));
-    assert_eq!(cfg.ac_name, "file");
+    assert_eq!(cfg.discovery.ac_name, "file");
     assert_eq!(cfg.dns, Vec::<Ipv4Addr>::new());
     assert_eq!(cfg.auth, vec![AuthProto::Pap]);
     assert!(!cfg.nat);
@@ -530,15 +533,19 @@ fn every_flag_wins() {
         ("a0", "u0")
     );
     assert_eq!(c.local_address, a("10.0.0.254"));
-    assert_eq!(c.ac_name, "flag-ac");
-    assert_eq!(c.service_names, vec!["isp".to_string()]);
+    assert_eq!(c.discovery.ac_name, "flag-ac");
+    assert_eq!(c.discovery.service_names, vec!["isp".to_string()]);
     assert_eq!(c.secrets, vec![PathBuf::from("/s")]);
     assert_eq!(c.pool, vec!["10.0.0.1-10.0.0.254".parse().unwrap()]);
     assert_eq!(c.dns, vec![a("192.0.2.1"), a("192.0.2.2")]);
     assert_eq!(c.nbns, vec![a("192.0.2.137")]);
     assert_eq!(c.auth, vec![AuthProto::Pap, AuthProto::Chap]);
     assert_eq!(
-        (c.link.echo_interval, c.link.echo_failure, c.max_sessions),
+        (
+            c.link.echo_interval,
+            c.link.echo_failure,
+            c.discovery.max_sessions
+        ),
         (Duration::from_secs(1), 9, 20)
     );
     assert!(!c.nat);
