@@ -4,6 +4,7 @@
 //! limits straight into discovery's own settings (`Config::discovery`).
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use super::keys::{flag_name, Raw};
 use super::place::{Resolver, S};
@@ -136,14 +137,15 @@ pub(super) fn limits(
         raw.padi_rate_total.take(),
         d.discovery.padi_rate_total,
     )?;
-    cfg.discovery.pado_delay = r.millis(
+    let pado_delay_ms = r.int(
         "pado_delay_ms",
         None,
         raw.pado_delay_ms.take(),
-        d.discovery.pado_delay,
+        u64::try_from(d.discovery.pado_delay.as_millis()).unwrap_or(u64::MAX),
         0..=30_000,
         " milliseconds",
     )?;
+    cfg.discovery.pado_delay = Duration::from_millis(pado_delay_ms);
     cfg.discovery.max_sessions_per_vlan = r.int(
         "max_sessions_per_vlan",
         None,

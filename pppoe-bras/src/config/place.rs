@@ -172,21 +172,6 @@ impl<'a> Resolver<'a> {
             .map(Duration::from_secs)
     }
 
-    /// [`Resolver::int`] for a whole number of milliseconds.
-    pub(super) fn millis(
-        &self,
-        key: &'static str,
-        flag: Option<u32>,
-        file: S<i64>,
-        default: Duration,
-        range: RangeInclusive<i64>,
-        hint: &str,
-    ) -> Result<Duration, ConfigError> {
-        let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-        self.int(key, flag, file, default, range, hint)
-            .map(Duration::from_millis)
-    }
-
     pub(super) fn string(
         &self,
         key: &'static str,
