@@ -4,7 +4,10 @@
 //! the [`KEYS`] list (unknown-key messages), [`flag_name`] (blame on the
 //! command line) and the README's reference table (checked by a test) all
 //! come from this one table. Adding a key is a row here, its check in the
-//! area's resolver file and its field in [`super::Config`].
+//! area's resolver file and its field where that resolver puts it: the
+//! consumer's own settings for the sections (`Config::link` is
+//! `ppp::LinkSettings`, `Config::discovery` is `DiscoveryConfig`), else
+//! [`super::Config`].
 
 use std::collections::BTreeMap;
 
