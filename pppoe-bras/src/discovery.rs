@@ -18,7 +18,8 @@
 //!   BRAS answers first in a multi-BRAS segment); sessions are limited in
 //!   total, per MAC and per VLAN; only the VLANs in [`DiscoveryConfig::vlans`]
 //!   are served ([`VlanRule`] documents the syntax).
-//! - Every dropped frame is counted by reason in [`DiscoveryStats`].
+//! - Every dropped frame is counted by reason, one `drop_*` [`DiscoveryStat`]
+//!   each.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -272,145 +273,72 @@ pub enum DiscoveryEvent {
 /// trailing PADT from a stray one.
 const RECENTLY_ENDED: usize = 4096;
 
-/// Counters: frames handled and frames dropped, by reason.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DiscoveryStats {
-    pub padi_rx: u64,
-    pub pado_tx: u64,
-    pub padr_rx: u64,
-    /// PADS that started a session.
-    pub pads_tx: u64,
-    /// PADS re-sent for a retransmitted PADR.
-    pub pads_retransmit: u64,
-    /// PADS with session id 0 and an error tag.
-    pub pads_error_tx: u64,
-    /// PADT matching a live session.
-    pub padt_rx: u64,
-    /// Not EtherType 0x8863.
-    pub drop_ethertype: u64,
-    /// Source MAC multicast, broadcast or zero.
-    pub drop_bad_src_mac: u64,
-    /// Destination neither us nor (for PADI) broadcast.
-    pub drop_bad_dst_mac: u64,
-    /// VER/TYPE not 1/1.
-    pub drop_bad_version: u64,
-    /// Truncated header or tags, length past the end.
-    pub drop_malformed: u64,
-    /// PADI/PADR with a non-zero session id.
-    pub drop_bad_session_id: u64,
-    /// PADO, PADS, session code or unknown code sent to the AC.
-    pub drop_unexpected_code: u64,
-    /// PADI/PADR without a Service-Name tag.
-    pub drop_no_service_name: u64,
-    /// Service-Name not served (PADI ignored, PADR answered with an error).
-    pub drop_unknown_service: u64,
-    /// PADR with a missing, forged or expired AC-Cookie.
-    pub drop_bad_cookie: u64,
-    /// Session limits or id space exhausted.
-    pub drop_limit: u64,
-    /// Reply would not fit in 1500 bytes (oversized echoed tags).
-    pub drop_too_big: u64,
-    /// PADT for a session that had just ended (the peer's Terminate-Request
-    /// or ours came first): the normal end of a hang-up, not a drop.
-    pub padt_after_end: u64,
-    /// PADT for no live session.
-    pub drop_unknown_session: u64,
-    /// Tag stack not in the `vlans` list.
-    pub drop_vlan: u64,
-    /// PADI over the per-MAC rate.
-    pub drop_rate_mac: u64,
-    /// PADI over the total rate.
-    pub drop_rate_total: u64,
-    /// PADO not sent: too many waiting for `pado_delay`.
-    pub drop_pado_backlog: u64,
-}
-
-impl DiscoveryStats {
-    /// Every counter with its name (for metrics and `stats` output).
-    pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        vec![
-            ("padi_rx", self.padi_rx),
-            ("pado_tx", self.pado_tx),
-            ("padr_rx", self.padr_rx),
-            ("pads_tx", self.pads_tx),
-            ("pads_retransmit", self.pads_retransmit),
-            ("pads_error_tx", self.pads_error_tx),
-            ("padt_rx", self.padt_rx),
-            ("padt_after_end", self.padt_after_end),
-            ("drop_ethertype", self.drop_ethertype),
-            ("drop_bad_src_mac", self.drop_bad_src_mac),
-            ("drop_bad_dst_mac", self.drop_bad_dst_mac),
-            ("drop_bad_version", self.drop_bad_version),
-            ("drop_malformed", self.drop_malformed),
-            ("drop_bad_session_id", self.drop_bad_session_id),
-            ("drop_unexpected_code", self.drop_unexpected_code),
-            ("drop_no_service_name", self.drop_no_service_name),
-            ("drop_unknown_service", self.drop_unknown_service),
-            ("drop_bad_cookie", self.drop_bad_cookie),
-            ("drop_limit", self.drop_limit),
-            ("drop_too_big", self.drop_too_big),
-            ("drop_unknown_session", self.drop_unknown_session),
-            ("drop_vlan", self.drop_vlan),
-            ("drop_rate_mac", self.drop_rate_mac),
-            ("drop_rate_total", self.drop_rate_total),
-            ("drop_pado_backlog", self.drop_pado_backlog),
-        ]
-    }
-
-    /// The counter for `reason`, with its name in [`DiscoveryStats::counters`].
-    fn drop_counter(&mut self, reason: DropReason) -> (&'static str, &mut u64) {
-        use DropReason as R;
-        match reason {
-            R::Ethertype => ("drop_ethertype", &mut self.drop_ethertype),
-            R::BadSrcMac => ("drop_bad_src_mac", &mut self.drop_bad_src_mac),
-            R::BadDstMac => ("drop_bad_dst_mac", &mut self.drop_bad_dst_mac),
-            R::BadVersion => ("drop_bad_version", &mut self.drop_bad_version),
-            R::Malformed => ("drop_malformed", &mut self.drop_malformed),
-            R::BadSessionId => ("drop_bad_session_id", &mut self.drop_bad_session_id),
-            R::UnexpectedCode => ("drop_unexpected_code", &mut self.drop_unexpected_code),
-            R::NoServiceName => ("drop_no_service_name", &mut self.drop_no_service_name),
-            R::UnknownService => ("drop_unknown_service", &mut self.drop_unknown_service),
-            R::BadCookie => ("drop_bad_cookie", &mut self.drop_bad_cookie),
-            R::Limit => ("drop_limit", &mut self.drop_limit),
-            R::TooBig => ("drop_too_big", &mut self.drop_too_big),
-            R::UnknownSession => ("drop_unknown_session", &mut self.drop_unknown_session),
-            R::Vlan => ("drop_vlan", &mut self.drop_vlan),
-            R::RateMac => ("drop_rate_mac", &mut self.drop_rate_mac),
-            R::RateTotal => ("drop_rate_total", &mut self.drop_rate_total),
-            R::PadoBacklog => ("drop_pado_backlog", &mut self.drop_pado_backlog),
-        }
+crate::counters::counters! {
+    /// Discovery's counters: frames handled and frames dropped, by reason
+    /// (`pppoe-bras stats` shows them as `discovery.<name>`). Every dropped
+    /// frame counts in exactly one `drop_*` counter, whose name the debug
+    /// log line gives as the reason.
+    pub enum DiscoveryStat in DiscoveryStats {
+        /// PADI to us or broadcast with session id 0 (before the rate limits).
+        PadiRx = "padi_rx",
+        /// PADO sent (or queued for `pado_delay`).
+        PadoTx = "pado_tx",
+        /// PADR to us with session id 0 (before the cookie check).
+        PadrRx = "padr_rx",
+        /// PADS that started a session.
+        PadsTx = "pads_tx",
+        /// PADS re-sent for a retransmitted PADR.
+        PadsRetransmit = "pads_retransmit",
+        /// PADS with session id 0 and an error tag.
+        PadsErrorTx = "pads_error_tx",
+        /// PADT matching a live session.
+        PadtRx = "padt_rx",
+        /// PADT for a session that had just ended (the peer's Terminate-Request
+        /// or ours came first): the normal end of a hang-up, not a drop.
+        PadtAfterEnd = "padt_after_end",
+        /// Not EtherType 0x8863.
+        DropEthertype = "drop_ethertype",
+        /// Source MAC multicast, broadcast or zero.
+        DropBadSrcMac = "drop_bad_src_mac",
+        /// Destination neither us nor (for PADI) broadcast.
+        DropBadDstMac = "drop_bad_dst_mac",
+        /// VER/TYPE not 1/1.
+        DropBadVersion = "drop_bad_version",
+        /// Truncated header or tags, length past the end.
+        DropMalformed = "drop_malformed",
+        /// PADI/PADR with a non-zero session id.
+        DropBadSessionId = "drop_bad_session_id",
+        /// PADO, PADS, session code or unknown code sent to the AC.
+        DropUnexpectedCode = "drop_unexpected_code",
+        /// PADI/PADR without a Service-Name tag.
+        DropNoServiceName = "drop_no_service_name",
+        /// Service-Name not served (PADI ignored, PADR answered with an error).
+        DropUnknownService = "drop_unknown_service",
+        /// PADR with a missing, forged or expired AC-Cookie.
+        DropBadCookie = "drop_bad_cookie",
+        /// Session limits or id space exhausted.
+        DropLimit = "drop_limit",
+        /// Reply would not fit in 1500 bytes (oversized echoed tags).
+        DropTooBig = "drop_too_big",
+        /// PADT for no live session.
+        DropUnknownSession = "drop_unknown_session",
+        /// Tag stack not in the `vlans` list.
+        DropVlan = "drop_vlan",
+        /// PADI over the per-MAC rate.
+        DropRateMac = "drop_rate_mac",
+        /// PADI over the total rate.
+        DropRateTotal = "drop_rate_total",
+        /// PADO not sent: too many waiting for `pado_delay`.
+        DropPadoBacklog = "drop_pado_backlog",
     }
 }
 
-/// Why a frame was dropped: one `drop_*` counter of [`DiscoveryStats`] each
-/// (documented there).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DropReason {
-    Ethertype,
-    BadSrcMac,
-    BadDstMac,
-    BadVersion,
-    Malformed,
-    BadSessionId,
-    UnexpectedCode,
-    NoServiceName,
-    UnknownService,
-    BadCookie,
-    Limit,
-    TooBig,
-    UnknownSession,
-    Vlan,
-    RateMac,
-    RateTotal,
-    PadoBacklog,
-}
-
-impl DropReason {
+impl DiscoveryStat {
     /// The counter a header or tag parse error goes to.
     fn of_parse_error(e: Error) -> Self {
         match e {
-            Error::BadVersion(_) => DropReason::BadVersion,
-            _ => DropReason::Malformed,
+            Error::BadVersion(_) => DiscoveryStat::DropBadVersion,
+            _ => DiscoveryStat::DropMalformed,
         }
     }
 }
@@ -504,19 +432,19 @@ impl Discovery {
         }
         if eth.ethertype != ETHERTYPE_PPPOE_DISCOVERY {
             let what = format_args!("EtherType {:#06x} frame", eth.ethertype);
-            return self.drop_frame(DropReason::Ethertype, eth, what);
+            return self.drop_frame(DiscoveryStat::DropEthertype, eth, what);
         }
         if is_multicast(&eth.src) || eth.src == [0; 6] {
-            return self.drop_frame(DropReason::BadSrcMac, eth, "frame");
+            return self.drop_frame(DiscoveryStat::DropBadSrcMac, eth, "frame");
         }
         if !self.vlan_ok(&eth.vlans) {
-            return self.drop_frame(DropReason::Vlan, eth, "frame");
+            return self.drop_frame(DiscoveryStat::DropVlan, eth, "frame");
         }
         let (hdr, body) = match Header::parse(payload) {
             Ok(v) => v,
             Err(e) => {
                 let what = format_args!("frame ({e})");
-                return self.drop_frame(DropReason::of_parse_error(e), eth, what);
+                return self.drop_frame(DiscoveryStat::of_parse_error(e), eth, what);
             }
         };
         match hdr.code {
@@ -525,7 +453,7 @@ impl Discovery {
                     Ok(t) => t,
                     Err(e) => {
                         let what = format_args!("{:?} ({e})", hdr.code);
-                        return self.drop_frame(DropReason::of_parse_error(e), eth, what);
+                        return self.drop_frame(DiscoveryStat::of_parse_error(e), eth, what);
                     }
                 };
                 if hdr.code == Code::Padi {
@@ -535,7 +463,11 @@ impl Discovery {
                 }
             }
             Code::Padt => self.handle_padt(eth, &hdr),
-            code => self.drop_frame(DropReason::UnexpectedCode, eth, format_args!("{code:?}")),
+            code => self.drop_frame(
+                DiscoveryStat::DropUnexpectedCode,
+                eth,
+                format_args!("{code:?}"),
+            ),
         }
     }
 
@@ -691,13 +623,13 @@ impl Discovery {
         out
     }
 
-    /// Count a frame dropped for `reason` and say so at debug level; `what`
-    /// names the frame (and the detail), the counter name gives the reason.
-    fn drop_frame(&mut self, reason: DropReason, eth: &EthHeader, what: impl std::fmt::Display) {
-        let (counter, n) = self.stats.drop_counter(reason);
-        *n += 1;
+    /// Count a frame dropped for `reason` (a `drop_*` counter) and say so at
+    /// debug level; `what` names the frame (and the detail), the counter
+    /// name gives the reason.
+    fn drop_frame(&mut self, reason: DiscoveryStat, eth: &EthHeader, what: impl std::fmt::Display) {
+        self.stats[reason] += 1;
         log::debug!(
-            "discovery: {counter}: {what} from {} {}",
+            "discovery: {reason}: {what} from {} {}",
             fmt_mac(&eth.src),
             eth.vlans
         );
@@ -712,26 +644,26 @@ impl Discovery {
         tags: &DiscoveryTags<'_>,
     ) {
         if eth.dst != BROADCAST && eth.dst != self.cfg.local_mac {
-            return self.drop_frame(DropReason::BadDstMac, eth, "PADI");
+            return self.drop_frame(DiscoveryStat::DropBadDstMac, eth, "PADI");
         }
         if hdr.session_id != 0 {
-            return self.drop_frame(DropReason::BadSessionId, eth, "PADI");
+            return self.drop_frame(DiscoveryStat::DropBadSessionId, eth, "PADI");
         }
-        self.stats.padi_rx += 1;
+        self.stats[DiscoveryStat::PadiRx] += 1;
         if !self.padi_allowed(now, eth) {
             return;
         }
         log::info!("PADI from {} {}", fmt_mac(&eth.src), eth.vlans);
         let Some(service) = tags.service_name else {
-            return self.drop_frame(DropReason::NoServiceName, eth, "PADI");
+            return self.drop_frame(DiscoveryStat::DropNoServiceName, eth, "PADI");
         };
         if !self.service_ok(service) {
             // RFC 2516 §5.2: the AC must not answer a PADI it cannot serve.
             let what = format_args!("PADI for {:?}", escape(service));
-            return self.drop_frame(DropReason::UnknownService, eth, what);
+            return self.drop_frame(DiscoveryStat::DropUnknownService, eth, what);
         }
         if self.at_limit(eth) {
-            return self.drop_frame(DropReason::Limit, eth, "PADI");
+            return self.drop_frame(DiscoveryStat::DropLimit, eth, "PADI");
         }
         let cookie = self.cookie(self.bucket(now), eth);
         let max_payload = self.agreed_max_payload(tags);
@@ -752,7 +684,11 @@ impl Discovery {
         w.tag(TagType::AcCookie, &cookie);
         Self::echo_tags(&mut w, tags, max_payload);
         if w.payload_len() > MAX_DISCOVERY_PAYLOAD {
-            return self.drop_frame(DropReason::TooBig, eth, "PADI (PADO over 1500 bytes)");
+            return self.drop_frame(
+                DiscoveryStat::DropTooBig,
+                eth,
+                "PADI (PADO over 1500 bytes)",
+            );
         }
         w.finish();
         if self.cfg.pado_delay.is_zero() {
@@ -760,9 +696,9 @@ impl Discovery {
         } else if self.delayed.len() < MAX_DELAYED_PADO {
             self.delayed.push_back((now + self.cfg.pado_delay, out));
         } else {
-            return self.drop_frame(DropReason::PadoBacklog, eth, "PADI");
+            return self.drop_frame(DiscoveryStat::DropPadoBacklog, eth, "PADI");
         }
-        self.stats.pado_tx += 1;
+        self.stats[DiscoveryStat::PadoTx] += 1;
     }
 
     /// PADI token buckets: the peer's own first (a flooding MAC empties
@@ -785,7 +721,7 @@ impl Discovery {
             };
             if let Some(b) = bucket {
                 if !b.take(limit, now) {
-                    self.drop_frame(DropReason::RateMac, eth, "PADI");
+                    self.drop_frame(DiscoveryStat::DropRateMac, eth, "PADI");
                     return false;
                 }
             }
@@ -795,7 +731,7 @@ impl Discovery {
                 .total_bucket
                 .get_or_insert_with(|| Bucket::full(limit, now));
             if !b.take(limit, now) {
-                self.drop_frame(DropReason::RateTotal, eth, "PADI");
+                self.drop_frame(DiscoveryStat::DropRateTotal, eth, "PADI");
                 return false;
             }
         }
@@ -811,17 +747,17 @@ impl Discovery {
         tags: &DiscoveryTags<'_>,
     ) {
         if eth.dst != self.cfg.local_mac {
-            return self.drop_frame(DropReason::BadDstMac, eth, "PADR");
+            return self.drop_frame(DiscoveryStat::DropBadDstMac, eth, "PADR");
         }
         if hdr.session_id != 0 {
-            return self.drop_frame(DropReason::BadSessionId, eth, "PADR");
+            return self.drop_frame(DiscoveryStat::DropBadSessionId, eth, "PADR");
         }
-        self.stats.padr_rx += 1;
+        self.stats[DiscoveryStat::PadrRx] += 1;
         if !tags.ac_cookie.is_some_and(|c| self.cookie_ok(now, eth, c)) {
-            return self.drop_frame(DropReason::BadCookie, eth, "PADR");
+            return self.drop_frame(DiscoveryStat::DropBadCookie, eth, "PADR");
         }
         let Some(service) = tags.service_name else {
-            return self.drop_frame(DropReason::NoServiceName, eth, "PADR");
+            return self.drop_frame(DiscoveryStat::DropNoServiceName, eth, "PADR");
         };
         let peer = (eth.vlans, eth.src);
 
@@ -842,7 +778,7 @@ impl Discovery {
                     && now.saturating_duration_since(s.started) <= PADR_RETRANSMIT_WINDOW
                 {
                     self.transmit.push_back(s.pads.clone());
-                    self.stats.pads_retransmit += 1;
+                    self.stats[DiscoveryStat::PadsRetransmit] += 1;
                     log::debug!(
                         "discovery: PADR retransmission from {}, PADS re-sent",
                         fmt_mac(&eth.src)
@@ -853,7 +789,7 @@ impl Discovery {
         }
 
         if !self.service_ok(service) {
-            self.stats.drop_unknown_service += 1;
+            self.stats[DiscoveryStat::DropUnknownService] += 1;
             log::info!(
                 "PADR from {} for unserved service {:?}: Service-Name-Error",
                 fmt_mac(&eth.src),
@@ -863,7 +799,7 @@ impl Discovery {
             return;
         }
         if self.at_limit(eth) {
-            self.stats.drop_limit += 1;
+            self.stats[DiscoveryStat::DropLimit] += 1;
             log::info!("PADR from {} refused: session limit", fmt_mac(&eth.src));
             self.pads_error(eth, tags, TagType::AcSystemError, b"session limit reached");
             return;
@@ -878,11 +814,15 @@ impl Discovery {
         w.tag(TagType::ServiceName, service);
         Self::echo_tags(&mut w, tags, max_payload);
         if w.payload_len() > MAX_DISCOVERY_PAYLOAD {
-            return self.drop_frame(DropReason::TooBig, eth, "PADR (PADS over 1500 bytes)");
+            return self.drop_frame(
+                DiscoveryStat::DropTooBig,
+                eth,
+                "PADR (PADS over 1500 bytes)",
+            );
         }
         w.finish();
         let Some(id) = self.alloc_id() else {
-            self.stats.drop_limit += 1;
+            self.stats[DiscoveryStat::DropLimit] += 1;
             log::info!(
                 "PADR from {} refused: no free session id",
                 fmt_mac(&eth.src)
@@ -906,7 +846,7 @@ impl Discovery {
             escape(service)
         );
         self.transmit.push_back(pads.clone());
-        self.stats.pads_tx += 1;
+        self.stats[DiscoveryStat::PadsTx] += 1;
         self.sessions.insert(
             key,
             Session {
@@ -932,7 +872,7 @@ impl Discovery {
     /// RFC 2516 §5.5: a PADT from the peer ends a live session.
     fn handle_padt(&mut self, eth: &EthHeader, hdr: &Header) {
         if eth.dst != self.cfg.local_mac {
-            return self.drop_frame(DropReason::BadDstMac, eth, "PADT");
+            return self.drop_frame(DiscoveryStat::DropBadDstMac, eth, "PADT");
         }
         let key = SessionKey {
             vlans: eth.vlans,
@@ -941,7 +881,7 @@ impl Discovery {
         };
         match self.sessions.get_mut(&key) {
             Some(s) => {
-                self.stats.padt_rx += 1;
+                self.stats[DiscoveryStat::PadtRx] += 1;
                 if !s.terminated {
                     s.terminated = true;
                     log::info!("PADT from peer for {key}");
@@ -950,12 +890,12 @@ impl Discovery {
                 }
             }
             None if self.ended_set.contains(&key) => {
-                self.stats.padt_after_end += 1;
+                self.stats[DiscoveryStat::PadtAfterEnd] += 1;
                 log::debug!("discovery: PADT for {key}, which already ended");
             }
             None => {
                 let what = format_args!("PADT for session {:#06x}", hdr.session_id);
-                self.drop_frame(DropReason::UnknownSession, eth, what);
+                self.drop_frame(DiscoveryStat::DropUnknownSession, eth, what);
             }
         }
     }
@@ -972,11 +912,15 @@ impl Discovery {
         w.tag(ty, msg);
         Self::echo_tags(&mut w, tags, None);
         if w.payload_len() > MAX_DISCOVERY_PAYLOAD {
-            return self.drop_frame(DropReason::TooBig, eth, "PADR (error PADS over 1500 bytes)");
+            return self.drop_frame(
+                DiscoveryStat::DropTooBig,
+                eth,
+                "PADR (error PADS over 1500 bytes)",
+            );
         }
         w.finish();
         self.transmit.push_back(out);
-        self.stats.pads_error_tx += 1;
+        self.stats[DiscoveryStat::PadsErrorTx] += 1;
     }
 
     /// Host-Uniq and Relay-Session-Id echoed byte for byte (RFC 2516 App. A),
@@ -1203,8 +1147,8 @@ mod test {
         expect.extend_from_slice(&cookie);
         expect.extend_from_slice(&[0x01, 0x03, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(pado, expect);
-        assert_eq!(d.stats().padi_rx, 1);
-        assert_eq!(d.stats().pado_tx, 1);
+        assert_eq!(d.stats()[DiscoveryStat::PadiRx], 1);
+        assert_eq!(d.stats()[DiscoveryStat::PadoTx], 1);
         assert_eq!(d.live_sessions(), 0, "PADO keeps no state");
     }
 
@@ -1299,7 +1243,7 @@ mod test {
         assert_eq!(d.poll_event(), None);
         assert_eq!(d.live_sessions(), 1);
         assert!(d.is_live(&key));
-        assert_eq!(d.stats().pads_tx, 1);
+        assert_eq!(d.stats()[DiscoveryStat::PadsTx], 1);
 
         // A second session from another CPE gets the next id.
         let pads2 = connect(&mut d, t0, CPE2, Vlans::NONE, None).unwrap();
@@ -1360,7 +1304,7 @@ mod test {
         );
         assert!(d.poll_transmit().is_none());
         assert!(d.poll_event().is_none());
-        assert_eq!(d.stats().drop_bad_cookie, 5);
+        assert_eq!(d.stats()[DiscoveryStat::DropBadCookie], 5);
         // A daemon with another key does not accept it either.
         let mut other = Discovery::new(DiscoveryConfig {
             cookie_key: [1; 16],
@@ -1371,7 +1315,7 @@ mod test {
             t0,
             &frame(&eth(AC, CPE, Vlans::NONE), Code::Padr, 0, tags),
         );
-        assert_eq!(other.stats().drop_bad_cookie, 1);
+        assert_eq!(other.stats()[DiscoveryStat::DropBadCookie], 1);
         // The owner's PADR is accepted.
         feed(
             &mut d,
@@ -1410,7 +1354,10 @@ mod test {
                 &frame(&eth(AC, CPE, Vlans::NONE), Code::Padr, 0, &tags),
             );
             assert_eq!(d.poll_transmit().is_some(), accepted, "delay {delay}");
-            assert_eq!(d.stats().drop_bad_cookie, u64::from(!accepted));
+            assert_eq!(
+                d.stats()[DiscoveryStat::DropBadCookie],
+                u64::from(!accepted)
+            );
         }
     }
 
@@ -1448,7 +1395,7 @@ mod test {
         ));
         assert_eq!(d.poll_event(), None, "one event only");
         assert_eq!(d.live_sessions(), 1);
-        assert_eq!(d.stats().pads_retransmit, 1);
+        assert_eq!(d.stats()[DiscoveryStat::PadsRetransmit], 1);
 
         // Another Host-Uniq from the same MAC is a second session.
         let padr_b = frame(
@@ -1482,7 +1429,7 @@ mod test {
         feed(&mut d, t0 + Duration::from_secs(12), &padr);
         assert_eq!(decode(&d.poll_transmit().unwrap()).hdr.session_id, 4);
         assert_eq!(d.live_sessions(), 4);
-        assert_eq!(d.stats().pads_retransmit, 1);
+        assert_eq!(d.stats()[DiscoveryStat::PadsRetransmit], 1);
     }
 
     #[test]
@@ -1523,8 +1470,8 @@ mod test {
         );
         assert_eq!(pads.tag(TagType::HostUniq), Some(HU));
         assert_eq!(d.poll_event(), None);
-        assert_eq!(d.stats().drop_limit, 2);
-        assert_eq!(d.stats().pads_error_tx, 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropLimit], 2);
+        assert_eq!(d.stats()[DiscoveryStat::PadsErrorTx], 1);
         // Another MAC is still served.
         assert!(connect(&mut d, t0, CPE2, Vlans::NONE, None).is_some());
 
@@ -1618,10 +1565,10 @@ mod test {
             &[(TagType::ServiceName, b"voip")]
         )
         .is_none());
-        assert_eq!(d.stats().drop_unknown_service, 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropUnknownService], 1);
         // No Service-Name tag: malformed PADI, silence.
         assert!(padi(&mut d, t0, CPE, Vlans::NONE, &[(TagType::HostUniq, HU)]).is_none());
-        assert_eq!(d.stats().drop_no_service_name, 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropNoServiceName], 1);
 
         // PADR for an unserved service (valid cookie): Service-Name-Error, sid 0.
         let cookie = pado.tag(TagType::AcCookie).unwrap().to_vec();
@@ -1744,8 +1691,8 @@ mod test {
             &frame(&eth(BROADCAST, CPE, Vlans::NONE), Code::Padt, id, &[]),
         );
         assert_eq!(d.poll_event(), None);
-        assert_eq!(d.stats().drop_unknown_session, 3);
-        assert_eq!(d.stats().drop_bad_dst_mac, 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropUnknownSession], 3);
+        assert_eq!(d.stats()[DiscoveryStat::DropBadDstMac], 1);
 
         // Matching: one event even if repeated.
         feed(
@@ -1792,15 +1739,15 @@ mod test {
             &frame(&eth(AC, CPE, Vlans::NONE), Code::Padt, id, &[]),
         );
         assert_eq!(d.poll_event(), None);
-        assert_eq!(d.stats().padt_after_end, 1);
-        assert_eq!(d.stats().drop_unknown_session, 3);
+        assert_eq!(d.stats()[DiscoveryStat::PadtAfterEnd], 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropUnknownSession], 3);
         // The same id from another MAC never was a session: a drop.
         feed(
             &mut d,
             t0,
             &frame(&eth(AC, CPE2, Vlans::NONE), Code::Padt, id, &[]),
         );
-        assert_eq!(d.stats().drop_unknown_session, 4);
+        assert_eq!(d.stats()[DiscoveryStat::DropUnknownSession], 4);
     }
 
     #[test]
@@ -1921,7 +1868,7 @@ mod test {
             t0,
             &frame(&eth(BROADCAST, [0; 6], Vlans::NONE), Code::Padi, 0, sn),
         );
-        assert_eq!(d.stats().drop_bad_src_mac, 3);
+        assert_eq!(d.stats()[DiscoveryStat::DropBadSrcMac], 3);
         // PADI to someone else; PADR broadcast.
         feed(
             &mut d,
@@ -1933,7 +1880,7 @@ mod test {
             t0,
             &frame(&eth(BROADCAST, CPE, Vlans::NONE), Code::Padr, 0, sn),
         );
-        assert_eq!(d.stats().drop_bad_dst_mac, 2);
+        assert_eq!(d.stats()[DiscoveryStat::DropBadDstMac], 2);
         // PADI unicast to us is fine.
         feed(
             &mut d,
@@ -1947,24 +1894,24 @@ mod test {
             t0,
             &frame(&eth(BROADCAST, CPE, Vlans::NONE), Code::Padi, 5, sn),
         );
-        assert_eq!(d.stats().drop_bad_session_id, 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropBadSessionId], 1);
         // PADO / PADS / unknown code sent to us.
         for code in [Code::Pado, Code::Pads, Code::Session, Code::Unknown(0x42)] {
             feed(&mut d, t0, &frame(&eth(AC, CPE, Vlans::NONE), code, 0, sn));
         }
-        assert_eq!(d.stats().drop_unexpected_code, 4);
+        assert_eq!(d.stats()[DiscoveryStat::DropUnexpectedCode], 4);
         // Bad version.
         let mut f = frame(&eth(BROADCAST, CPE, Vlans::NONE), Code::Padi, 0, sn);
         f[14] = 0x21;
         feed(&mut d, t0, &f);
-        assert_eq!(d.stats().drop_bad_version, 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropBadVersion], 1);
         // Wrong ethertype.
         let e = EthHeader {
             ethertype: 0x0800,
             ..eth(BROADCAST, CPE, Vlans::NONE)
         };
         d.handle_frame(t0, &e, &f[14..]);
-        assert_eq!(d.stats().drop_ethertype, 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropEthertype], 1);
         // Tag past the end of LENGTH.
         let mut f = frame(
             &eth(BROADCAST, CPE, Vlans::NONE),
@@ -1974,7 +1921,7 @@ mod test {
         );
         f[19] = 5; // LENGTH 7 → value cut
         feed(&mut d, t0, &f);
-        assert_eq!(d.stats().drop_malformed, 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropMalformed], 1);
         // Unknown tags are ignored, not a reason to reject.
         let pado = padi(
             &mut d,
@@ -1993,30 +1940,30 @@ mod test {
 
     #[test]
     fn drop_reasons_count_under_their_stats_names() {
-        use DropReason as R;
+        use DiscoveryStat as R;
         let all = [
-            R::Ethertype,
-            R::BadSrcMac,
-            R::BadDstMac,
-            R::BadVersion,
-            R::Malformed,
-            R::BadSessionId,
-            R::UnexpectedCode,
-            R::NoServiceName,
-            R::UnknownService,
-            R::BadCookie,
-            R::Limit,
-            R::TooBig,
-            R::UnknownSession,
-            R::Vlan,
-            R::RateMac,
-            R::RateTotal,
-            R::PadoBacklog,
+            R::DropEthertype,
+            R::DropBadSrcMac,
+            R::DropBadDstMac,
+            R::DropBadVersion,
+            R::DropMalformed,
+            R::DropBadSessionId,
+            R::DropUnexpectedCode,
+            R::DropNoServiceName,
+            R::DropUnknownService,
+            R::DropBadCookie,
+            R::DropLimit,
+            R::DropTooBig,
+            R::DropUnknownSession,
+            R::DropVlan,
+            R::DropRateMac,
+            R::DropRateTotal,
+            R::DropPadoBacklog,
         ];
         let mut stats = DiscoveryStats::default();
         for (i, &reason) in all.iter().enumerate() {
-            let (name, n) = stats.drop_counter(reason);
-            *n += 1 + i as u64;
+            let name = reason.name();
+            stats[reason] += 1 + i as u64;
             assert!(
                 stats.counters().contains(&(name, 1 + i as u64)),
                 "{reason:?} counts as {name}"
@@ -2045,7 +1992,7 @@ mod test {
         );
         feed(&mut d, t0, &f);
         assert!(d.poll_transmit().is_none());
-        assert_eq!(d.stats().drop_too_big, 1);
+        assert_eq!(d.stats()[DiscoveryStat::DropTooBig], 1);
     }
 
     #[test]

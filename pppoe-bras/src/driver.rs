@@ -619,9 +619,9 @@ fn snapshot(
     crate::metrics::Snapshot {
         sessions_by_state: states.into_iter().collect(),
         sessions_by_auth: auth.into_iter().collect(),
-        setups: stats.setups,
+        setups: stats[crate::session::ManagerStat::Setups],
         teardowns: stats.teardowns.iter().map(|(k, v)| (*k, *v)).collect(),
-        auth_failures: stats.auth_failed,
+        auth_failures: stats[crate::session::ManagerStat::AuthFailed],
         control: manager.counters(),
         xdp: dataplane.stats(),
         traffic,

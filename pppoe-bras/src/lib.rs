@@ -32,6 +32,7 @@ pub mod bench_setup;
 pub mod capture;
 pub mod config;
 pub mod control;
+pub mod counters;
 pub mod dae;
 pub mod dataplane;
 pub mod discovery;

@@ -129,55 +129,68 @@ pub struct ManagerConfig {
     pub v6: crate::v6::V6Settings,
 }
 
-/// Frames the manager itself received and discarded, by reason (discovery
-/// keeps its own [`crate::discovery::DiscoveryStats`]). Shown by
-/// `pppoe-bras stats` as `session.<name>`.
+crate::counters::counters! {
+    /// The manager's own counters: frames it received and discarded, by
+    /// reason, and session outcomes (discovery keeps its own
+    /// [`crate::discovery::DiscoveryStat`]s). Shown by `pppoe-bras stats`
+    /// as `session.<name>`.
+    pub enum ManagerStat in ManagerCounters {
+        /// PPPoE session frames (0x8864) handed to a live session.
+        SessionRx = "session_rx",
+        /// Shorter than an Ethernet header, or a truncated VLAN tag.
+        DropBadEthernet = "drop_bad_ethernet",
+        /// Neither PPPoE discovery nor session.
+        DropEthertype = "drop_ethertype",
+        /// Session frame not addressed to our MAC.
+        DropWrongDstMac = "drop_wrong_dst_mac",
+        /// Session frame with a bad PPPoE header: VER/TYPE, code, length,
+        /// truncated PPP protocol field.
+        DropBadPppoe = "drop_bad_pppoe",
+        /// Session frame for no live (MAC, VLANs, session id).
+        DropUnknownSession = "drop_unknown_session",
+        /// CHAP re-challenge answered wrongly or by another user.
+        ReauthFailed = "reauth_failed",
+        /// LCP Echo-Requests/-Replies carrying our own Magic-Number (a
+        /// looped-back line, RFC 1661 §6.4); see [`Link::looped_echoes`].
+        LcpLoopedEcho = "lcp_looped_echo",
+        /// Sessions whose data path was installed (first time).
+        Setups = "setups",
+        /// Refused authentications, initial and re-challenges (those also
+        /// count in `reauth_failed`).
+        AuthFailed = "auth_failed",
+    }
+}
+
+/// Everything the manager counts: its [`ManagerStat`]s (indexed by them,
+/// `stats[ManagerStat::SessionRx]`), teardowns by reason and the IPv6
+/// control plane's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManagerStats {
-    /// PPPoE session frames (0x8864) handed to a live session.
-    pub session_rx: u64,
-    /// Shorter than an Ethernet header, or a truncated VLAN tag.
-    pub drop_bad_ethernet: u64,
-    /// Neither PPPoE discovery nor session.
-    pub drop_ethertype: u64,
-    /// Session frame not addressed to our MAC.
-    pub drop_wrong_dst_mac: u64,
-    /// Session frame with a bad PPPoE header: VER/TYPE, code, length,
-    /// truncated PPP protocol field.
-    pub drop_bad_pppoe: u64,
-    /// Session frame for no live (MAC, VLANs, session id).
-    pub drop_unknown_session: u64,
-    /// CHAP re-challenge answered wrongly or by another user.
-    pub reauth_failed: u64,
-    /// LCP Echo-Requests/-Replies carrying our own Magic-Number (a
-    /// looped-back line, RFC 1661 §6.4); see [`Link::looped_echoes`].
-    pub lcp_looped_echo: u64,
-    /// Sessions whose data path was installed (first time).
-    pub setups: u64,
-    /// Refused authentications, initial and re-challenges (those also
-    /// count in `reauth_failed`).
-    pub auth_failed: u64,
+    /// Every [`ManagerStat`].
+    pub counts: ManagerCounters,
     /// Ended sessions by [`DownReason::kind`].
     pub teardowns: std::collections::BTreeMap<&'static str, u64>,
     /// IPv6 control plane (RS/RA, DHCPv6).
     pub v6: crate::v6::V6Stats,
 }
 
+impl std::ops::Index<ManagerStat> for ManagerStats {
+    type Output = u64;
+    fn index(&self, s: ManagerStat) -> &u64 {
+        &self.counts[s]
+    }
+}
+
+impl std::ops::IndexMut<ManagerStat> for ManagerStats {
+    fn index_mut(&mut self, s: ManagerStat) -> &mut u64 {
+        &mut self.counts[s]
+    }
+}
+
 impl ManagerStats {
-    /// Every counter with its name.
+    /// Every counter with its name: the [`ManagerStat`]s, then the IPv6 ones.
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        let mut v = vec![
-            ("session_rx", self.session_rx),
-            ("drop_bad_ethernet", self.drop_bad_ethernet),
-            ("drop_ethertype", self.drop_ethertype),
-            ("drop_wrong_dst_mac", self.drop_wrong_dst_mac),
-            ("drop_bad_pppoe", self.drop_bad_pppoe),
-            ("drop_unknown_session", self.drop_unknown_session),
-            ("reauth_failed", self.reauth_failed),
-            ("lcp_looped_echo", self.lcp_looped_echo),
-            ("setups", self.setups),
-            ("auth_failed", self.auth_failed),
-        ];
+        let mut v = self.counts.counters();
         v.extend(self.v6.counters());
         v
     }

@@ -59,7 +59,7 @@ impl Manager {
                     escape(user)
                 );
                 if req.reauth {
-                    self.stats.reauth_failed += 1;
+                    self.stats[ManagerStat::ReauthFailed] += 1;
                 }
                 AuthResult::Reject { message }
             }

@@ -78,7 +78,7 @@ impl Manager {
                         address: s.address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
                     }
                 } else {
-                    self.stats.reauth_failed += 1;
+                    self.stats[ManagerStat::ReauthFailed] += 1;
                     log::warn!(
                         "session {sid:#06x} {mac} re-challenge failed user={} same_user={same_user}",
                         escape(&user)
@@ -96,7 +96,7 @@ impl Manager {
                 );
             }
             LinkEvent::AuthFailed { user, message } => {
-                self.stats.auth_failed += 1;
+                self.stats[ManagerStat::AuthFailed] += 1;
                 log::info!(
                     "session {sid:#06x} {mac} auth failed user={} message={:?}",
                     escape(&user),
@@ -111,7 +111,7 @@ impl Manager {
                 // Rows under no address: IPv6 came first (see ipv6_up).
                 let again = s.installed.is_some_and(|a| !a.is_unspecified());
                 if s.installed.is_none() {
-                    self.stats.setups += 1;
+                    self.stats[ManagerStat::Setups] += 1;
                 }
                 if let Some(old) = s
                     .installed

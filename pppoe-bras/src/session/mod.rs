@@ -27,6 +27,7 @@ use crate::{
         rng::Rng,
         AuthResult, DownReason,
     },
+    v6::V6Stat,
     wire::{
         eth::{fmt_mac, EthHeader},
         pppoe,
@@ -264,7 +265,7 @@ impl Manager {
         let (eth, payload) = match EthHeader::parse(frame) {
             Ok(v) => v,
             Err(e) => {
-                self.stats.drop_bad_ethernet += 1;
+                self.stats[ManagerStat::DropBadEthernet] += 1;
                 log::debug!("drop frame: ethernet: {e}");
                 return;
             }
@@ -277,19 +278,19 @@ impl Manager {
             pppoe_bras_common::proto::ETH_P_PPP_SES => {
                 self.handle_session_frame(now, &eth, payload)
             }
-            _ => self.stats.drop_ethertype += 1,
+            _ => self.stats[ManagerStat::DropEthertype] += 1,
         }
     }
 
     fn handle_session_frame(&mut self, now: Instant, eth: &EthHeader, payload: &[u8]) {
         if eth.dst != self.cfg.discovery.local_mac {
-            self.stats.drop_wrong_dst_mac += 1;
+            self.stats[ManagerStat::DropWrongDstMac] += 1;
             return;
         }
         let (session_id, protocol, info) = match pppoe::parse_session(payload) {
             Ok(v) => v,
             Err(e) => {
-                self.stats.drop_bad_pppoe += 1;
+                self.stats[ManagerStat::DropBadPppoe] += 1;
                 log::debug!("drop session frame from {}: {e}", fmt_mac(&eth.src));
                 return;
             }
@@ -300,14 +301,14 @@ impl Manager {
             session_id,
         };
         let Some(session) = self.sessions.get_mut(&key) else {
-            self.stats.drop_unknown_session += 1;
+            self.stats[ManagerStat::DropUnknownSession] += 1;
             log::debug!(
                 "drop session frame for unknown session {session_id:#06x} from {}",
                 fmt_mac(&eth.src)
             );
             return;
         };
-        self.stats.session_rx += 1;
+        self.stats[ManagerStat::SessionRx] += 1;
         if !session.peer_spoke {
             session.peer_spoke = true;
             self.discovery.session_active(&key);
@@ -318,7 +319,7 @@ impl Manager {
         }
         let looped = session.link.looped_echoes();
         session.link.handle_frame(now, protocol, info);
-        self.stats.lcp_looped_echo += session.link.looped_echoes() - looped;
+        self.stats[ManagerStat::LcpLoopedEcho] += session.link.looped_echoes() - looped;
         self.drive(now, key);
     }
 

@@ -62,7 +62,7 @@ impl Manager {
                     ));
                 }
                 Err(e) => {
-                    self.stats.v6.no_prefix64 += 1;
+                    self.stats.v6[V6Stat::NoPrefix64] += 1;
                     log::warn!("session {sid:#06x} {mac} no ipv6 prefix: {e}");
                     return;
                 }
@@ -85,7 +85,7 @@ impl Manager {
             }
         }
         let ra = v6.up(now, our_iid, peer_iid);
-        self.stats.v6.ra_tx += 1;
+        self.stats.v6[V6Stat::RaTx] += 1;
         let (prefix64, delegated) = (v6.prefix64(), v6.delegated());
         log::info!(
             "session {sid:#06x} {mac} ipv6 up user={}{} mtu={mtu}",
@@ -113,7 +113,7 @@ impl Manager {
         // for IPCP while it negotiates (see `Manager::ipv4_pending`).
         if s.installed.is_none() {
             s.installed = Some(Ipv4Addr::UNSPECIFIED);
-            self.stats.setups += 1;
+            self.stats[ManagerStat::Setups] += 1;
             self.dataplane.push_back(DataplaneOp::Install {
                 key,
                 address: Ipv4Addr::UNSPECIFIED,
@@ -130,8 +130,8 @@ impl Manager {
         };
         s.last_now = now;
         let Some(v6) = s.v6.as_mut() else {
-            self.stats.v6.rx += 1;
-            self.stats.v6.drop_inactive += 1;
+            self.stats.v6[V6Stat::Rx] += 1;
+            self.stats.v6[V6Stat::DropInactive] += 1;
             return;
         };
         let user = s.user.as_deref().unwrap_or("");

@@ -2,6 +2,7 @@
 //! strings in log lines, users with no address allowed.
 
 use super::*;
+use crate::session::ManagerStat;
 
 #[test]
 fn chap_rechallenge_periodic_and_failure_ends_the_session() {
@@ -22,12 +23,12 @@ fn chap_rechallenge_periodic_and_failure_ends_the_session() {
         3
     );
     assert!(sim.removal_reasons().is_empty());
-    assert_eq!(sim.bras.stats().reauth_failed, 0);
+    assert_eq!(sim.bras.stats()[ManagerStat::ReauthFailed], 0);
     // The CPE's secret changes: the next re-challenge ends the session.
     sim.clients[c].peer_mut().unwrap().set_password(b"changed");
     sim.run_for(Duration::from_secs(70));
     assert_eq!(sim.removal_reasons(), vec![DownReason::AuthFailed]);
-    assert_eq!(sim.bras.stats().reauth_failed, 1);
+    assert_eq!(sim.bras.stats()[ManagerStat::ReauthFailed], 1);
     let fail = sim.packets(Dir::ToClients, proto::CHAP, Code::from(4));
     assert_eq!(fail.len(), 1);
     assert_eq!(fail[0], b"authentication failed");

@@ -1,6 +1,7 @@
 //! IPv6: IPv6CP, RA/SLAAC, DHCPv6 prefix delegation through the Manager.
 
 use super::*;
+use crate::v6::V6Stat;
 
 pub(super) fn v6_manager(ipv4: bool) -> Manager {
     manager_with(10, 3, |c| {
@@ -110,11 +111,14 @@ fn dual_stack_session_gets_a_64_by_ra_and_a_56_by_dhcpv6() {
         "{show}"
     );
     let st = sim.bras.stats().v6;
-    assert_eq!((st.rs_rx, st.dhcpv6_rx, st.dhcpv6_tx), (1, 2, 2));
+    assert_eq!(
+        (st[V6Stat::RsRx], st[V6Stat::Dhcpv6Rx], st[V6Stat::Dhcpv6Tx]),
+        (1, 2, 2)
+    );
     // Periodic RAs (default 200 s).
-    let ras = st.ra_tx;
+    let ras = st[V6Stat::RaTx];
     sim.run_for(Duration::from_secs(401));
-    assert_eq!(sim.bras.stats().v6.ra_tx, ras + 2);
+    assert_eq!(sim.bras.stats().v6[V6Stat::RaTx], ras + 2);
     assert!(sim.up6(c).is_some());
 }
 

@@ -1,6 +1,7 @@
 //! Interop profiles: each CPE behaviour against the real Manager.
 
 use super::{ipv6::v6_manager, *};
+use crate::discovery::DiscoveryStat;
 
 /// testuser1 (static 172.16.0.101) behaving like `profile`.
 fn profile_client(profile: Profile) -> ClientConfig {
@@ -28,7 +29,11 @@ fn profile_up(profile: Profile, latency: Duration) -> Sim {
     assert_eq!(dns, DNS, "{profile}");
     assert_eq!(sim.bras.len(), 1, "{profile}: one session");
     assert_eq!(sim.installs().len(), 1, "{profile}: one data-path row");
-    assert_eq!(sim.bras.discovery().stats().pads_tx, 1, "{profile}");
+    assert_eq!(
+        sim.bras.discovery().stats()[DiscoveryStat::PadsTx],
+        1,
+        "{profile}"
+    );
     assert!(
         sim.clients[c].peer().is_some_and(|p| p.is_up()),
         "{profile}: still up"
@@ -190,9 +195,9 @@ fn profile_aggressive_on_a_slow_link_makes_one_session() {
     // 300 ms each way: every request is sent 3 times before its answer.
     let sim = profile_up(Profile::Aggressive, Duration::from_millis(300));
     let d = sim.bras.discovery().stats();
-    assert!(d.padr_rx >= 3, "{d:?}");
-    assert!(d.pads_retransmit >= 2, "{d:?}");
-    assert_eq!(d.pads_tx, 1);
+    assert!(d[DiscoveryStat::PadrRx] >= 3, "{d:?}");
+    assert!(d[DiscoveryStat::PadsRetransmit] >= 2, "{d:?}");
+    assert_eq!(d[DiscoveryStat::PadsTx], 1);
     let lcp_reqs = sim.packets(Dir::ToBras, proto::LCP, Code::ConfReq);
     assert!(lcp_reqs.len() >= 3, "LCP retransmitted: {}", lcp_reqs.len());
     let key = sim

@@ -1,6 +1,8 @@
 //! Bad input mixed into live sessions, and the BRAS's own echo looped back.
 
 use super::*;
+use crate::discovery::DiscoveryStat;
+use crate::session::ManagerStat;
 
 #[test]
 fn garbage_mixed_into_live_sessions_hurts_no_bystander() {
@@ -130,7 +132,10 @@ fn garbage_mixed_into_live_sessions_hurts_no_bystander() {
     }
     let d = sim.bras.discovery().stats();
     assert!(
-        d.drop_malformed + d.drop_bad_version + d.drop_unexpected_code > 0,
+        d[DiscoveryStat::DropMalformed]
+            + d[DiscoveryStat::DropBadVersion]
+            + d[DiscoveryStat::DropUnexpectedCode]
+            > 0,
         "{d:?}"
     );
 }
@@ -164,7 +169,7 @@ fn looped_echo_request_is_counted_not_answered() {
     let replies = sim.packets(Dir::ToClients, proto::LCP, Code::EchoRep).len();
     sim.send(Dir::ToBras, looped);
     sim.settle();
-    assert_eq!(sim.bras.stats().lcp_looped_echo, 1);
+    assert_eq!(sim.bras.stats()[ManagerStat::LcpLoopedEcho], 1);
     assert_eq!(
         sim.packets(Dir::ToClients, proto::LCP, Code::EchoRep).len(),
         replies,

@@ -2,6 +2,7 @@
 //! and secrets (Magic-Numbers, CHAP challenges) from the OS CSPRNG.
 
 use super::*;
+use crate::session::ManagerStat;
 
 /// A manager for big fleets: a /16 pool from the shared address space
 /// (RFC 6598), one wildcard secrets line, no per-MAC surprises.
@@ -177,7 +178,7 @@ fn ten_thousand_subscribers_up_then_all_padt() {
         "{} timer entries",
         sim.bras.timer_entries()
     );
-    assert_eq!(sim.bras.stats().drop_unknown_session, 0);
+    assert_eq!(sim.bras.stats()[ManagerStat::DropUnknownSession], 0);
 
     // Everyone hangs up at once (LCP Terminate-Request, then PADT).
     let now = sim.now;

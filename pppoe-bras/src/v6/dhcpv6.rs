@@ -10,6 +10,7 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 use super::pool6::{contains, PrefixPool};
+use super::{V6Stat, V6Stats};
 
 pub const CLIENT_PORT: u16 = 546;
 pub const SERVER_PORT: u16 = 547;
@@ -309,17 +310,6 @@ pub struct PdChange {
     pub new: Option<(Ipv6Addr, u8)>,
 }
 
-/// Counters of one session's server (summed by the manager).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ServerStats {
-    pub rx: u64,
-    pub tx: u64,
-    pub drop_bad: u64,
-    pub drop_server_id: u64,
-    pub drop_rate: u64,
-    pub no_prefix: u64,
-}
-
 /// One session's DHCPv6 server.
 #[derive(Debug)]
 pub struct Server {
@@ -331,7 +321,9 @@ pub struct Server {
     na: Option<u32>,
     tokens: u32,
     refilled: Option<Instant>,
-    pub stats: ServerStats,
+    /// This server's `dhcpv6_*` counters (the manager sums every
+    /// session's into its own).
+    pub stats: V6Stats,
 }
 
 /// What the server needs from the session for one message.
@@ -360,7 +352,7 @@ impl Server {
             na: None,
             tokens,
             refilled: None,
-            stats: ServerStats::default(),
+            stats: V6Stats::default(),
         }
     }
 
@@ -408,14 +400,14 @@ impl Server {
         ctx: &mut Ctx<'_>,
         payload: &[u8],
     ) -> Result<(Option<Vec<u8>>, Option<PdChange>), DhcpError> {
-        self.stats.rx += 1;
+        self.stats[V6Stat::Dhcpv6Rx] += 1;
         let r = self.handle_inner(ctx, payload);
         match &r {
-            Ok((Some(_), _)) => self.stats.tx += 1,
+            Ok((Some(_), _)) => self.stats[V6Stat::Dhcpv6Tx] += 1,
             Ok(_) => {}
-            Err(DhcpError::Rate) => self.stats.drop_rate += 1,
-            Err(DhcpError::WrongServerId) => self.stats.drop_server_id += 1,
-            Err(_) => self.stats.drop_bad += 1,
+            Err(DhcpError::Rate) => self.stats[V6Stat::Dhcpv6DropRate] += 1,
+            Err(DhcpError::WrongServerId) => self.stats[V6Stat::Dhcpv6DropServerId] += 1,
+            Err(_) => self.stats[V6Stat::Dhcpv6DropBad] += 1,
         }
         r
     }
@@ -499,7 +491,7 @@ impl Server {
                             ));
                         }
                         None => {
-                            self.stats.no_prefix += 1;
+                            self.stats[V6Stat::Dhcpv6NoPrefix] += 1;
                             ias.push((opt::IA_PD, empty(ia.iaid, status::NO_PREFIX_AVAIL)));
                         }
                     }

@@ -85,63 +85,41 @@ impl Default for V6Settings {
 pub mod client;
 pub mod server;
 
-/// IPv6 control-plane counters of all sessions (`pppoe-bras stats`,
-/// `session.v6_*`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct V6Stats {
-    /// IPv6 packets from peers handed to the control plane.
-    pub rx: u64,
-    /// Router Solicitations taken; Router Advertisements sent.
-    pub rs_rx: u64,
-    pub ra_tx: u64,
-    /// Malformed IPv6/UDP (lengths, checksums).
-    pub drop_bad_ipv6: u64,
-    /// Router Solicitations failing RFC 4861 §6.1.1.
-    pub drop_bad_rs: u64,
-    /// Router Solicitations within a second of the last answered one.
-    pub drop_rs_rate: u64,
-    /// IPv6 that is neither an RS nor DHCPv6 (data the XDP path let by).
-    pub drop_not_control: u64,
-    /// IPv6 while IPv6CP is not Opened.
-    pub drop_inactive: u64,
-    pub dhcpv6_rx: u64,
-    pub dhcpv6_tx: u64,
-    pub dhcpv6_drop_bad: u64,
-    pub dhcpv6_drop_server_id: u64,
-    pub dhcpv6_drop_rate: u64,
-    pub dhcpv6_no_prefix: u64,
-    /// IPv6CP opened but the /64 pool was exhausted.
-    pub no_prefix64: u64,
-}
-
-impl V6Stats {
-    fn add_dhcp(&mut self, before: dhcpv6::ServerStats, after: dhcpv6::ServerStats) {
-        self.dhcpv6_rx += after.rx - before.rx;
-        self.dhcpv6_tx += after.tx - before.tx;
-        self.dhcpv6_drop_bad += after.drop_bad - before.drop_bad;
-        self.dhcpv6_drop_server_id += after.drop_server_id - before.drop_server_id;
-        self.dhcpv6_drop_rate += after.drop_rate - before.drop_rate;
-        self.dhcpv6_no_prefix += after.no_prefix - before.no_prefix;
-    }
-
-    /// Every counter with its name.
-    pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        vec![
-            ("v6_rx", self.rx),
-            ("v6_rs_rx", self.rs_rx),
-            ("v6_ra_tx", self.ra_tx),
-            ("v6_drop_bad_ipv6", self.drop_bad_ipv6),
-            ("v6_drop_bad_rs", self.drop_bad_rs),
-            ("v6_drop_rs_rate", self.drop_rs_rate),
-            ("v6_drop_not_control", self.drop_not_control),
-            ("v6_drop_inactive", self.drop_inactive),
-            ("dhcpv6_rx", self.dhcpv6_rx),
-            ("dhcpv6_tx", self.dhcpv6_tx),
-            ("dhcpv6_drop_bad", self.dhcpv6_drop_bad),
-            ("dhcpv6_drop_server_id", self.dhcpv6_drop_server_id),
-            ("dhcpv6_drop_rate", self.dhcpv6_drop_rate),
-            ("dhcpv6_no_prefix", self.dhcpv6_no_prefix),
-            ("v6_no_prefix64", self.no_prefix64),
-        ]
+crate::counters::counters! {
+    /// IPv6 control-plane counters of all sessions (`pppoe-bras stats`,
+    /// `session.v6_*` and `session.dhcpv6_*`). Each session's DHCPv6
+    /// server keeps the `dhcpv6_*` ones of its own, summed by the manager.
+    pub enum V6Stat in V6Stats {
+        /// IPv6 packets from peers handed to the control plane.
+        Rx = "v6_rx",
+        /// Router Solicitations taken.
+        RsRx = "v6_rs_rx",
+        /// Router Advertisements sent.
+        RaTx = "v6_ra_tx",
+        /// Malformed IPv6/UDP (lengths, checksums).
+        DropBadIpv6 = "v6_drop_bad_ipv6",
+        /// Router Solicitations failing RFC 4861 §6.1.1.
+        DropBadRs = "v6_drop_bad_rs",
+        /// Router Solicitations within a second of the last answered one.
+        DropRsRate = "v6_drop_rs_rate",
+        /// IPv6 that is neither an RS nor DHCPv6 (data the XDP path let by).
+        DropNotControl = "v6_drop_not_control",
+        /// IPv6 while IPv6CP is not Opened.
+        DropInactive = "v6_drop_inactive",
+        /// DHCPv6 messages taken by a session's server.
+        Dhcpv6Rx = "dhcpv6_rx",
+        /// DHCPv6 replies sent.
+        Dhcpv6Tx = "dhcpv6_tx",
+        /// DHCPv6 messages malformed, of a type no client sends, or
+        /// without a Client Identifier (or with a misplaced Server one).
+        Dhcpv6DropBad = "dhcpv6_drop_bad",
+        /// DHCPv6 messages whose Server Identifier is not ours.
+        Dhcpv6DropServerId = "dhcpv6_drop_server_id",
+        /// DHCPv6 messages over the server's rate.
+        Dhcpv6DropRate = "dhcpv6_drop_rate",
+        /// IA_PD asked for while the delegated-prefix pool was exhausted.
+        Dhcpv6NoPrefix = "dhcpv6_no_prefix",
+        /// IPv6CP opened but the /64 pool was exhausted.
+        NoPrefix64 = "v6_no_prefix64",
     }
 }

@@ -11,7 +11,7 @@ use super::dhcpv6::{self, PdChange};
 use super::pool6::PrefixPool;
 use super::ra::{self, RaParams};
 use super::wire::{self, ALL_DHCP, ALL_NODES, ALL_ROUTERS};
-use super::{link_local, V6Settings, V6Stats};
+use super::{link_local, V6Settings, V6Stat, V6Stats};
 
 /// Answers to Router Solicitations at most this often (unicast answers
 /// are allowed without RFC 4861's multicast delay; this only bounds a
@@ -119,7 +119,7 @@ impl V6Service {
         match self.next_ra {
             Some(t) if t <= now && self.active => {
                 self.next_ra = Some(now + self.interval);
-                stats.ra_tx += 1;
+                stats[V6Stat::RaTx] += 1;
                 Some(ra::build_ra(link_local(self.our_iid), ALL_NODES, &self.ra))
             }
             _ => None,
@@ -148,15 +148,15 @@ impl V6Service {
         stats: &mut V6Stats,
     ) -> Output {
         let mut out = Output::default();
-        stats.rx += 1;
+        stats[V6Stat::Rx] += 1;
         if !self.active {
-            stats.drop_inactive += 1;
+            stats[V6Stat::DropInactive] += 1;
             return out;
         }
         let p = match wire::parse(packet) {
             Ok(p) => p,
             Err(e) => {
-                stats.drop_bad_ipv6 += 1;
+                stats[V6Stat::DropBadIpv6] += 1;
                 log::debug!("drop ipv6: {e}");
                 return out;
             }
@@ -165,20 +165,20 @@ impl V6Service {
         match p.next_header {
             wire::NH_ICMPV6 if p.dst == ALL_ROUTERS || p.dst == ours => {
                 if p.payload.first() != Some(&ra::ROUTER_SOLICITATION) {
-                    stats.drop_not_control += 1;
+                    stats[V6Stat::DropNotControl] += 1;
                     return out;
                 }
                 if let Err(e) = ra::check_rs(&p) {
-                    stats.drop_bad_rs += 1;
+                    stats[V6Stat::DropBadRs] += 1;
                     log::debug!("drop router solicitation: {e}");
                     return out;
                 }
-                stats.rs_rx += 1;
+                stats[V6Stat::RsRx] += 1;
                 if self
                     .last_solicited
                     .is_some_and(|t| now.saturating_duration_since(t) < MIN_SOLICITED_GAP)
                 {
-                    stats.drop_rs_rate += 1;
+                    stats[V6Stat::DropRsRate] += 1;
                     return out;
                 }
                 self.last_solicited = Some(now);
@@ -187,20 +187,20 @@ impl V6Service {
                 } else {
                     p.src
                 };
-                stats.ra_tx += 1;
+                stats[V6Stat::RaTx] += 1;
                 out.packets.push(ra::build_ra(ours, dst, &self.ra));
             }
             wire::NH_UDP if p.dst == ALL_DHCP || p.dst == ours => {
                 let (sport, dport, payload) = match wire::parse_udp(&p) {
                     Ok(v) => v,
                     Err(e) => {
-                        stats.drop_bad_ipv6 += 1;
+                        stats[V6Stat::DropBadIpv6] += 1;
                         log::debug!("drop udp: {e}");
                         return out;
                     }
                 };
                 if dport != dhcpv6::SERVER_PORT {
-                    stats.drop_not_control += 1;
+                    stats[V6Stat::DropNotControl] += 1;
                     return out;
                 }
                 let before = self.dhcp.stats;
@@ -211,7 +211,7 @@ impl V6Service {
                     pd_pool,
                 };
                 let r = self.dhcp.handle(&mut ctx, payload);
-                stats.add_dhcp(before, self.dhcp.stats);
+                stats.add_since(&before, &self.dhcp.stats);
                 match r {
                     Ok((reply, pd)) => {
                         out.pd = pd;
@@ -228,7 +228,7 @@ impl V6Service {
                     Err(e) => log::debug!("drop dhcpv6: {e}"),
                 }
             }
-            _ => stats.drop_not_control += 1,
+            _ => stats[V6Stat::DropNotControl] += 1,
         }
         out
     }

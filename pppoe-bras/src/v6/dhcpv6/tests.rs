@@ -319,7 +319,14 @@ fn bad_input_is_dropped_and_counted() {
         Err(DhcpError::BadOption(opt::ORO))
     );
     let s = t.server.stats;
-    assert_eq!((s.drop_server_id, s.drop_bad, s.tx), (1, 8, 0));
+    assert_eq!(
+        (
+            s[V6Stat::Dhcpv6DropServerId],
+            s[V6Stat::Dhcpv6DropBad],
+            s[V6Stat::Dhcpv6Tx]
+        ),
+        (1, 8, 0)
+    );
 }
 
 #[test]
@@ -343,7 +350,7 @@ fn solicit_flood_is_rate_limited() {
         }
     }
     assert_eq!((ctx_ok, limited), (10, 90), "the burst, then nothing");
-    assert_eq!(t.server.stats.drop_rate, 90);
+    assert_eq!(t.server.stats[V6Stat::Dhcpv6DropRate], 90);
     // Two a second come back.
     t.now = now + Duration::from_secs(1);
     assert!(t.send(&solicit).is_ok());
@@ -376,7 +383,7 @@ fn exhausted_pool_says_no_prefix_avail() {
         ]
         .concat()
     );
-    assert_eq!(t.server.stats.no_prefix, 1);
+    assert_eq!(t.server.stats[V6Stat::Dhcpv6NoPrefix], 1);
 }
 
 #[test]
