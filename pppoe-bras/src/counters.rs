@@ -1,7 +1,7 @@
 //! Named counters of the control plane, kept the way common's `Stat`
 //! keeps the data plane's: one enum per component names each counter once
 //! (its stable snake_case name and a doc line) and indexes an array of
-//! values. [`counters!`] makes both from one list, so the `pppoe-bras
+//! values. `counters!` makes both from one list, so the `pppoe-bras
 //! stats` lines (`<component>.<name>`), the debug log names and the metric
 //! labels (`metrics.rs` splits `drop_*` reasons from events by the name)
 //! all come from that list.
