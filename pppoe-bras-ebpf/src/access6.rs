@@ -42,14 +42,17 @@ pub fn run(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         client_mac: l2.src,
         session_id: sid,
     };
-    let sess = session(&key).ok_or(drop(Stat::DropNoSession))?;
     let ip_off = off + PPPOE_PPP_LEN;
     let payload_len = len.saturating_sub(PPP_PROTO_LEN as u16);
     let ip = ipv6::parse(ctx, ip_off, payload_len).ok_or(drop(Stat::DropMalformed))?;
-    // Neighbour discovery, RS, DHCPv6: link-local or multicast, the daemon's.
+    // Neighbour discovery, RS, DHCPv6: link-local or multicast, the
+    // daemon's, before any row lookup: a CPE sends its RS and Solicit the
+    // moment its IPv6CP opens, which may be before the daemon has written
+    // the session's rows (the daemon checks the session itself).
     if ipv6::is_link_local(&ip.src) || ipv6::is_multicast(&ip.dst) || ipv6::is_link_local(&ip.dst) {
         return Ok(pass(Stat::AccessPassControl));
     }
+    let sess = session(&key).ok_or(drop(Stat::DropNoSession))?;
     let s6 = SESSION6.get(sess.slot).ok_or(pass(Stat::AccessPassIpv6))?;
     if s6.net64 == [0; 8] && s6.deleg_len == 0 {
         // No IPv6 data path for this session (yet): the daemon's.

@@ -3277,10 +3277,19 @@ fn ipv6_routed_both_ways_with_anti_spoofing() {
     skip_unless_able!();
     let mut b = Bench::new(|_| {});
     let row = b.row(0x0101, (100, 0), 0);
-    b.dp.install(&row).unwrap();
     let bm = b.acc_mac;
     let tags = [(0x8100u16, 100u16)];
     let up = |ip: &[u8]| pppoe(CLIENT, bm, &tags, 0x0101, 0x57, ip);
+    // A Router Solicitation sent the moment IPv6CP opened, before the
+    // daemon wrote the session's rows: still the daemon's, not dropped.
+    let rs = udp6(
+        "fe80::1".parse().unwrap(),
+        "ff02::2".parse().unwrap(),
+        255,
+        b"rs",
+    );
+    b.run(Program::Access, &up(&rs), XDP_PASS, "access_pass_control");
+    b.dp.install(&row).unwrap();
     // Beyond the default route (the on-link /64 would need its own neighbour).
     let remote: Ipv6Addr = "2001:db8:abcd::10".parse().unwrap();
     let slaac: Ipv6Addr = "2001:db8:100:1:0:0:0:abcd".parse().unwrap();
