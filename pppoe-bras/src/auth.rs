@@ -128,8 +128,41 @@ pub struct Entry {
     address: Option<Ipv4Addr>,
     /// `-` in the address column: no address may be given.
     no_address: bool,
+    /// Static IPv6: the session's /64 and its delegated prefix, instead of
+    /// ones from the pools.
+    ipv6: (Option<Prefix6>, Option<Prefix6>),
     origin: String,
     line: usize,
+}
+
+/// An IPv6 prefix and its length.
+pub type Prefix6 = (std::net::Ipv6Addr, u8);
+
+/// An IPv6 prefix word of a secrets line or a `[[users]]` key: the host
+/// bits zero, at most /64. `/64` is the session's /64, shorter its
+/// delegated prefix. The message says how to fix anything else.
+pub fn parse_prefix6(w: &str) -> Result<Prefix6, String> {
+    let bad = || {
+        format!(
+            "{w:?} is not an IPv6 prefix; write the user's /64 like 2001:db8:100:42::/64 \
+             or its delegated prefix like 2001:db8:200:4200::/56"
+        )
+    };
+    let (a, l) = w.split_once('/').ok_or_else(bad)?;
+    let a: std::net::Ipv6Addr = a.parse().map_err(|_| bad())?;
+    let l: u8 = l
+        .parse()
+        .ok()
+        .filter(|l| (1..=64).contains(l))
+        .ok_or_else(bad)?;
+    let mask = u128::MAX << (128 - u32::from(l));
+    if u128::from(a) & !mask != 0 {
+        return Err(format!(
+            "{w:?} has host bits set; write {}/{l}",
+            std::net::Ipv6Addr::from(u128::from(a) & mask)
+        ));
+    }
+    Ok((a, l))
 }
 
 impl Entry {
@@ -148,6 +181,7 @@ impl Entry {
             secret,
             address,
             no_address: false,
+            ipv6: (None, None),
             origin: origin.to_string(),
             line,
         }
@@ -177,6 +211,25 @@ impl Entry {
             no_address: true,
             ..self
         }
+    }
+
+    /// The same entry with static IPv6 prefixes: `prefixes` as parsed by
+    /// [`parse_prefix6`], a /64 the session's, a shorter one its delegated
+    /// prefix (the first of each kind counts).
+    pub fn with_ipv6(mut self, prefixes: &[Prefix6]) -> Entry {
+        for &p in prefixes {
+            if p.1 == 64 {
+                self.ipv6.0 = self.ipv6.0.or(Some(p));
+            } else {
+                self.ipv6.1 = self.ipv6.1.or(Some(p));
+            }
+        }
+        self
+    }
+
+    /// Static IPv6: (the session's /64, its delegated prefix).
+    pub fn ipv6(&self) -> (Option<Prefix6>, Option<Prefix6>) {
+        self.ipv6
     }
 
     /// `-` in the address column: the user may have no address.

@@ -267,3 +267,50 @@ fn cli_sessions(lab: &Lab) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A user's own delegated prefix from `[[users]]` reaches its CPE by
+/// DHCPv6-PD and routes: a LAN address in it pings the test host.
+#[test]
+fn static_delegated_prefix_from_the_config_reaches_the_cpe() {
+    if !root_or_skip("static_pd") {
+        return;
+    }
+    let lab = new_lab();
+    let conf = lab
+        .write_file(
+            "users.toml",
+            "[[users]]\nname = \"v6static\"\npassword = \"password\"\n\
+             delegated_prefix = \"2001:db8:200:4200::/56\"\n",
+        )
+        .unwrap();
+    let mut opts = classic(&lab, "");
+    opts.extra = vec!["-c".into(), conf.display().to_string()];
+    let bras = start_bras(&lab, &opts);
+    let mut o = EmuOptions::user("v6static");
+    o.tun = Some("ppp0".to_owned());
+    let (emu, _up) = bring_up(&lab, &o);
+    let (_addr6, pd) = up6(&emu);
+    assert_eq!(pd, "2001:db8:200:4200::/56", "{}", bras.tail(20));
+    lab.exec_ok(
+        lab.ns_cpe(),
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:200:4200::1/128",
+            "dev",
+            "ppp0",
+            "nodad",
+        ],
+    )
+    .unwrap();
+    let target = TEST_HOST6.to_string();
+    let (_, text) = ping6(
+        &lab,
+        lab.ns_cpe(),
+        &["-c", "2", "-W", "2", "-I", "2001:db8:200:4200::1", &target],
+        20,
+    );
+    assert!(text.contains("2 received"), "{text}");
+}

@@ -97,6 +97,7 @@ impl Secrets {
             }
             let mut address = None;
             let mut no_address = false;
+            let mut prefixes = Vec::new();
             for (i, w) in words_of_line[3..].iter().enumerate() {
                 let w = String::from_utf8_lossy(w);
                 if i == 0 && w == "-" {
@@ -104,6 +105,12 @@ impl Secrets {
                     // of the line does not matter.
                     no_address = true;
                     break;
+                }
+                // A pppoe-bras extension: IPv6 prefixes among the
+                // addresses (the user's /64 and delegated prefix).
+                if w.contains(':') {
+                    prefixes.push(crate::auth::parse_prefix6(&w).map_err(at)?);
+                    continue;
                 }
                 if let Some(a) = parse_address_word(&w).map_err(at)? {
                     address = address.or(Some(a));
@@ -117,6 +124,7 @@ impl Secrets {
                 origin,
                 lineno,
             );
+            let entry = entry.with_ipv6(&prefixes);
             entries.push(if no_address {
                 entry.without_address()
             } else {
@@ -426,6 +434,37 @@ d * \"\"
         let s = Secrets::parse("u * p 10.0.0.1\r\nv * q\r\n", "x").unwrap();
         assert_eq!(s.entries()[0].static_address(), Some(a("10.0.0.1")));
         assert_eq!(s.entries()[1].secret().expose(), b"q");
+    }
+
+    /// pppoe-bras's extension: IPv6 prefixes among the addresses are the
+    /// user's /64 and delegated prefix; malformed ones name line and fix.
+    #[test]
+    fn ipv6_prefixes_in_the_address_column() {
+        let s = Secrets::parse(
+            "u * p 10.0.0.5 2001:db8:200:4200::/56 2001:db8:100:42::/64\nv * p * 2001:db8:100:43::/64\n",
+            "x",
+        )
+        .unwrap();
+        let p = |t: &str| crate::auth::parse_prefix6(t).unwrap();
+        assert_eq!(s.entries()[0].static_address(), Some(a("10.0.0.5")));
+        assert_eq!(
+            s.entries()[0].ipv6(),
+            (
+                Some(p("2001:db8:100:42::/64")),
+                Some(p("2001:db8:200:4200::/56"))
+            )
+        );
+        assert_eq!(
+            s.entries()[1].ipv6(),
+            (Some(p("2001:db8:100:43::/64")), None)
+        );
+        let e = err("u * p 2001:db8:200:4201::/56\n");
+        assert!(
+            e.starts_with("/etc/ppp/chap-secrets:1:") && e.contains("write 2001:db8:200:4200::/56"),
+            "{e}"
+        );
+        let e = err("u * p 2001:db8::1/128\n");
+        assert!(e.contains("is not an IPv6 prefix"), "{e}");
     }
 
     #[test]

@@ -141,6 +141,7 @@ xdp_mode = "generic"
 name = "lab1"
 password = "secret one"
 address = "10.9.0.1"
+delegated_prefix = "2001:db8:200:4200::/56"
 
 [[users]]
 name = "lab2"
@@ -227,19 +228,25 @@ gold = ["10.9.1.0/24", "10.9.2.1-10.9.2.9"]
                 name: "lab1".into(),
                 password: Secret::new("secret one"),
                 address: Some(a("10.9.0.1")),
+                ipv6: vec![crate::auth::parse_prefix6("2001:db8:200:4200::/56").unwrap()],
                 line: 45,
             },
             User {
                 name: "lab2".into(),
                 password: Secret::new(""),
                 address: None,
-                line: 50,
+                ipv6: vec![],
+                line: 51,
             },
         ],
         aaa: AaaConfig::default(),
         source: None,
     };
     assert_eq!(cfg, expected);
+    let e = err(&format!(
+        "{IFACES}[[users]]\nname = \"x\"\npassword = \"p\"\nipv6_prefix = \"2001:db8:100::/56\"\n"
+    ));
+    assert!(e.contains("ipv6_prefix must be a /64"), "{e}");
     // Inline passwords stay out of Debug output.
     let dbg = format!("{cfg:?}");
     assert!(!dbg.contains("secret one") && dbg.contains("***"), "{dbg}");

@@ -27,6 +27,9 @@ pub struct User {
     pub password: Secret,
     /// Static address; `None` (key missing or `"*"`) → from the pool.
     pub address: Option<Ipv4Addr>,
+    /// Static IPv6 (`ipv6_prefix`, a /64; `delegated_prefix`): instead of
+    /// ones from the pools.
+    pub ipv6: Vec<crate::auth::Prefix6>,
     /// Line of the `name` key in the config file, for error messages.
     pub line: usize,
 }
@@ -38,6 +41,8 @@ pub(super) struct RawUser {
     name: Spanned<String>,
     password: Spanned<String>,
     address: S<String>,
+    ipv6_prefix: S<String>,
+    delegated_prefix: S<String>,
 }
 
 /// Secrets files, auth protocols, pools, DNS and NBNS.
@@ -137,10 +142,25 @@ pub(super) fn inline(r: &Resolver<'_>, raw: &mut Raw, cfg: &mut Config) -> Resul
                 }
             }
         };
+        let mut ipv6 = Vec::new();
+        for (key, value, want) in [
+            ("ipv6_prefix", u.ipv6_prefix, "a /64"),
+            ("delegated_prefix", u.delegated_prefix, "shorter than /64"),
+        ] {
+            let Some(v) = value else { continue };
+            let place = r.file_place(v.span(), key).unwrap_or(Place::Flag(key));
+            let text = v.into_inner();
+            let p = crate::auth::parse_prefix6(&text).map_err(|e| place.bad(&text, e))?;
+            if (p.1 == 64) != (key == "ipv6_prefix") {
+                return Err(place.bad(&text, format!("{key} must be {want}")));
+            }
+            ipv6.push(p);
+        }
         users.push(User {
             name,
             password: Secret::new(u.password.into_inner()),
             address,
+            ipv6,
             line,
         });
     }
@@ -226,14 +246,17 @@ impl Config {
             .map_or("config".to_string(), |p| p.display().to_string());
         let mut all = Secrets::new();
         for u in &self.users {
-            all.push(Entry::new(
-                Some(&u.name),
-                None,
-                u.password.clone(),
-                u.address,
-                &origin,
-                u.line,
-            ));
+            all.push(
+                Entry::new(
+                    Some(&u.name),
+                    None,
+                    u.password.clone(),
+                    u.address,
+                    &origin,
+                    u.line,
+                )
+                .with_ipv6(&u.ipv6),
+            );
         }
         for path in &self.secrets {
             all.merge(Secrets::load(path).map_err(|e| match e {

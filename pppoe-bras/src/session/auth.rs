@@ -99,7 +99,7 @@ impl Manager {
                 };
                 match leased {
                     Ok(address) => {
-                        s.radius_v6 = (ipv6_prefix, delegated);
+                        s.given_v6 = (ipv6_prefix, delegated);
                         s.framed_mtu = framed_mtu;
                         s.expires = session_timeout.map(|t| now + t);
                         if let Some(dns) = dns {
@@ -178,10 +178,20 @@ impl Manager {
                 message: "authentication failed".to_owned(),
             }
         };
-        match self
+        let verdict = self
             .secrets
-            .verify(user, &self.cfg.discovery.ac_name, credential)
-        {
+            .verify(user, &self.cfg.discovery.ac_name, credential);
+        if matches!(verdict, Verdict::Accept { .. }) && keep.is_none() {
+            let given = self
+                .secrets
+                .lookup(user, &self.cfg.discovery.ac_name)
+                .map(crate::auth::Entry::ipv6)
+                .unwrap_or_default();
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.given_v6 = given;
+            }
+        }
+        match verdict {
             // IPv6 only: no IPv4 address is leased.
             Verdict::Accept { .. } if !self.cfg.link.ipv4 => AuthResult::Accept {
                 address: Ipv4Addr::UNSPECIFIED,

@@ -69,9 +69,10 @@ struct Session {
     expires: Option<Instant>,
     /// IPv6 services (RA, DHCPv6) and the /64, from the first IPv6CP up.
     v6: Option<crate::v6::server::V6Service>,
-    /// RADIUS Framed-IPv6-Prefix and Delegated-IPv6-Prefix, used when
-    /// IPv6CP opens.
-    radius_v6: (Option<Prefix6>, Option<Prefix6>),
+    /// The user's own /64 and delegated prefix (RADIUS Framed-IPv6-Prefix
+    /// and Delegated-IPv6-Prefix, or the secrets' IPv6 prefixes), used
+    /// when IPv6CP opens.
+    given_v6: (Option<Prefix6>, Option<Prefix6>),
     /// RADIUS Framed-MTU (see `Session::mtu`).
     framed_mtu: Option<u16>,
     /// The IPv6 rows in the data plane: the /64 and the delegated prefix.
@@ -144,8 +145,9 @@ impl Manager {
     /// makes simulations reproducible (tests only).
     pub fn with_rng(cfg: ManagerConfig, secrets: Secrets, pool: Pool, rng: Rng) -> Self {
         let discovery = Discovery::new(cfg.discovery.clone());
-        let prefix_pool = new_prefix_pool(cfg.v6.prefix_pool, 64);
-        let pd_pool = new_prefix_pool(cfg.v6.delegated_pool, cfg.v6.delegated_length);
+        let mut prefix_pool = new_prefix_pool(cfg.v6.prefix_pool, 64);
+        let mut pd_pool = new_prefix_pool(cfg.v6.delegated_pool, cfg.v6.delegated_length);
+        v6::reserve_statics(&secrets, &mut prefix_pool, &mut pd_pool);
         Manager {
             prefix_pool,
             pd_pool,
@@ -475,7 +477,7 @@ impl Manager {
                 acct_id: self.acct_ids.next(),
                 expires: None,
                 v6: None,
-                radius_v6: (None, None),
+                given_v6: (None, None),
                 framed_mtu: None,
                 installed_v6: None,
             },

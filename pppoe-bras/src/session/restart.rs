@@ -66,7 +66,7 @@ impl Manager {
                 },
                 expires: saved.expires_in_secs.map(|s| now + Duration::from_secs(s)),
                 v6: None,
-                radius_v6: (None, None),
+                given_v6: (None, None),
                 framed_mtu: saved.framed_mtu,
                 installed_v6: None,
             },
@@ -134,6 +134,7 @@ impl Manager {
     pub fn reconfigure(&mut self, cfg: ManagerConfig, secrets: Secrets, pool: Pool) {
         self.discovery.reconfigure(cfg.discovery.clone());
         self.pool.reconfigure(pool);
+        v6::reserve_statics(&secrets, &mut self.prefix_pool, &mut self.pd_pool);
         self.secrets = secrets;
         self.cfg = cfg;
     }

@@ -4,6 +4,23 @@
 use super::*;
 
 /// A prefix pool from the settings; the all-zero prefix is kept back.
+/// The users' own IPv6 prefixes (secrets, `[[users]]`) kept for them in
+/// the pools, so no other session gets them round-robin first.
+pub(super) fn reserve_statics(
+    secrets: &Secrets,
+    prefix_pool: &mut crate::v6::pool6::PrefixPool,
+    pd_pool: &mut crate::v6::pool6::PrefixPool,
+) {
+    let named = || {
+        secrets.entries().iter().filter_map(|e| match e.client() {
+            crate::auth::Pattern::Exact(name) => Some((name.as_str(), e.ipv6())),
+            crate::auth::Pattern::Any => None,
+        })
+    };
+    prefix_pool.set_statics(named().filter_map(|(n, v)| Some((v.0?, n))));
+    pd_pool.set_statics(named().filter_map(|(n, v)| Some((v.1?, n))));
+}
+
 pub(super) fn new_prefix_pool(base: (Ipv6Addr, u8), len: u8) -> crate::v6::pool6::PrefixPool {
     use crate::v6::pool6::PrefixPool;
     let mut p = PrefixPool::new(base, len).unwrap_or_else(|e| {
@@ -35,12 +52,13 @@ impl Manager {
         let mtu = s.mtu();
         if s.v6.is_none() {
             let user = s.user.clone().unwrap_or_default();
-            // RADIUS Framed-IPv6-Prefix (a /64) wins over the pool.
-            let given = s.radius_v6.0.filter(|p| {
+            // The user's own /64 (RADIUS Framed-IPv6-Prefix or the
+            // secrets) wins over the pool.
+            let given = s.given_v6.0.filter(|p| {
                 let ok = p.1 == 64 && self.prefix_pool.take(*p, &user);
                 if !ok {
                     log::warn!(
-                        "session {sid:#06x} {mac} Framed-IPv6-Prefix {}/{} unusable (not a /64, \
+                        "session {sid:#06x} {mac} the user's /64 {}/{} unusable (not a /64, \
                          or held by another user): one from the pool",
                         p.0,
                         p.1
@@ -71,14 +89,14 @@ impl Manager {
         let Some(v6) = s.v6.as_mut() else {
             return;
         };
-        if let Some(d) = s.radius_v6.1.take() {
+        if let Some(d) = s.given_v6.1.take() {
             let user = s.user.as_deref().unwrap_or_default();
             if self.pd_pool.take(d, user) {
                 v6.preset_delegated(d);
             } else {
                 log::warn!(
-                    "session {sid:#06x} {mac} Delegated-IPv6-Prefix {}/{} held by another user: \
-                     one from the pool",
+                    "session {sid:#06x} {mac} the user's delegated prefix {}/{} held by another \
+                     user: one from the pool",
                     d.0,
                     d.1
                 );

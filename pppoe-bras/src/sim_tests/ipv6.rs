@@ -364,3 +364,34 @@ fn radius_ipv6_prefixes_win_over_the_pools() {
         |op| matches!(op, DataplaneOp::InstallV6 { prefix64, mtu: 1400, .. } if *prefix64 == p6("2001:db8:100:2::/64"))
     ));
 }
+
+/// A user's own IPv6 prefixes in the secrets (`* 2001:…/64 2001:…/56` in
+/// the address column): kept from everyone else, even the first dynamic
+/// user the pools would have handed them to, and given to that user.
+#[test]
+fn static_prefixes_from_the_secrets_go_to_their_user_only() {
+    let secrets = Secrets::parse(
+        "testuser1 * \"password\" * 2001:db8:100:1::/64 2001:db8:200:100::/56\n\
+         testuser3 * \"password\"\n",
+        "test-secrets",
+    )
+    .unwrap();
+    let range: PoolRange = "172.16.0.100-172.16.0.199".parse().unwrap();
+    let pool = Pool::new(&[range], &[Ipv4Addr::new(172, 16, 0, 254)]);
+    let mut cfg = classic_config(10, 3);
+    cfg.link.ipv6 = true;
+    let bras = Manager::with_rng(cfg, secrets, pool, Rng::seeded(42));
+    let mut sim = Sim::new(bras);
+    // testuser3 first: it would get index 1 of both pools round-robin.
+    let other = sim.add(v6_client(1, "testuser3", true));
+    sim.run_for(Duration::from_secs(5));
+    let (p3, _, pd3, _) = sim.up6(other).expect("testuser3 ipv6 up");
+    let mine64 = p6("2001:db8:100:1::/64");
+    let mine_pd = p6("2001:db8:200:100::/56");
+    assert_ne!(p3, Some(mine64));
+    assert_ne!(pd3, Some(mine_pd));
+    let me = sim.add(v6_client(2, "testuser1", true));
+    sim.run_for(Duration::from_secs(5));
+    let (p1, _, pd1, _) = sim.up6(me).expect("testuser1 ipv6 up");
+    assert_eq!((p1, pd1), (Some(mine64), Some(mine_pd)));
+}

@@ -70,6 +70,9 @@ pub struct PrefixPool {
     next: u64,
     /// Indices never handed out (e.g. index 0 by choice of the caller).
     reserved: HashSet<u64>,
+    /// Users' own prefixes (from the secrets): index → the user; handed to
+    /// that user only, never round-robin.
+    statics: HashMap<u64, String>,
 }
 
 impl PrefixPool {
@@ -88,6 +91,7 @@ impl PrefixPool {
             last: HashMap::new(),
             next: 0,
             reserved: HashSet::new(),
+            statics: HashMap::new(),
         })
     }
 
@@ -116,7 +120,7 @@ impl PrefixPool {
         let Some(i) = self.index(prefix) else {
             return true;
         };
-        if self.reserved.contains(&i) {
+        if self.reserved.contains(&i) || self.statics.get(&i).is_some_and(|u| u != user) {
             return false;
         }
         match self.leased.get(&i) {
@@ -124,6 +128,21 @@ impl PrefixPool {
             None => {
                 self.leased.insert(i, user.to_owned());
                 true
+            }
+        }
+    }
+
+    /// The users' own prefixes (secrets, `[[users]]`), replacing the ones
+    /// set before: each is handed to its user only ([`PrefixPool::take`]),
+    /// never round-robin. Prefixes outside the pool are ignored.
+    pub fn set_statics<'a>(
+        &mut self,
+        statics: impl IntoIterator<Item = ((Ipv6Addr, u8), &'a str)>,
+    ) {
+        self.statics.clear();
+        for (p, user) in statics {
+            if let Some(i) = self.index(p) {
+                self.statics.insert(i, user.to_owned());
             }
         }
     }
@@ -137,19 +156,32 @@ impl PrefixPool {
     /// free one.
     pub fn allocate(&mut self, user: &str) -> Result<(Ipv6Addr, u8), Pool6Error> {
         if let Some(&i) = self.last.get(user) {
+            let others = self.statics.get(&i).is_some_and(|u| u != user);
             if let std::collections::hash_map::Entry::Vacant(e) = self.leased.entry(i) {
-                e.insert(user.to_owned());
-                return Ok(self.prefix(i));
+                if !others {
+                    e.insert(user.to_owned());
+                    return Ok(self.prefix(i));
+                }
             }
         }
-        let free = self.count - self.leased.len() as u64 - self.reserved.len() as u64;
+        let idle_statics = self
+            .statics
+            .keys()
+            .filter(|i| !self.leased.contains_key(i) && !self.reserved.contains(i))
+            .count() as u64;
+        let free = self
+            .count
+            .saturating_sub(self.leased.len() as u64 + self.reserved.len() as u64 + idle_statics);
         if free == 0 {
             return Err(Pool6Error::Exhausted);
         }
         // At most leases + reserved + 1 probes: the map is no bigger.
         let mut i = self.next;
         loop {
-            if !self.leased.contains_key(&i) && !self.reserved.contains(&i) {
+            if !self.leased.contains_key(&i)
+                && !self.reserved.contains(&i)
+                && !self.statics.contains_key(&i)
+            {
                 break;
             }
             i = (i + 1) % self.count.max(1);
@@ -190,6 +222,30 @@ mod tests {
 
     fn p(s: &str) -> (Ipv6Addr, u8) {
         parse_prefix(s).unwrap()
+    }
+
+    /// A user's own prefix is never handed out round-robin, is taken by
+    /// its user only, and a reload can move it.
+    #[test]
+    fn statics_are_kept_for_their_user() {
+        let mut pool = PrefixPool::new(p("2001:db8:200::/54"), 56).unwrap();
+        let mine = p("2001:db8:200::/56");
+        pool.set_statics([(mine, "alice")]);
+        let got: Vec<_> = (0..3)
+            .map(|i| pool.allocate(&format!("u{i}")).unwrap())
+            .collect();
+        assert!(!got.contains(&mine), "{got:?}");
+        assert_eq!(
+            pool.allocate("u3"),
+            Err(Pool6Error::Exhausted),
+            "the 4th is alice's"
+        );
+        assert!(!pool.take(mine, "bob"));
+        assert!(pool.take(mine, "alice"));
+        assert_eq!(pool.holder(mine), Some("alice"));
+        pool.release(mine);
+        pool.set_statics([]);
+        assert_eq!(pool.allocate("u3"), Ok(mine), "no longer kept");
     }
 
     #[test]
