@@ -314,3 +314,50 @@ fn static_delegated_prefix_from_the_config_reaches_the_cpe() {
     );
     assert!(text.contains("2 received"), "{text}");
 }
+
+/// DHCPv6 Renew and Release with the real daemon: with a 4 s preferred
+/// lifetime (T1 2 s) the emulated CPE renews and keeps its prefixes and
+/// the data path; hanging up, it releases its delegated prefix first.
+#[test]
+fn dhcpv6_renew_and_release_against_the_daemon() {
+    if !root_or_skip("dhcpv6_renew") {
+        return;
+    }
+    let lab = new_lab();
+    let conf = lab
+        .write_file(
+            "v6.toml",
+            "ipv6_preferred_lifetime = 4\nipv6_valid_lifetime = 60\n",
+        )
+        .unwrap();
+    let mut opts = classic(&lab, "");
+    opts.extra = vec!["-c".into(), conf.display().to_string()];
+    let bras = start_bras(&lab, &opts);
+    let (mut emu, _up) = bring_up(&lab, &with_tun());
+    let (addr6, pd) = up6(&emu);
+    std::thread::sleep(Duration::from_secs(5));
+    let binds: Vec<String> = emu
+        .stdout_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("UP6 "))
+        .collect();
+    assert!(binds.len() >= 3, "renewed at T1: {binds:?}");
+    assert!(
+        binds.iter().all(|l| l.contains(&pd) && l.contains(&addr6)),
+        "the same prefixes: {binds:?}"
+    );
+    let target = TEST_HOST6.to_string();
+    let (_, text) = ping6(&lab, lab.ns_cpe(), &["-c", "1", "-W", "2", &target], 10);
+    assert!(text.contains("1 received"), "{text}");
+    emu.stop(Duration::from_secs(5)).unwrap();
+    assert!(
+        bras.wait_stderr(
+            |l| l.contains(&format!("released pd={pd}")),
+            Duration::from_secs(5)
+        )
+        .unwrap()
+        .is_some(),
+        "no Release logged:\n{}",
+        bras.tail(20)
+    );
+}

@@ -332,9 +332,10 @@ impl Client {
         Some(pppoe::session_frame(&eth, *session_id, protocol, packet))
     }
 
-    /// Hang up: LCP Terminate-Request, then PADT right away (as pppd does on
-    /// SIGTERM).
+    /// Hang up: DHCPv6 Release of the bindings (RFC 8415 §18.2.7), LCP
+    /// Terminate-Request, then PADT right away (as pppd does on SIGTERM).
     pub fn close(&mut self, now: Instant) {
+        self.v6_release(now);
         if let State::Session {
             ac_mac,
             session_id,

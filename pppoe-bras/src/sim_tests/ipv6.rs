@@ -239,12 +239,15 @@ fn prefixes_released_at_teardown_and_the_same_again_on_reconnect() {
     sim.clients[a].close(now);
     sim.run_for(Duration::from_secs(5));
     assert_eq!(sim.bras.len(), 0);
+    // The CPE releases its delegated prefix (DHCPv6 Release) as it hangs
+    // up; the teardown takes the /64: both rows go.
     let key_ops = sim.v6_ops();
-    assert!(matches!(
-        key_ops.last(),
-        Some(DataplaneOp::RemoveV6 { prefix64: Some(p), delegated: Some(d), .. })
-            if Some(*p) == first.0 && Some(*d) == first.2
-    ));
+    let removed = |want: &dyn Fn(&DataplaneOp) -> bool| key_ops.iter().any(want);
+    assert!(removed(&|op| matches!(op,
+        DataplaneOp::RemoveV6 { prefix64: Some(p), .. } if Some(*p) == first.0)));
+    assert!(removed(&|op| matches!(op,
+        DataplaneOp::RemoveV6 { delegated: Some(d), .. } if Some(*d) == first.2)));
+    assert!(matches!(key_ops.last(), Some(DataplaneOp::RemoveV6 { .. })));
     // Another user in between does not get them while... they are free
     // again, but round-robin moves on; the same user gets its own back.
     let b = sim.add(v6_client(2, "testuser3", true));
@@ -394,4 +397,33 @@ fn static_prefixes_from_the_secrets_go_to_their_user_only() {
     sim.run_for(Duration::from_secs(5));
     let (p1, _, pd1, _) = sim.up6(me).expect("testuser1 ipv6 up");
     assert_eq!((p1, pd1), (Some(mine64), Some(mine_pd)));
+}
+
+/// The emulated CPE renews its bindings at T1 as a real one does (here
+/// T1 = ½ × a 4 s preferred lifetime): the same prefixes come back every
+/// 2 s and the session stays up.
+#[test]
+fn cpe_renews_at_t1_and_keeps_its_prefixes() {
+    let bras = manager_with(10, 3, |c| {
+        c.link.ipv6 = true;
+        c.v6.preferred_lifetime = 4;
+        c.v6.valid_lifetime = 8;
+    });
+    let mut sim = Sim::new(bras);
+    let c = sim.add(v6_client(1, "testuser1", true));
+    sim.run_for(Duration::from_secs(3));
+    let first = sim.up6(c).expect("ipv6 up");
+    let rx = sim.bras.stats().v6[V6Stat::Dhcpv6Rx];
+    sim.run_for(Duration::from_secs(7));
+    let binds = sim.events[c]
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Ipv6Up { .. }))
+        .count();
+    assert!(binds >= 4, "renewed every 2 s: {binds} bindings");
+    assert!(
+        sim.bras.stats().v6[V6Stat::Dhcpv6Rx] >= rx + 3,
+        "Renews received"
+    );
+    assert_eq!(sim.up6(c), Some(first), "the same prefixes");
+    assert_eq!(sim.bras.len(), 1);
 }

@@ -63,6 +63,8 @@ pub struct V6Client {
     got_ra: bool,
     next_at: Option<Instant>,
     rs_at: Option<Instant>,
+    /// T1 of the bindings (RFC 8415 §18.2.4): when to Renew.
+    renew_at: Option<Instant>,
     pub prefix64: Option<(Ipv6Addr, u8)>,
     pub address: Option<Ipv6Addr>,
     pub pd: Option<(Ipv6Addr, u8)>,
@@ -89,6 +91,7 @@ impl V6Client {
             got_ra: false,
             next_at: None,
             rs_at: None,
+            renew_at: None,
             prefix64: None,
             address: None,
             pd: None,
@@ -194,6 +197,7 @@ impl V6Client {
     /// Renew the bindings now (T1, or a test).
     pub fn renew(&mut self, now: Instant) {
         if self.phase == Phase::Bound {
+            self.renew_at = None;
             self.new_exchange(now, Phase::Renewing);
         }
     }
@@ -201,6 +205,7 @@ impl V6Client {
     /// Give the bindings back.
     pub fn release(&mut self, now: Instant) {
         if self.phase == Phase::Bound {
+            self.renew_at = None;
             self.new_exchange(now, Phase::Releasing);
         }
     }
@@ -214,10 +219,16 @@ impl V6Client {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.next_at, self.rs_at].into_iter().flatten().min()
+        [self.next_at, self.rs_at, self.renew_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.renew_at.is_some_and(|t| t <= now) {
+            self.renew(now);
+        }
         if self.rs_at.is_some_and(|t| t <= now) {
             self.rs_at = None;
             if !self.got_ra {
@@ -310,6 +321,11 @@ impl V6Client {
                 self.na = na;
                 self.phase = Phase::Bound;
                 self.next_at = None;
+                // Renew at T1 as a CPE does (0: the client's choice, here
+                // none; infinity: never).
+                let t1 = m.ia_pd.first().or(m.ia_na.first()).map_or(0, |ia| ia.t1);
+                self.renew_at = (t1 != 0 && t1 != u32::MAX)
+                    .then(|| now + std::time::Duration::from_secs(u64::from(t1)));
                 self.events.push_back(V6ClientEvent::Bound {
                     pd,
                     address: na,
@@ -317,6 +333,7 @@ impl V6Client {
                 });
             }
             (Phase::Releasing, msg::REPLY) => {
+                self.renew_at = None;
                 self.pd = None;
                 self.na = None;
                 self.phase = Phase::Idle;
