@@ -66,6 +66,8 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
     let close_rate = args.close_rate.unwrap_or(args.rate);
     let mut closing = false;
     let mut announced = false;
+    // The IPv6 address on the TUN, to replace when the prefix changes.
+    let mut tun6: Option<std::net::Ipv6Addr> = None;
     let rx_delay = Duration::from_millis(args.rx_delay_ms);
     // Frames held back by --rx-delay-ms, in arrival order.
     let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
@@ -114,6 +116,13 @@ async fn shell(args: EmulateArgs) -> anyhow::Result<i32> {
                     run_ip(&["link", "set", &name, "mtu", &mru.to_string(), "up"])
                         .context("bring the TUN device up")?;
                 }
+                // A new /64 (the BRAS restarted and renegotiated IPv6CP):
+                // the old address goes, or the kernel may keep choosing it
+                // as the source and the BRAS drops that as spoofed.
+                if let Some(old) = tun6.filter(|o| o != a) {
+                    let _ = run_ip(&["-6", "addr", "del", &format!("{old}/128"), "dev", &name]);
+                }
+                tun6 = Some(*a);
                 // A namespace with IPv6 disabled still gets its IPv4.
                 if let Err(e) = configure_tun6(&name, *a, args.default_route) {
                     log::warn!("IPv6 on {name}: {e:#}");
