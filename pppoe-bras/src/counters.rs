@@ -107,6 +107,7 @@ pub(crate) use counters;
 #[cfg(test)]
 mod tests {
     use crate::discovery::DiscoveryStat;
+    use crate::radius_client::{ClientStat, ServerStat};
     use crate::session::ManagerStat;
     use crate::v6::V6Stat;
 
@@ -142,5 +143,18 @@ mod tests {
             .chain(V6Stat::ALL.iter().map(|s| s.name()))
             .collect();
         check(&session);
+        // radius.<addr:port>.* also holds `dead`; radius.auth.* and
+        // radius.acct.* the live figures.
+        let server: Vec<_> = ServerStat::ALL
+            .iter()
+            .map(|s| s.name())
+            .chain(["dead"])
+            .collect();
+        check(&server);
+        let client: Vec<_> = ["in_flight", "queued", "max_outstanding"]
+            .into_iter()
+            .chain(ClientStat::ALL.iter().map(|s| s.name()))
+            .collect();
+        check(&client);
     }
 }

@@ -103,104 +103,91 @@ struct Pending {
     deadline: Instant,
 }
 
-/// Why a datagram from a server was dropped.
+crate::counters::counters! {
+    /// Per-server counters (`pppoe-bras stats` shows them as
+    /// `radius.<addr:port>.<name>`). Every dropped datagram counts in
+    /// exactly one `dropped_*` counter, the one of its [`DropReason`].
+    pub enum ServerStat in ServerStats {
+        /// Requests sent to this server (first transmissions, failovers in).
+        Requests = "requests",
+        Retransmits = "retransmits",
+        /// Requests this server left unanswered after every retransmission.
+        Timeouts = "timeouts",
+        Accepts = "accepts",
+        Rejects = "rejects",
+        Challenges = "challenges",
+        /// Accounting-Responses.
+        AcctResponses = "acct_responses",
+        /// Times the server was declared dead.
+        MarkedDead = "marked_dead",
+        /// Response Authenticator or Message-Authenticator wrong (wrong
+        /// secret, forgery).
+        DroppedBadAuthenticator = "dropped_bad_authenticator",
+        /// An Access-Accept/-Reject/-Challenge without Message-Authenticator.
+        DroppedNoMessageAuthenticator = "dropped_missing_message_authenticator",
+        /// No request outstanding with that identifier (late duplicate, spoof).
+        DroppedUnknownId = "dropped_unknown_id",
+        /// Does not parse: short header, length out of range, truncated or
+        /// overlong attributes.
+        DroppedMalformed = "dropped_malformed",
+        /// A code that does not answer the request (e.g. Accounting-Response
+        /// to an Access-Request).
+        DroppedUnexpectedCode = "dropped_unexpected_code",
+    }
+}
+
+impl ServerStat {
+    /// The reason of a `dropped_*` counter (its name without `dropped_`:
+    /// log lines, the `reason` label of `/metrics`); `None` for the others.
+    pub fn drop_reason_name(self) -> Option<&'static str> {
+        self.name().strip_prefix("dropped_")
+    }
+}
+
+/// Why a datagram from a server was dropped: each reason has its
+/// `dropped_*` [`ServerStat`], which says when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
-    /// Response Authenticator or Message-Authenticator wrong (wrong secret,
-    /// forgery).
     BadAuthenticator,
-    /// An Access-Accept/-Reject/-Challenge without Message-Authenticator.
     NoMessageAuthenticator,
-    /// No request outstanding with that identifier (late duplicate, spoof).
     UnknownId,
-    /// Does not parse: short header, length out of range, truncated or
-    /// overlong attributes.
     Malformed,
-    /// A code that does not answer the request (e.g. Accounting-Response
-    /// to an Access-Request).
     UnexpectedCode,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 5] = [
-        DropReason::BadAuthenticator,
-        DropReason::NoMessageAuthenticator,
-        DropReason::UnknownId,
-        DropReason::Malformed,
-        DropReason::UnexpectedCode,
-    ];
-
-    pub fn name(self) -> &'static str {
+    /// The counter this reason goes to.
+    pub const fn stat(self) -> ServerStat {
         match self {
-            DropReason::BadAuthenticator => "bad_authenticator",
-            DropReason::NoMessageAuthenticator => "missing_message_authenticator",
-            DropReason::UnknownId => "unknown_id",
-            DropReason::Malformed => "malformed",
-            DropReason::UnexpectedCode => "unexpected_code",
+            DropReason::BadAuthenticator => ServerStat::DroppedBadAuthenticator,
+            DropReason::NoMessageAuthenticator => ServerStat::DroppedNoMessageAuthenticator,
+            DropReason::UnknownId => ServerStat::DroppedUnknownId,
+            DropReason::Malformed => ServerStat::DroppedMalformed,
+            DropReason::UnexpectedCode => ServerStat::DroppedUnexpectedCode,
         }
+    }
+
+    /// Its counter's name without `dropped_` (`bad_authenticator`, …).
+    pub fn name(self) -> &'static str {
+        self.stat().drop_reason_name().unwrap_or_default()
     }
 }
 
-/// Per-server counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServerStats {
-    /// Requests sent to this server (first transmissions, failovers in).
-    pub requests: u64,
-    pub retransmits: u64,
-    /// Requests this server left unanswered after every retransmission.
-    pub timeouts: u64,
-    pub accepts: u64,
-    pub rejects: u64,
-    pub challenges: u64,
-    /// Accounting-Responses.
-    pub acct_responses: u64,
-    /// Times the server was declared dead.
-    pub marked_dead: u64,
-    /// Dropped datagrams, by [`DropReason`] (index = `as usize`).
-    pub dropped: [u64; 5],
-}
-
-impl ServerStats {
-    /// `(name, value)` pairs for `stats`.
-    pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        let mut v = vec![
-            ("requests", self.requests),
-            ("retransmits", self.retransmits),
-            ("timeouts", self.timeouts),
-            ("accepts", self.accepts),
-            ("rejects", self.rejects),
-            ("challenges", self.challenges),
-            ("acct_responses", self.acct_responses),
-            ("marked_dead", self.marked_dead),
-        ];
-        for r in DropReason::ALL {
-            v.push((
-                match r {
-                    DropReason::BadAuthenticator => "dropped_bad_authenticator",
-                    DropReason::NoMessageAuthenticator => "dropped_missing_message_authenticator",
-                    DropReason::UnknownId => "dropped_unknown_id",
-                    DropReason::Malformed => "dropped_malformed",
-                    DropReason::UnexpectedCode => "dropped_unexpected_code",
-                },
-                self.dropped[r as usize],
-            ));
-        }
-        v
+crate::counters::counters! {
+    /// Client-wide counters (`pppoe-bras stats` shows them as
+    /// `radius.auth.<name>` and `radius.acct.<name>`).
+    pub enum ClientStat in ClientStats {
+        /// Most requests in flight at once since start (≤ `max_outstanding`).
+        MaxOutstandingSeen = "max_outstanding_seen",
+        /// Most requests waiting in the queue at once.
+        MaxQueuedSeen = "max_queued_seen",
+        /// Requests moved to the next server.
+        Failovers = "failovers",
+        /// Requests no live server answered.
+        NoServer = "no_server",
+        /// Requests refused because the queue was full.
+        Busy = "busy",
     }
-}
-
-/// Client-wide counters.
-#[derive(Debug, Clone, Default)]
-pub struct ClientStats {
-    /// Most requests in flight at once since start (≤ `max_outstanding`).
-    pub max_outstanding_seen: u64,
-    /// Most requests waiting in the queue at once.
-    pub max_queued_seen: u64,
-    /// Requests refused because the queue was full.
-    pub busy: u64,
-    /// Requests no live server answered.
-    pub no_server: u64,
-    pub failovers: u64,
 }
 
 /// What became of a datagram.
@@ -395,7 +382,7 @@ impl Client {
             return Err(SubmitError::AllDead);
         }
         if self.pending.len() >= self.max_outstanding && self.queue.len() >= MAX_QUEUED {
-            self.stats.busy += 1;
+            self.stats[ClientStat::Busy] += 1;
             return Err(SubmitError::Busy);
         }
         let token = self.next_token;
@@ -403,7 +390,8 @@ impl Client {
         let created = req.created.unwrap_or(now);
         self.queue.push_back((token, req, created));
         self.admit(now);
-        self.stats.max_queued_seen = self.stats.max_queued_seen.max(self.queue.len() as u64);
+        let seen = &mut self.stats[ClientStat::MaxQueuedSeen];
+        *seen = (*seen).max(self.queue.len() as u64);
         Ok(token)
     }
 
@@ -414,7 +402,7 @@ impl Client {
                 break;
             };
             let Some(server) = self.pick(now) else {
-                self.stats.no_server += 1;
+                self.stats[ClientStat::NoServer] += 1;
                 self.results.push_back((token, Outcome::NoServer));
                 continue;
             };
@@ -430,11 +418,9 @@ impl Client {
                     deadline: now,
                 },
             );
-            self.servers[server].stats.requests += 1;
-            self.stats.max_outstanding_seen = self
-                .stats
-                .max_outstanding_seen
-                .max(self.pending.len() as u64);
+            self.servers[server].stats[ServerStat::Requests] += 1;
+            let seen = &mut self.stats[ClientStat::MaxOutstandingSeen];
+            *seen = (*seen).max(self.pending.len() as u64);
             self.send(now, token);
         }
     }
@@ -496,7 +482,7 @@ impl Client {
     }
 
     fn drop_datagram(&mut self, now: Instant, server: usize, r: DropReason, code: u8) -> Received {
-        self.servers[server].stats.dropped[r as usize] += 1;
+        self.servers[server].stats[r.stat()] += 1;
         if let Some(n) = self.log.allow(now, r.name()) {
             log::warn!(
                 "RADIUS {}: dropped a datagram (code {code}): {}{}",
@@ -562,12 +548,13 @@ impl Client {
         self.pending.remove(&token);
         let s = &mut self.servers[server];
         s.dead_until = None;
-        match pkt.code {
-            code::ACCESS_ACCEPT => s.stats.accepts += 1,
-            code::ACCESS_REJECT => s.stats.rejects += 1,
-            code::ACCESS_CHALLENGE => s.stats.challenges += 1,
-            _ => s.stats.acct_responses += 1,
-        }
+        let answered = match pkt.code {
+            code::ACCESS_ACCEPT => ServerStat::Accepts,
+            code::ACCESS_REJECT => ServerStat::Rejects,
+            code::ACCESS_CHALLENGE => ServerStat::Challenges,
+            _ => ServerStat::AcctResponses,
+        };
+        s.stats[answered] += 1;
         self.results.push_back((token, Outcome::Response(pkt)));
         self.admit(now);
         Received::Answer
@@ -588,11 +575,11 @@ impl Client {
             let server = p.server;
             if p.tries < self.servers[server].cfg.retries {
                 p.tries += 1;
-                self.servers[server].stats.retransmits += 1;
+                self.servers[server].stats[ServerStat::Retransmits] += 1;
                 self.send(now, token);
                 continue;
             }
-            self.servers[server].stats.timeouts += 1;
+            self.servers[server].stats[ServerStat::Timeouts] += 1;
             // The server is dead; every request on it moves on.
             if self.servers[server].dead_until.is_none_or(|t| t <= now) {
                 log::warn!(
@@ -601,12 +588,12 @@ impl Client {
                     self.dead_time.as_secs()
                 );
                 self.servers[server].dead_until = Some(now + self.dead_time);
-                self.servers[server].stats.marked_dead += 1;
+                self.servers[server].stats[ServerStat::MarkedDead] += 1;
             }
             match self.pick(now) {
                 Some(next) if next != server => {
-                    self.stats.failovers += 1;
-                    self.servers[next].stats.requests += 1;
+                    self.stats[ClientStat::Failovers] += 1;
+                    self.servers[next].stats[ServerStat::Requests] += 1;
                     if let Some(p) = self.pending.get_mut(&token) {
                         self.by_id.remove(&(p.server, p.id));
                         p.server = next;
@@ -618,7 +605,7 @@ impl Client {
                     if let Some(p) = self.pending.remove(&token) {
                         self.by_id.remove(&(p.server, p.id));
                     }
-                    self.stats.no_server += 1;
+                    self.stats[ClientStat::NoServer] += 1;
                     self.results.push_back((token, Outcome::NoServer));
                 }
             }

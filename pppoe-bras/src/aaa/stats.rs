@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use super::Aaa;
+use crate::radius_client::{ClientStat, ServerStat};
 
 impl Aaa {
     /// `radius.*` lines for `pppoe-bras stats`: per server
@@ -20,17 +21,12 @@ impl Aaa {
                         out.push((format!("radius.{addr}.{n}"), v));
                     }
                 }
-                let s = &c.stats;
-                for (n, v) in [
+                let live = [
                     ("in_flight", c.in_flight() as u64),
                     ("queued", c.queued() as u64),
                     ("max_outstanding", c.max_outstanding() as u64),
-                    ("max_outstanding_seen", s.max_outstanding_seen),
-                    ("max_queued_seen", s.max_queued_seen),
-                    ("failovers", s.failovers),
-                    ("no_server", s.no_server),
-                    ("busy", s.busy),
-                ] {
+                ];
+                for (n, v) in live.into_iter().chain(c.stats.counters()) {
                     out.push((format!("radius.{kind}.{n}"), v));
                 }
             }
@@ -59,31 +55,34 @@ impl Aaa {
                 for (addr, dead, st) in c.servers(now) {
                     let server = addr.to_string();
                     let sk = [("server", server.as_str()), ("kind", kind)];
-                    out.push(Series::counter("radius_requests", l(&sk), st.requests));
-                    for (outcome, v) in [
-                        ("accept", st.accepts),
-                        ("reject", st.rejects),
-                        ("challenge", st.challenges),
-                        ("accounting_response", st.acct_responses),
-                        ("timeout", st.timeouts),
+                    out.push(Series::counter(
+                        "radius_requests",
+                        l(&sk),
+                        st[ServerStat::Requests],
+                    ));
+                    for (outcome, s) in [
+                        ("accept", ServerStat::Accepts),
+                        ("reject", ServerStat::Rejects),
+                        ("challenge", ServerStat::Challenges),
+                        ("accounting_response", ServerStat::AcctResponses),
+                        ("timeout", ServerStat::Timeouts),
                     ] {
                         let mut lab = l(&sk);
                         lab.push(("outcome", outcome.to_owned()));
-                        out.push(Series::counter("radius_request_outcomes", lab, v));
+                        out.push(Series::counter("radius_request_outcomes", lab, st[s]));
                     }
                     out.push(Series::counter(
                         "radius_retransmits",
                         l(&sk),
-                        st.retransmits,
+                        st[ServerStat::Retransmits],
                     ));
-                    for reason in crate::radius_client::DropReason::ALL {
+                    for &s in ServerStat::ALL {
+                        let Some(reason) = s.drop_reason_name() else {
+                            continue;
+                        };
                         let mut lab = l(&sk);
-                        lab.push(("reason", reason.name().to_owned()));
-                        out.push(Series::counter(
-                            "radius_dropped_responses",
-                            lab,
-                            st.dropped[reason as usize],
-                        ));
+                        lab.push(("reason", reason.to_owned()));
+                        out.push(Series::counter("radius_dropped_responses", lab, st[s]));
                     }
                     out.push(Series::gauge("radius_server_dead", l(&sk), u64::from(dead)));
                 }
@@ -97,12 +96,12 @@ impl Aaa {
                 out.push(Series::gauge(
                     "radius_max_outstanding_seen",
                     l(&k),
-                    c.stats.max_outstanding_seen,
+                    c.stats[ClientStat::MaxOutstandingSeen],
                 ));
                 out.push(Series::counter(
                     "radius_failovers",
                     l(&k),
-                    c.stats.failovers,
+                    c.stats[ClientStat::Failovers],
                 ));
             }
             out.push(Series::gauge(
