@@ -106,6 +106,7 @@ pub(crate) use counters;
 
 #[cfg(test)]
 mod tests {
+    use crate::dae::DaeStat;
     use crate::discovery::DiscoveryStat;
     use crate::radius_client::{ClientStat, ServerStat};
     use crate::session::ManagerStat;
@@ -156,5 +157,6 @@ mod tests {
             .chain(ClientStat::ALL.iter().map(|s| s.name()))
             .collect();
         check(&client);
+        check(&DaeStat::ALL.iter().map(|s| s.name()).collect::<Vec<_>>());
     }
 }

@@ -64,7 +64,8 @@ pub struct DaeRequest {
     secret: Vec<u8>,
 }
 
-/// Why a datagram was dropped without an answer.
+/// Why a datagram was dropped without an answer: each reason has its
+/// `dropped_*` [`DaeStat`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     UnknownClient,
@@ -76,15 +77,21 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub fn name(self) -> &'static str {
+    /// The counter this reason goes to.
+    pub const fn stat(self) -> DaeStat {
         match self {
-            DropReason::UnknownClient => "dropped_unknown_client",
-            DropReason::Malformed => "dropped_malformed",
-            DropReason::NotARequest => "dropped_not_a_request",
-            DropReason::BadAuthenticator => "dropped_bad_authenticator",
-            DropReason::NoEventTimestamp => "dropped_no_event_timestamp",
-            DropReason::OldEventTimestamp => "dropped_old_event_timestamp",
+            DropReason::UnknownClient => DaeStat::DroppedUnknownClient,
+            DropReason::Malformed => DaeStat::DroppedMalformed,
+            DropReason::NotARequest => DaeStat::DroppedNotARequest,
+            DropReason::BadAuthenticator => DaeStat::DroppedBadAuthenticator,
+            DropReason::NoEventTimestamp => DaeStat::DroppedNoEventTimestamp,
+            DropReason::OldEventTimestamp => DaeStat::DroppedOldEventTimestamp,
         }
+    }
+
+    /// Its counter's name (`dropped_unknown_client`, …).
+    pub const fn name(self) -> &'static str {
+        self.stat().name()
     }
 }
 
@@ -97,36 +104,28 @@ pub enum Decision {
     Request(DaeRequest),
 }
 
-/// Counters, by outcome.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DaeStats {
-    pub disconnect_ack: u64,
-    pub disconnect_nak: u64,
-    pub coa_ack: u64,
-    pub coa_nak: u64,
-    pub dropped: [u64; 6],
-}
-
-impl DaeStats {
-    /// `(name, value)` pairs for `stats` and `/metrics`.
-    pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        let mut v = vec![
-            ("disconnect_ack", self.disconnect_ack),
-            ("disconnect_nak", self.disconnect_nak),
-            ("coa_ack", self.coa_ack),
-            ("coa_nak", self.coa_nak),
-        ];
-        for r in [
-            DropReason::UnknownClient,
-            DropReason::Malformed,
-            DropReason::NotARequest,
-            DropReason::BadAuthenticator,
-            DropReason::NoEventTimestamp,
-            DropReason::OldEventTimestamp,
-        ] {
-            v.push((r.name(), self.dropped[r as usize]));
-        }
-        v
+crate::counters::counters! {
+    /// The DAE server's counters, by outcome (`pppoe-bras stats` shows them
+    /// as `radius.dae.<name>`, `/metrics` as the `outcome` label of
+    /// `radius_dae_requests`). Every request counts in exactly one: an
+    /// answer, or the `dropped_*` of its [`DropReason`].
+    pub enum DaeStat in DaeStats {
+        DisconnectAck = "disconnect_ack",
+        DisconnectNak = "disconnect_nak",
+        CoaAck = "coa_ack",
+        CoaNak = "coa_nak",
+        /// Source address not a configured DAE client.
+        DroppedUnknownClient = "dropped_unknown_client",
+        /// Does not parse.
+        DroppedMalformed = "dropped_malformed",
+        /// Neither a Disconnect- nor a CoA-Request.
+        DroppedNotARequest = "dropped_not_a_request",
+        /// Request Authenticator or Message-Authenticator wrong.
+        DroppedBadAuthenticator = "dropped_bad_authenticator",
+        /// No Event-Timestamp while `dae_replay_window` asks for one.
+        DroppedNoEventTimestamp = "dropped_no_event_timestamp",
+        /// Event-Timestamp outside `dae_replay_window`.
+        DroppedOldEventTimestamp = "dropped_old_event_timestamp",
     }
 }
 
@@ -171,7 +170,7 @@ impl Dae {
     }
 
     fn dropped(&mut self, now: Instant, from: SocketAddr, r: DropReason) -> Decision {
-        self.stats.dropped[r as usize] += 1;
+        self.stats[r.stat()] += 1;
         let what = match r {
             DropReason::UnknownClient => "from an unknown client",
             DropReason::Malformed => "malformed",
@@ -310,24 +309,13 @@ impl Dae {
 
     /// The answer to `dr`: ACK, or NAK with the Error-Cause. Counted.
     pub fn respond(&mut self, dr: &DaeRequest, result: Result<(), u32>) -> Vec<u8> {
-        let c = match (dr.kind, result.is_ok()) {
-            (Kind::Disconnect, true) => {
-                self.stats.disconnect_ack += 1;
-                code::DISCONNECT_ACK
-            }
-            (Kind::Disconnect, false) => {
-                self.stats.disconnect_nak += 1;
-                code::DISCONNECT_NAK
-            }
-            (Kind::Coa, true) => {
-                self.stats.coa_ack += 1;
-                code::COA_ACK
-            }
-            (Kind::Coa, false) => {
-                self.stats.coa_nak += 1;
-                code::COA_NAK
-            }
+        let (c, stat) = match (dr.kind, result.is_ok()) {
+            (Kind::Disconnect, true) => (code::DISCONNECT_ACK, DaeStat::DisconnectAck),
+            (Kind::Disconnect, false) => (code::DISCONNECT_NAK, DaeStat::DisconnectNak),
+            (Kind::Coa, true) => (code::COA_ACK, DaeStat::CoaAck),
+            (Kind::Coa, false) => (code::COA_NAK, DaeStat::CoaNak),
         };
+        self.stats[stat] += 1;
         let mut r = Packet::new(c, dr.packet.identifier);
         if let Err(cause) = result {
             r.add_u32(attr::ERROR_CAUSE, cause);
@@ -419,7 +407,7 @@ mod tests {
         );
         let nak = d.respond(&r, Err(cause::SESSION_CONTEXT_NOT_FOUND));
         assert_eq!(answer_of(&b, &nak), (code::COA_NAK, Some(503)));
-        assert_eq!((d.stats.coa_ack, d.stats.coa_nak), (1, 1));
+        assert_eq!((d.stats[DaeStat::CoaAck], d.stats[DaeStat::CoaNak]), (1, 1));
     }
 
     #[test]
@@ -480,8 +468,8 @@ mod tests {
             };
             assert_eq!(answer_of(&b, &a), (code::COA_NAK, Some(want)));
         }
-        assert_eq!(d.stats.coa_nak, 5);
-        assert_eq!(d.stats.disconnect_nak, 1);
+        assert_eq!(d.stats[DaeStat::CoaNak], 5);
+        assert_eq!(d.stats[DaeStat::DisconnectNak], 1);
     }
 
     #[test]
@@ -552,7 +540,12 @@ mod tests {
             d.handle(t, NOW, from(), &acct),
             Decision::Drop(DropReason::NotARequest)
         );
-        assert_eq!(d.stats.dropped, [1, 2, 1, 2, 0, 0]);
+        let dropped: Vec<u64> = DaeStat::ALL
+            .iter()
+            .filter(|s| s.name().starts_with("dropped_"))
+            .map(|&s| d.stats[s])
+            .collect();
+        assert_eq!(dropped, [1, 2, 1, 2, 0, 0]);
         assert!(matches!(
             d.handle(t, NOW, from(), &good),
             Decision::Request(_)
