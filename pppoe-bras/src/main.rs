@@ -215,34 +215,61 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn overrides(mut self) -> config::Overrides {
+    fn overrides(self) -> config::Overrides {
+        let mut o = config::Overrides::default();
+        let mut set = |key, values: Vec<String>| {
+            if !values.is_empty() {
+                o.set(key, values);
+            }
+        };
+        let mut pool = self.pool;
         if let (Some(start), Some(n)) = (self.remote_start, self.pool_size) {
-            self.pool.push(config::pppd::pppoe_server_pool(start, n));
+            pool.push(config::pppd::pppoe_server_pool(start, n));
         }
-        config::Overrides {
-            access_interface: self.access_interface,
-            uplink_interface: self.uplink_interface,
-            local_address: self.local_address,
-            ac_name: self.ac_name,
-            service_names: non_empty(self.service_names),
-            secrets: non_empty(self.secrets),
-            pool: non_empty(self.pool),
-            dns: non_empty(self.dns),
-            nbns: non_empty(self.nbns),
-            auth: non_empty(self.auth),
-            lcp_echo_interval: self.lcp_echo_interval,
-            lcp_echo_failure: self.lcp_echo_failure,
-            max_sessions: self.max_sessions,
-            nat: self.no_nat.then_some(false),
-            pin_dir: self.pin_dir,
-            xdp_mode: self.xdp_mode,
-            public_address: self.public_address,
-        }
+        let text = |p: Vec<PathBuf>| -> Vec<String> {
+            p.iter().map(|p| p.display().to_string()).collect()
+        };
+        set(
+            "access_interface",
+            self.access_interface.into_iter().collect(),
+        );
+        set(
+            "uplink_interface",
+            self.uplink_interface.into_iter().collect(),
+        );
+        set("local_address", self.local_address.into_iter().collect());
+        set("ac_name", self.ac_name.into_iter().collect());
+        set("service_names", self.service_names);
+        set("secrets", text(self.secrets));
+        set("pool", pool);
+        set("dns", self.dns);
+        set("nbns", self.nbns);
+        set("auth", self.auth);
+        set(
+            "lcp_echo_interval",
+            self.lcp_echo_interval.iter().map(u32::to_string).collect(),
+        );
+        set(
+            "lcp_echo_failure",
+            self.lcp_echo_failure.iter().map(u32::to_string).collect(),
+        );
+        set(
+            "max_sessions",
+            self.max_sessions.iter().map(u32::to_string).collect(),
+        );
+        set(
+            "nat",
+            if self.no_nat {
+                vec!["false".into()]
+            } else {
+                vec![]
+            },
+        );
+        set("pin_dir", text(self.pin_dir.into_iter().collect()));
+        set("xdp_mode", self.xdp_mode.into_iter().collect());
+        set("public_address", self.public_address.into_iter().collect());
+        o
     }
-}
-
-fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
-    (!v.is_empty()).then_some(v)
 }
 
 fn main() {

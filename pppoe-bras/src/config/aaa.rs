@@ -151,17 +151,16 @@ fn place<'a>(r: &Resolver<'a>, span: std::ops::Range<usize>, key: &'static str) 
 pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, ConfigError> {
     let d = AaaConfig::default();
     let accounting_log = r
-        .scalar("accounting_log", None, raw.accounting_log.take())
+        .scalar("accounting_log", raw.accounting_log.take())?
         .map(|(v, _)| r.path(&v));
     let acct_interim_interval = r.int(
         "acct_interim_interval",
-        None,
         raw.acct_interim_interval.take(),
         d.acct_interim_interval,
         0..=86_400,
         " seconds (0 = off; RFC 2869 suggests at least 60)",
     )?;
-    let auth_sources = match r.list("auth_sources", None, raw.auth_sources.take()) {
+    let auth_sources = match r.list("auth_sources", raw.auth_sources.take()) {
         None => d.auth_sources,
         Some((items, whole)) => {
             let mut out = Vec::new();
@@ -187,13 +186,14 @@ pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, Conf
         }
     };
     let mut radius_servers = Vec::new();
+    let table = r.file_only();
     for s in raw.radius_servers.take().unwrap_or_default() {
         let ap = place(r, s.address.span(), "address");
         let text = s.address.into_inner();
         let address: Ipv4Addr = text
             .parse()
             .map_err(|_| ap.bad(&text, "not an IPv4 address"))?;
-        let kind = match r.scalar("kind", None, s.kind) {
+        let kind = match table.scalar("kind", s.kind)? {
             None => RadiusKind::Auth,
             Some((k, p)) => match k.as_str() {
                 "auth" => RadiusKind::Auth,
@@ -202,25 +202,23 @@ pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, Conf
             },
         };
         let default_port = if kind == RadiusKind::Auth { 1812 } else { 1813 };
-        let port = r.int("port", None, s.port, default_port, 1..=65535, "")?;
-        let timeout = r.int("timeout", None, s.timeout, 3, 1..=60, " seconds")?;
-        let retries = r.int("retries", None, s.retries, 2, 0..=10, "")?;
+        let port = table.int("port", s.port, default_port, 1..=65535, "")?;
+        let timeout = table.int("timeout", s.timeout, 3, 1..=60, " seconds")?;
+        let retries = table.int("retries", s.retries, 2, 0..=10, "")?;
         let position = radius_servers
             .iter()
             .filter(|o: &&RadiusServer| o.kind == kind)
             .count() as u32
             + 1;
-        let priority = r.int(
+        let priority = table.int(
             "priority",
-            None,
             s.priority,
             position,
             1..=1000,
             " (lower is tried first)",
         )?;
-        let weight = r.int(
+        let weight = table.int(
             "weight",
-            None,
             s.weight,
             1,
             1..=1000,
@@ -252,9 +250,9 @@ pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, Conf
         });
     }
     let nas_identifier = r
-        .scalar("nas_identifier", None, raw.nas_identifier.take())
+        .scalar("nas_identifier", raw.nas_identifier.take())?
         .map(|(v, _)| v);
-    let dae_listen = match r.scalar("dae_listen", None, raw.dae_listen.take()) {
+    let dae_listen = match r.scalar("dae_listen", raw.dae_listen.take())? {
         None => None,
         Some((v, p)) => Some(
             v.parse::<SocketAddr>()
@@ -275,7 +273,6 @@ pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, Conf
     }
     let dae_replay_window = r.int(
         "dae_replay_window",
-        None,
         raw.dae_replay_window.take(),
         d.dae_replay_window,
         0..=86_400,
@@ -283,7 +280,6 @@ pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, Conf
     )?;
     let radius_max_outstanding = r.int(
         "radius_max_outstanding",
-        None,
         raw.radius_max_outstanding.take(),
         d.radius_max_outstanding,
         1..=65_536,
@@ -291,7 +287,6 @@ pub(super) fn resolve(r: &Resolver<'_>, raw: &mut Raw) -> Result<AaaConfig, Conf
     )?;
     let radius_dead_time = r.int(
         "radius_dead_time",
-        None,
         raw.radius_dead_time.take(),
         d.radius_dead_time,
         1..=3600,

@@ -9,14 +9,13 @@ use std::time::Duration;
 use super::keys::{flag_name, Raw};
 use super::place::{Resolver, S};
 use super::syntax::{check_ifname, check_tag_text};
-use super::{Config, ConfigError, Overrides};
+use super::{Config, ConfigError};
 use crate::discovery::{RateLimit, VlanRule};
 
 /// The interfaces, our address and the names discovery answers with.
 pub(super) fn interfaces(
     r: &Resolver<'_>,
     raw: &mut Raw,
-    o: &mut Overrides,
     cfg: &mut Config,
 ) -> Result<(), ConfigError> {
     let d = Config::default();
@@ -31,13 +30,11 @@ pub(super) fn interfaces(
 
     let access = r.string(
         "access_interface",
-        o.access_interface.take(),
         raw.access_interface.take(),
         check_ifname,
     )?;
     let uplink = r.string(
         "uplink_interface",
-        o.uplink_interface.take(),
         raw.uplink_interface.take(),
         check_ifname,
     )?;
@@ -52,26 +49,13 @@ pub(super) fn interfaces(
     }
 
     cfg.local_address = r
-        .addr(
-            "local_address",
-            o.local_address.take(),
-            raw.local_address.take(),
-        )?
+        .addr("local_address", raw.local_address.take())?
         .unwrap_or(d.local_address);
     cfg.discovery.ac_name = r
-        .string(
-            "ac_name",
-            o.ac_name.take(),
-            raw.ac_name.take(),
-            check_tag_text,
-        )?
+        .string("ac_name", raw.ac_name.take(), check_tag_text)?
         .map_or(d.discovery.ac_name, |(v, _)| v);
 
-    cfg.discovery.service_names = match r.list(
-        "service_names",
-        o.service_names.take(),
-        raw.service_names.take(),
-    ) {
+    cfg.discovery.service_names = match r.list("service_names", raw.service_names.take()) {
         None => d.discovery.service_names,
         Some((items, _)) => {
             let mut seen = HashSet::new();
@@ -98,16 +82,10 @@ pub(super) fn interfaces(
 }
 
 /// The limits of discovery: sessions, PADI rates, PADO delay, VLANs.
-pub(super) fn limits(
-    r: &Resolver<'_>,
-    raw: &mut Raw,
-    o: &mut Overrides,
-    cfg: &mut Config,
-) -> Result<(), ConfigError> {
+pub(super) fn limits(r: &Resolver<'_>, raw: &mut Raw, cfg: &mut Config) -> Result<(), ConfigError> {
     let d = Config::default();
     cfg.discovery.max_sessions = r.int(
         "max_sessions",
-        o.max_sessions.take(),
         raw.max_sessions.take(),
         d.discovery.max_sessions,
         1..=65534,
@@ -115,14 +93,13 @@ pub(super) fn limits(
     )?;
     cfg.discovery.max_sessions_per_mac = r.int(
         "max_sessions_per_mac",
-        None,
         raw.max_sessions_per_mac.take(),
         d.discovery.max_sessions_per_mac,
         1..=65534,
         "",
     )?;
     let rate = |key: &'static str, file: S<String>, default: Option<RateLimit>| match r
-        .scalar(key, None, file)
+        .scalar(key, file)?
     {
         None => Ok(default),
         Some((v, place)) => RateLimit::parse(&v).map_err(|e| place.bad(&v, e)),
@@ -139,7 +116,6 @@ pub(super) fn limits(
     )?;
     let pado_delay_ms = r.int(
         "pado_delay_ms",
-        None,
         raw.pado_delay_ms.take(),
         u64::try_from(d.discovery.pado_delay.as_millis()).unwrap_or(u64::MAX),
         0..=30_000,
@@ -148,13 +124,12 @@ pub(super) fn limits(
     cfg.discovery.pado_delay = Duration::from_millis(pado_delay_ms);
     cfg.discovery.max_sessions_per_vlan = r.int(
         "max_sessions_per_vlan",
-        None,
         raw.max_sessions_per_vlan.take(),
         d.discovery.max_sessions_per_vlan,
         0..=65534,
         " (0 = no limit)",
     )?;
-    cfg.discovery.vlans = match r.list("vlans", None, raw.vlans.take()) {
+    cfg.discovery.vlans = match r.list("vlans", raw.vlans.take()) {
         None => d.discovery.vlans,
         Some((items, _)) => {
             let mut out: Vec<VlanRule> = Vec::new();

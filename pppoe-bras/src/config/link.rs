@@ -6,20 +6,18 @@
 
 use super::keys::Raw;
 use super::place::Resolver;
-use super::{Config, ConfigError, Overrides};
+use super::{Config, ConfigError};
 use crate::ppp::{FsmConfig, LinkSettings};
 
 /// The link's keys.
 pub(super) fn resolve(
     r: &Resolver<'_>,
     raw: &mut Raw,
-    o: &mut Overrides,
     cfg: &mut Config,
 ) -> Result<(), ConfigError> {
     let d = LinkSettings::default();
     cfg.link.mru = r.int(
         "mru",
-        None,
         raw.mru.take(),
         d.mru,
         64..=1500,
@@ -29,7 +27,6 @@ pub(super) fn resolve(
         Some(v) if *v.get_ref() == 0 => 0,
         v => r.int(
             "max_payload",
-            None,
             v,
             Config::default().discovery.max_payload,
             1492..=9000,
@@ -38,7 +35,6 @@ pub(super) fn resolve(
     };
     cfg.link.echo_interval = r.secs(
         "lcp_echo_interval",
-        o.lcp_echo_interval.take(),
         raw.lcp_echo_interval.take(),
         d.echo_interval,
         0..=3600,
@@ -46,7 +42,6 @@ pub(super) fn resolve(
     )?;
     cfg.link.echo_failure = r.int(
         "lcp_echo_failure",
-        o.lcp_echo_failure.take(),
         raw.lcp_echo_failure.take(),
         d.echo_failure,
         1..=1000,
@@ -54,7 +49,6 @@ pub(super) fn resolve(
     )?;
     cfg.link.auth_timeout = r.secs(
         "auth_timeout",
-        None,
         raw.auth_timeout.take(),
         d.auth_timeout,
         1..=3600,
@@ -63,7 +57,6 @@ pub(super) fn resolve(
     cfg.link.fsm = FsmConfig {
         restart: r.secs(
             "restart_timer",
-            None,
             raw.restart_timer.take(),
             d.fsm.restart,
             1..=60,
@@ -71,7 +64,6 @@ pub(super) fn resolve(
         )?,
         max_configure: r.int(
             "max_configure",
-            None,
             raw.max_configure.take(),
             d.fsm.max_configure,
             1..=255,
@@ -79,7 +71,6 @@ pub(super) fn resolve(
         )?,
         max_failure: r.int(
             "max_failure",
-            None,
             raw.max_failure.take(),
             d.fsm.max_failure,
             1..=255,
@@ -87,7 +78,6 @@ pub(super) fn resolve(
         )?,
         max_terminate: r.int(
             "max_terminate",
-            None,
             raw.max_terminate.take(),
             d.fsm.max_terminate,
             1..=255,
@@ -96,7 +86,6 @@ pub(super) fn resolve(
     };
     cfg.link.chap_rechallenge = r.secs(
         "chap_rechallenge_interval",
-        None,
         raw.chap_rechallenge_interval.take(),
         d.chap_rechallenge,
         0..=86_400,

@@ -18,7 +18,8 @@
 //! translation into the typed settings the other modules consume:
 //!
 //! - `keys.rs`: each key once (TOML name, flag, default, help) → the file's
-//!   raw form, the known-keys list, the flags' names, the README check;
+//!   raw form, the known-keys list, the flags, the README check;
+//! - `flags.rs`: [`Overrides`] (what the flags set, by key name);
 //! - `place.rs`: where a value was written (file:line or flag) and the
 //!   `Resolver` that checks values and blames that place;
 //! - `syntax.rs`: the string syntaxes (XDP mode, auth words, addresses,
@@ -42,6 +43,7 @@ use crate::ppp::{AuthProto, LinkSettings};
 pub mod aaa;
 mod access;
 mod error;
+mod flags;
 pub mod keys;
 mod link;
 mod nat;
@@ -58,6 +60,7 @@ mod tests;
 
 pub use aaa::AaaConfig;
 pub use error::ConfigError;
+pub use flags::Overrides;
 pub use pppd::ConfigSource;
 pub use syntax::parse_auth_proto;
 pub use users::User;
@@ -263,31 +266,6 @@ impl Default for Config {
     }
 }
 
-/// Values set on the command line; each wins over the file. Text values
-/// are checked by [`Config::resolve`] with the same rules (and messages) as
-/// the file, so the CLI can pass them through as strings. The flag names in
-/// messages are the field names in kebab case (`--access-interface`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Overrides {
-    pub access_interface: Option<String>,
-    pub uplink_interface: Option<String>,
-    pub local_address: Option<String>,
-    pub ac_name: Option<String>,
-    pub service_names: Option<Vec<String>>,
-    pub secrets: Option<Vec<PathBuf>>,
-    pub pool: Option<Vec<String>>,
-    pub dns: Option<Vec<String>>,
-    pub nbns: Option<Vec<String>>,
-    pub auth: Option<Vec<String>>,
-    pub lcp_echo_interval: Option<u32>,
-    pub lcp_echo_failure: Option<u32>,
-    pub max_sessions: Option<u32>,
-    pub nat: Option<bool>,
-    pub pin_dir: Option<PathBuf>,
-    pub xdp_mode: Option<String>,
-    pub public_address: Option<String>,
-}
-
 impl Config {
     /// The keys whose new value a running daemon cannot take (interfaces,
     /// maps and NAT layout, attach mode, listeners), by name, where `new`
@@ -421,14 +399,14 @@ impl Config {
         Ok(cfg)
     }
 
-    fn build(src: Option<&Source>, mut raw: Raw, mut o: Overrides) -> Result<Config, ConfigError> {
-        let r = Resolver { src };
+    fn build(src: Option<&Source>, mut raw: Raw, o: Overrides) -> Result<Config, ConfigError> {
+        let r = Resolver { src, flags: &o };
         let mut cfg = Config::default();
-        access::interfaces(&r, &mut raw, &mut o, &mut cfg)?;
-        users::resolve(&r, &mut raw, &mut o, &mut cfg)?;
-        link::resolve(&r, &mut raw, &mut o, &mut cfg)?;
-        access::limits(&r, &mut raw, &mut o, &mut cfg)?;
-        nat::resolve(&r, &mut raw, &mut o, &mut cfg)?;
+        access::interfaces(&r, &mut raw, &mut cfg)?;
+        users::resolve(&r, &mut raw, &mut cfg)?;
+        link::resolve(&r, &mut raw, &mut cfg)?;
+        access::limits(&r, &mut raw, &mut cfg)?;
+        nat::resolve(&r, &mut raw, &mut cfg)?;
         cfg.v6 = v6::resolve(&r, &mut raw, &cfg.v6)?;
         ops::resolve(&r, &mut raw, &mut cfg)?;
         cfg.aaa = aaa::resolve(&r, &mut raw)?;

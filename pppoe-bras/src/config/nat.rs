@@ -8,39 +8,31 @@ use std::path::PathBuf;
 use super::keys::Raw;
 use super::place::{Place, Resolver};
 use super::syntax::access_allow_bit;
-use super::{Config, ConfigError, Overrides};
+use super::{Config, ConfigError};
 
 /// NAT, the public addresses, the data plane's switches and maps.
 pub(super) fn resolve(
     r: &Resolver<'_>,
     raw: &mut Raw,
-    o: &mut Overrides,
     cfg: &mut Config,
 ) -> Result<(), ConfigError> {
     let d = Config::default();
     let origin = r.origin();
-    cfg.nat = r
-        .scalar("nat", o.nat.take(), raw.nat.take())
-        .map_or(d.nat, |(v, _)| v);
-    cfg.public_address = r.addr(
-        "public_address",
-        o.public_address.take(),
-        raw.public_address.take(),
-    )?;
+    cfg.nat = r.scalar("nat", raw.nat.take())?.map_or(d.nat, |(v, _)| v);
+    cfg.public_address = r.addr("public_address", raw.public_address.take())?;
     cfg.public_addresses = r.addr_list(
         "public_addresses",
-        None,
         raw.public_addresses.take(),
         Vec::new(),
         256,
     )?;
     cfg.mss_clamp = r
-        .scalar("mss_clamp", None, raw.mss_clamp.take())
+        .scalar("mss_clamp", raw.mss_clamp.take())?
         .map_or(d.mss_clamp, |(v, _)| v);
     cfg.spread = r
-        .scalar("spread", None, raw.spread.take())
+        .scalar("spread", raw.spread.take())?
         .map_or(d.spread, |(v, _)| v);
-    cfg.access_allow = match r.list("access_allow", None, raw.access_allow.take()) {
+    cfg.access_allow = match r.list("access_allow", raw.access_allow.take()) {
         None => d.access_allow,
         Some((items, _)) => {
             let mut bits = 0;
@@ -51,7 +43,7 @@ pub(super) fn resolve(
         }
     };
     cfg.isolate_subscribers = r
-        .scalar("isolate_subscribers", None, raw.isolate_subscribers.take())
+        .scalar("isolate_subscribers", raw.isolate_subscribers.take())?
         .map_or(d.isolate_subscribers, |(v, _)| v);
     let blame = [
         ("port_block_size", raw.port_block_size.clone()),
@@ -61,7 +53,6 @@ pub(super) fn resolve(
     .find_map(|(key, v)| r.file_place(v?.span(), key));
     let port_block_size = r.int(
         "port_block_size",
-        None,
         raw.port_block_size.take(),
         d.port_block_size,
         1..=64512,
@@ -69,7 +60,6 @@ pub(super) fn resolve(
     )?;
     let first_port: u16 = r.int(
         "first_port",
-        None,
         raw.first_port.take(),
         d.first_port,
         1024..=65535,
@@ -92,7 +82,6 @@ pub(super) fn resolve(
     }
     cfg.nat_table_size = r.int(
         "nat_table_size",
-        None,
         raw.nat_table_size.take(),
         d.nat_table_size,
         0..=(1 << 26),
@@ -100,7 +89,6 @@ pub(super) fn resolve(
     )?;
     cfg.nat_session_mappings = r.int(
         "nat_session_mappings",
-        None,
         raw.nat_session_mappings.take(),
         d.nat_session_mappings,
         0..=196_608,
@@ -108,7 +96,6 @@ pub(super) fn resolve(
     )?;
     cfg.nat_udp_timeout = r.int(
         "nat_udp_timeout",
-        None,
         raw.nat_udp_timeout.take(),
         d.nat_udp_timeout,
         1..=604800,
@@ -116,7 +103,6 @@ pub(super) fn resolve(
     )?;
     cfg.nat_tcp_timeout = r.int(
         "nat_tcp_timeout",
-        None,
         raw.nat_tcp_timeout.take(),
         d.nat_tcp_timeout,
         1..=604800,
@@ -124,7 +110,6 @@ pub(super) fn resolve(
     )?;
     cfg.nat_icmp_timeout = r.int(
         "nat_icmp_timeout",
-        None,
         raw.nat_icmp_timeout.take(),
         d.nat_icmp_timeout,
         1..=604800,
@@ -132,18 +117,13 @@ pub(super) fn resolve(
     )?;
     cfg.nat_tcp_transitory_timeout = r.int(
         "nat_tcp_transitory_timeout",
-        None,
         raw.nat_tcp_transitory_timeout.take(),
         d.nat_tcp_transitory_timeout,
         1..=604800,
         " seconds (RFC 5382: at least 240)",
     )?;
 
-    cfg.pin_dir = match r.scalar(
-        "pin_dir",
-        o.pin_dir.take().map(|p| p.display().to_string()),
-        raw.pin_dir.take(),
-    ) {
+    cfg.pin_dir = match r.scalar("pin_dir", raw.pin_dir.take())? {
         None => d.pin_dir,
         Some((v, place)) => {
             if !v.starts_with('/') {
@@ -155,7 +135,7 @@ pub(super) fn resolve(
             PathBuf::from(v)
         }
     };
-    cfg.xdp_mode = match r.scalar("xdp_mode", o.xdp_mode.take(), raw.xdp_mode.take()) {
+    cfg.xdp_mode = match r.scalar("xdp_mode", raw.xdp_mode.take())? {
         None => d.xdp_mode,
         Some((v, place)) => v.parse().map_err(|e: String| place.bad(&v, e))?,
     };

@@ -11,7 +11,7 @@ pub(super) fn resolve(
     cfg: &mut Config,
 ) -> Result<(), ConfigError> {
     let d = Config::default();
-    cfg.metrics_listen = match r.scalar("metrics_listen", None, raw.metrics_listen.take()) {
+    cfg.metrics_listen = match r.scalar("metrics_listen", raw.metrics_listen.take())? {
         None => d.metrics_listen,
         Some((v, place)) => Some(
             v.parse()
@@ -19,9 +19,9 @@ pub(super) fn resolve(
         ),
     };
     cfg.metrics_per_session = r
-        .scalar("metrics_per_session", None, raw.metrics_per_session.take())
+        .scalar("metrics_per_session", raw.metrics_per_session.take())?
         .map_or(d.metrics_per_session, |(v, _)| v);
-    cfg.log_json = match r.scalar("log_format", None, raw.log_format.take()) {
+    cfg.log_json = match r.scalar("log_format", raw.log_format.take())? {
         None => d.log_json,
         Some((v, _)) if v == "text" => false,
         Some((v, _)) if v == "json" => true,

@@ -1,6 +1,7 @@
 //! Where a value came from — the file's line or the flag — and the
-//! [`Resolver`] that takes each value from the flag (which wins) or the
-//! file, checks it and blames the right place when it is wrong.
+//! [`Resolver`] that takes each value from the flag (which wins; looked up
+//! by the key's name in the [`Overrides`]) or the file, checks it and
+//! blames the right place when it is wrong.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -10,9 +11,10 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::flags::NONE;
 use super::keys::flag_name;
 use super::syntax::unicast;
-use super::ConfigError;
+use super::{ConfigError, Overrides};
 
 /// A value of the file, with its span.
 pub(super) type S<T> = Option<Spanned<T>>;
@@ -71,12 +73,46 @@ pub(super) fn raw_span<T>(v: &S<T>) -> Option<Range<usize>> {
     v.as_ref().map(|s| s.span())
 }
 
+/// A flag's text in the file's type (`"5"` for an integer key).
+pub(super) trait FromFlag: Sized {
+    fn from_flag(text: &str) -> Result<Self, &'static str>;
+}
+
+impl FromFlag for String {
+    fn from_flag(text: &str) -> Result<Self, &'static str> {
+        Ok(text.to_owned())
+    }
+}
+
+impl FromFlag for i64 {
+    fn from_flag(text: &str) -> Result<Self, &'static str> {
+        text.parse().map_err(|_| "not a whole number")
+    }
+}
+
+impl FromFlag for bool {
+    fn from_flag(text: &str) -> Result<Self, &'static str> {
+        text.parse().map_err(|_| "write true or false")
+    }
+}
+
 /// Checks and builds one value from the flag (wins) or the file.
 pub(super) struct Resolver<'a> {
     pub(super) src: Option<&'a Source>,
+    /// The flags (and a `-O` file's values), by key name.
+    pub(super) flags: &'a Overrides,
 }
 
 impl<'a> Resolver<'a> {
+    /// For a table inside the file (`[[radius_servers]]`): no flags, since
+    /// its fields are not keys.
+    pub(super) fn file_only(&self) -> Resolver<'a> {
+        Resolver {
+            src: self.src,
+            flags: &NONE,
+        }
+    }
+
     /// What errors without a line name: the file, or the command line.
     pub(super) fn origin(&self) -> String {
         self.src
@@ -98,31 +134,30 @@ impl<'a> Resolver<'a> {
     }
 
     /// A scalar from the flag or the file, with its place.
-    pub(super) fn scalar<T>(
+    pub(super) fn scalar<T: FromFlag>(
         &self,
         key: &'static str,
-        flag: Option<T>,
         file: S<T>,
-    ) -> Option<(T, Place<'a>)> {
-        if let Some(v) = flag {
-            return Some((v, Place::Flag(flag_name(key))));
+    ) -> Result<Option<(T, Place<'a>)>, ConfigError> {
+        if let Some(text) = self.flags.get(key).and_then(<[String]>::last) {
+            let place = Place::Flag(flag_name(key));
+            let v = T::from_flag(text).map_err(|e| place.bad(text, e))?;
+            return Ok(Some((v, place)));
         }
-        let file = file?;
-        let place = self.file_place(file.span(), key)?;
-        Some((file.into_inner(), place))
+        let Some(file) = file else {
+            return Ok(None);
+        };
+        Ok(self
+            .file_place(file.span(), key)
+            .map(|place| (file.into_inner(), place)))
     }
 
     /// A list from the flag or the file; every item with its place. The
     /// list's own place too (for "too many entries").
-    pub(super) fn list(
-        &self,
-        key: &'static str,
-        flag: Option<Vec<String>>,
-        file: SList,
-    ) -> Option<(Placed<'a>, Place<'a>)> {
-        if let Some(v) = flag {
+    pub(super) fn list(&self, key: &'static str, file: SList) -> Option<(Placed<'a>, Place<'a>)> {
+        if let Some(v) = self.flags.get(key) {
             let p = Place::Flag(flag_name(key));
-            return Some((v.into_iter().map(|s| (s, p.clone())).collect(), p));
+            return Some((v.iter().map(|s| (s.clone(), p.clone())).collect(), p));
         }
         let file = file?;
         let whole = self.file_place(file.span(), key)?;
@@ -140,13 +175,12 @@ impl<'a> Resolver<'a> {
     pub(super) fn int<T: TryFrom<i64>>(
         &self,
         key: &'static str,
-        flag: Option<u32>,
         file: S<i64>,
         default: T,
         range: RangeInclusive<i64>,
         hint: &str,
     ) -> Result<T, ConfigError> {
-        let Some((v, place)) = self.scalar(key, flag.map(i64::from), file) else {
+        let Some((v, place)) = self.scalar(key, file)? else {
             return Ok(default);
         };
         if !range.contains(&v) {
@@ -162,24 +196,22 @@ impl<'a> Resolver<'a> {
     pub(super) fn secs(
         &self,
         key: &'static str,
-        flag: Option<u32>,
         file: S<i64>,
         default: Duration,
         range: RangeInclusive<i64>,
         hint: &str,
     ) -> Result<Duration, ConfigError> {
-        self.int(key, flag, file, default.as_secs(), range, hint)
+        self.int(key, file, default.as_secs(), range, hint)
             .map(Duration::from_secs)
     }
 
     pub(super) fn string(
         &self,
         key: &'static str,
-        flag: Option<String>,
         file: S<String>,
         check: fn(&str) -> Result<(), String>,
     ) -> Result<Option<(String, Place<'a>)>, ConfigError> {
-        let Some((v, place)) = self.scalar(key, flag, file) else {
+        let Some((v, place)) = self.scalar(key, file)? else {
             return Ok(None);
         };
         check(&v).map_err(|e| place.bad(&v, e))?;
@@ -189,10 +221,9 @@ impl<'a> Resolver<'a> {
     pub(super) fn addr(
         &self,
         key: &'static str,
-        flag: Option<String>,
         file: S<String>,
     ) -> Result<Option<Ipv4Addr>, ConfigError> {
-        let Some((v, place)) = self.scalar(key, flag, file) else {
+        let Some((v, place)) = self.scalar(key, file)? else {
             return Ok(None);
         };
         unicast(&v).map(Some).map_err(|e| place.bad(&v, e))
@@ -201,12 +232,11 @@ impl<'a> Resolver<'a> {
     pub(super) fn addr_list(
         &self,
         key: &'static str,
-        flag: Option<Vec<String>>,
         file: SList,
         default: Vec<Ipv4Addr>,
         max: usize,
     ) -> Result<Vec<Ipv4Addr>, ConfigError> {
-        let Some((items, whole)) = self.list(key, flag, file) else {
+        let Some((items, whole)) = self.list(key, file) else {
             return Ok(default);
         };
         if items.len() > max {

@@ -19,17 +19,15 @@ use std::path::{Path, PathBuf};
 use super::syntax::unicast;
 use super::{Config, ConfigError, Overrides};
 
-/// What an options file sets; `None` = not mentioned.
+/// What an options file sets.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PppdOptions {
-    /// `require-chap` / `require-pap`, CHAP first.
-    pub auth: Option<Vec<String>>,
-    pub lcp_echo_interval: Option<u32>,
-    pub lcp_echo_failure: Option<u32>,
-    /// `ms-dns`, in order.
-    pub dns: Vec<Ipv4Addr>,
-    /// `ms-wins`, in order.
-    pub nbns: Vec<Ipv4Addr>,
+    /// By key name, as the flags would set them, each checked here at its
+    /// line: `auth` (`require-chap` / `require-pap`, CHAP first),
+    /// `lcp_echo_interval`, `lcp_echo_failure`, `dns` (`ms-dns`, in order),
+    /// `nbns` (`ms-wins`, in order).
+    pub set: Overrides,
+    /// `mru`, laid over the resolved config (it has no flag).
     pub mru: Option<u16>,
     /// One line per ignored option: `file:line: option "x" ignored (…)`.
     pub warnings: Vec<String>,
@@ -77,8 +75,8 @@ impl PppdOptions {
                         .parse()
                         .map_err(|_| err(format!("{opt} {v:?}: not a number")))?;
                     match opt {
-                        "lcp-echo-interval" => o.lcp_echo_interval = Some(n),
-                        "lcp-echo-failure" => o.lcp_echo_failure = Some(n),
+                        "lcp-echo-interval" => o.set.set("lcp_echo_interval", [n.to_string()]),
+                        "lcp-echo-failure" => o.set.set("lcp_echo_failure", [n.to_string()]),
                         _ => {
                             if !(64..=1500).contains(&n) {
                                 return Err(err(format!(
@@ -93,18 +91,16 @@ impl PppdOptions {
                     let v = value("an IPv4 address")?;
                     // The same rule as the config's dns/nbns, at this line.
                     let a: Ipv4Addr = unicast(v).map_err(|e| err(format!("{opt} {v:?}: {e}")))?;
-                    let list = if opt == "ms-dns" {
-                        &mut o.dns
-                    } else {
-                        &mut o.nbns
-                    };
+                    let list = o
+                        .set
+                        .values_mut(if opt == "ms-dns" { "dns" } else { "nbns" });
                     if list.len() == 2 {
                         return Err(err(format!(
                             "a third {opt}: IPCP carries a primary and a secondary only \
                              (RFC 1877); remove one"
                         )));
                     }
-                    list.push(a);
+                    list.push(a.to_string());
                 }
                 _ => o.warnings.push(format!(
                     "{origin}:{line}: pppd option {opt:?} ignored (pppoe-bras reads \
@@ -121,7 +117,7 @@ impl PppdOptions {
             if pap {
                 auth.push("pap".to_owned());
             }
-            o.auth = Some(auth);
+            o.set.set("auth", auth);
         }
         Ok(o)
     }
@@ -147,18 +143,11 @@ impl ConfigSource {
             .map(PppdOptions::load)
             .transpose()?;
         let mut overrides = self.overrides.clone();
-        // Precedence: config file < pppd options file (-O) < flags.
+        // Precedence: config file < pppd options file (-O) < flags. The
+        // file's values go through the same checks as the flags' (ms-wins
+        // as --nbns).
         if let Some(p) = &pppd {
-            overrides.auth = overrides.auth.or_else(|| p.auth.clone());
-            overrides.lcp_echo_interval = overrides.lcp_echo_interval.or(p.lcp_echo_interval);
-            overrides.lcp_echo_failure = overrides.lcp_echo_failure.or(p.lcp_echo_failure);
-            if overrides.dns.is_none() && !p.dns.is_empty() {
-                overrides.dns = Some(p.dns.iter().map(ToString::to_string).collect());
-            }
-            // ms-wins goes through the same validation as the --nbns flag.
-            if overrides.nbns.is_none() && !p.nbns.is_empty() {
-                overrides.nbns = Some(p.nbns.iter().map(ToString::to_string).collect());
-            }
+            overrides.fill_from(&p.set);
         }
         let mut cfg = Config::resolve(self.file.as_deref(), overrides)?;
         let mut warnings = Vec::new();
@@ -198,13 +187,14 @@ mod test {
                     ms-dns 192.0.2.54\n\
                     proxyarp\n";
         let o = PppdOptions::parse(text, "options").unwrap();
-        assert_eq!(o.auth, Some(vec!["chap".to_owned(), "pap".to_owned()]));
-        assert_eq!(o.lcp_echo_interval, Some(10));
-        assert_eq!(o.lcp_echo_failure, Some(2));
-        assert_eq!(
-            o.dns,
-            vec![Ipv4Addr::new(192, 0, 2, 53), Ipv4Addr::new(192, 0, 2, 54)]
-        );
+        let set = |key| o.set.get(key).map(<[String]>::to_vec);
+        let strings = |v: &[&str]| -> Option<Vec<String>> {
+            Some(v.iter().map(ToString::to_string).collect())
+        };
+        assert_eq!(set("auth"), strings(&["chap", "pap"]));
+        assert_eq!(set("lcp_echo_interval"), strings(&["10"]));
+        assert_eq!(set("lcp_echo_failure"), strings(&["2"]));
+        assert_eq!(set("dns"), strings(&["192.0.2.53", "192.0.2.54"]));
         assert_eq!(o.warnings.len(), 1);
         assert!(o.warnings[0].starts_with("options:8: pppd option \"proxyarp\" ignored"));
     }

@@ -487,17 +487,15 @@ fn other_validation_errors() {
 fn flags_win_over_the_file() {
     let text =
         format!("{IFACES}pool = [\"10.0.0.0/24\"]\nlcp_echo_interval = 30\nac_name = \"file\"\n");
-    let o = Overrides {
-        access_interface: Some("veth-acc".into()),
-        pool: Some(vec!["10.9.0.1-10.9.0.9".into()]),
-        lcp_echo_interval: Some(5),
-        dns: Some(vec![]),
-        auth: Some(vec!["pap".into()]),
-        nat: Some(false),
-        xdp_mode: Some("skb".into()),
-        secrets: Some(vec![PathBuf::from("rel/secrets")]),
-        ..Overrides::default()
-    };
+    let o = Overrides::default()
+        .with("access_interface", ["veth-acc"])
+        .with("pool", ["10.9.0.1-10.9.0.9"])
+        .with("lcp_echo_interval", ["5"])
+        .with("dns", Vec::<String>::new())
+        .with("auth", ["pap"])
+        .with("nat", ["false"])
+        .with("xdp_mode", ["skb"])
+        .with("secrets", ["rel/secrets"]);
     let cfg = Config::parse(&text, ORIGIN, Path::new("/etc/pppoe-bras"), o).unwrap();
     assert_eq!(cfg.access_interface, "veth-acc");
     assert_eq!(cfg.uplink_interface, "eth0");
@@ -515,25 +513,28 @@ fn flags_win_over_the_file() {
 #[test]
 fn every_flag_wins() {
     let text = format!("{IFACES}max_sessions = 10\npublic_address = \"198.51.100.1\"\n");
-    let o = Overrides {
-        access_interface: Some("a0".into()),
-        uplink_interface: Some("u0".into()),
-        local_address: Some("10.0.0.254".into()),
-        ac_name: Some("flag-ac".into()),
-        service_names: Some(vec!["isp".into()]),
-        secrets: Some(vec![PathBuf::from("/s")]),
-        pool: Some(vec!["10.0.0.0/24".into()]),
-        dns: Some(vec!["192.0.2.1".into(), "192.0.2.2".into()]),
-        nbns: Some(vec!["192.0.2.137".into()]),
-        auth: Some(vec!["pap".into(), "chap".into()]),
-        lcp_echo_interval: Some(1),
-        lcp_echo_failure: Some(9),
-        max_sessions: Some(20),
-        nat: Some(false),
-        pin_dir: Some(PathBuf::from("/sys/fs/bpf/x")),
-        xdp_mode: Some("native".into()),
-        public_address: Some("198.51.100.2".into()),
-    };
+    let o = Overrides::default()
+        .with("access_interface", ["a0"])
+        .with("uplink_interface", ["u0"])
+        .with("local_address", ["10.0.0.254"])
+        .with("ac_name", ["flag-ac"])
+        .with("service_names", ["isp"])
+        .with("secrets", ["/s"])
+        .with("pool", ["10.0.0.0/24"])
+        .with("dns", ["192.0.2.1", "192.0.2.2"])
+        .with("nbns", ["192.0.2.137"])
+        .with("auth", ["pap", "chap"])
+        .with("lcp_echo_interval", ["1"])
+        .with("lcp_echo_failure", ["9"])
+        .with("max_sessions", ["20"])
+        .with("nat", ["false"])
+        .with("pin_dir", ["/sys/fs/bpf/x"])
+        .with("xdp_mode", ["native"])
+        .with("public_address", ["198.51.100.2"]);
+    // Every key with a flag is set above.
+    for key in keys::KEYS.iter().filter(|k| k.flag.is_some()) {
+        assert!(o.get(key.name).is_some(), "{} not tried", key.name);
+    }
     let c = Config::parse(&text, ORIGIN, Path::new("/"), o).unwrap();
     assert_eq!(
         (c.access_interface.as_str(), c.uplink_interface.as_str()),
@@ -575,36 +576,22 @@ fn warnings_for_lab_only_settings() {
 
 #[test]
 fn flags_alone_make_a_config_and_bad_flags_are_named() {
-    let o = Overrides {
-        access_interface: Some("eth1".into()),
-        uplink_interface: Some("eth0".into()),
-        ..Overrides::default()
-    };
+    let o = Overrides::default()
+        .with("access_interface", ["eth1"])
+        .with("uplink_interface", ["eth0"]);
     let cfg = Config::resolve(None, o.clone()).unwrap();
     assert_eq!(cfg.access_interface, "eth1");
     assert_eq!(cfg.source, None);
-    let e = Config::resolve(
-        None,
-        Overrides {
-            pool: Some(vec!["10.0.0.9-10.0.0.1".into()]),
-            ..o.clone()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = Config::resolve(None, o.clone().with("pool", ["10.0.0.9-10.0.0.1"]))
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "command line: --pool \"10.0.0.9-10.0.0.1\": range end is before its start; write the lower address first"
     );
-    let e = Config::resolve(
-        None,
-        Overrides {
-            lcp_echo_failure: Some(0),
-            ..o.clone()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = Config::resolve(None, o.clone().with("lcp_echo_failure", ["0"]))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with("command line: --lcp-echo-failure 0: must be from 1"),
         "{e}"
@@ -618,10 +605,7 @@ fn flags_alone_make_a_config_and_bad_flags_are_named() {
     );
     // A bad file value that a flag replaces is never looked at.
     let text = format!("{IFACES}local_address = \"nonsense\"\n");
-    let fixed = Overrides {
-        local_address: Some("10.0.0.1".into()),
-        ..Overrides::default()
-    };
+    let fixed = Overrides::default().with("local_address", ["10.0.0.1"]);
     let cfg = Config::parse(&text, ORIGIN, Path::new("."), fixed).unwrap();
     assert_eq!(cfg.local_address, a("10.0.0.1"));
 }
@@ -642,11 +626,9 @@ fn load_reports_a_missing_file() {
 #[test]
 fn nbns_flags_are_validated_like_dns_flags() {
     let with = |dns: &[&str], nbns: &[&str]| {
-        let o = Overrides {
-            dns: Some(dns.iter().map(|s| s.to_string()).collect()),
-            nbns: Some(nbns.iter().map(|s| s.to_string()).collect()),
-            ..Overrides::default()
-        };
+        let o = Overrides::default()
+            .with("dns", dns.iter().copied())
+            .with("nbns", nbns.iter().copied());
         Config::parse(IFACES, ORIGIN, Path::new("/"), o)
     };
     for bad in [
@@ -674,14 +656,12 @@ fn overrides_cannot_panic_on_odd_text() {
     for s in [
         "", " ", "\u{0}", "é", "1.2.3.4/", "-", "/", "1.2.3.4-", "--",
     ] {
-        let o = Overrides {
-            access_interface: Some(s.into()),
-            uplink_interface: Some("eth0".into()),
-            pool: Some(vec![s.into()]),
-            dns: Some(vec![s.into()]),
-            local_address: Some(s.into()),
-            ..Overrides::default()
-        };
+        let o = Overrides::default()
+            .with("access_interface", [s])
+            .with("uplink_interface", ["eth0"])
+            .with("pool", [s])
+            .with("dns", [s])
+            .with("local_address", [s]);
         let _ = Config::resolve(None, o);
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -13,7 +14,7 @@ use super::keys::Raw;
 use super::place::{Place, Resolver, S};
 use super::secrets::parse_address_word;
 use super::syntax::parse_auth_proto;
-use super::{Config, ConfigError, Overrides};
+use super::{Config, ConfigError};
 use crate::auth::{Entry, Secret, Secrets};
 use crate::pool::{Pool, PoolRange};
 
@@ -49,21 +50,22 @@ pub(super) struct RawUser {
 pub(super) fn resolve(
     r: &Resolver<'_>,
     raw: &mut Raw,
-    o: &mut Overrides,
     cfg: &mut Config,
 ) -> Result<(), ConfigError> {
     let d = Config::default();
-    cfg.secrets = match (o.secrets.take(), raw.secrets.take()) {
-        (Some(v), _) => v,
-        (None, Some(list)) => list
-            .into_inner()
-            .iter()
-            .map(|s| r.path(s.get_ref()))
+    cfg.secrets = match r.list("secrets", raw.secrets.take()) {
+        None => d.secrets,
+        Some((items, _)) => items
+            .into_iter()
+            .map(|(s, place)| match place {
+                // A flag's path is taken as given (the working directory's).
+                Place::Flag(_) => PathBuf::from(s),
+                Place::File { .. } => r.path(&s),
+            })
             .collect(),
-        (None, None) => d.secrets,
     };
 
-    cfg.auth = match r.list("auth", o.auth.take(), raw.auth.take()) {
+    cfg.auth = match r.list("auth", raw.auth.take()) {
         None => d.auth,
         Some((items, whole)) => {
             if items.is_empty() {
@@ -84,7 +86,7 @@ pub(super) fn resolve(
         }
     };
 
-    cfg.pool = match r.list("pool", o.pool.take(), raw.pool.take()) {
+    cfg.pool = match r.list("pool", raw.pool.take()) {
         None => d.pool,
         Some((items, _)) => {
             let mut out: Vec<(PoolRange, String)> = Vec::new();
@@ -104,8 +106,8 @@ pub(super) fn resolve(
 
     cfg.pools = named_pools(r, raw.pools.take(), &cfg.pool)?;
 
-    cfg.dns = r.addr_list("dns", o.dns.take(), raw.dns.take(), d.dns, 2)?;
-    cfg.nbns = r.addr_list("nbns", o.nbns.take(), raw.nbns.take(), d.nbns, 2)?;
+    cfg.dns = r.addr_list("dns", raw.dns.take(), d.dns, 2)?;
+    cfg.nbns = r.addr_list("nbns", raw.nbns.take(), d.nbns, 2)?;
     Ok(())
 }
 

@@ -14,10 +14,11 @@ pub(super) fn resolve(
     d: &crate::v6::V6Settings,
 ) -> Result<crate::v6::V6Settings, ConfigError> {
     use crate::v6::pool6::parse_prefix;
-    let flag =
-        |r: &Resolver<'_>, key, v: S<bool>, d: bool| r.scalar(key, None, v).map_or(d, |(v, _)| v);
-    let ipv4 = flag(r, "ipv4", raw.ipv4.take(), d.ipv4);
-    let ipv6 = flag(r, "ipv6", raw.ipv6.take(), d.ipv6);
+    let flag = |r: &Resolver<'_>, key, v: S<bool>, d: bool| -> Result<bool, ConfigError> {
+        Ok(r.scalar(key, v)?.map_or(d, |(v, _)| v))
+    };
+    let ipv4 = flag(r, "ipv4", raw.ipv4.take(), d.ipv4)?;
+    let ipv6 = flag(r, "ipv6", raw.ipv6.take(), d.ipv6)?;
     if !ipv4 && !ipv6 {
         let place = r
             .file_place(raw_span(&raw.ipv4).unwrap_or(0..0), "ipv4")
@@ -28,7 +29,7 @@ pub(super) fn resolve(
         ));
     }
     let prefix = |key, v: S<String>, d: (std::net::Ipv6Addr, u8)| -> Result<_, ConfigError> {
-        match r.scalar(key, None, v) {
+        match r.scalar(key, v)? {
             None => Ok(d),
             Some((v, place)) => parse_prefix(&v).map_err(|e| place.bad(&v, e)),
         }
@@ -51,7 +52,6 @@ pub(super) fn resolve(
     }
     let delegated_length: u8 = r.int(
         "ipv6_delegated_length",
-        None,
         raw.ipv6_delegated_length.take(),
         d.delegated_length,
         1..=64,
@@ -66,7 +66,7 @@ pub(super) fn resolve(
             ),
         ));
     }
-    let dns6 = match r.list("dns6", None, raw.dns6.take()) {
+    let dns6 = match r.list("dns6", raw.dns6.take()) {
         None => d.dns6.clone(),
         Some((items, whole)) => {
             if items.len() > 3 {
@@ -82,8 +82,7 @@ pub(super) fn resolve(
             out
         }
     };
-    let secs =
-        |key, v: S<i64>, d: u32, range: RangeInclusive<i64>| r.int(key, None, v, d, range, "");
+    let secs = |key, v: S<i64>, d: u32, range: RangeInclusive<i64>| r.int(key, v, d, range, "");
     let ra_interval = secs(
         "ipv6_ra_interval",
         raw.ipv6_ra_interval.take(),
@@ -128,11 +127,11 @@ pub(super) fn resolve(
             "ipv6_ra_managed",
             raw.ipv6_ra_managed.take(),
             d.ra_managed,
-        ),
+        )?,
         valid_lifetime,
         preferred_lifetime,
-        dhcpv6_ia_na: flag(r, "dhcpv6_ia_na", raw.dhcpv6_ia_na.take(), d.dhcpv6_ia_na),
-        proxy_nd: flag(r, "ipv6_proxy_nd", raw.ipv6_proxy_nd.take(), d.proxy_nd),
+        dhcpv6_ia_na: flag(r, "dhcpv6_ia_na", raw.dhcpv6_ia_na.take(), d.dhcpv6_ia_na)?,
+        proxy_nd: flag(r, "ipv6_proxy_nd", raw.ipv6_proxy_nd.take(), d.proxy_nd)?,
     })
 }
 
