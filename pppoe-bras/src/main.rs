@@ -133,78 +133,10 @@ struct RunArgs {
     /// lcp-echo-interval/failure, ms-dns, ms-wins, mru; the rest is ignored).
     #[arg(short = 'O', long = "pppd-options", value_name = "FILE")]
     pppd_options: Option<PathBuf>,
-    /// Access interface, where the PPPoE clients are (pppoe-server -I).
-    #[arg(
-        short = 'I',
-        long = "access-interface",
-        visible_alias = "interface",
-        value_name = "IF"
-    )]
-    access_interface: Option<String>,
-    /// Uplink interface, towards the internet.
-    #[arg(
-        short = 'U',
-        long = "uplink-interface",
-        visible_alias = "uplink",
-        value_name = "IF"
-    )]
-    uplink_interface: Option<String>,
-    /// Our IPCP address (pppoe-server -L).
-    #[arg(
-        short = 'L',
-        long = "local-address",
-        visible_alias = "local-ip",
-        value_name = "ADDR"
-    )]
-    local_address: Option<String>,
-    /// AC-Name in PADO (pppoe-server -C).
-    #[arg(short = 'C', long)]
-    ac_name: Option<String>,
-    /// Service-Name to offer (repeatable; none = accept any).
-    #[arg(short = 'S', long = "service-name", value_name = "NAME")]
-    service_names: Vec<String>,
-    /// pppd-format secrets file (repeatable).
-    #[arg(long, value_name = "FILE")]
-    secrets: Vec<PathBuf>,
-    /// Address pool, e.g. 172.16.0.100-172.16.0.199 or 172.16.0.0/24 (repeatable).
-    #[arg(long, value_name = "RANGE")]
-    pool: Vec<String>,
-    /// pppoe-server's -R: first remote address of the pool (with -N).
-    #[arg(short = 'R', long, value_name = "ADDR", requires = "pool_size")]
-    remote_start: Option<std::net::Ipv4Addr>,
-    /// pppoe-server's -N: number of pool addresses from -R.
-    #[arg(short = 'N', long, value_name = "N", requires = "remote_start")]
-    pool_size: Option<u32>,
-    /// DNS server handed out in IPCP (repeatable, at most 2).
-    #[arg(long, value_name = "ADDR")]
-    dns: Vec<String>,
-    /// NBNS (WINS) server handed out in IPCP (repeatable, at most 2).
-    #[arg(long, value_name = "ADDR")]
-    nbns: Vec<String>,
-    /// Authentication protocols in order of preference: chap, pap.
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    auth: Vec<String>,
-    /// Seconds between LCP Echo-Requests (0 disables).
-    #[arg(long, value_name = "SECS")]
-    lcp_echo_interval: Option<u32>,
-    /// Unanswered echoes before the session is torn down.
-    #[arg(long, value_name = "N")]
-    lcp_echo_failure: Option<u32>,
-    /// Maximum number of sessions.
-    #[arg(long, value_name = "N")]
-    max_sessions: Option<u32>,
-    /// Routed mode: no NAT (subscribers have routable addresses).
-    #[arg(long)]
-    no_nat: bool,
-    /// Public NAT address (default: the uplink's first IPv4 address).
-    #[arg(long, value_name = "ADDR")]
-    public_address: Option<String>,
-    /// Where the maps are pinned.
-    #[arg(long, value_name = "DIR")]
-    pin_dir: Option<PathBuf>,
-    /// XDP attach mode: auto, native or generic.
-    #[arg(long, value_name = "MODE")]
-    xdp_mode: Option<String>,
+    // Every config key's flag (`-I`, `--pool`, `--lcp-echo-interval`, …),
+    // made from its row in config/keys.rs, and pppoe-server's -R/-N.
+    #[command(flatten)]
+    overrides: config::Overrides,
     /// Control socket for `sessions`, `stats` and `kill`.
     #[arg(long, value_name = "PATH", default_value = control::DEFAULT_SOCKET)]
     control_socket: PathBuf,
@@ -212,64 +144,6 @@ struct RunArgs {
     /// next daemon (an upgrade): it re-adopts every session without a flap.
     #[arg(long)]
     keep_sessions: bool,
-}
-
-impl RunArgs {
-    fn overrides(self) -> config::Overrides {
-        let mut o = config::Overrides::default();
-        let mut set = |key, values: Vec<String>| {
-            if !values.is_empty() {
-                o.set(key, values);
-            }
-        };
-        let mut pool = self.pool;
-        if let (Some(start), Some(n)) = (self.remote_start, self.pool_size) {
-            pool.push(config::pppd::pppoe_server_pool(start, n));
-        }
-        let text = |p: Vec<PathBuf>| -> Vec<String> {
-            p.iter().map(|p| p.display().to_string()).collect()
-        };
-        set(
-            "access_interface",
-            self.access_interface.into_iter().collect(),
-        );
-        set(
-            "uplink_interface",
-            self.uplink_interface.into_iter().collect(),
-        );
-        set("local_address", self.local_address.into_iter().collect());
-        set("ac_name", self.ac_name.into_iter().collect());
-        set("service_names", self.service_names);
-        set("secrets", text(self.secrets));
-        set("pool", pool);
-        set("dns", self.dns);
-        set("nbns", self.nbns);
-        set("auth", self.auth);
-        set(
-            "lcp_echo_interval",
-            self.lcp_echo_interval.iter().map(u32::to_string).collect(),
-        );
-        set(
-            "lcp_echo_failure",
-            self.lcp_echo_failure.iter().map(u32::to_string).collect(),
-        );
-        set(
-            "max_sessions",
-            self.max_sessions.iter().map(u32::to_string).collect(),
-        );
-        set(
-            "nat",
-            if self.no_nat {
-                vec!["false".into()]
-            } else {
-                vec![]
-            },
-        );
-        set("pin_dir", text(self.pin_dir.into_iter().collect()));
-        set("xdp_mode", self.xdp_mode.into_iter().collect());
-        set("public_address", self.public_address.into_iter().collect());
-        o
-    }
 }
 
 fn main() {
@@ -322,9 +196,9 @@ fn print_reply(c: &ControlArgs, line: &str) -> anyhow::Result<()> {
 
 fn check_config(args: RunArgs) -> anyhow::Result<()> {
     let source = config::ConfigSource {
-        file: args.config.clone(),
-        pppd_options: args.pppd_options.clone(),
-        overrides: args.overrides(),
+        file: args.config,
+        pppd_options: args.pppd_options,
+        overrides: args.overrides,
     };
     let (cfg, mut warnings) = source.load()?;
     let secrets = cfg.secrets()?;
@@ -354,9 +228,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let control_socket = args.control_socket.clone();
     let keep_sessions = args.keep_sessions;
     let source = config::ConfigSource {
-        file: args.config.clone(),
-        pppd_options: args.pppd_options.clone(),
-        overrides: args.overrides(),
+        file: args.config,
+        pppd_options: args.pppd_options,
+        overrides: args.overrides,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

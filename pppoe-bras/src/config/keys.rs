@@ -1,13 +1,14 @@
 //! Every key of the config file, once: its TOML name, the type the file
 //! gives it, its flag (if any), its default as the README writes it, and a
 //! line of help. The file's [`Raw`] form (what serde reads, with spans),
-//! the [`KEYS`] list (unknown-key messages), [`flag_name`] (blame on the
-//! command line) and the README's reference table (checked by a test) all
-//! come from this one table. Adding a key is a row here, its check in the
-//! area's resolver file and its field where that resolver puts it: the
-//! consumer's own settings for the sections (`Config::link` is
+//! the [`KEYS`] list (unknown-key messages), the command line's flags
+//! (`flags.rs` makes clap's args from each row's [`Flag`]), [`flag_name`]
+//! (blame on the command line) and the README's reference table (checked by
+//! a test) all come from this one table. Adding a key is a row here, its
+//! check in the area's resolver file and its field where that resolver
+//! puts it: the consumer's own settings for the sections (`Config::link` is
 //! `ppp::LinkSettings`, `Config::discovery` is `DiscoveryConfig`), else
-//! [`super::Config`].
+//! [`super::Config`]. A flag is the row's [`Flag`]; nothing else names it.
 
 use std::collections::BTreeMap;
 
@@ -21,14 +22,77 @@ use super::users::RawUser;
 /// One key of the config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
-    /// The TOML name (`lcp_echo_interval`).
+    /// The TOML name (`lcp_echo_interval`), also the flag's id in clap's
+    /// matches and its name in [`super::Overrides`].
     pub name: &'static str,
     /// The command-line flag that sets it, if any (`--lcp-echo-interval`).
-    pub flag: Option<&'static str>,
+    pub flag: Option<Flag>,
     /// The default, as the README's reference table writes it.
     pub default: &'static str,
     /// What it does, in one line.
     pub help: &'static str,
+}
+
+/// A key's command-line flag, as clap takes it and `--help` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    /// `--lcp-echo-interval`, as errors blame it.
+    pub long: &'static str,
+    /// pppoe-server's letter (`-I`), if any.
+    pub short: Option<char>,
+    /// A second long name, shown in `--help` (`--interface`).
+    pub alias: Option<&'static str>,
+    /// The value's name in `--help` (`SECS`); none for a switch.
+    pub value: &'static str,
+    pub takes: Takes,
+    /// The flag's line in `--help`.
+    pub help: &'static str,
+}
+
+/// What a flag takes; its values reach the resolvers as text, like the
+/// file's, and are checked there with the same messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    /// One value.
+    One,
+    /// One whole number, 0 to 4294967295 (clap refuses other text).
+    Number,
+    /// One value a time, repeatable: the key's list.
+    Repeated,
+    /// Comma-separated values, repeatable: the key's list.
+    Commas,
+    /// No value: given, the key is this (`--no-nat`: `nat = false`).
+    Switch(&'static str),
+}
+
+/// `--long VALUE`, with its `--help` line; `.short`, `.alias` and
+/// `.takes` add the rest.
+const fn flag(long: &'static str, value: &'static str, help: &'static str) -> Flag {
+    Flag {
+        long,
+        short: None,
+        alias: None,
+        value,
+        takes: Takes::One,
+        help,
+    }
+}
+
+impl Flag {
+    const fn short(mut self, letter: char) -> Flag {
+        self.short = Some(letter);
+        self
+    }
+
+    const fn alias(mut self, long: &'static str) -> Flag {
+        self.alias = Some(long);
+        self
+    }
+
+    const fn takes(mut self, takes: Takes) -> Flag {
+        self.takes = takes;
+        self
+    }
 }
 
 /// Declares the keys: `name: file type, flag, default, help;`. Makes the
@@ -53,35 +117,74 @@ macro_rules! keys {
 
 keys! {
     // The access side and discovery (access.rs).
-    access_interface: S<String>, Some("--access-interface"), "(required)",
+    access_interface: S<String>,
+        Some(flag("--access-interface", "IF",
+            "Access interface, where the PPPoE clients are (pppoe-server -I)")
+            .short('I').alias("interface")),
+        "(required)",
         "subscriber-facing NIC, where PPPoE runs (pppoe-server -I)";
-    uplink_interface: S<String>, Some("--uplink-interface"), "(required)",
+    uplink_interface: S<String>,
+        Some(flag("--uplink-interface", "IF", "Uplink interface, towards the internet")
+            .short('U').alias("uplink")),
+        "(required)",
         "NIC towards the internet";
-    local_address: S<String>, Some("--local-address"), "172.16.0.254",
+    local_address: S<String>,
+        Some(flag("--local-address", "ADDR", "Our IPCP address (pppoe-server -L)")
+            .short('L').alias("local-ip")),
+        "172.16.0.254",
         "our IPCP address, never leased (pppoe-server -L)";
-    ac_name: S<String>, Some("--ac-name"), "pppoe-bras",
+    ac_name: S<String>,
+        Some(flag("--ac-name", "AC_NAME", "AC-Name in PADO (pppoe-server -C)").short('C')),
+        "pppoe-bras",
         "AC-Name in PADO/PADS; also the server field matched in secrets";
-    service_names: SList, Some("--service-name"), "[] (any)",
+    service_names: SList,
+        Some(flag("--service-name", "NAME",
+            "Service-Name to offer (repeatable; none = accept any)")
+            .short('S').takes(Takes::Repeated)),
+        "[] (any)",
         "Service-Names offered; empty accepts any";
     // Who logs in and what they are given (users.rs).
-    secrets: SList, Some("--secrets"), "/etc/ppp/chap-secrets",
+    secrets: SList,
+        Some(flag("--secrets", "FILE", "pppd-format secrets file (repeatable)")
+            .takes(Takes::Repeated)),
+        "/etc/ppp/chap-secrets",
         "pppd-format secrets files";
-    auth: SList, Some("--auth"), r#"["chap", "pap"]"#,
+    auth: SList,
+        Some(flag("--auth", "LIST", "Authentication protocols in order of preference: chap, pap")
+            .takes(Takes::Commas)),
+        r#"["chap", "pap"]"#,
         "authentication protocols offered in LCP, in order of preference";
-    pool: SList, Some("--pool"), "172.16.0.100-172.16.0.199",
+    pool: SList,
+        Some(flag("--pool", "RANGE",
+            "Address pool, e.g. 172.16.0.100-172.16.0.199 or 172.16.0.0/24 (repeatable)")
+            .takes(Takes::Repeated)),
+        "172.16.0.100-172.16.0.199",
         "address ranges for users without a static address";
     pools: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>, None, "none",
         "named pools for RADIUS Framed-Pool";
-    dns: SList, Some("--dns"), "192.0.2.53",
+    dns: SList,
+        Some(flag("--dns", "ADDR", "DNS server handed out in IPCP (repeatable, at most 2)")
+            .takes(Takes::Repeated)),
+        "192.0.2.53",
         "DNS servers given in IPCP (RFC 1877), 0 to 2";
-    nbns: SList, Some("--nbns"), "[]",
+    nbns: SList,
+        Some(flag("--nbns", "ADDR",
+            "NBNS (WINS) server handed out in IPCP (repeatable, at most 2)")
+            .takes(Takes::Repeated)),
+        "[]",
         "NBNS (WINS) servers given in IPCP (RFC 1877), 0 to 2";
     // The PPP link (link.rs).
     mru: S<i64>, None, "1492", "MRU asked for in LCP";
     max_payload: S<i64>, None, "1500", "largest RFC 4638 PPP-Max-Payload; 0 disables it";
-    lcp_echo_interval: S<i64>, Some("--lcp-echo-interval"), "10",
+    lcp_echo_interval: S<i64>,
+        Some(flag("--lcp-echo-interval", "SECS", "Seconds between LCP Echo-Requests (0 disables)")
+            .takes(Takes::Number)),
+        "10",
         "seconds between LCP Echo-Requests; 0 disables";
-    lcp_echo_failure: S<i64>, Some("--lcp-echo-failure"), "3",
+    lcp_echo_failure: S<i64>,
+        Some(flag("--lcp-echo-failure", "N", "Unanswered echoes before the session is torn down")
+            .takes(Takes::Number)),
+        "3",
         "unanswered Echo-Requests before the link is dead";
     auth_timeout: S<i64>, None, "30", "seconds to authenticate after LCP opens";
     restart_timer: S<i64>, None, "3", "RFC 1661 restart timer, seconds";
@@ -89,7 +192,9 @@ keys! {
     max_failure: S<i64>, None, "5", "RFC 1661 Max-Failure";
     max_terminate: S<i64>, None, "2", "RFC 1661 Max-Terminate";
     // Limits of discovery (access.rs).
-    max_sessions: S<i64>, Some("--max-sessions"), "65534", "most concurrent sessions";
+    max_sessions: S<i64>,
+        Some(flag("--max-sessions", "N", "Maximum number of sessions").takes(Takes::Number)),
+        "65534", "most concurrent sessions";
     max_sessions_per_mac: S<i64>, None, "16", "most concurrent sessions of one client MAC";
     padi_rate_per_mac: S<String>, None, r#""10/s burst 20""#, "PADI rate per client MAC";
     padi_rate_total: S<String>, None, r#""off""#, "PADI rate over all clients";
@@ -99,8 +204,15 @@ keys! {
     chap_rechallenge_interval: S<i64>, None, "0 (off)",
         "seconds between CHAP re-challenges (link.rs)";
     // The data plane and NAT (nat.rs).
-    nat: S<bool>, Some("--no-nat"), "true", "NAPT to the public address; false routes";
-    public_address: S<String>, Some("--public-address"), "uplink's first IPv4",
+    nat: S<bool>,
+        Some(flag("--no-nat", "",
+            "Routed mode: no NAT (subscribers have routable addresses)")
+            .takes(Takes::Switch("false"))),
+        "true", "NAPT to the public address; false routes";
+    public_address: S<String>,
+        Some(flag("--public-address", "ADDR",
+            "Public NAT address (default: the uplink's first IPv4 address)")),
+        "uplink's first IPv4",
         "public IPv4 for NAT";
     public_addresses: SList, None, "uplink's first IPv4",
         "several public IPv4 addresses for NAT (paired pooling)";
@@ -138,8 +250,11 @@ keys! {
     nat_tcp_timeout: S<i64>, None, "7440", "idle seconds of an established TCP mapping";
     nat_icmp_timeout: S<i64>, None, "60", "idle seconds of an ICMP query mapping";
     nat_tcp_transitory_timeout: S<i64>, None, "240", "idle seconds of a transitory TCP mapping";
-    pin_dir: S<String>, Some("--pin-dir"), "/sys/fs/bpf/pppoe-bras", "where the maps are pinned";
-    xdp_mode: S<String>, Some("--xdp-mode"), "auto", "XDP attach mode: auto, native or generic";
+    pin_dir: S<String>, Some(flag("--pin-dir", "DIR", "Where the maps are pinned")),
+        "/sys/fs/bpf/pppoe-bras", "where the maps are pinned";
+    xdp_mode: S<String>,
+        Some(flag("--xdp-mode", "MODE", "XDP attach mode: auto, native or generic")),
+        "auto", "XDP attach mode: auto, native or generic";
     // Inline users (users.rs).
     users: Option<Vec<RawUser>>, None, "", "inline secrets: name, password, address";
     // RADIUS and accounting (aaa.rs).
@@ -160,7 +275,7 @@ pub(super) fn flag_name(key: &'static str) -> &'static str {
     KEYS.iter()
         .find(|k| k.name == key)
         .and_then(|k| k.flag)
-        .unwrap_or("(no flag)")
+        .map_or("(no flag)", |f| f.long)
 }
 
 /// Rewrites serde's phrasing into ours ("unknown key", "known keys are").
@@ -247,13 +362,12 @@ mod tests {
     fn each_key_and_flag_once() {
         for (i, k) in KEYS.iter().enumerate() {
             assert!(
-                KEYS[..i]
-                    .iter()
-                    .all(|o| o.name != k.name && (k.flag.is_none() || o.flag != k.flag)),
+                KEYS[..i].iter().all(|o| o.name != k.name
+                    && (k.flag.is_none() || o.flag.map(|f| f.long) != k.flag.map(|f| f.long))),
                 "{} twice",
                 k.name
             );
-            assert_eq!(flag_name(k.name), k.flag.unwrap_or("(no flag)"));
+            assert_eq!(flag_name(k.name), k.flag.map_or("(no flag)", |f| f.long));
         }
         assert_eq!(flag_name("service_names"), "--service-name");
         assert_eq!(flag_name("nat"), "--no-nat");

@@ -19,7 +19,8 @@
 //!
 //! - `keys.rs`: each key once (TOML name, flag, default, help) → the file's
 //!   raw form, the known-keys list, the flags, the README check;
-//! - `flags.rs`: [`Overrides`] (what the flags set, by key name);
+//! - `flags.rs`: [`Overrides`] (what the flags set, by key name) and the
+//!   clap args made from `keys.rs`;
 //! - `place.rs`: where a value was written (file:line or flag) and the
 //!   `Resolver` that checks values and blames that place;
 //! - `syntax.rs`: the string syntaxes (XDP mode, auth words, addresses,
