@@ -86,6 +86,12 @@ pub struct SavedSession {
     /// RADIUS Framed-MTU.
     #[serde(default)]
     pub framed_mtu: Option<u16>,
+    /// The session's /64 and delegated prefix: IPv6CP is negotiated again
+    /// after a restart, and these come back to it (not new ones).
+    #[serde(default)]
+    pub ipv6: Option<(std::net::Ipv6Addr, u8)>,
+    #[serde(default)]
+    pub delegated: Option<(std::net::Ipv6Addr, u8)>,
 }
 
 /// The whole file.
@@ -203,6 +209,8 @@ mod tests {
             interim_secs: Some(60),
             idle_secs: None,
             framed_mtu: Some(1400),
+            ipv6: Some(("2001:db8:100:1::".parse().unwrap(), 64)),
+            delegated: None,
         }
     }
 

@@ -85,6 +85,25 @@ fn kill_9_loses_no_session_and_no_packet() {
     );
     // Let the state file catch up (written within 0.5 s of a change).
     std::thread::sleep(Duration::from_millis(800));
+    // testuser1's /64 and delegated prefix, which must survive the restarts.
+    let v6_of = |lab: &Lab| -> String {
+        let rows = cli(lab, &["sessions"]);
+        let line = rows
+            .lines()
+            .find(|l| l.contains(&format!("address={} ", up1.address)))
+            .unwrap_or_default()
+            .to_owned();
+        line.split_whitespace()
+            .filter(|w| w.starts_with("ipv6=") || w.starts_with("pd="))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || v6_of(&lab).contains("pd=")),
+        "testuser1 has IPv6: {}",
+        v6_of(&lab)
+    );
+    let before6 = v6_of(&lab);
 
     for round in 0..2 {
         // 400 pings over ~4 s; the daemon dies after ~1 s and a new one
@@ -136,6 +155,12 @@ fn kill_9_loses_no_session_and_no_packet() {
         ok6,
         "IPv6 through the re-adopted session:\n{}",
         bras.tail(20)
+    );
+    // The state file carries the prefixes: the same ones came back.
+    assert!(
+        eventually(Duration::from_secs(10), || v6_of(&lab) == before6),
+        "prefixes kept through the restarts: {before6} then {}",
+        v6_of(&lab)
     );
     // New sessions still come up next to the adopted ones (ids, addresses
     // and NAT blocks are not handed out twice).

@@ -66,7 +66,8 @@ impl Manager {
                 },
                 expires: saved.expires_in_secs.map(|s| now + Duration::from_secs(s)),
                 v6: None,
-                given_v6: (None, None),
+                // IPv6CP opens again; the same prefixes come back.
+                given_v6: (saved.ipv6, saved.delegated),
                 framed_mtu: saved.framed_mtu,
                 installed_v6: None,
             },
@@ -120,6 +121,8 @@ impl Manager {
                         interim_secs: None,
                         idle_secs: None,
                         framed_mtu: s.framed_mtu,
+                        ipv6: s.installed_v6.map(|v| v.0),
+                        delegated: s.installed_v6.and_then(|v| v.1),
                     },
                 ))
             })
