@@ -184,6 +184,21 @@ fn start_radius(lab: &Lab, dir: &std::path::Path) -> LabProcess {
     p
 }
 
+/// raduser1 up (PAP or CHAP, as offered) and its Start in the accounting
+/// log: the emulator and the session's Acct-Session-Id.
+fn raduser1_accounted(lab: &Lab, log: &std::path::Path) -> (LabProcess, String) {
+    let mut o = EmuOptions::user("raduser1");
+    o.password = "radpass".into();
+    o.timeout_secs = Some(60);
+    let (emu, _up) = bring_up(lab, &o);
+    assert!(eventually(Duration::from_secs(5), || records(log).len() == 1));
+    let id = records(log)[0]["acct_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (emu, id)
+}
+
 /// The real FreeRADIUS as auth and acct server.
 const ONE_SERVER: &str = r#"
 [[radius_servers]]
@@ -485,15 +500,7 @@ fn coa_changes_session_timeout_naks_unsupported_and_ignores_replays() {
         return;
     };
     let bras = radius_bras(&lab, &log);
-    let mut o = EmuOptions::user("raduser1");
-    o.password = "radpass".into();
-    o.timeout_secs = Some(60);
-    let (_emu, _up) = bring_up(&lab, &o);
-    assert!(eventually(Duration::from_secs(5), || records(&log).len() == 1));
-    let id = records(&log)[0]["acct_session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_emu, id) = raduser1_accounted(&lab, &log);
 
     // An old Event-Timestamp (10 minutes ago): silently dropped, counted.
     let old = radclient(
@@ -821,15 +828,7 @@ fn stop_queued_while_freeradius_is_down_arrives_after_restart() {
         return;
     };
     let bras = radius_bras(&lab, &log);
-    let mut o = EmuOptions::user("raduser1");
-    o.password = "radpass".into();
-    o.timeout_secs = Some(60);
-    let (_emu, _up) = bring_up(&lab, &o);
-    assert!(eventually(Duration::from_secs(5), || records(&log).len() == 1));
-    let id = records(&log)[0]["acct_session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_emu, id) = raduser1_accounted(&lab, &log);
     assert!(eventually(Duration::from_secs(5), || detail(&dir)
         .iter()
         .any(
