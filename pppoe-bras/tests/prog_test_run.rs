@@ -3264,6 +3264,35 @@ fn eth_ipv6(src: [u8; 6], dst: [u8; 6], packet: &[u8]) -> Vec<u8> {
     f
 }
 
+/// An ICMPv6 datagram parsed by etherparse with its checksum verified:
+/// (source, destination, hop limit, ICMPv6 type).
+fn icmpv6_checked(ip: &[u8]) -> (std::net::Ipv6Addr, std::net::Ipv6Addr, u8, u8) {
+    let p = SlicedPacket::from_ip(ip).expect("ICMPv6 parses");
+    let Some(etherparse::NetSlice::Ipv6(v6)) = &p.net else {
+        panic!("not IPv6");
+    };
+    let h = v6.header();
+    let Some(TransportSlice::Icmpv6(i)) = &p.transport else {
+        panic!("not ICMPv6: {:?}", p.transport);
+    };
+    let ih = i.header();
+    let c = ih
+        .icmp_type
+        .calc_checksum(
+            h.source_addr().octets(),
+            h.destination_addr().octets(),
+            i.payload(),
+        )
+        .unwrap();
+    assert_eq!(c, ih.checksum, "ICMPv6 checksum");
+    (
+        h.source_addr(),
+        h.destination_addr(),
+        h.hop_limit(),
+        i.icmp_type().type_u8(),
+    )
+}
+
 /// A dual-stack session's IPv6 is routed both ways without translation:
 /// sources in its /64 or its delegated /56 go to the uplink (hop limit − 1,
 /// the next hop's MACs), others are dropped as spoofed; link-local and
@@ -3428,26 +3457,9 @@ fn icmpv6_time_exceeded_and_packet_too_big() {
     let remote: Ipv6Addr = "2001:db8:abcd::10".parse().unwrap();
     let sub6: Ipv6Addr = "2001:db8:100:1::abcd".parse().unwrap();
     let check = |ip: &[u8], ty: u8, param: u32, to: Ipv6Addr, quoted: &[u8]| {
-        let p = SlicedPacket::from_ip(ip).expect("ICMPv6 parses");
-        let Some(etherparse::NetSlice::Ipv6(v6)) = &p.net else {
-            panic!("not IPv6");
-        };
-        let h = v6.header();
-        assert_eq!((h.source_addr(), h.destination_addr()), (me, to));
-        let Some(TransportSlice::Icmpv6(i)) = &p.transport else {
-            panic!("not ICMPv6: {:?}", p.transport);
-        };
-        let ih = i.header();
-        assert_eq!(i.icmp_type().type_u8(), ty);
-        let c = ih
-            .icmp_type
-            .calc_checksum(
-                h.source_addr().octets(),
-                h.destination_addr().octets(),
-                i.payload(),
-            )
-            .unwrap();
-        assert_eq!(c, ih.checksum, "ICMPv6 checksum");
+        let (src, dst, _, t) = icmpv6_checked(ip);
+        assert_eq!((src, dst), (me, to));
+        assert_eq!(t, ty);
         assert_eq!(&ip[44..48], &param.to_be_bytes(), "MTU / unused");
         assert_eq!(&ip[48..96], &quoted[..48], "quotes the datagram");
     };
@@ -3588,27 +3600,10 @@ fn proxy_nd_answers_solicitations_for_session_prefixes() {
             assert_eq!((&out[0..6], &out[6..12]), (&GW_MAC[..], &b.up_mac[..]));
             let ip = &out[14..];
             assert_eq!(ip.len(), 40 + 32, "NA with the TLLA option, nothing after");
-            let p = SlicedPacket::from_ip(ip).expect("NA parses");
-            let Some(etherparse::NetSlice::Ipv6(v6)) = &p.net else {
-                panic!("not IPv6");
-            };
-            let h = v6.header();
-            assert_eq!((h.source_addr(), h.destination_addr()), (target, router));
-            assert_eq!(h.hop_limit(), 255);
-            let Some(TransportSlice::Icmpv6(i)) = &p.transport else {
-                panic!("not ICMPv6");
-            };
-            let ih = i.header();
-            assert_eq!(i.icmp_type().type_u8(), 136);
-            let c = ih
-                .icmp_type
-                .calc_checksum(
-                    h.source_addr().octets(),
-                    h.destination_addr().octets(),
-                    i.payload(),
-                )
-                .unwrap();
-            assert_eq!(c, ih.checksum, "ICMPv6 checksum");
+            let (src, dst, hop, t) = icmpv6_checked(ip);
+            assert_eq!((src, dst), (target, router));
+            assert_eq!(hop, 255);
+            assert_eq!(t, 136);
             assert_eq!(&ip[44..48], &[0xc0, 0, 0, 0], "R and S, not O");
             assert_eq!(&ip[48..64], &target.octets());
             assert_eq!(&ip[64..66], &[2, 1], "Target Link-Layer Address");
